@@ -1,0 +1,232 @@
+//! Configuration: coturn's `turnserver.conf` syntax and command-line flags, into one typed,
+//! validated [`Config`].
+//!
+//! The field set below is the contract between the parser and the rest of tern; the parser fills
+//! it, every other module only reads it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// An inclusive range of addresses of one family, from `IP`, `IP1-IP2` or `IP/prefix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    pub start: IpAddr,
+    pub end: IpAddr,
+}
+
+/// `external-ip=PUB` or `external-ip=PUB/PRIV`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExternalIp {
+    pub public: IpAddr,
+    pub private: Option<IpAddr>,
+}
+
+/// What a `user=` line gives: the plain password or the long-term key `0x<32 hex>`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum UserSecret {
+    Password(String),
+    Key([u8; 16]),
+}
+
+impl std::fmt::Debug for UserSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UserSecret::Password(_) => "Password(..)",
+            UserSecret::Key(_) => "Key(..)",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub secret: UserSecret,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DefaultFamily {
+    #[default]
+    Ipv4,
+    Ipv6,
+    Keep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IoEngine {
+    #[default]
+    Auto,
+    Uring,
+    Epoll,
+}
+
+/// Where log lines go (`log-file`, `syslog`, `no-stdout-log`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum LogTarget {
+    #[default]
+    Stdout,
+    File(PathBuf),
+    Syslog,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this came from, if any.
+    pub source: Option<PathBuf>,
+
+    // Listening and relaying.
+    pub listening_port: u16,
+    pub tls_listening_port: u16,
+    pub alt_listening_port: Option<u16>,
+    pub alt_tls_listening_port: Option<u16>,
+    /// Empty: every local address.
+    pub listening_ips: Vec<IpAddr>,
+    /// Empty: the listening addresses.
+    pub relay_ips: Vec<IpAddr>,
+    pub external_ips: Vec<ExternalIp>,
+    pub min_port: u16,
+    pub max_port: u16,
+    pub no_udp: bool,
+    pub no_tcp: bool,
+    pub no_tls: bool,
+    pub no_dtls: bool,
+    pub no_udp_relay: bool,
+    pub no_tcp_relay: bool,
+    pub allocation_default_address_family: DefaultFamily,
+    /// `relay-threads` / `cpus`; `None`: one shard per CPU.
+    pub relay_threads: Option<usize>,
+    pub io_engine: IoEngine,
+    pub stun_only: bool,
+    pub no_stun: bool,
+    pub secure_stun: bool,
+    pub fingerprint: bool,
+    pub software_attribute: bool,
+
+    // TLS.
+    pub cert: PathBuf,
+    pub pkey: PathBuf,
+    pub pkey_pwd: Option<String>,
+    pub cipher_list: Option<String>,
+    pub ca_file: Option<PathBuf>,
+
+    // Authentication.
+    pub lt_cred_mech: bool,
+    pub no_auth: bool,
+    pub users: Vec<User>,
+    pub realm: String,
+    pub use_auth_secret: bool,
+    pub static_auth_secrets: Vec<String>,
+    pub rest_api_separator: char,
+    pub userdb: Option<String>,
+    pub redis_userdb: Option<String>,
+    pub psql_userdb: Option<String>,
+
+    // Quotas, bandwidth, timers (seconds).
+    pub user_quota: u32,
+    pub total_quota: u32,
+    pub max_bps: u64,
+    pub bps_capacity: u64,
+    pub stale_nonce: u32,
+    pub max_allocate_lifetime: u32,
+    pub channel_lifetime: u32,
+    pub permission_lifetime: u32,
+    pub max_allocate_timeout: u32,
+
+    // Peer access control.
+    pub allowed_peer_ips: Vec<IpRange>,
+    pub denied_peer_ips: Vec<IpRange>,
+    pub allow_loopback_peers: bool,
+    pub no_multicast_peers: bool,
+
+    // Logging and process.
+    pub log_target: LogTarget,
+    pub no_stdout_log: bool,
+    pub simple_log: bool,
+    /// 0 normal, 1 `verbose`, 2 `Verbose`.
+    pub verbose: u8,
+    pub log_binding: bool,
+    pub pidfile: Option<PathBuf>,
+    pub proc_user: Option<String>,
+    pub proc_group: Option<String>,
+    pub alternate_servers: Vec<SocketAddr>,
+
+    // Prometheus.
+    pub prometheus: bool,
+    pub prometheus_port: u16,
+    pub prometheus_address: Option<IpAddr>,
+    pub prometheus_path: String,
+    pub prometheus_username_labels: bool,
+}
+
+impl Default for Config {
+    /// coturn's defaults, except where tern is deliberately safer (see `coturn-compat.md`).
+    fn default() -> Self {
+        Config {
+            source: None,
+            listening_port: 3478,
+            tls_listening_port: 5349,
+            alt_listening_port: None,
+            alt_tls_listening_port: None,
+            listening_ips: Vec::new(),
+            relay_ips: Vec::new(),
+            external_ips: Vec::new(),
+            min_port: 49152,
+            max_port: 65535,
+            no_udp: false,
+            no_tcp: false,
+            no_tls: false,
+            no_dtls: false,
+            no_udp_relay: false,
+            no_tcp_relay: false,
+            allocation_default_address_family: DefaultFamily::Ipv4,
+            relay_threads: None,
+            io_engine: IoEngine::Auto,
+            stun_only: false,
+            no_stun: false,
+            secure_stun: false,
+            fingerprint: false,
+            software_attribute: true,
+            cert: PathBuf::from("turn_server_cert.pem"),
+            pkey: PathBuf::from("turn_server_pkey.pem"),
+            pkey_pwd: None,
+            cipher_list: None,
+            ca_file: None,
+            lt_cred_mech: false,
+            no_auth: false,
+            users: Vec::new(),
+            realm: String::new(),
+            use_auth_secret: false,
+            static_auth_secrets: Vec::new(),
+            rest_api_separator: ':',
+            userdb: None,
+            redis_userdb: None,
+            psql_userdb: None,
+            user_quota: 0,
+            total_quota: 0,
+            max_bps: 0,
+            bps_capacity: 0,
+            stale_nonce: 600,
+            max_allocate_lifetime: 3600,
+            channel_lifetime: 600,
+            permission_lifetime: 300,
+            max_allocate_timeout: 60,
+            allowed_peer_ips: Vec::new(),
+            denied_peer_ips: Vec::new(),
+            allow_loopback_peers: false,
+            no_multicast_peers: false,
+            log_target: LogTarget::Stdout,
+            no_stdout_log: false,
+            simple_log: false,
+            verbose: 0,
+            log_binding: false,
+            pidfile: None,
+            proc_user: None,
+            proc_group: None,
+            alternate_servers: Vec::new(),
+            prometheus: false,
+            prometheus_port: 9641,
+            prometheus_address: None,
+            prometheus_path: String::from("/metrics"),
+            prometheus_username_labels: false,
+        }
+    }
+}

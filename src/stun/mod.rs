@@ -1,0 +1,1 @@
+//! STUN wire format (RFC 8489), placeholder until the codec lands.

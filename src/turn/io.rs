@@ -1,0 +1,156 @@
+//! The contract between the sans-IO core and the engines that drive it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+
+/// Bytes kept free in front of every received payload, so that a ChannelData header (4 bytes) or
+/// a Data indication header (up to 36 bytes + XOR-PEER-ADDRESS for IPv6) is written in place.
+pub const HEADROOM: usize = 48;
+
+/// An engine-chosen handle for one relay socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RelayId(pub u32);
+
+/// How a client reached the server: which UDP listener socket, or which stream connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// Index of the shard's UDP listener socket.
+    Udp(u32),
+    /// Engine-chosen id of a TCP or TLS connection.
+    Stream(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+/// One client transport address as seen by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Client {
+    pub via: Via,
+    pub transport: Transport,
+    /// The server address the client reached.
+    pub local: SocketAddr,
+    /// The client's address.
+    pub remote: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortWish {
+    Any,
+    /// EVEN-PORT; with `reserve_next` the next port is kept for a RESERVATION-TOKEN.
+    Even {
+        reserve_next: bool,
+    },
+    /// A port reserved earlier (RESERVATION-TOKEN).
+    Exact(u16),
+}
+
+/// Ask the engine for a relay socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindRequest {
+    /// The local relay address to bind (port chosen by the engine per `port`).
+    pub ip: IpAddr,
+    pub port: PortWish,
+    /// DONT-FRAGMENT: set DF / IP_PMTUDISC_DO on the socket.
+    pub dont_fragment: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bound {
+    pub id: RelayId,
+    /// The local address actually bound.
+    pub addr: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// No free port in `min-port..=max-port` (508).
+    Exhausted,
+    /// No file descriptors or other resources (508).
+    Resources,
+    /// The address cannot be bound (440/508 depending on the request).
+    Unavailable,
+}
+
+/// Implemented by each engine: the only way the core touches sockets, synchronously.
+pub trait RelayIo {
+    fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError>;
+    fn close_relay(&mut self, id: RelayId);
+}
+
+/// Where the bytes of an [`Output`] are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// A range of the packet buffer that was passed in (headers written into the headroom).
+    Packet(Range<usize>),
+    /// The first `n` bytes of the scratch buffer.
+    Scratch(usize),
+}
+
+/// What to send after one input; at most one datagram or frame per input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Nothing,
+    /// To a client, through the listener socket or connection it used.
+    Client {
+        via: Via,
+        to: SocketAddr,
+        data: Span,
+    },
+    /// To a peer, from an allocation's relay socket.
+    Peer {
+        relay: RelayId,
+        to: SocketAddr,
+        data: Span,
+    },
+}
+
+/// Per-shard counters: plain integers owned by the shard, summed across shards when scraped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Datagrams/frames received from clients, and their bytes.
+    pub client_rx_packets: u64,
+    pub client_rx_bytes: u64,
+    /// Sent to clients.
+    pub client_tx_packets: u64,
+    pub client_tx_bytes: u64,
+    /// Received from peers on relay sockets.
+    pub peer_rx_packets: u64,
+    pub peer_rx_bytes: u64,
+    /// Sent to peers.
+    pub peer_tx_packets: u64,
+    pub peer_tx_bytes: u64,
+    /// Malformed input dropped without an answer.
+    pub malformed: u64,
+    /// Well-formed input dropped (no allocation, no permission, policy).
+    pub dropped: u64,
+    pub binding_requests: u64,
+    pub binding_responses: u64,
+    pub binding_errors: u64,
+    pub unauthenticated_401: u64,
+    pub allocations: u64,
+}
+
+impl Counters {
+    pub const ZERO: Counters = Counters {
+        client_rx_packets: 0,
+        client_rx_bytes: 0,
+        client_tx_packets: 0,
+        client_tx_bytes: 0,
+        peer_rx_packets: 0,
+        peer_rx_bytes: 0,
+        peer_tx_packets: 0,
+        peer_tx_bytes: 0,
+        malformed: 0,
+        dropped: 0,
+        binding_requests: 0,
+        binding_responses: 0,
+        binding_errors: 0,
+        unauthenticated_401: 0,
+        allocations: 0,
+    };
+}
