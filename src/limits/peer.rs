@@ -1,0 +1,237 @@
+//! Which peers a client may reach through the relay (RFC 8656 §21.2 and §21.3.5): never the
+//! server's own listeners or unroutable addresses, and by default nothing internal.
+
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, SocketAddr};
+
+use super::range::{normalize, Range};
+use crate::config::Config;
+
+/// Why a peer address is refused (answered with 403).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 0.0.0.0/8 or `::`.
+    Unspecified,
+    /// 224.0.0.0/4 or ff00::/8; no option admits it.
+    Multicast,
+    /// 255.255.255.255.
+    Broadcast,
+    /// 127.0.0.0/8 or `::1`, without `allow-loopback-peers`.
+    Loopback,
+    /// 169.254.0.0/16 (cloud metadata lives there) or fe80::/10.
+    LinkLocal,
+    /// RFC 1918, ULA fc00::/7, or the deprecated site-local fec0::/10.
+    Private,
+    /// 100.64.0.0/10 (carrier-grade NAT, RFC 6598).
+    SharedAddress,
+    /// One of the server's own listening transport addresses.
+    OwnListener,
+    /// Inside a `denied-peer-ip` range.
+    Denied,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::Unspecified => "unspecified address",
+            Refusal::Multicast => "multicast address",
+            Refusal::Broadcast => "broadcast address",
+            Refusal::Loopback => "loopback address (allow-loopback-peers admits it)",
+            Refusal::LinkLocal => "link-local address (an allowed-peer-ip range admits it)",
+            Refusal::Private => "private address (an allowed-peer-ip range admits it)",
+            Refusal::SharedAddress => {
+                "shared address space 100.64/10 (an allowed-peer-ip range admits it)"
+            }
+            Refusal::OwnListener => "one of the server's own listening addresses",
+            Refusal::Denied => "denied by denied-peer-ip",
+        })
+    }
+}
+
+/// The effective peer policy, built once at start-up (and on reload).
+#[derive(Clone, Debug)]
+pub struct PeerPolicy {
+    allowed: Vec<Range>,
+    denied: Vec<Range>,
+    allow_loopback: bool,
+    listeners: Vec<SocketAddr>,
+    relay_ips: Vec<IpAddr>,
+    min_port: u16,
+    max_port: u16,
+}
+
+impl PeerPolicy {
+    /// `listeners` and `relay_ips` come from the engine; the configured listening addresses
+    /// and ports, relay IPs and external IPs are added too, so a policy built before binding is
+    /// no weaker.
+    pub fn from_config(cfg: &Config, listeners: &[SocketAddr], relay_ips: &[IpAddr]) -> PeerPolicy {
+        let ports = [
+            Some(cfg.listening_port),
+            Some(cfg.tls_listening_port),
+            cfg.alt_listening_port,
+            cfg.alt_tls_listening_port,
+        ];
+        let configured = cfg
+            .listening_ips
+            .iter()
+            .filter(|ip| !ip.is_unspecified())
+            .flat_map(|ip| {
+                ports
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| *p != 0)
+                    .map(|p| SocketAddr::new(*ip, p))
+            });
+        let mut own_listeners = Vec::new();
+        for addr in listeners.iter().copied().chain(configured) {
+            let addr = SocketAddr::new(normalize(addr.ip()), addr.port());
+            if !own_listeners.contains(&addr) {
+                own_listeners.push(addr);
+            }
+        }
+        let external = cfg
+            .external_ips
+            .iter()
+            .flat_map(|e| std::iter::once(e.public).chain(e.private));
+        let mut own_relays = Vec::new();
+        for ip in relay_ips
+            .iter()
+            .chain(&cfg.relay_ips)
+            .copied()
+            .chain(external)
+        {
+            let ip = normalize(ip);
+            if !ip.is_unspecified() && !own_relays.contains(&ip) {
+                own_relays.push(ip);
+            }
+        }
+        PeerPolicy {
+            allowed: cfg
+                .allowed_peer_ips
+                .iter()
+                .map(|r| Range::new(*r))
+                .collect(),
+            denied: cfg.denied_peer_ips.iter().map(|r| Range::new(*r)).collect(),
+            allow_loopback: cfg.allow_loopback_peers,
+            listeners: own_listeners,
+            relay_ips: own_relays,
+            min_port: cfg.min_port,
+            max_port: cfg.max_port,
+        }
+    }
+
+    /// For ChannelBind and Send, which name a transport address.
+    pub fn check(&self, peer: SocketAddr) -> Result<(), Refusal> {
+        let ip = normalize(peer.ip());
+        never(ip)?;
+        if self.listeners.contains(&SocketAddr::new(ip, peer.port())) {
+            return Err(Refusal::OwnListener);
+        }
+        self.admit(ip, Some(peer.port()))
+    }
+
+    /// For CreatePermission, which names only an IP (RFC 8656 §9): the listener rule needs a
+    /// port, so it is left to [`check`](Self::check).
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let ip = normalize(ip);
+        never(ip)?;
+        self.admit(ip, None)
+    }
+
+    fn admit(&self, ip: IpAddr, port: Option<u16>) -> Result<(), Refusal> {
+        let relay_port = port.is_none_or(|p| (self.min_port..=self.max_port).contains(&p));
+        if relay_port && self.relay_ips.contains(&ip) {
+            return Ok(());
+        }
+        if self.allowed.iter().any(|r| r.contains(ip)) {
+            return Ok(());
+        }
+        if self.denied.iter().any(|r| r.contains(ip)) {
+            return Err(Refusal::Denied);
+        }
+        match internal(ip) {
+            Some(Refusal::Loopback) if self.allow_loopback => Ok(()),
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    /// The effective policy in a few lines, for the start-up log.
+    pub fn describe(&self) -> String {
+        let mut out = String::from(
+            "peers always refused: 0.0.0.0/8, ::, multicast, 255.255.255.255, the listeners",
+        );
+        list(&mut out, &self.listeners);
+        out.push_str(if self.allow_loopback {
+            "\npeers: loopback admitted (allow-loopback-peers)"
+        } else {
+            "\npeers: loopback refused"
+        });
+        out.push_str(
+            "; link-local, ULA, RFC 1918 and 100.64.0.0/10 refused unless an allowed-peer-ip admits them",
+        );
+        out.push_str("\nallowed-peer-ip (wins over denied):");
+        list(&mut out, &self.allowed);
+        out.push_str("; denied-peer-ip:");
+        list(&mut out, &self.denied);
+        let _ = write!(
+            out,
+            "\nown relay IPs admitted on ports {}-{}:",
+            self.min_port, self.max_port
+        );
+        list(&mut out, &self.relay_ips);
+        out
+    }
+}
+
+fn list<T: fmt::Display>(out: &mut String, items: &[T]) {
+    if items.is_empty() {
+        out.push_str(" none");
+    }
+    for (i, item) in items.iter().enumerate() {
+        let _ = write!(out, "{}{item}", if i == 0 { " " } else { ", " });
+    }
+}
+
+/// Addresses nothing admits. `ip` is normalised.
+fn never(ip: IpAddr) -> Result<(), Refusal> {
+    match ip {
+        IpAddr::V4(v4) if v4.octets()[0] == 0 => Err(Refusal::Unspecified),
+        IpAddr::V4(v4) if v4.is_broadcast() => Err(Refusal::Broadcast),
+        IpAddr::V6(v6) if v6.is_unspecified() => Err(Refusal::Unspecified),
+        _ if ip.is_multicast() => Err(Refusal::Multicast),
+        _ => Ok(()),
+    }
+}
+
+/// The internal ranges refused unless admitted. `ip` is normalised.
+fn internal(ip: IpAddr) -> Option<Refusal> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some(Refusal::Loopback)
+            } else if v4.is_link_local() {
+                Some(Refusal::LinkLocal)
+            } else if v4.is_private() {
+                Some(Refusal::Private)
+            } else if a == 100 && (64..128).contains(&b) {
+                Some(Refusal::SharedAddress)
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some(Refusal::Loopback)
+            } else if first & 0xffc0 == 0xfe80 {
+                Some(Refusal::LinkLocal)
+            } else if first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0 {
+                Some(Refusal::Private)
+            } else {
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Address ranges for peer policy (`allowed-peer-ip`, `denied-peer-ip`) and the normalisation of
+//! IPv6 forms that carry an IPv4 address (RFC 4291 §2.5.5, RFC 6052 §2.1).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::config::IpRange;
+
+/// The IPv4 address an IPv6 address stands for, else the address itself.
+///
+/// Covers IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`, IPv4-compatible
+/// `::a.b.c.d` (not `::` or `::1`) and the NAT64 well-known prefix `64:ff9b::/96`: a dual-stack
+/// relay socket reaches the embedded IPv4 address through each of them, so every check must see
+/// that address (coturn CVE-2020-26262 and CVE-2026-27624 were bypasses through these forms).
+pub fn normalize(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let bits = u128::from(v6);
+    let high = bits >> 32;
+    let low = bits as u32;
+    let embeds_v4 = match high {
+        0xffff | 0xffff_0000 => true,
+        0 => low > 1,
+        0x0064_ff9b_0000_0000_0000_0000 => true,
+        _ => false,
+    };
+    if embeds_v4 {
+        IpAddr::V4(Ipv4Addr::from(low))
+    } else {
+        ip
+    }
+}
+
+/// An inclusive range of one family, compared as integers. Built from the config's
+/// [`IpRange`] after normalising both ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    V4(u32, u32),
+    V6(u128, u128),
+}
+
+impl Range {
+    /// Ends of different families (even after normalisation) give a range that contains
+    /// nothing; so does `start > end`.
+    pub fn new(range: IpRange) -> Range {
+        match (normalize(range.start), normalize(range.end)) {
+            (IpAddr::V4(s), IpAddr::V4(e)) => Range::V4(s.into(), e.into()),
+            (IpAddr::V6(s), IpAddr::V6(e)) => Range::V6(s.into(), e.into()),
+            _ => match (range.start, range.end) {
+                (IpAddr::V6(s), IpAddr::V6(e)) => Range::V6(s.into(), e.into()),
+                _ => Range::V6(1, 0),
+            },
+        }
+    }
+
+    /// `ip` must already be normalised.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (*self, ip) {
+            (Range::V4(s, e), IpAddr::V4(ip)) => (s..=e).contains(&u32::from(ip)),
+            (Range::V6(s, e), IpAddr::V6(ip)) => (s..=e).contains(&u128::from(ip)),
+            _ => false,
+        }
+    }
+}
+
+/// Prefix length when `start..=end` is exactly one CIDR block of a `bits`-bit family.
+fn cidr_len(start: u128, end: u128, bits: u32) -> Option<u32> {
+    let span = end.checked_sub(start)?;
+    if span.checked_add(1).is_some_and(|n| !n.is_power_of_two()) {
+        return None;
+    }
+    let host_bits = 128 - span.leading_zeros();
+    let aligned = host_bits == 128 || start.trailing_zeros() >= host_bits;
+    (aligned && host_bits <= bits).then(|| bits - host_bits)
+}
+
+impl fmt::Display for Range {
+    /// `IP`, `IP/prefix` when the range is one CIDR block, else `IP1-IP2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (start, end, bits, s, e): (u128, u128, u32, IpAddr, IpAddr) = match *self {
+            Range::V4(s, e) => (
+                s.into(),
+                e.into(),
+                32,
+                Ipv4Addr::from(s).into(),
+                Ipv4Addr::from(e).into(),
+            ),
+            Range::V6(s, e) => (
+                s,
+                e,
+                128,
+                Ipv6Addr::from(s).into(),
+                Ipv6Addr::from(e).into(),
+            ),
+        };
+        if start > end {
+            return f.write_str("(empty)");
+        }
+        match cidr_len(start, end, bits) {
+            Some(len) if len == bits => write!(f, "{s}"),
+            Some(len) => write!(f, "{s}/{len}"),
+            None => write!(f, "{s}-{e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn range(a: &str, b: &str) -> Range {
+        Range::new(IpRange {
+            start: ip(a),
+            end: ip(b),
+        })
+    }
+
+    #[test]
+    fn normalizes_embedded_ipv4() {
+        assert_eq!(normalize(ip("::ffff:127.0.0.1")), ip("127.0.0.1"));
+        assert_eq!(normalize(ip("::ffff:0:10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(normalize(ip("::127.0.0.1")), ip("127.0.0.1"));
+        assert_eq!(normalize(ip("::2")), ip("0.0.0.2"));
+        assert_eq!(normalize(ip("64:ff9b::a9fe:a9fe")), ip("169.254.169.254"));
+        assert_eq!(normalize(ip("::")), ip("::"));
+        assert_eq!(normalize(ip("::1")), ip("::1"));
+        assert_eq!(normalize(ip("2001:db8::1")), ip("2001:db8::1"));
+        assert_eq!(normalize(ip("64:ff9b:1::1")), ip("64:ff9b:1::1"));
+        assert_eq!(normalize(ip("1::ffff:127.0.0.1")), ip("1::ffff:127.0.0.1"));
+        assert_eq!(normalize(ip("8.8.8.8")), ip("8.8.8.8"));
+    }
+
+    #[test]
+    fn membership_is_inclusive() {
+        let r = range("10.0.0.0", "10.255.255.255");
+        assert!(r.contains(ip("10.0.0.0")));
+        assert!(r.contains(ip("10.255.255.255")));
+        assert!(!r.contains(ip("9.255.255.255")));
+        assert!(!r.contains(ip("11.0.0.0")));
+        assert!(
+            !r.contains(ip("::ffff:10.0.0.1")),
+            "callers normalise first"
+        );
+    }
+
+    #[test]
+    fn mapped_range_becomes_ipv4() {
+        let r = range("::ffff:192.168.0.0", "::ffff:192.168.255.255");
+        assert_eq!(r, Range::V4(0xc0a8_0000, 0xc0a8_ffff));
+    }
+
+    #[test]
+    fn mixed_or_reversed_ranges_contain_nothing() {
+        let mixed = range("10.0.0.0", "2001:db8::1");
+        assert!(!mixed.contains(ip("10.0.0.1")));
+        assert!(!mixed.contains(ip("2001:db8::")));
+        let reversed = range("10.0.0.9", "10.0.0.1");
+        assert!(!reversed.contains(ip("10.0.0.5")));
+        assert_eq!(reversed.to_string(), "(empty)");
+    }
+
+    #[test]
+    fn display_prefers_cidr() {
+        assert_eq!(
+            range("10.0.0.0", "10.255.255.255").to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(range("10.0.0.1", "10.0.0.1").to_string(), "10.0.0.1");
+        assert_eq!(
+            range("10.0.0.1", "10.0.0.2").to_string(),
+            "10.0.0.1-10.0.0.2"
+        );
+        assert_eq!(
+            range("10.0.0.0", "10.0.0.2").to_string(),
+            "10.0.0.0-10.0.0.2"
+        );
+        assert_eq!(range("0.0.0.0", "255.255.255.255").to_string(), "0.0.0.0/0");
+        assert_eq!(
+            range("fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").to_string(),
+            "fc00::/7"
+        );
+        assert_eq!(
+            range("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").to_string(),
+            "::/0"
+        );
+    }
+}
