@@ -12,7 +12,7 @@ use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};
-use crate::stun::{attr, AttrError, ErrorCode, Family, Message, MessageBuilder, EncodeError};
+use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
 /// REQUESTED-TRANSPORT protocol number for UDP.
 const UDP: u8 = 17;
@@ -97,9 +97,7 @@ impl Shard {
         let mut address_error = None;
         if want.additional {
             match settings.relay_ip(local, Family::V6) {
-                None => {
-                    address_error = Some((Family::V6, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED))
-                }
+                None => address_error = Some((Family::V6, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED)),
                 Some(ip) => match io.bind_relay(&BindRequest {
                     ip,
                     port: PortWish::Any,
@@ -115,7 +113,9 @@ impl Shard {
                 let reserved = SocketAddr::new(first.addr.ip(), next);
                 let until = now + TOKEN_LIFETIME;
                 let secret = *self.shared.token_secret();
-                let token = self.reservations.issue(&secret, self.index, reserved, until);
+                let token = self
+                    .reservations
+                    .issue(&secret, self.index, reserved, until);
                 self.wheel.insert(until, TimerKey::Token(token));
                 Some(token)
             }
@@ -220,7 +220,9 @@ fn add_address_error(
 ) -> Result<(), EncodeError> {
     let mut value = [0u8; 64];
     let reason = code.reason().as_bytes();
-    let reason = reason.get(..reason.len().min(value.len() - 4)).unwrap_or_default();
+    let reason = reason
+        .get(..reason.len().min(value.len() - 4))
+        .unwrap_or_default();
     value[0] = match family {
         Family::V4 => 0x01,
         Family::V6 => 0x02,

@@ -162,7 +162,12 @@ impl Allocation {
         now: Instant,
     ) -> Result<(), ChannelConflict> {
         let live = |c: &&Channel| c.expires > now;
-        if let Some(c) = self.channels.iter().filter(live).find(|c| c.number == number) {
+        if let Some(c) = self
+            .channels
+            .iter()
+            .filter(live)
+            .find(|c| c.number == number)
+        {
             return if c.peer == peer {
                 Ok(())
             } else {
@@ -181,7 +186,8 @@ impl Allocation {
 
     /// Binds or refreshes a channel; call `check_bind` first.
     pub(crate) fn bind_channel(&mut self, number: u16, peer: SocketAddr, until: Instant) {
-        self.channels.retain(|c| c.number != number && c.peer != peer);
+        self.channels
+            .retain(|c| c.number != number && c.peer != peer);
         self.channels.push(Channel {
             number,
             peer,

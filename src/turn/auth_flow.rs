@@ -62,7 +62,7 @@ pub(crate) fn authenticate<'m>(
         } else {
             msg.verify_integrity(key).is_ok()
         };
-        ok.then(|| Authed {
+        ok.then_some(Authed {
             sign: if sha256 {
                 Sign::Sha256(*key)
             } else {

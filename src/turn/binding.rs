@@ -7,7 +7,12 @@ use super::shard::Shard;
 use crate::stun::{attr, ErrorCode, Message};
 
 impl Shard {
-    pub(super) fn binding(&mut self, msg: &Message<'_>, client: &Client, r: Responder<'_>) -> Option<usize> {
+    pub(super) fn binding(
+        &mut self,
+        msg: &Message<'_>,
+        client: &Client,
+        r: Responder<'_>,
+    ) -> Option<usize> {
         self.counters.binding_requests += 1;
         let (unknown, n) = unknown_attributes(msg);
         if n > 0 {

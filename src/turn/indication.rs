@@ -2,10 +2,11 @@
 //! XOR-PEER-ADDRESS and the DATA attribute header go into the headroom, zero padding and the
 //! optional FINGERPRINT (RFC 8489 §14.7) after the payload. No copy of the payload.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 use super::io::HEADROOM;
+use crate::stun::address::{encode_xor_address, MAX_ADDRESS_LEN};
 use crate::stun::{attr, HEADER_LEN, MAGIC_COOKIE};
 
 /// Data indication: method 0x007, class indication.
@@ -22,10 +23,8 @@ pub(crate) fn write(
     tid: &[u8; 12],
     fingerprint: bool,
 ) -> Option<Range<usize>> {
-    let addr_len = match peer.ip() {
-        IpAddr::V4(_) => 8,
-        IpAddr::V6(_) => 20,
-    };
+    let mut addr = [0u8; MAX_ADDRESS_LEN];
+    let addr_len = encode_xor_address(peer, tid, &mut addr);
     let head = HEADER_LEN + 4 + addr_len + 4;
     let start = HEADROOM.checked_sub(head)?;
     let padded = len.checked_add(3)? & !3;
@@ -41,7 +40,7 @@ pub(crate) fn write(
     header[8..20].copy_from_slice(tid);
     rest[0..2].copy_from_slice(&attr::XOR_PEER_ADDRESS.to_be_bytes());
     rest[2..4].copy_from_slice(&(addr_len as u16).to_be_bytes());
-    write_xor_address(&mut rest[4..4 + addr_len], peer, tid);
+    rest[4..4 + addr_len].copy_from_slice(&addr[..addr_len]);
     let data_hdr = 4 + addr_len;
     rest[data_hdr..data_hdr + 2].copy_from_slice(&attr::DATA.to_be_bytes());
     rest[data_hdr + 2..data_hdr + 4].copy_from_slice(&data_len.to_be_bytes());
@@ -55,27 +54,4 @@ pub(crate) fn write(
         fp[4..8].copy_from_slice(&crc.to_be_bytes());
     }
     Some(start..end)
-}
-
-/// XOR-PEER-ADDRESS value (RFC 8489 §14.2); `out` is 8 or 20 bytes to match the family.
-fn write_xor_address(out: &mut [u8], addr: SocketAddr, tid: &[u8; 12]) {
-    let cookie = MAGIC_COOKIE.to_be_bytes();
-    out[0] = 0;
-    let port = addr.port() ^ (MAGIC_COOKIE >> 16) as u16;
-    out[2..4].copy_from_slice(&port.to_be_bytes());
-    match addr.ip() {
-        IpAddr::V4(ip) => {
-            out[1] = 0x01;
-            for (i, b) in ip.octets().iter().enumerate() {
-                out[4 + i] = b ^ cookie[i];
-            }
-        }
-        IpAddr::V6(ip) => {
-            out[1] = 0x02;
-            let pad = cookie.iter().chain(tid.iter());
-            for (i, (b, k)) in ip.octets().iter().zip(pad).enumerate() {
-                out[4 + i] = b ^ k;
-            }
-        }
-    }
 }

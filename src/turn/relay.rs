@@ -12,7 +12,12 @@ use crate::stun::{attr, channel, Message};
 
 impl Shard {
     /// ChannelData from a client: `packet` is `buf[HEADROOM..HEADROOM + len]`.
-    pub(super) fn channel_from_client(&mut self, now: Instant, client: &Client, packet: &[u8]) -> Output {
+    pub(super) fn channel_from_client(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        packet: &[u8],
+    ) -> Output {
         let Ok((number, payload)) = channel::parse(packet) else {
             self.counters.malformed += 1;
             return Output::Nothing;
@@ -38,11 +43,16 @@ impl Shard {
         };
         let start = HEADROOM + channel::HEADER_LEN;
         let n = payload.len();
-        self.to_peer(relay, peer, Span::Packet(start..start + n), n)
+        self.send_peer(relay, peer, Span::Packet(start..start + n), n)
     }
 
     /// A Send indication (RFC 8656 §10.2): relays the DATA value in place.
-    pub(super) fn send_indication(&mut self, now: Instant, client: &Client, msg: &Message<'_>) -> Output {
+    pub(super) fn send_indication(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        msg: &Message<'_>,
+    ) -> Output {
         let Some(alloc) = self
             .table
             .find_client(client.via, client.remote)
@@ -50,7 +60,8 @@ impl Shard {
         else {
             return self.drop_packet();
         };
-        let (Some(Ok(peer)), Some(range)) = (msg.xor_address(attr::XOR_PEER_ADDRESS), msg.data_range())
+        let (Some(Ok(peer)), Some(range)) =
+            (msg.xor_address(attr::XOR_PEER_ADDRESS), msg.data_range())
         else {
             return self.drop_packet();
         };
@@ -63,7 +74,7 @@ impl Shard {
             Some(relay) if allowed => {
                 let n = range.len();
                 let span = Span::Packet(HEADROOM + range.start..HEADROOM + range.end);
-                self.to_peer(relay, peer, span, n)
+                self.send_peer(relay, peer, span, n)
             }
             _ => self.drop_packet(),
         }
@@ -81,7 +92,11 @@ impl Shard {
     ) -> Output {
         self.counters.peer_rx_packets += 1;
         self.counters.peer_rx_bytes += len as u64;
-        let Some(alloc) = self.table.find_relay(relay).and_then(|slot| self.table.get(slot)) else {
+        let Some(alloc) = self
+            .table
+            .find_relay(relay)
+            .and_then(|slot| self.table.get(slot))
+        else {
             return self.drop_packet();
         };
         if alloc.expires <= now || !alloc.is_permitted(from.ip(), now) {
@@ -101,7 +116,7 @@ impl Shard {
         match range {
             Some(range) => {
                 let n = range.len();
-                self.to_client(via, to, Span::Packet(range), n)
+                self.send_client(via, to, Span::Packet(range), n)
             }
             None => self.drop_packet(),
         }
@@ -111,7 +126,12 @@ impl Shard {
 /// Writes the ChannelData header into the headroom; over streams pads the payload to 4 bytes
 /// (RFC 8656 §12.5). Returns the frame's range of `buf`.
 #[inline]
-fn channel_data(buf: &mut [u8], len: usize, number: u16, stream: bool) -> Option<std::ops::Range<usize>> {
+fn channel_data(
+    buf: &mut [u8],
+    len: usize,
+    number: u16,
+    stream: bool,
+) -> Option<std::ops::Range<usize>> {
     let length = u16::try_from(len).ok()?;
     let start = HEADROOM - channel::HEADER_LEN;
     channel::write_header(buf.get_mut(start..HEADROOM)?, number, length);

@@ -115,10 +115,7 @@ impl Shard {
             if alloc.relay_for(family_of(peer.ip())).is_none() {
                 return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
             }
-            // The port is meaningless in a permission, but it lets the policy admit another
-            // allocation's relay address on this server (its IP may be loopback or private).
-            let policy = &settings.policy;
-            if policy.check_ip(peer.ip()).is_err() && policy.check(peer).is_err() {
+            if settings.policy.check_ip(peer.ip()).is_err() {
                 return r.error(ErrorCode::FORBIDDEN);
             }
         }

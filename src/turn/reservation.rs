@@ -1,6 +1,7 @@
 //! RESERVATION-TOKENs (RFC 8656 §7.2, §14.9): an Allocate with EVEN-PORT R=1 keeps the next port;
 //! a later Allocate carrying the token gets it. Tokens are unguessable and live 30 seconds.
 
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,8 @@ impl Reservations {
         loop {
             self.issued = self.issued.wrapping_add(1);
             let token = derive(secret, shard, self.issued);
-            if !self.held.contains_key(&token) {
-                self.held.insert(token, (addr, until));
+            if let Entry::Vacant(slot) = self.held.entry(token) {
+                slot.insert((addr, until));
                 return token;
             }
         }
@@ -56,6 +57,7 @@ impl Reservations {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.held.len()
     }
@@ -75,6 +77,7 @@ fn derive(secret: &[u8; 32], shard: usize, n: u64) -> Token {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -22,7 +22,12 @@ pub(crate) struct Responder<'s> {
 }
 
 impl<'s> Responder<'s> {
-    pub(crate) fn new(buf: &'s mut [u8], msg: &Message<'_>, software: bool, fingerprint: bool) -> Self {
+    pub(crate) fn new(
+        buf: &'s mut [u8],
+        msg: &Message<'_>,
+        software: bool,
+        fingerprint: bool,
+    ) -> Self {
         Responder {
             buf,
             method: msg.method(),

@@ -118,7 +118,11 @@ impl Settings {
 
     /// The real socket address behind an address a client names (the inverse of `advertised`).
     pub fn internal(&self, addr: SocketAddr) -> SocketAddr {
-        match self.external.iter().find(|(_, public)| *public == addr.ip()) {
+        match self
+            .external
+            .iter()
+            .find(|(_, public)| *public == addr.ip())
+        {
             Some((real, _)) => SocketAddr::new(*real, addr.port()),
             None => addr,
         }

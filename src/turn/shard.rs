@@ -73,7 +73,9 @@ impl Shard {
             return Output::Nothing;
         };
         match packet.first() {
-            Some(&b) if channel::is_channel_data(b) => self.channel_from_client(now, client, packet),
+            Some(&b) if channel::is_channel_data(b) => {
+                self.channel_from_client(now, client, packet)
+            }
             Some(&b) if b & 0xC0 == 0 => {
                 self.stun_from_client(now, unix, client, packet, scratch, io)
             }
@@ -109,14 +111,19 @@ impl Shard {
                 return Output::Nothing;
             }
         }
-        let r = Responder::new(scratch, &msg, self.settings.software, self.settings.fingerprint);
+        let r = Responder::new(
+            scratch,
+            &msg,
+            self.settings.software,
+            self.settings.fingerprint,
+        );
         let written = if msg.method() == Method::BINDING {
             self.binding(&msg, client, r)
         } else {
             self.request(now, unix, client, &msg, r, io)
         };
         match written {
-            Some(n) => self.to_client(client.via, client.remote, Span::Scratch(n), n),
+            Some(n) => self.send_client(client.via, client.remote, Span::Scratch(n), n),
             None => {
                 self.counters.dropped += 1;
                 Output::Nothing
@@ -154,7 +161,9 @@ impl Shard {
     }
 
     fn allocation_timer(&mut self, now: Instant, handle: Handle, tick: u64, io: &mut dyn RelayIo) {
-        let Some(alloc) = self.table.resolve(handle) else { return };
+        let Some(alloc) = self.table.resolve(handle) else {
+            return;
+        };
         if alloc.timer != Some(tick) {
             return;
         }
@@ -192,8 +201,12 @@ impl Shard {
 
     /// Makes sure the wheel wakes this allocation at its next deadline.
     pub(crate) fn schedule(&mut self, slot: u32) {
-        let Some(handle) = self.table.handle(slot) else { return };
-        let Some(alloc) = self.table.get_mut(slot) else { return };
+        let Some(handle) = self.table.handle(slot) else {
+            return;
+        };
+        let Some(alloc) = self.table.get_mut(slot) else {
+            return;
+        };
         let deadline = alloc.next_deadline();
         let tick = self.wheel.tick_of(deadline);
         if alloc.timer.is_none_or(|t| tick < t) {
@@ -212,14 +225,20 @@ impl Shard {
     }
 
     #[inline]
-    pub(crate) fn to_client(&mut self, via: Via, to: SocketAddr, data: Span, n: usize) -> Output {
+    pub(crate) fn send_client(&mut self, via: Via, to: SocketAddr, data: Span, n: usize) -> Output {
         self.counters.client_tx_packets += 1;
         self.counters.client_tx_bytes += n as u64;
         Output::Client { via, to, data }
     }
 
     #[inline]
-    pub(crate) fn to_peer(&mut self, relay: RelayId, to: SocketAddr, data: Span, n: usize) -> Output {
+    pub(crate) fn send_peer(
+        &mut self,
+        relay: RelayId,
+        to: SocketAddr,
+        data: Span,
+        n: usize,
+    ) -> Output {
         self.counters.peer_tx_packets += 1;
         self.counters.peer_tx_bytes += n as u64;
         Output::Peer { relay, to, data }

@@ -32,6 +32,7 @@ impl<K: Copy> Wheel<K> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -69,7 +70,9 @@ impl<K: Copy> Wheel<K> {
         let steps = (current - self.cursor).saturating_add(1).min(SLOTS as u64);
         for step in 0..steps {
             let index = slot_index(self.cursor.wrapping_add(step));
-            let Some(slot) = self.slots.get_mut(index) else { continue };
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
             let before = slot.len();
             let mut i = 0;
             while i < slot.len() {
@@ -93,7 +96,11 @@ impl<K: Copy> Wheel<K> {
         }
         (0..SLOTS as u64)
             .map(|step| self.cursor.wrapping_add(step))
-            .find(|&tick| self.slots.get(slot_index(tick)).is_some_and(|s| !s.is_empty()))
+            .find(|&tick| {
+                self.slots
+                    .get(slot_index(tick))
+                    .is_some_and(|s| !s.is_empty())
+            })
     }
 
     /// When `expire` next has something to do (possibly a little early, never late).
@@ -110,6 +117,7 @@ fn slot_index(tick: u64) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
