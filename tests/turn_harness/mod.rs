@@ -241,6 +241,8 @@ pub struct TestClient {
     pub key: Key,
     pub nonce: Vec<u8>,
     pub next_tid: u32,
+    /// The last request sent, for retransmissions.
+    pub last: Vec<u8>,
 }
 
 impl TestClient {
@@ -255,6 +257,7 @@ impl TestClient {
             key: long_term_key(user, REALM, password),
             nonce: Vec::new(),
             next_tid: 0,
+            last: Vec::new(),
         }
     }
 
@@ -286,6 +289,7 @@ impl TestClient {
                 self.signed(method, tid, attrs)
             };
             let out = h.client_in(&self.client, &bytes);
+            self.last = bytes;
             let code = match &out {
                 Out::Client { .. } => out.error_code(),
                 _ => return out,
