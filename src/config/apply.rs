@@ -57,10 +57,8 @@ pub(crate) fn apply(
                 NOT_IMPLEMENTED.into(),
             ));
         }
-        (Status::Ignored, _) => {
-            if !cfg.ignored_options.iter().any(|n| n == spec.name) {
-                cfg.ignored_options.push(spec.name.to_owned());
-            }
+        (Status::Ignored, _) if !cfg.ignored_options.iter().any(|n| n == spec.name) => {
+            cfg.ignored_options.push(spec.name.to_owned());
         }
         _ => {}
     }

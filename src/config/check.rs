@@ -32,7 +32,8 @@ fn report(
         None => writeln!(out, "configuration file: none")?,
     }
     for d in diags {
-        writeln!(out, "{d}")?;
+        let tag = if d.is_error() { "error: " } else { "" };
+        writeln!(out, "{tag}{d}")?;
     }
     for name in &cfg.ignored_options {
         let why = option(name).map_or("", |o| o.help);

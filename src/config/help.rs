@@ -7,13 +7,17 @@ use std::fmt::Write;
 pub fn usage() -> String {
     let mut s = String::from(
         "Usage: tern [options]\n       tern check-config FILE [--strict]\n\n\
-         Options (also valid as `name=value` lines in turnserver.conf):\n \
-         -c FILE                       configuration file (default: turnserver.conf in \
-         ., ./etc, /etc, /etc/turnserver, /etc/coturn, /etc/tern)\n \
-         -n                            no configuration file\n \
-         -h, --help                    this text\n \
-         --version                     print the version\n",
+         Options (also valid as `name=value` lines in turnserver.conf, without the dashes):\n",
     );
+    let fixed = [
+        ("-c FILE", "configuration file (default: turnserver.conf in ., ./etc, /etc, /etc/turnserver, /etc/coturn, /etc/tern)"),
+        ("-n", "no configuration file"),
+        ("-h, --help", "this text"),
+        ("    --version", "print the version"),
+    ];
+    for (left, help) in fixed {
+        let _ = writeln!(s, " {left:<44} {help}");
+    }
     for o in options() {
         let short = o.short.map_or(String::from("   "), |c| format!("-{c},"));
         let value = match o.arg {

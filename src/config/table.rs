@@ -309,7 +309,7 @@ pub(crate) static OPTIONS: &[O] = &[
     O::todo("new-log-timestamp", Arg::Flag).help("ISO-8601 log timestamps"),
     O::todo("new-log-timestamp-format", Arg::Required).help("strftime log timestamp format"),
     O::todo("log-min-level", Arg::Required).help("lowest level logged"),
-    O::value("pidfile", |c, s| {
+    O::opt_value("pidfile", |c, s| {
         c.pidfile = Some(s).filter(|p| !p.is_empty()).map(Into::into);
         Ok(())
     })
