@@ -62,7 +62,10 @@ impl<K: Copy> Wheel<K> {
 
     /// Moves every entry due at `now` into `out` as (tick, key).
     pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<(u64, K)>) {
-        let Some(origin) = self.origin else { return };
+        // Before the origin nothing is due (saturating to tick 0 would fire tick-0 entries early).
+        let Some(origin) = self.origin.filter(|o| *o <= now) else {
+            return;
+        };
         let current = u64::try_from(self.ticks_since(origin, now) / TICK_MS).unwrap_or(u64::MAX);
         if current < self.cursor || self.earliest.is_none_or(|e| e > current) {
             return;
@@ -163,6 +166,18 @@ mod tests {
         assert!(out.is_empty());
         w.expire(t0 + secs(5000), &mut out);
         assert_eq!(out.iter().map(|e| e.1).collect::<Vec<_>>(), vec![7]);
+    }
+
+    #[test]
+    fn nothing_fires_before_the_origin() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new();
+        w.insert(t0 + secs(30), 1u32);
+        let mut out = Vec::new();
+        w.expire(t0 + secs(29), &mut out);
+        assert!(out.is_empty());
+        w.expire(t0 + secs(30), &mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
