@@ -400,3 +400,17 @@ fn stream_close_ends_its_allocation() {
     assert_eq!(h.shard.allocation_count(), 0);
     assert_eq!(h.io.closed.len(), 1);
 }
+
+#[test]
+fn an_expired_allocation_does_not_block_a_new_one_before_the_timer_runs() {
+    let mut h = Harness::new(config());
+    let mut c = TestClient::new("203.0.113.5:40000");
+    c.allocated(&mut h);
+    // Move the clock without running the timer.
+    h.now += std::time::Duration::from_secs(601);
+    h.unix += 601;
+    let out = c.allocate(&mut h);
+    assert!(is_success(&out), "{:?}", out.error_code());
+    assert_eq!(h.io.closed, vec![h.io.binds[0].1.id]);
+    assert_eq!(h.shard.allocation_count(), 1);
+}

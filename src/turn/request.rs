@@ -23,7 +23,14 @@ impl Shard {
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
         let shared = Arc::clone(&self.shared);
-        let existing = self.table.find_client(client.via, client.remote);
+        let mut existing = self.table.find_client(client.via, client.remote);
+        // Expired but not yet collected by the wheel (it runs at one-second ticks): gone.
+        if let Some(slot) = existing {
+            if self.table.get(slot).is_some_and(|a| a.expires <= now) {
+                self.deallocate(slot, io);
+                existing = None;
+            }
+        }
         let alloc = existing.and_then(|slot| self.table.get(slot));
         let auth = match authenticate(&settings, shared.nonce(), msg, client.remote, unix, alloc) {
             Ok(auth) => auth,
