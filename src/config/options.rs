@@ -107,6 +107,12 @@ impl OptSpec {
         Self::new(name, arg, Status::Ignored, Setter::None)
     }
 
+    /// Parsed and validated into `Config`, but not honoured yet: one warning naming it.
+    pub(crate) const fn pending(mut self) -> Self {
+        self.status = Status::NotImplemented;
+        self
+    }
+
     pub(crate) const fn short(mut self, c: char) -> Self {
         self.short = Some(c);
         self
