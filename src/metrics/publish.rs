@@ -8,68 +8,42 @@ use super::histogram::{Histogram, HistogramSlot, HistogramSnapshot};
 use super::users::UserTrafficSink;
 use crate::turn::{Counters, Transport};
 
-/// Number of `u64` fields in [`Counters`]; `to_array` and `from_array` fail to compile when a
-/// field is added or removed, so this cannot drift silently.
-const FIELDS: usize = 15;
+/// Converts between [`Counters`] and a flat array in both directions from one field list. The
+/// patterns name every field without `..`, so adding a field to `Counters` fails to compile here
+/// instead of silently going unpublished.
+macro_rules! counter_fields {
+    ($($f:ident),* $(,)?) => {
+        const FIELDS: usize = [$(stringify!($f)),*].len();
 
-fn to_array(c: &Counters) -> [u64; FIELDS] {
-    let Counters {
-        client_rx_packets,
-        client_rx_bytes,
-        client_tx_packets,
-        client_tx_bytes,
-        peer_rx_packets,
-        peer_rx_bytes,
-        peer_tx_packets,
-        peer_tx_bytes,
-        malformed,
-        dropped,
-        binding_requests,
-        binding_responses,
-        binding_errors,
-        unauthenticated_401,
-        allocations,
-    } = *c;
-    [
-        client_rx_packets,
-        client_rx_bytes,
-        client_tx_packets,
-        client_tx_bytes,
-        peer_rx_packets,
-        peer_rx_bytes,
-        peer_tx_packets,
-        peer_tx_bytes,
-        malformed,
-        dropped,
-        binding_requests,
-        binding_responses,
-        binding_errors,
-        unauthenticated_401,
-        allocations,
-    ]
+        fn to_array(c: &Counters) -> [u64; FIELDS] {
+            let Counters { $($f),* } = *c;
+            [$($f),*]
+        }
+
+        fn from_array(a: [u64; FIELDS]) -> Counters {
+            let [$($f),*] = a;
+            Counters { $($f),* }
+        }
+    };
 }
 
-fn from_array(a: [u64; FIELDS]) -> Counters {
-    let [client_rx_packets, client_rx_bytes, client_tx_packets, client_tx_bytes, peer_rx_packets, peer_rx_bytes, peer_tx_packets, peer_tx_bytes, malformed, dropped, binding_requests, binding_responses, binding_errors, unauthenticated_401, allocations] =
-        a;
-    Counters {
-        client_rx_packets,
-        client_rx_bytes,
-        client_tx_packets,
-        client_tx_bytes,
-        peer_rx_packets,
-        peer_rx_bytes,
-        peer_tx_packets,
-        peer_tx_bytes,
-        malformed,
-        dropped,
-        binding_requests,
-        binding_responses,
-        binding_errors,
-        unauthenticated_401,
-        allocations,
-    }
-}
+counter_fields!(
+    client_rx_packets,
+    client_rx_bytes,
+    client_tx_packets,
+    client_tx_bytes,
+    peer_rx_packets,
+    peer_rx_bytes,
+    peer_tx_packets,
+    peer_tx_bytes,
+    malformed,
+    dropped,
+    binding_requests,
+    binding_responses,
+    binding_errors,
+    unauthenticated_401,
+    allocations,
+);
 
 /// Live allocations by the transport the client used (coturn's `turn_total_allocations{type}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -287,5 +261,37 @@ impl Registry {
             sum.add(&slot.setup_latency.load());
         }
         sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_round_trips_through_a_slot_to_its_own_place() {
+        let distinct = from_array(std::array::from_fn(|i| (i as u64 + 1) * 1000));
+        let reg = Registry::new(1, 1);
+        let (a, b) = (reg.slot(0), reg.stream_slot(0));
+        let (a, b) = (a.expect("udp slot"), b.expect("stream slot"));
+        a.publish(&distinct);
+        assert_eq!(a.counters(), distinct);
+        b.publish(&Counters {
+            peer_tx_bytes: 7,
+            ..Counters::ZERO
+        });
+        let sum = reg.snapshot();
+        assert_eq!(sum.peer_tx_bytes, distinct.peer_tx_bytes + 7);
+        assert_eq!(sum.allocations, distinct.allocations);
+        assert_eq!(b.kind(), ShardKind::Stream);
+    }
+
+    #[test]
+    fn allocation_counts_follow_the_client_transport() {
+        let a = AllocationCounts::only(Transport::Tls, 3);
+        assert_eq!(
+            a.labelled(),
+            [("UDP", 0), ("TCP", 0), ("TLS", 3), ("DTLS", 0)]
+        );
     }
 }
