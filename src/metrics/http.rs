@@ -118,3 +118,17 @@ fn answer(req: Request, path: &str, registry: &Registry, username_labels: bool) 
     // A scraper that hung up early is its own problem; nothing to do here.
     let _ = req.respond(response);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listens_everywhere_on_9641_unless_told() {
+        let mut cfg = Config::default();
+        assert_eq!(listen_addr(&cfg), "[::]:9641".parse().expect("addr"));
+        cfg.prometheus_address = Some("127.0.0.1".parse().expect("ip"));
+        cfg.prometheus_port = 9000;
+        assert_eq!(listen_addr(&cfg), "127.0.0.1:9000".parse().expect("addr"));
+    }
+}
