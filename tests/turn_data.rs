@@ -134,6 +134,20 @@ fn send_and_data_indications_round_trip() {
         assert_eq!(m.data(), Some(payload));
         assert!(!m.has_fingerprint());
     }
+    // An unknown comprehension-required attribute discards the indication.
+    let odd = build(
+        Method::SEND,
+        Class::Indication,
+        [4; 12],
+        &|b| {
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer())?;
+            b.add_raw(0x0031, &[0; 4])?;
+            b.add_raw(attr::DATA, b"x")
+        },
+        None,
+        false,
+    );
+    assert_eq!(h.client_in(&c.client, &odd), Out::Nothing);
     // A permission is per IP: another port of the same peer passes too.
     let other: SocketAddr = "198.51.100.7:9001".parse().unwrap();
     assert!(matches!(h.peer_in(relay, other, b"x"), Out::Client { .. }));

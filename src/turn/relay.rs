@@ -66,7 +66,10 @@ impl Shard {
             return self.drop_packet();
         };
         let peer = self.settings.internal(peer);
-        let allowed = alloc.expires > now
+        // An indication with an unknown comprehension-required attribute is discarded
+        // (RFC 8489 §6.3.2).
+        let allowed = msg.unknown_required().next().is_none()
+            && alloc.expires > now
             && alloc.is_permitted(peer.ip(), now)
             && self.settings.policy.check(peer).is_ok();
         let relay = alloc.relay_for(family_of(peer.ip())).map(|r| r.id);
