@@ -274,7 +274,9 @@ fn own_relay_ip_in_port_range_is_admitted() {
     assert_eq!(p.check(sa("10.0.0.2:49152")), Ok(()));
     assert_eq!(p.check(sa("10.0.0.2:50000")), Ok(()));
     assert_eq!(p.check(sa("[::ffff:10.0.0.2]:49999")), Ok(()));
-    assert_eq!(p.check(sa("127.0.0.1:49200")), Ok(()));
+    // A loopback relay IP is not exempt (it would expose local services on high ports).
+    assert_eq!(p.check(sa("127.0.0.1:49200")), Err(Refusal::Loopback));
+    assert_eq!(p.check_ip(ip("127.0.0.1")), Err(Refusal::Loopback));
     assert_eq!(p.check(sa("10.0.0.2:49151")), Err(Refusal::Private));
     assert_eq!(p.check(sa("10.0.0.2:50001")), Err(Refusal::Private));
     assert_eq!(p.check(sa("127.0.0.1:50001")), Err(Refusal::Loopback));

@@ -101,7 +101,10 @@ impl PeerPolicy {
             .chain(external)
         {
             let ip = normalize(ip);
-            if !ip.is_unspecified() && !own_relays.contains(&ip) {
+            // A loopback relay address is never exempt: on a server listening on every
+            // interface it would open 127.0.0.1's high ports to any client. Relaying between
+            // two loopback allocations needs `allow-loopback-peers`, as in coturn.
+            if !ip.is_unspecified() && !ip.is_loopback() && !own_relays.contains(&ip) {
                 own_relays.push(ip);
             }
         }
