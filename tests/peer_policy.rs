@@ -335,14 +335,14 @@ fn describe_names_the_effective_policy() {
         ..Config::default()
     };
     let text =
-        PeerPolicy::from_config(&cfg, &[sa("127.0.0.1:3478")], &[ip("127.0.0.1")]).describe();
+        PeerPolicy::from_config(&cfg, &[sa("127.0.0.1:3478")], &[ip("192.0.2.7")]).describe();
     assert!(text.lines().count() <= 4, "{text}");
     for needle in [
         "127.0.0.1:3478",
         "loopback admitted",
         "allowed-peer-ip (wins over denied): 10.0.0.0/8",
         "denied-peer-ip: 8.8.8.1-8.8.8.3",
-        "ports 49152-65535: 127.0.0.1",
+        "ports 49152-65535: 192.0.2.7",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
