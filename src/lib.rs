@@ -7,5 +7,6 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod limits;
+pub mod logging;
 pub mod stun;
 pub mod turn;
