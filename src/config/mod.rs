@@ -7,6 +7,28 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+mod apply;
+mod check;
+mod cli;
+mod diag;
+mod effective;
+mod file;
+mod help;
+mod lexer;
+mod load;
+mod options;
+mod semantic;
+mod table;
+mod values;
+
+pub use check::check_config;
+pub use cli::{action, Action};
+pub use diag::{Diagnostic, Location, Severity};
+pub use file::{find_config_file, parse_str, SEARCH_DIRS};
+pub use help::usage;
+pub use load::{load, Loaded};
+pub use options::{option, options, Arg, OptSpec, Status};
+
 /// An inclusive range of addresses of one family, from `IP`, `IP1-IP2` or `IP/prefix`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpRange {
@@ -92,8 +114,12 @@ pub struct Config {
     pub no_udp_relay: bool,
     pub no_tcp_relay: bool,
     pub allocation_default_address_family: DefaultFamily,
-    /// `relay-threads` / `cpus`; `None`: one shard per CPU.
+    /// `relay-threads` / `cpus`; `None`: one shard per CPU. `relay-threads=0` (coturn: relay in
+    /// the listener thread) is stored as one shard.
     pub relay_threads: Option<usize>,
+    /// `cpus`: coturn's override of the CPU count; folded into `relay_threads` when
+    /// `relay-threads` is not given.
+    pub cpus: Option<usize>,
     pub io_engine: IoEngine,
     pub stun_only: bool,
     pub no_stun: bool,
@@ -107,6 +133,8 @@ pub struct Config {
     pub pkey_pwd: Option<String>,
     pub cipher_list: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// `no-tlsv1_2`: TLS 1.3 only.
+    pub no_tlsv1_2: bool,
 
     // Authentication.
     pub lt_cred_mech: bool,
@@ -148,6 +176,10 @@ pub struct Config {
     pub proc_user: Option<String>,
     pub proc_group: Option<String>,
     pub alternate_servers: Vec<SocketAddr>,
+    /// `tls-alternate-server`: the 300 redirect target for TLS/DTLS clients.
+    pub tls_alternate_servers: Vec<SocketAddr>,
+    /// Options given that tern accepts and ignores by design (e.g. `no-cli`), for check-config.
+    pub ignored_options: Vec<String>,
 
     // Prometheus.
     pub prometheus: bool,
@@ -179,6 +211,7 @@ impl Default for Config {
             no_tcp_relay: false,
             allocation_default_address_family: DefaultFamily::Ipv4,
             relay_threads: None,
+            cpus: None,
             io_engine: IoEngine::Auto,
             stun_only: false,
             no_stun: false,
@@ -190,6 +223,7 @@ impl Default for Config {
             pkey_pwd: None,
             cipher_list: None,
             ca_file: None,
+            no_tlsv1_2: false,
             lt_cred_mech: false,
             no_auth: false,
             users: Vec::new(),
@@ -222,6 +256,8 @@ impl Default for Config {
             proc_user: None,
             proc_group: None,
             alternate_servers: Vec::new(),
+            tls_alternate_servers: Vec::new(),
+            ignored_options: Vec::new(),
             prometheus: false,
             prometheus_port: 9641,
             prometheus_address: None,

@@ -1,0 +1,88 @@
+//! Applies one option occurrence (from a file line or a flag) to a `Config`, per its table row.
+
+use super::diag::{Diagnostic, Location};
+use super::options::{Arg, OptSpec, Setter, Status};
+use super::{values, Config};
+
+/// The message of the one warning a not-implemented option gets.
+pub(crate) const NOT_IMPLEMENTED: &str = "not implemented by tern yet; accepted and ignored";
+
+/// One occurrence of an option, kept for options applied last (`user`).
+pub(crate) struct Pending {
+    pub spec: &'static OptSpec,
+    pub value: String,
+    pub at: Option<Location>,
+}
+
+/// Applies `value` of `spec`; `at` is the file line, `None` for a command-line flag.
+pub(crate) fn apply(
+    cfg: &mut Config,
+    diags: &mut Vec<Diagnostic>,
+    spec: &'static OptSpec,
+    value: &str,
+    at: Option<Location>,
+) {
+    let error = |diags: &mut Vec<Diagnostic>, m: String| {
+        diags.push(Diagnostic::error(at.clone(), Some(spec.name), m))
+    };
+    let on = if spec.arg == Arg::Flag {
+        match values::boolean(value) {
+            Ok(b) => b,
+            Err(e) => return error(diags, e),
+        }
+    } else {
+        if spec.arg == Arg::Required && value.is_empty() && spec.status == Status::Implemented {
+            return error(diags, "expects a value".into());
+        }
+        true
+    };
+    if spec.coturn_ignores_value && !on {
+        diags.push(Diagnostic::warning(
+            at.clone(),
+            Some(spec.name),
+            format!("`{value}` turns it off in tern; coturn would turn it on whatever the value"),
+        ));
+    }
+    match (spec.status, spec.setter) {
+        (Status::Implemented, Setter::Bool(set)) => set(cfg, on),
+        (Status::Implemented, Setter::Text(set)) => {
+            if let Err(e) = set(cfg, value) {
+                error(diags, e);
+            }
+        }
+        (Status::NotImplemented, _) if on => {
+            diags.push(Diagnostic::warning(
+                at.clone(),
+                Some(spec.name),
+                NOT_IMPLEMENTED.into(),
+            ));
+        }
+        (Status::Ignored, _) if !cfg.ignored_options.iter().any(|n| n == spec.name) => {
+            cfg.ignored_options.push(spec.name.to_owned());
+        }
+        _ => {}
+    }
+}
+
+/// Applies the options kept for last, in the order they came.
+pub(crate) fn apply_pending(cfg: &mut Config, diags: &mut Vec<Diagnostic>, pending: Vec<Pending>) {
+    for p in pending {
+        apply(cfg, diags, p.spec, &p.value, p.at);
+    }
+}
+
+/// Keeps only the first warning per not-implemented option ("one warning naming it").
+pub(crate) fn dedupe_not_implemented(diags: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<String> = Vec::new();
+    diags.retain(|d| {
+        if d.message != NOT_IMPLEMENTED {
+            return true;
+        }
+        let name = d.option.clone().unwrap_or_default();
+        if seen.contains(&name) {
+            return false;
+        }
+        seen.push(name);
+        true
+    });
+}

@@ -1,0 +1,374 @@
+//! The option table: every option name of coturn 4.6.1 and upstream coturn 4.17, plus tern's
+//! `io-engine`. It drives the file parser, the flags, `--help` and "did you mean".
+
+use super::options::{Arg, OptSpec as O};
+use super::values as v;
+use super::LogTarget;
+
+/// Ignored options' help says why; not-implemented ones say what coturn does with them.
+pub(crate) static OPTIONS: &[O] = &[
+    // Listening and relaying.
+    O::value("listening-port", |c, s| {
+        v::port(s).map(|p| c.listening_port = p)
+    })
+    .short('p')
+    .help("UDP and TCP listener port (3478; 0 picks a free port)"),
+    O::value("tls-listening-port", |c, s| {
+        v::port(s).map(|p| c.tls_listening_port = p)
+    })
+    .help("TLS listener port (5349)"),
+    O::value("alt-listening-port", |c, s| {
+        v::alt_port(s).map(|p| c.alt_listening_port = p)
+    })
+    .help("RFC 5780 alternative port (0: listening port + 1)"),
+    O::value("alt-tls-listening-port", |c, s| {
+        v::alt_port(s).map(|p| c.alt_tls_listening_port = p)
+    })
+    .help("RFC 5780 alternative TLS port (0: TLS port + 1)"),
+    O::value("listening-ip", |c, s| {
+        v::ip(s).map(|a| c.listening_ips.push(a))
+    })
+    .short('L')
+    .repeats()
+    .help("listener IP address (default: every local address)"),
+    O::value("relay-ip", |c, s| v::ip(s).map(|a| c.relay_ips.push(a)))
+        .short('E')
+        .repeats()
+        .help("relay IP address (default: the listening addresses)"),
+    O::value("external-ip", |c, s| {
+        v::external_ip(s).map(|x| c.external_ips.push(x))
+    })
+    .short('X')
+    .repeats()
+    .help("public address advertised for a relay address behind 1:1 NAT: PUB or PUB/PRIV"),
+    O::value("min-port", |c, s| v::relay_port(s).map(|p| c.min_port = p))
+        .help("lowest relay port (49152)"),
+    O::value("max-port", |c, s| v::relay_port(s).map(|p| c.max_port = p))
+        .help("highest relay port (65535)"),
+    O::flag("no-udp", |c, b| c.no_udp = b).help("no UDP client listeners"),
+    O::flag("no-tcp", |c, b| c.no_tcp = b).help("no TCP client listeners"),
+    O::flag("no-tls", |c, b| c.no_tls = b).help("no TLS client listeners"),
+    O::flag("no-dtls", |c, b| c.no_dtls = b).help("no DTLS client listeners"),
+    O::flag("no-udp-relay", |c, b| c.no_udp_relay = b).help("refuse UDP relay allocations"),
+    O::flag("no-tcp-relay", |c, b| c.no_tcp_relay = b)
+        .help("refuse TCP relay allocations (RFC 6062)"),
+    O::value("allocation-default-address-family", |c, s| {
+        v::family(s).map(|f| c.allocation_default_address_family = f)
+    })
+    .short('A')
+    .help("relay family when the client asks for none: ipv4, ipv6 or keep"),
+    O::flag("keep-address-family", |c, b| {
+        if b {
+            c.allocation_default_address_family = super::DefaultFamily::Keep;
+        }
+    })
+    .short('K')
+    .help("deprecated: allocation-default-address-family=keep"),
+    O::value("relay-threads", |c, s| {
+        v::threads(s).map(|n| c.relay_threads = Some(n))
+    })
+    .short('m')
+    .help("number of relay shards (default: one per CPU)"),
+    O::value("cpus", |c, s| v::threads(s).map(|n| c.cpus = Some(n)))
+        .help("CPU count to size the shards by when relay-threads is not set"),
+    O::value("io-engine", |c, s| v::io_engine(s).map(|e| c.io_engine = e))
+        .help("tern: I/O driver: auto, uring or epoll"),
+    O::flag("stun-only", |c, b| c.stun_only = b)
+        .short('S')
+        .help("STUN only, no TURN"),
+    O::flag("no-stun", |c, b| c.no_stun = b).help("TURN only, no STUN Binding"),
+    O::flag("secure-stun", |c, b| c.secure_stun = b)
+        .help("require authentication for STUN Binding"),
+    O::flag("fingerprint", |c, b| c.fingerprint = b)
+        .short('f')
+        .help("add FINGERPRINT to responses"),
+    O::flag("software-attribute", |c, b| c.software_attribute = b)
+        .help("send the SOFTWARE attribute (on)"),
+    O::flag("no-software-attribute", |c, b| c.software_attribute = !b)
+        .help("do not send the SOFTWARE attribute"),
+    O::flag("prod", |c, b| c.software_attribute = !b)
+        .help("coturn 4.6.1's old name of no-software-attribute"),
+    O::todo("listening-device", Arg::Required)
+        .short('d')
+        .help("bind listeners to a network device"),
+    O::todo("relay-device", Arg::Required)
+        .short('i')
+        .help("bind relay sockets to a network device"),
+    O::todo("tcp-proxy-port", Arg::Required).help("HAProxy PROXY-protocol listener port"),
+    O::todo("aux-server", Arg::Required)
+        .repeats()
+        .help("auxiliary listener IP:port"),
+    O::todo("udp-self-balance", Arg::Flag).help("balance UDP over aux servers"),
+    O::todo("rfc5780", Arg::Flag).help("RFC 5780 NAT behaviour discovery"),
+    O::ignored("no-rfc5780", Arg::Flag)
+        .coturn_ignores_value()
+        .help("tern does not do RFC 5780 discovery"),
+    O::todo("stun-backward-compatibility", Arg::Flag)
+        .help("answer RFC 3489 Binding requests with MAPPED-ADDRESS"),
+    O::ignored("no-stun-backward-compatibility", Arg::Flag)
+        .help("tern answers with XOR-MAPPED-ADDRESS"),
+    O::ignored("response-origin-only-with-rfc5780", Arg::Flag)
+        .help("tern sends RESPONSE-ORIGIN only with RFC 5780"),
+    O::todo("mobility", Arg::Flag).help("ICE mobility (MICE)"),
+    O::todo("server-relay", Arg::Flag).help("skip permission checks on relay endpoints"),
+    O::todo("ne", Arg::Required).help("coturn's network engine type (see io-engine)"),
+    O::todo("respond-http-unsupported", Arg::Flag).help("answer HTTP on TURN ports with 400"),
+    O::ignored("drop-invalid-packets", Arg::Flag).help("tern always drops malformed packets"),
+    O::todo("drop-invalid-packets-log", Arg::Flag).help("log dropped malformed packets"),
+    O::todo("include-reason-string", Arg::Flag).help("reason phrases in error responses"),
+    O::ignored("stateless-nonce", Arg::Flag).help("tern's nonces are always stateless"),
+    O::todo("unauthorized-ratelimit", Arg::Flag).help("rate-limit 401 responses"),
+    O::todo("unauthorized-ratelimit-rps", Arg::Required).help("401 responses per second"),
+    O::ignored("udp-recvmmsg", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
+    O::ignored("udp-sendmmsg", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
+    O::ignored("udp-gso", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
+    O::todo("sock-buf-size", Arg::Required).help("socket buffer size"),
+    O::todo("multiplex-peer", Arg::Flag).help("share relay sockets between peers"),
+    // TLS.
+    O::value("cert", |c, s| v::path(s).map(|p| c.cert = p))
+        .help("TLS certificate chain, PEM (turn_server_cert.pem)"),
+    O::value("pkey", |c, s| v::path(s).map(|p| c.pkey = p))
+        .help("TLS private key, PEM (turn_server_pkey.pem)"),
+    O::value("pkey-pwd", |c, s| v::text(s).map(|p| c.pkey_pwd = Some(p)))
+        .help("password of an encrypted private key"),
+    O::value("cipher-list", |c, s| {
+        v::text(s).map(|p| c.cipher_list = Some(p))
+    })
+    .help("OpenSSL cipher list, mapped onto what tern's TLS offers"),
+    O::value("CA-file", |c, s| v::path(s).map(|p| c.ca_file = Some(p)))
+        .help("CA bundle: verify client certificates"),
+    O::flag("no-tlsv1_2", |c, b| c.no_tlsv1_2 = b).help("TLS 1.3 only"),
+    O::ignored("no-tlsv1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
+    O::ignored("no-tlsv1_1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
+    O::ignored("no-sslv2", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
+    O::ignored("no-sslv3", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
+    O::todo("tlsv1", Arg::Flag).help("allow TLS 1.0 (tern: never)"),
+    O::todo("tlsv1_1", Arg::Flag).help("allow TLS 1.1 (tern: never)"),
+    O::todo("ec-curve-name", Arg::Required).help("ECDH curve"),
+    O::ignored("dh566", Arg::Flag).help("tern offers no finite-field DH"),
+    O::ignored("dh1066", Arg::Flag).help("tern offers no finite-field DH"),
+    O::ignored("dh2066", Arg::Flag).help("tern offers no finite-field DH"),
+    O::ignored("dh-file", Arg::Required).help("tern offers no finite-field DH"),
+    O::todo("raw-public-keys", Arg::Flag).help("RFC 7250 raw public keys"),
+    // Authentication.
+    O::flag("lt-cred-mech", |c, b| c.lt_cred_mech = b)
+        .short('a')
+        .help("long-term credentials (on when a user is given)"),
+    O::flag("no-auth", |c, b| c.no_auth = b).short('z').help(
+        "no authentication: an open relay (tern refuses to start without an auth mode otherwise)",
+    ),
+    O::value("user", |c, s| v::user(s).map(|u| c.users.push(u)))
+        .short('u')
+        .repeats()
+        .last()
+        .help("name:password or name:0x<32 hex key>"),
+    O::value("realm", |c, s| v::text(s).map(|r| c.realm = r))
+        .short('r')
+        .help("realm of the long-term credentials"),
+    O::flag("use-auth-secret", |c, b| c.use_auth_secret = b)
+        .coturn_ignores_value()
+        .help("TURN REST API credentials"),
+    O::value("static-auth-secret", |c, s| {
+        v::text(s).map(|x| {
+            c.static_auth_secrets.push(x);
+            c.use_auth_secret = true;
+        })
+    })
+    .repeats()
+    .help("TURN REST API shared secret; every one is tried (rotation)"),
+    O::value("rest-api-separator", |c, s| {
+        v::separator(s).map(|x| c.rest_api_separator = x)
+    })
+    .short('C')
+    .help("separator of expiry and user in REST usernames (:)"),
+    O::value("userdb", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
+        .short('b')
+        .help("SQLite user database"),
+    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x))).help("same as userdb"),
+    O::value("psql-userdb", |c, s| {
+        v::text(s).map(|x| c.psql_userdb = Some(x))
+    })
+    .short('e')
+    .help("PostgreSQL user database connection string"),
+    O::value("sql-userdb", |c, s| {
+        v::text(s).map(|x| c.psql_userdb = Some(x))
+    })
+    .help("same as psql-userdb"),
+    O::value("redis-userdb", |c, s| {
+        v::text(s).map(|x| c.redis_userdb = Some(x))
+    })
+    .short('N')
+    .help("Redis user database connection string"),
+    O::todo("mysql-userdb", Arg::Required)
+        .short('M')
+        .help("MySQL user database"),
+    O::todo("mongo-userdb", Arg::Required)
+        .short('J')
+        .help("MongoDB user database"),
+    O::todo("redis-statsdb", Arg::Required)
+        .short('O')
+        .help("Redis statistics database"),
+    O::todo("secret-key-file", Arg::Required).help("AES key for encrypted MySQL passwords"),
+    O::todo("secret-ts-exp-time", Arg::Required).help("REST timestamp expiry"),
+    O::ignored("no-auth-pings", Arg::Flag)
+        .coturn_ignores_value()
+        .help("tern has no dynamic secret tables to ping"),
+    O::ignored("no-dynamic-ip-list", Arg::Flag)
+        .coturn_ignores_value()
+        .help("tern reads peer lists from the configuration only"),
+    O::ignored("no-dynamic-realms", Arg::Flag)
+        .coturn_ignores_value()
+        .help("tern reads realms from the configuration only"),
+    O::todo("oauth", Arg::Flag).help("OAuth (RFC 7635)"),
+    O::todo("server-name", Arg::Required).help("OAuth server name"),
+    O::todo("check-origin-consistency", Arg::Flag).help("ORIGIN consistency check"),
+    // Quotas, bandwidth, timers.
+    O::value("user-quota", |c, s| {
+        v::u32_value(s).map(|n| c.user_quota = n)
+    })
+    .short('q')
+    .help("concurrent allocations per user (0: unlimited)"),
+    O::value("total-quota", |c, s| {
+        v::u32_value(s).map(|n| c.total_quota = n)
+    })
+    .short('Q')
+    .help("concurrent allocations in total (0: unlimited)"),
+    O::value("max-bps", |c, s| v::u64_value(s).map(|n| c.max_bps = n))
+        .short('s')
+        .help("bytes/s per allocation per direction (0: unlimited)"),
+    O::value("bps-capacity", |c, s| {
+        v::u64_value(s).map(|n| c.bps_capacity = n)
+    })
+    .short('B')
+    .help("bytes/s for the whole server (needs max-bps)"),
+    O::opt_value("stale-nonce", |c, s| {
+        v::u32_or(s, 600).map(|n| c.stale_nonce = n)
+    })
+    .help("nonce lifetime in seconds (600)"),
+    O::opt_value("max-allocate-lifetime", |c, s| {
+        v::u32_or(s, 3600).map(|n| c.max_allocate_lifetime = n)
+    })
+    .help("longest allocation lifetime in seconds (3600)"),
+    O::opt_value("channel-lifetime", |c, s| {
+        v::u32_or(s, 600).map(|n| c.channel_lifetime = n)
+    })
+    .help("channel binding lifetime in seconds (600)"),
+    O::opt_value("permission-lifetime", |c, s| {
+        v::u32_or(s, 300).map(|n| c.permission_lifetime = n)
+    })
+    .help("permission lifetime in seconds (300)"),
+    O::value("max-allocate-timeout", |c, s| {
+        v::u32_value(s).map(|n| c.max_allocate_timeout = n)
+    })
+    .help("seconds allowed to complete an allocation (60)"),
+    O::todo("drain-min-allocations", Arg::Required).help("drain: exit below this many allocations"),
+    // Peer access control.
+    O::value("allowed-peer-ip", |c, s| {
+        v::ip_range(s).map(|r| c.allowed_peer_ips.push(r))
+    })
+    .repeats()
+    .help("peer IP, IP1-IP2 or CIDR allowed (wins over denied and the private-range default)"),
+    O::value("denied-peer-ip", |c, s| {
+        v::ip_range(s).map(|r| c.denied_peer_ips.push(r))
+    })
+    .repeats()
+    .help("peer IP, IP1-IP2 or CIDR refused"),
+    O::flag("allow-loopback-peers", |c, b| c.allow_loopback_peers = b)
+        .help("allow peers on 127.0.0.0/8 and ::1"),
+    O::flag("no-multicast-peers", |c, b| c.no_multicast_peers = b)
+        .help("refuse multicast peers (tern always does)"),
+    O::ignored("no-loopback-peers", Arg::Flag).help("tern refuses loopback peers by default"),
+    // Logging and process.
+    O::value("log-file", |c, s| {
+        v::log_target(s).map(|t| c.log_target = t)
+    })
+    .short('l')
+    .help("log to PATH, stdout, - or syslog"),
+    O::flag("no-stdout-log", |c, b| c.no_stdout_log = b).help("do not also log to stdout"),
+    O::flag("syslog", |c, b| {
+        if b {
+            c.log_target = LogTarget::Syslog;
+        } else if c.log_target == LogTarget::Syslog {
+            c.log_target = LogTarget::Stdout;
+        }
+    })
+    .help("log to syslog"),
+    O::flag("simple-log", |c, b| c.simple_log = b).help("no log file rotation suffixes"),
+    O::flag("verbose", |c, b| {
+        c.verbose = if b { c.verbose.max(1) } else { 0 }
+    })
+    .short('v')
+    .help("verbose logging"),
+    O::flag("Verbose", |c, b| {
+        c.verbose = if b { 2 } else { c.verbose.min(1) }
+    })
+    .short('V')
+    .help("very verbose logging (per packet)"),
+    O::flag("log-binding", |c, b| c.log_binding = b).help("log STUN Binding requests"),
+    O::todo("syslog-facility", Arg::Required).help("syslog facility"),
+    O::todo("new-log-timestamp", Arg::Flag).help("ISO-8601 log timestamps"),
+    O::todo("new-log-timestamp-format", Arg::Required).help("strftime log timestamp format"),
+    O::todo("log-min-level", Arg::Required).help("lowest level logged"),
+    O::opt_value("pidfile", |c, s| {
+        c.pidfile = Some(s).filter(|p| !p.is_empty()).map(Into::into);
+        Ok(())
+    })
+    .help("write the process id here (empty: none)"),
+    O::value("proc-user", |c, s| {
+        v::text(s).map(|u| c.proc_user = Some(u))
+    })
+    .help("user to switch to after binding"),
+    O::value("proc-group", |c, s| {
+        v::text(s).map(|g| c.proc_group = Some(g))
+    })
+    .help("group to switch to after binding"),
+    O::todo("daemon", Arg::Flag)
+        .short('o')
+        .help("detach into the background"),
+    O::value("alternate-server", |c, s| {
+        v::server_addr(s, 3478).map(|a| c.alternate_servers.push(a))
+    })
+    .repeats()
+    .help("IP:port to redirect Allocate to (300 Try Alternate)"),
+    O::value("tls-alternate-server", |c, s| {
+        v::server_addr(s, 5349).map(|a| c.tls_alternate_servers.push(a))
+    })
+    .repeats()
+    .help("IP:port to redirect TLS/DTLS Allocate to"),
+    O::todo("acme-redirect", Arg::Required).help("redirect ACME HTTP challenges"),
+    // Admin interfaces.
+    O::ignored("no-cli", Arg::Flag).help("tern has no telnet CLI"),
+    O::todo("cli-ip", Arg::Required).help("telnet CLI address"),
+    O::todo("cli-port", Arg::Required).help("telnet CLI port"),
+    O::todo("cli-password", Arg::Required).help("telnet CLI password"),
+    O::todo("cli-max-output-sessions", Arg::Required).help("telnet CLI session listing size"),
+    O::todo("web-admin", Arg::Flag).help("web admin interface"),
+    O::todo("web-admin-ip", Arg::Required).help("web admin address"),
+    O::todo("web-admin-port", Arg::Required).help("web admin port"),
+    O::todo("web-admin-listen-on-workers", Arg::Flag).help("web admin on the TURN ports"),
+    // Prometheus.
+    O::flag("prometheus", |c, b| c.prometheus = b)
+        .coturn_ignores_value()
+        .help("serve Prometheus metrics"),
+    O::opt_value("prometheus-port", |c, s| {
+        if s.is_empty() {
+            return Ok(());
+        }
+        v::port(s).map(|p| c.prometheus_port = p)
+    })
+    .help("Prometheus port (9641)"),
+    O::opt_value("prometheus-address", |c, s| {
+        c.prometheus_address = if s.is_empty() { None } else { Some(v::ip(s)?) };
+        Ok(())
+    })
+    .help("Prometheus address (default: every address)"),
+    O::value("prometheus-path", |c, s| {
+        v::url_path(s).map(|p| c.prometheus_path = p)
+    })
+    .help("Prometheus URL path (/metrics)"),
+    O::flag("prometheus-username-labels", |c, b| {
+        c.prometheus_username_labels = b
+    })
+    .coturn_ignores_value()
+    .help("label traffic metrics with the user name"),
+];
