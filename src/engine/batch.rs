@@ -61,16 +61,9 @@ impl RecvBatch {
     pub(crate) fn new() -> RecvBatch {
         RecvBatch {
             slots: (0..BATCH).map(|_| Slot::new(MAX_DATAGRAM)).collect(),
-            // SAFETY: all-zero is a valid value of these plain C structs (null pointers, 0 lengths).
-            hdrs: (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect(),
-            iovs: (0..BATCH)
-                .map(|_| libc::iovec {
-                    iov_base: ptr::null_mut(),
-                    iov_len: 0,
-                })
-                .collect(),
-            // SAFETY: as above.
-            names: (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect(),
+            hdrs: zeroed_batch(),
+            iovs: (0..BATCH).map(|_| empty_iovec()).collect(),
+            names: zeroed_batch(),
         }
     }
 
@@ -85,14 +78,13 @@ impl RecvBatch {
             );
             iov.iov_base = slot.buf[HEADROOM..].as_mut_ptr().cast();
             iov.iov_len = MAX_DATAGRAM;
-            hdr.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
-            hdr.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_hdr.msg_iov = iov;
-            hdr.msg_hdr.msg_iovlen = 1;
-            hdr.msg_hdr.msg_control = ptr::null_mut();
-            hdr.msg_hdr.msg_controllen = 0;
-            hdr.msg_hdr.msg_flags = 0;
-            hdr.msg_len = 0;
+            let namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            point(
+                hdr,
+                (name as *mut libc::sockaddr_storage).cast(),
+                namelen,
+                iov,
+            );
         }
         // SAFETY: every header points at a live iovec and name buffer of the sizes given, and
         // every iovec at `MAX_DATAGRAM` writable bytes of its slot (the slot has HEADROOM +
@@ -168,14 +160,8 @@ impl SendQueue {
     pub(crate) fn new() -> SendQueue {
         SendQueue {
             items: Vec::with_capacity(BATCH),
-            // SAFETY: all-zero is a valid mmsghdr.
-            hdrs: (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect(),
-            iovs: (0..BATCH)
-                .map(|_| libc::iovec {
-                    iov_base: ptr::null_mut(),
-                    iov_len: 0,
-                })
-                .collect(),
+            hdrs: zeroed_batch(),
+            iovs: (0..BATCH).map(|_| empty_iovec()).collect(),
         }
     }
 
@@ -215,19 +201,14 @@ impl SendQueue {
                     iov_base: d.as_mut_ptr().cast(),
                     iov_len: d.len(),
                 },
-                None => libc::iovec {
-                    iov_base: ptr::null_mut(),
-                    iov_len: 0,
-                },
+                None => empty_iovec(),
             };
-            hdr.msg_hdr.msg_name = item.to.as_ptr() as *mut libc::c_void;
-            hdr.msg_hdr.msg_namelen = item.to.len();
-            hdr.msg_hdr.msg_iov = iov;
-            hdr.msg_hdr.msg_iovlen = 1;
-            hdr.msg_hdr.msg_control = ptr::null_mut();
-            hdr.msg_hdr.msg_controllen = 0;
-            hdr.msg_hdr.msg_flags = 0;
-            hdr.msg_len = 0;
+            point(
+                hdr,
+                item.to.as_ptr() as *mut libc::c_void,
+                item.to.len(),
+                iov,
+            );
         }
         let valid = |iovs: &[libc::iovec], j: usize| !iovs[j].iov_base.is_null();
         let mut start = 0;
@@ -265,6 +246,37 @@ impl SendQueue {
     }
 }
 
+/// `BATCH` all-zero C structs (a valid value for `mmsghdr` and `sockaddr_storage`).
+fn zeroed_batch<T: Copy>() -> Vec<T> {
+    // SAFETY: only used with plain C structs for which all-zero bytes are a valid value
+    // (null pointers, zero lengths).
+    (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect()
+}
+
+fn empty_iovec() -> libc::iovec {
+    libc::iovec {
+        iov_base: ptr::null_mut(),
+        iov_len: 0,
+    }
+}
+
+/// Points a header at one address buffer and one iovec, without control data.
+fn point(
+    hdr: &mut libc::mmsghdr,
+    name: *mut libc::c_void,
+    namelen: libc::socklen_t,
+    iov: &mut libc::iovec,
+) {
+    hdr.msg_hdr.msg_name = name;
+    hdr.msg_hdr.msg_namelen = namelen;
+    hdr.msg_hdr.msg_iov = iov;
+    hdr.msg_hdr.msg_iovlen = 1;
+    hdr.msg_hdr.msg_control = ptr::null_mut();
+    hdr.msg_hdr.msg_controllen = 0;
+    hdr.msg_hdr.msg_flags = 0;
+    hdr.msg_len = 0;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,24 +308,15 @@ mod tests {
         assert_eq!(slot.from, Some(client_addr));
 
         let mut q = SendQueue::new();
-        q.push(
-            server.as_raw_fd(),
-            client_addr,
-            Bytes {
+        // The second range lies outside the slot: dropped, never sent.
+        for range in [HEADROOM..HEADROOM + 5, 0..usize::MAX] {
+            let bytes = Bytes {
                 slot: 0,
                 scratch: false,
-                range: HEADROOM..HEADROOM + 5,
-            },
-        );
-        q.push(
-            server.as_raw_fd(),
-            client_addr,
-            Bytes {
-                slot: 0,
-                scratch: false,
-                range: 0..usize::MAX,
-            },
-        );
+                range,
+            };
+            q.push(server.as_raw_fd(), client_addr, bytes);
+        }
         let done = q.flush(&mut batch.slots);
         assert_eq!((done.sent, done.dropped), (1, 1));
         let mut buf = [0u8; 16];

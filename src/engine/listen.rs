@@ -44,15 +44,21 @@ pub(crate) fn bind(
         return Err(EngineError::NoListener);
     }
     if port != 0 {
-        return bind_at(ips, port, shards, want, Seed::None);
+        return bind_at(ips, port, shards, want, Seed::default());
     }
     let mut last = None;
     for _ in 0..PORT_ZERO_ATTEMPTS {
         let probe = SocketAddr::new(first_ip, 0);
         let seed = if want.udp {
-            Seed::Udp(sockets::udp_listener(probe).map_err(bind_error(Transport::Udp, probe))?)
+            Seed {
+                udp: Some(sockets::udp_listener(probe).map_err(bind_error(Transport::Udp, probe))?),
+                tcp: None,
+            }
         } else {
-            Seed::Tcp(sockets::tcp_listener(probe).map_err(bind_error(Transport::Tcp, probe))?)
+            Seed {
+                udp: None,
+                tcp: Some(sockets::tcp_listener(probe).map_err(bind_error(Transport::Tcp, probe))?),
+            }
         };
         let chosen = seed.port().map_err(|source| EngineError::Io {
             what: "reading the bound port",
@@ -74,18 +80,18 @@ pub(crate) fn bind(
 
 /// The socket that picked the port when `listening-port=0`: it becomes shard 0's socket for the
 /// first address.
-enum Seed {
-    None,
-    Udp(UdpSocket),
-    Tcp(TcpListener),
+#[derive(Default)]
+struct Seed {
+    udp: Option<UdpSocket>,
+    tcp: Option<TcpListener>,
 }
 
 impl Seed {
     fn port(&self) -> io::Result<u16> {
-        match self {
-            Seed::None => Ok(0),
-            Seed::Udp(s) => s.local_addr().map(|a| a.port()),
-            Seed::Tcp(s) => s.local_addr().map(|a| a.port()),
+        match (&self.udp, &self.tcp) {
+            (Some(s), _) => s.local_addr().map(|a| a.port()),
+            (None, Some(s)) => s.local_addr().map(|a| a.port()),
+            (None, None) => Ok(0),
         }
     }
 }
@@ -106,24 +112,20 @@ fn bind_at(
         };
         for &addr in &addrs {
             if want.udp {
-                let socket = match std::mem::replace(&mut seed, Seed::None) {
-                    Seed::Udp(s) => s,
-                    other => {
-                        seed = other;
+                mine.udp.push(match seed.udp.take() {
+                    Some(s) => s,
+                    None => {
                         sockets::udp_listener(addr).map_err(bind_error(Transport::Udp, addr))?
                     }
-                };
-                mine.udp.push(socket);
+                });
             }
             if want.tcp {
-                let socket = match std::mem::replace(&mut seed, Seed::None) {
-                    Seed::Tcp(s) => s,
-                    other => {
-                        seed = other;
+                mine.tcp.push(match seed.tcp.take() {
+                    Some(s) => s,
+                    None => {
                         sockets::tcp_listener(addr).map_err(bind_error(Transport::Tcp, addr))?
                     }
-                };
-                mine.tcp.push(socket);
+                });
             }
         }
         all.push(mine);
