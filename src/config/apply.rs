@@ -31,7 +31,7 @@ pub(crate) fn apply(
             Err(e) => return error(diags, e),
         }
     } else {
-        if spec.arg == Arg::Required && value.is_empty() && spec.status == Status::Implemented {
+        if spec.arg == Arg::Required && value.is_empty() && !matches!(spec.setter, Setter::None) {
             return error(diags, "expects a value".into());
         }
         true
@@ -43,21 +43,24 @@ pub(crate) fn apply(
             format!("`{value}` turns it off in tern; coturn would turn it on whatever the value"),
         ));
     }
-    match (spec.status, spec.setter) {
-        (Status::Implemented, Setter::Bool(set)) => set(cfg, on),
-        (Status::Implemented, Setter::Text(set)) => {
+    match spec.setter {
+        Setter::Bool(set) => set(cfg, on),
+        Setter::Text(set) => {
             if let Err(e) = set(cfg, value) {
-                error(diags, e);
+                return error(diags, e);
             }
         }
-        (Status::NotImplemented, _) if on => {
+        Setter::None => {}
+    }
+    match spec.status {
+        Status::NotImplemented if on => {
             diags.push(Diagnostic::warning(
                 at.clone(),
                 Some(spec.name),
                 NOT_IMPLEMENTED.into(),
             ));
         }
-        (Status::Ignored, _) if !cfg.ignored_options.iter().any(|n| n == spec.name) => {
+        Status::Ignored if !cfg.ignored_options.iter().any(|n| n == spec.name) => {
             cfg.ignored_options.push(spec.name.to_owned());
         }
         _ => {}

@@ -107,6 +107,12 @@ impl OptSpec {
         Self::new(name, arg, Status::Ignored, Setter::None)
     }
 
+    /// Parsed and validated into `Config`, but not honoured yet: one warning naming it.
+    pub(crate) const fn pending(mut self) -> Self {
+        self.status = Status::NotImplemented;
+        self
+    }
+
     pub(crate) const fn short(mut self, c: char) -> Self {
         self.short = Some(c);
         self
@@ -203,14 +209,14 @@ mod tests {
     }
 
     #[test]
-    fn implemented_options_have_setters_matching_their_arg() {
+    fn setters_match_their_arg() {
         for o in OPTIONS {
             match (o.status, o.arg, o.setter) {
-                (Status::Implemented, Arg::Flag, Setter::Bool(_)) => {}
-                (Status::Implemented, Arg::Required | Arg::Optional, Setter::Text(_)) => {}
+                (_, Arg::Flag, Setter::Bool(_)) => {}
+                (_, Arg::Required | Arg::Optional, Setter::Text(_)) => {}
                 (Status::Implemented, _, _) => panic!("{}: setter does not fit", o.name),
                 (_, _, Setter::None) => {}
-                _ => panic!("{}: not implemented but has a setter", o.name),
+                _ => panic!("{}: setter does not fit", o.name),
             }
         }
     }

@@ -130,13 +130,16 @@ pub(crate) static OPTIONS: &[O] = &[
     O::value("pkey", |c, s| v::path(s).map(|p| c.pkey = p))
         .help("TLS private key, PEM (turn_server_pkey.pem)"),
     O::value("pkey-pwd", |c, s| v::text(s).map(|p| c.pkey_pwd = Some(p)))
-        .help("password of an encrypted private key"),
+        .help("password of an encrypted private key")
+        .pending(),
     O::value("cipher-list", |c, s| {
         v::text(s).map(|p| c.cipher_list = Some(p))
     })
-    .help("OpenSSL cipher list, mapped onto what tern's TLS offers"),
+    .help("OpenSSL cipher list, mapped onto what tern's TLS offers")
+    .pending(),
     O::value("CA-file", |c, s| v::path(s).map(|p| c.ca_file = Some(p)))
-        .help("CA bundle: verify client certificates"),
+        .help("CA bundle: verify client certificates")
+        .pending(),
     O::flag("no-tlsv1_2", |c, b| c.no_tlsv1_2 = b).help("TLS 1.3 only"),
     O::ignored("no-tlsv1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
     O::ignored("no-tlsv1_1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
@@ -183,13 +186,17 @@ pub(crate) static OPTIONS: &[O] = &[
     .help("separator of expiry and user in REST usernames (:)"),
     O::value("userdb", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
         .short('b')
-        .help("SQLite user database"),
-    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x))).help("same as userdb"),
+        .help("SQLite user database")
+        .pending(),
+    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
+        .help("same as userdb")
+        .pending(),
     O::value("psql-userdb", |c, s| {
         v::text(s).map(|x| c.psql_userdb = Some(x))
     })
     .short('e')
-    .help("PostgreSQL user database connection string"),
+    .help("PostgreSQL user database connection string")
+    .pending(),
     O::value("sql-userdb", |c, s| {
         v::text(s).map(|x| c.psql_userdb = Some(x))
     })
@@ -198,7 +205,8 @@ pub(crate) static OPTIONS: &[O] = &[
         v::text(s).map(|x| c.redis_userdb = Some(x))
     })
     .short('N')
-    .help("Redis user database connection string"),
+    .help("Redis user database connection string")
+    .pending(),
     O::todo("mysql-userdb", Arg::Required)
         .short('M')
         .help("MySQL user database"),

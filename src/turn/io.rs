@@ -80,6 +80,9 @@ pub enum BindError {
 pub trait RelayIo {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError>;
     fn close_relay(&mut self, id: RelayId);
+    /// The port after a relay bound with `PortWish::Even { reserve_next: true }` was kept for a
+    /// RESERVATION-TOKEN that no Allocate claimed within 30 s: the engine may free `addr`.
+    fn release_port(&mut self, _addr: SocketAddr) {}
 }
 
 /// Where the bytes of an [`Output`] are.

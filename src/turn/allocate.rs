@@ -1,0 +1,234 @@
+//! Allocate (RFC 8656 §7.2): transport and family checks, EVEN-PORT / RESERVATION-TOKEN,
+//! ADDITIONAL-ADDRESS-FAMILY (dual allocation), relay socket binding through the engine, and the
+//! identical answer to a retransmission.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::allocation::{Allocation, Granted, Relay};
+use super::auth_flow::Authed;
+use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo};
+use super::reservation::TOKEN_LIFETIME;
+use super::response::Responder;
+use super::shard::{Shard, TimerKey};
+use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
+
+/// REQUESTED-TRANSPORT protocol number for UDP.
+const UDP: u8 = 17;
+
+/// The checked options of one Allocate request.
+struct Wanted {
+    family: Option<Family>,
+    additional: bool,
+    even: Option<bool>,
+    token: Option<[u8; 8]>,
+    lifetime: Option<u32>,
+}
+
+impl Shard {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn allocate(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        msg: &Message<'_>,
+        existing: Option<u32>,
+        auth: &Authed<'_>,
+        r: Responder<'_>,
+        io: &mut dyn RelayIo,
+    ) -> Option<usize> {
+        if let Some(slot) = existing {
+            let alloc = self.table.get(slot)?;
+            if alloc.granted.tid == *msg.transaction_id() {
+                return success(r, alloc);
+            }
+            return r.error(ErrorCode::ALLOCATION_MISMATCH);
+        }
+        let settings = Arc::clone(&self.settings);
+        match msg.requested_transport() {
+            Some(Ok(UDP)) if settings.udp_relay => {}
+            Some(Ok(_)) => return r.error(ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
+            None | Some(Err(_)) => return r.error(ErrorCode::BAD_REQUEST),
+        }
+        let want = match wanted(msg) {
+            Ok(want) => want,
+            Err(code) => return r.error(code),
+        };
+        let local = client.local.ip();
+        let (ip, port) = match want.token {
+            Some(token) => match self.reservations.take(&token, now) {
+                Some(addr) => (addr.ip(), PortWish::Exact(addr.port())),
+                None => return r.error(ErrorCode::INSUFFICIENT_CAPACITY),
+            },
+            None => {
+                let family = match (want.family, want.additional) {
+                    (Some(family), _) => family,
+                    (None, true) => Family::V4,
+                    (None, false) => settings.default_family_for(local),
+                };
+                let Some(ip) = settings.relay_ip(local, family) else {
+                    return r.error(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
+                };
+                let port = match want.even {
+                    Some(reserve_next) => PortWish::Even { reserve_next },
+                    None => PortWish::Any,
+                };
+                (ip, port)
+            }
+        };
+        let quota_user = settings.credentials.quota_user(auth.username);
+        if !self.shared.acquire(quota_user) {
+            return r.error(ErrorCode::ALLOCATION_QUOTA_REACHED);
+        }
+        let dont_fragment = msg.dont_fragment();
+        let first = match io.bind_relay(&BindRequest {
+            ip,
+            port,
+            dont_fragment,
+        }) {
+            Ok(bound) => bound,
+            Err(e) => {
+                self.shared.release(quota_user);
+                return r.error(bind_error_code(e, want.family.is_some()));
+            }
+        };
+        let mut relays = [Some(self.relay(first)), None];
+        let mut address_error = None;
+        if want.additional {
+            match settings.relay_ip(local, Family::V6) {
+                None => address_error = Some((Family::V6, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED)),
+                Some(ip) => match io.bind_relay(&BindRequest {
+                    ip,
+                    port: PortWish::Any,
+                    dont_fragment,
+                }) {
+                    Ok(bound) => relays[1] = Some(self.relay(bound)),
+                    Err(e) => address_error = Some((Family::V6, bind_error_code(e, true))),
+                },
+            }
+        }
+        let token = match (want.even, first.addr.port().checked_add(1)) {
+            (Some(true), Some(next)) => {
+                let reserved = SocketAddr::new(first.addr.ip(), next);
+                let until = now + TOKEN_LIFETIME;
+                let secret = *self.shared.token_secret();
+                let token = self
+                    .reservations
+                    .issue(&secret, self.index, reserved, until);
+                self.wheel.insert(until, TimerKey::Token(token));
+                Some(token)
+            }
+            _ => None,
+        };
+        let lifetime = settings.granted_lifetime(want.lifetime);
+        let granted = Granted {
+            tid: *msg.transaction_id(),
+            lifetime,
+            token,
+            address_error,
+        };
+        let expires = now + Duration::from_secs(u64::from(lifetime));
+        let alloc = Allocation::new(
+            *client,
+            relays,
+            auth.username,
+            quota_user,
+            auth.key,
+            expires,
+            granted,
+        );
+        let handle = self.table.insert(alloc);
+        self.counters.allocations = self.table.len() as u64;
+        self.schedule(handle.slot);
+        success(r, self.table.get(handle.slot)?)
+    }
+
+    fn relay(&self, bound: Bound) -> Relay {
+        Relay {
+            id: bound.id,
+            addr: bound.addr,
+            advertised: self.settings.advertised(bound.addr),
+        }
+    }
+}
+
+/// Reads and cross-checks the Allocate options (RFC 8656 §7.2 steps 3-6).
+fn wanted(msg: &Message<'_>) -> Result<Wanted, ErrorCode> {
+    let bad = ErrorCode::BAD_REQUEST;
+    let family = match msg.requested_address_family() {
+        None => None,
+        Some(Ok(family)) => Some(family),
+        Some(Err(AttrError::BadFamily)) => return Err(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
+        Some(Err(_)) => return Err(bad),
+    };
+    let additional = match msg.additional_address_family() {
+        None => false,
+        Some(Ok(Family::V6)) => true,
+        Some(Ok(Family::V4)) | Some(Err(_)) => return Err(bad),
+    };
+    let even = msg.even_port().transpose().map_err(|_| bad)?;
+    let token = msg.reservation_token().transpose().map_err(|_| bad)?;
+    let lifetime = msg.u32_attr(attr::LIFETIME).transpose().map_err(|_| bad)?;
+    let conflicting = (token.is_some() && (even.is_some() || family.is_some() || additional))
+        || (family.is_some() && additional);
+    if conflicting {
+        return Err(bad);
+    }
+    Ok(Wanted {
+        family,
+        additional,
+        even,
+        token,
+        lifetime,
+    })
+}
+
+fn bind_error_code(e: BindError, family_requested: bool) -> ErrorCode {
+    match e {
+        BindError::Unavailable if family_requested => ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED,
+        BindError::Exhausted | BindError::Resources | BindError::Unavailable => {
+            ErrorCode::INSUFFICIENT_CAPACITY
+        }
+    }
+}
+
+/// The success response; the same bytes for a retransmission (RFC 8656 §7.2, last paragraph).
+fn success(r: Responder<'_>, alloc: &Allocation) -> Option<usize> {
+    let granted = alloc.granted;
+    let client = alloc.client.remote;
+    r.success(&mut |b| {
+        for relay in alloc.relays() {
+            b.add_xor_address(attr::XOR_RELAYED_ADDRESS, relay.advertised)?;
+        }
+        if let Some((family, code)) = granted.address_error {
+            add_address_error(b, family, code)?;
+        }
+        b.add_u32(attr::LIFETIME, granted.lifetime)?;
+        if let Some(token) = &granted.token {
+            b.add_raw(attr::RESERVATION_TOKEN, token)?;
+        }
+        b.add_xor_address(attr::XOR_MAPPED_ADDRESS, client)
+    })
+}
+
+/// ADDRESS-ERROR-CODE (RFC 8656 §18.11): family, reserved, class, number, reason.
+fn add_address_error(
+    b: &mut MessageBuilder<'_>,
+    family: Family,
+    code: ErrorCode,
+) -> Result<(), EncodeError> {
+    let mut value = [0u8; 64];
+    let reason = code.reason().as_bytes();
+    let reason = reason
+        .get(..reason.len().min(value.len() - 4))
+        .unwrap_or_default();
+    value[0] = match family {
+        Family::V4 => 0x01,
+        Family::V6 => 0x02,
+    };
+    value[2] = (code.0 / 100) as u8;
+    value[3] = (code.0 % 100) as u8;
+    value[4..4 + reason.len()].copy_from_slice(reason);
+    b.add_raw(attr::ADDRESS_ERROR_CODE, &value[..4 + reason.len()])
+}

@@ -1,0 +1,110 @@
+//! The long-term credential mechanism on the server side (RFC 8489 §9.2.4): challenge with REALM
+//! and a stateless NONCE, verify the nonce, the user and MESSAGE-INTEGRITY(-SHA256). Nothing is
+//! stored for a sender before its MESSAGE-INTEGRITY verifies.
+
+use std::net::SocketAddr;
+
+use super::allocation::{Allocation, Sign};
+use super::response::Responder;
+use super::settings::Settings;
+use crate::auth::{Key, Lookup, NonceCheck, NonceKey};
+use crate::stun::{attr, ErrorCode, Message};
+
+/// A request that passed authentication.
+pub(crate) struct Authed<'m> {
+    pub sign: Sign,
+    /// Empty under `no-auth`.
+    pub username: &'m str,
+    pub key: Option<Key>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reject {
+    /// 401 / 438: answered with REALM and a fresh NONCE.
+    Challenge(ErrorCode),
+    /// 400 / 441: a plain error.
+    Plain(ErrorCode),
+}
+
+/// Authenticates `msg` from `client`; `existing` is the allocation of its 5-tuple, whose cached
+/// key is used (the user's credentials are looked up only when there is none, as coturn does).
+pub(crate) fn authenticate<'m>(
+    settings: &Settings,
+    nonces: &NonceKey,
+    msg: &Message<'m>,
+    client: SocketAddr,
+    unix: u64,
+    existing: Option<&Allocation>,
+) -> Result<Authed<'m>, Reject> {
+    if settings.credentials.is_open() {
+        return Ok(Authed {
+            sign: Sign::None,
+            username: "",
+            key: None,
+        });
+    }
+    let sha256 = msg.has_integrity_sha256();
+    if !sha256 && !msg.has_integrity() {
+        return Err(Reject::Challenge(ErrorCode::UNAUTHORIZED));
+    }
+    let bad = Reject::Plain(ErrorCode::BAD_REQUEST);
+    let username = msg.username().ok_or(bad)?.map_err(|_| bad)?;
+    msg.realm().ok_or(bad)?.map_err(|_| bad)?;
+    let nonce = msg.nonce().ok_or(bad)?;
+    match nonces.check(nonce, unix, client, settings.stale_nonce) {
+        NonceCheck::Valid => {}
+        NonceCheck::Stale => return Err(Reject::Challenge(ErrorCode::STALE_NONCE)),
+        NonceCheck::Invalid => return Err(Reject::Challenge(ErrorCode::UNAUTHORIZED)),
+    }
+    let verify = |key: &Key| {
+        let ok = if sha256 {
+            msg.verify_integrity_sha256(key).is_ok()
+        } else {
+            msg.verify_integrity(key).is_ok()
+        };
+        ok.then_some(Authed {
+            sign: if sha256 {
+                Sign::Sha256(*key)
+            } else {
+                Sign::Sha1(*key)
+            },
+            username,
+            key: Some(*key),
+        })
+    };
+    let unauthorized = Reject::Challenge(ErrorCode::UNAUTHORIZED);
+    if let Some(alloc) = existing {
+        if let Some(key) = &alloc.key {
+            if *alloc.username != *username {
+                return Err(Reject::Plain(ErrorCode::WRONG_CREDENTIALS));
+            }
+            return verify(key).ok_or(unauthorized);
+        }
+    }
+    match settings.credentials.lookup(username, unix) {
+        Lookup::Keys(keys) => keys.iter().find_map(verify).ok_or(unauthorized),
+        Lookup::Expired | Lookup::Unknown => Err(unauthorized),
+    }
+}
+
+/// The answer to a rejected request.
+pub(crate) fn reject(
+    r: Responder<'_>,
+    why: Reject,
+    settings: &Settings,
+    nonces: &NonceKey,
+    client: SocketAddr,
+    unix: u64,
+) -> Option<usize> {
+    match why {
+        Reject::Plain(code) => r.error(code),
+        Reject::Challenge(code) => {
+            let nonce = nonces.issue(unix, client);
+            let realm = settings.credentials.realm();
+            r.error_with(code, &mut |b| {
+                b.add_str(attr::REALM, realm)?;
+                b.add_raw(attr::NONCE, nonce.as_bytes())
+            })
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The data path (RFC 8656 §10 Send/Data indications, §12 ChannelData): client to peer and peer
+//! to client without copying the payload, without heap allocation and without locks.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::allocation::family_of;
+use super::indication;
+use super::io::{Client, Output, RelayId, Span, Transport, HEADROOM};
+use super::shard::Shard;
+use crate::stun::{attr, channel, Message};
+
+impl Shard {
+    /// ChannelData from a client: `packet` is `buf[HEADROOM..HEADROOM + len]`.
+    pub(super) fn channel_from_client(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        packet: &[u8],
+    ) -> Output {
+        let Ok((number, payload)) = channel::parse(packet) else {
+            self.counters.malformed += 1;
+            return Output::Nothing;
+        };
+        let Some(alloc) = self
+            .table
+            .find_client(client.via, client.remote)
+            .and_then(|slot| self.table.get(slot))
+        else {
+            return self.drop_packet();
+        };
+        if alloc.expires <= now {
+            return self.drop_packet();
+        }
+        let Some(peer) = alloc.channel_peer(number, now) else {
+            return self.drop_packet();
+        };
+        if !alloc.is_permitted(peer.ip(), now) {
+            return self.drop_packet();
+        }
+        let Some(relay) = alloc.relay_for(family_of(peer.ip())).map(|r| r.id) else {
+            return self.drop_packet();
+        };
+        let start = HEADROOM + channel::HEADER_LEN;
+        let n = payload.len();
+        self.send_peer(relay, peer, Span::Packet(start..start + n), n)
+    }
+
+    /// A Send indication (RFC 8656 §10.2): relays the DATA value in place.
+    pub(super) fn send_indication(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        msg: &Message<'_>,
+    ) -> Output {
+        let Some(alloc) = self
+            .table
+            .find_client(client.via, client.remote)
+            .and_then(|slot| self.table.get(slot))
+        else {
+            return self.drop_packet();
+        };
+        let (Some(Ok(peer)), Some(range)) =
+            (msg.xor_address(attr::XOR_PEER_ADDRESS), msg.data_range())
+        else {
+            return self.drop_packet();
+        };
+        let peer = self.settings.internal(peer);
+        let allowed = alloc.expires > now
+            && alloc.is_permitted(peer.ip(), now)
+            && self.settings.policy.check(peer).is_ok();
+        let relay = alloc.relay_for(family_of(peer.ip())).map(|r| r.id);
+        match relay {
+            Some(relay) if allowed => {
+                let n = range.len();
+                let span = Span::Packet(HEADROOM + range.start..HEADROOM + range.end);
+                self.send_peer(relay, peer, span, n)
+            }
+            _ => self.drop_packet(),
+        }
+    }
+
+    /// A datagram from a peer to relay `relay`: ChannelData when a channel is bound to the peer,
+    /// else a Data indication, written into the headroom in front of the payload.
+    pub(super) fn relay_from_peer(
+        &mut self,
+        now: Instant,
+        relay: RelayId,
+        from: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Output {
+        self.counters.peer_rx_packets += 1;
+        self.counters.peer_rx_bytes += len as u64;
+        let Some(alloc) = self
+            .table
+            .find_relay(relay)
+            .and_then(|slot| self.table.get(slot))
+        else {
+            return self.drop_packet();
+        };
+        if alloc.expires <= now || !alloc.is_permitted(from.ip(), now) {
+            return self.drop_packet();
+        }
+        let (via, to) = (alloc.client.via, alloc.client.remote);
+        let stream = alloc.client.transport != Transport::Udp;
+        let range = match alloc.channel_of(from, now) {
+            Some(number) => channel_data(buf, len, number, stream),
+            None => {
+                let peer = self.settings.advertised(from);
+                let fingerprint = self.settings.fingerprint;
+                let tid = self.next_tid();
+                indication::write(buf, len, peer, &tid, fingerprint)
+            }
+        };
+        match range {
+            Some(range) => {
+                let n = range.len();
+                self.send_client(via, to, Span::Packet(range), n)
+            }
+            None => self.drop_packet(),
+        }
+    }
+}
+
+/// Writes the ChannelData header into the headroom; over streams pads the payload to 4 bytes
+/// (RFC 8656 §12.5). Returns the frame's range of `buf`.
+#[inline]
+fn channel_data(
+    buf: &mut [u8],
+    len: usize,
+    number: u16,
+    stream: bool,
+) -> Option<std::ops::Range<usize>> {
+    let length = u16::try_from(len).ok()?;
+    let start = HEADROOM - channel::HEADER_LEN;
+    channel::write_header(buf.get_mut(start..HEADROOM)?, number, length);
+    let mut end = HEADROOM.checked_add(len)?;
+    if stream {
+        let padded = HEADROOM + channel::padded_len(len);
+        buf.get_mut(end..padded)?.fill(0);
+        end = padded;
+    }
+    Some(start..end)
+}
