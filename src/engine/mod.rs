@@ -46,7 +46,7 @@ impl Server {
         let bound = bind_listeners(cfg, shards)?;
         let settings =
             Arc::new(Settings::from_config(cfg, &bound.addrs).map_err(EngineError::Settings)?);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(random_key()?));
         let reservations = Arc::new(Reservations::default());
         let mut server = Server {
             listeners: listener_list(cfg, &bound.addrs),
@@ -202,6 +202,16 @@ fn register(
         });
     }
     Ok((udp, tcp))
+}
+
+/// The per-process secret for stateless nonces and reservation tokens.
+fn random_key() -> Result<[u8; 32], EngineError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| EngineError::Io {
+        what: "reading random bytes",
+        source: io::Error::other(e.to_string()),
+    })?;
+    Ok(key)
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> EngineError {

@@ -43,6 +43,11 @@ impl Reservations {
         held.push((addr, socket, now + RESERVATION));
     }
 
+    fn release(&self, addr: SocketAddr) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|(a, _, _)| *a != addr);
+    }
+
     fn take(&self, addr: SocketAddr, now: Instant) -> Option<Socket> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|(_, _, until)| *until > now);
@@ -230,6 +235,10 @@ impl RelayIo for Relays {
             let _ = self.registry.deregister(&mut relay.socket);
         }
     }
+
+    fn release_port(&mut self, addr: SocketAddr) {
+        self.reservations.release(addr);
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +328,22 @@ mod tests {
             .unwrap();
         assert_eq!(claimed.addr, next);
         assert_ne!(claimed.id, even.id);
+    }
+
+    #[test]
+    fn an_unclaimed_reservation_is_released() {
+        let range = free_range(64);
+        let (_poll, mut r) = relays(range);
+        let even = r
+            .bind_relay(&BindRequest {
+                ip: LOOPBACK,
+                port: PortWish::Even { reserve_next: true },
+                dont_fragment: false,
+            })
+            .unwrap();
+        let next = SocketAddr::new(LOOPBACK, even.addr.port() + 1);
+        r.release_port(next);
+        assert!(std::net::UdpSocket::bind(next).is_ok(), "{next} still held");
     }
 
     #[test]
