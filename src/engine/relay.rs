@@ -301,17 +301,19 @@ mod tests {
         assert_eq!(again.addr, first.addr);
     }
 
+    fn reserve_even(r: &mut Relays) -> Bound {
+        r.bind_relay(&BindRequest {
+            ip: LOOPBACK,
+            port: PortWish::Even { reserve_next: true },
+            dont_fragment: false,
+        })
+        .unwrap()
+    }
+
     #[test]
     fn even_port_with_reservation_holds_the_next_port() {
-        let range = free_range(64);
-        let (_poll, mut r) = relays(range);
-        let even = r
-            .bind_relay(&BindRequest {
-                ip: LOOPBACK,
-                port: PortWish::Even { reserve_next: true },
-                dont_fragment: false,
-            })
-            .unwrap();
+        let (_poll, mut r) = relays(free_range(64));
+        let even = reserve_even(&mut r);
         let port = even.addr.port();
         assert_eq!(port % 2, 0);
         let next = SocketAddr::new(LOOPBACK, port + 1);
@@ -332,15 +334,8 @@ mod tests {
 
     #[test]
     fn an_unclaimed_reservation_is_released() {
-        let range = free_range(64);
-        let (_poll, mut r) = relays(range);
-        let even = r
-            .bind_relay(&BindRequest {
-                ip: LOOPBACK,
-                port: PortWish::Even { reserve_next: true },
-                dont_fragment: false,
-            })
-            .unwrap();
+        let (_poll, mut r) = relays(free_range(64));
+        let even = reserve_even(&mut r);
         let next = SocketAddr::new(LOOPBACK, even.addr.port() + 1);
         r.release_port(next);
         assert!(std::net::UdpSocket::bind(next).is_ok(), "{next} still held");
