@@ -8,5 +8,6 @@ pub mod config;
 pub mod engine;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod stun;
 pub mod turn;

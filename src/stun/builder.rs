@@ -60,6 +60,13 @@ impl<'b> MessageBuilder<'b> {
         Ok(())
     }
 
+    /// An attribute whose value the caller has already written where it belongs, at
+    /// `buf[len() + 4..][..value_len]` (a relayed payload behind a Data indication header): only
+    /// the attribute header and the zero padding are written.
+    pub fn add_in_place(&mut self, typ: u16, value_len: usize) -> Result<(), EncodeError> {
+        self.reserve(typ, value_len).map(|_| ())
+    }
+
     pub fn add_str(&mut self, typ: u16, s: &str) -> Result<(), EncodeError> {
         self.add_raw(typ, s.as_bytes())
     }

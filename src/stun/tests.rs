@@ -281,3 +281,22 @@ fn error_code_and_unknown_attributes_encoding() {
     // Six bytes of types, zero-padded to eight.
     assert_eq!(&bytes[bytes.len() - 8..], &[0x7F, 0x01, 0, 3, 0, 4, 0, 0]);
 }
+
+#[test]
+fn data_written_in_place_is_kept() {
+    let peer = addr("203.0.113.5:4000");
+    let mut buf = [0xAAu8; 128];
+    // Data indication header with an IPv4 peer: 20 + 12 + 4 bytes before the payload.
+    buf[36..41].copy_from_slice(b"hello");
+    let typ = MessageType::new(Method::DATA, Class::Indication);
+    let mut b = MessageBuilder::new(&mut buf, typ, &TID).unwrap();
+    b.add_xor_address(attr::XOR_PEER_ADDRESS, peer).unwrap();
+    b.add_in_place(attr::DATA, 5).unwrap();
+    let n = b.finish();
+    assert_eq!(n, 44);
+    assert_eq!(&buf[41..44], &[0, 0, 0]);
+    let m = Message::parse(&buf[..n]).unwrap();
+    assert_eq!(m.xor_address(attr::XOR_PEER_ADDRESS), Some(Ok(peer)));
+    assert_eq!(m.data(), Some(&b"hello"[..]));
+    assert_eq!(m.data_range(), Some(36..41));
+}
