@@ -1,1 +1,103 @@
-fn main() {}
+//! The `tern` command: coturn's flags and `turnserver.conf`, then the engine until SIGINT or
+//! SIGTERM. `tern check-config FILE [--strict]` validates a configuration without starting.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing::{info, warn};
+
+use tern::config::{self, Config, IoEngine};
+use tern::engine::Server;
+use tern::limits::PeerPolicy;
+use tern::logging;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("tern: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    if let Some(("check-config", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        let code = config::check_config(rest, &mut io::stdout().lock());
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{}", config::usage());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.iter().any(|a| a == "--version") {
+        println!("tern {}", env!("CARGO_PKG_VERSION"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loaded = match config::load(args) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            let mut err = io::stderr().lock();
+            for d in &diagnostics {
+                writeln!(err, "{d}")?;
+            }
+            writeln!(err, "tern: not started: the configuration has errors")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let cfg = loaded.config;
+    logging::init(&cfg).context("cannot set up logging")?;
+    match &cfg.source {
+        Some(path) => info!(
+            "tern {} starting with {}",
+            env!("CARGO_PKG_VERSION"),
+            path.display()
+        ),
+        None => info!(
+            "tern {} starting without a configuration file",
+            env!("CARGO_PKG_VERSION")
+        ),
+    }
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    // Installed before binding, so a signal during start-up stops the server cleanly.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let server = Server::start(&cfg).context("cannot start")?;
+    if cfg.io_engine == IoEngine::Uring {
+        warn!("io-engine uring is not available in this build: using the portable engine");
+    }
+    info!(
+        "I/O engine: portable (epoll), {} shard threads",
+        server.shard_count()
+    );
+    let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
+    let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
+    info!("peer policy: {}", policy.describe());
+    if let Some(signal) = signals.forever().next() {
+        info!("signal {signal} received: stopping");
+    }
+    server.stop();
+    info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server's own relay addresses as the core derives them: `relay-ip`, else the listening
+/// addresses, plus the public forms from `external-ip`.
+fn relay_ips(cfg: &Config, listeners: &[SocketAddr]) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = if cfg.relay_ips.is_empty() {
+        listeners.iter().map(SocketAddr::ip).collect()
+    } else {
+        cfg.relay_ips.clone()
+    };
+    ips.extend(cfg.external_ips.iter().map(|e| e.public));
+    ips.sort();
+    ips.dedup();
+    ips
+}

@@ -1,1 +1,219 @@
-//! placeholder: filled by the engine work.
+//! The portable I/O engine (epoll through `mio`): binds the listeners, runs one thread per shard,
+//! and feeds datagrams and stream frames to the sans-IO core (design.md, "Threads and shards").
+
+mod batch;
+mod clock;
+mod error;
+mod interfaces;
+mod listen;
+mod relay;
+mod shard;
+mod slab;
+mod sockets;
+mod stream;
+mod token;
+
+pub use error::EngineError;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::{Interest, Poll, Waker};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::turn::{self, Settings, Shared, Transport};
+use listen::{Listeners, ShardSockets, Transports};
+use relay::{Relays, Reservations};
+use shard::{Listener, Shard};
+use token::Source;
+
+/// A running server: every listener bound, one thread per shard.
+pub struct Server {
+    listeners: Vec<(Transport, SocketAddr)>,
+    stop: Arc<AtomicBool>,
+    shards: Vec<(Waker, JoinHandle<()>)>,
+}
+
+impl Server {
+    /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
+    /// thread per shard, returns once all are bound (the readiness point).
+    pub fn start(cfg: &Config) -> Result<Server, EngineError> {
+        let shards = shard_count(cfg);
+        let bound = bind_listeners(cfg, shards)?;
+        let settings =
+            Arc::new(Settings::from_config(cfg, &bound.addrs).map_err(EngineError::Settings)?);
+        let shared = Arc::new(Shared::new(random_key()?));
+        let reservations = Arc::new(Reservations::default());
+        let mut server = Server {
+            listeners: listener_list(cfg, &bound.addrs),
+            stop: Arc::new(AtomicBool::new(false)),
+            shards: Vec::with_capacity(shards),
+        };
+        for (index, sockets) in bound.shards.into_iter().enumerate() {
+            let poll = Poll::new().map_err(io_error("creating a poll"))?;
+            let waker = Waker::new(poll.registry(), Source::Waker.token())
+                .map_err(io_error("creating a waker"))?;
+            let (udp, tcp) = register(&poll, sockets, &bound.addrs)?;
+            let relays = Relays::new(
+                poll.registry()
+                    .try_clone()
+                    .map_err(io_error("cloning the poll registry"))?,
+                relay::share(cfg.min_port, cfg.max_port, shards, index),
+                Arc::clone(&reservations),
+                getrandom::u64().map_err(|e| EngineError::Io {
+                    what: "reading random bytes",
+                    source: io::Error::other(e.to_string()),
+                })?,
+            );
+            let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
+            let stop = Arc::clone(&server.stop);
+            // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
+            let thread = std::thread::Builder::new()
+                .name(format!("tern-shard-{index}"))
+                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop).run())
+                .map_err(io_error("starting a shard thread"))?;
+            server.shards.push((waker, thread));
+        }
+        for (transport, addr) in &server.listeners {
+            info!("listening on {} {addr}", error::name(*transport));
+        }
+        Ok(server)
+    }
+
+    /// Every transport address listened on (one entry per address and transport, not per shard).
+    pub fn listeners(&self) -> &[(Transport, SocketAddr)] {
+        &self.listeners
+    }
+
+    /// How many shard threads run.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Signals every shard and waits for its thread to end.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for (waker, _) in &self.shards {
+            // A failed wake is covered by the shard's bounded sleep.
+            let _ = waker.wake();
+        }
+        for (_, thread) in self.shards.drain(..) {
+            if thread.join().is_err() {
+                warn!("a shard thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn shard_count(cfg: &Config) -> usize {
+    match cfg.relay_threads {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// Listening addresses from the config, or every interface address; an interface address that
+/// cannot be bound (e.g. an IPv6 address still in duplicate address detection) is skipped.
+fn bind_listeners(cfg: &Config, shards: usize) -> Result<Listeners, EngineError> {
+    let auto = cfg.listening_ips.is_empty();
+    let mut ips: Vec<IpAddr> = if auto {
+        interfaces::local_addresses().map_err(io_error("listing interface addresses"))?
+    } else {
+        cfg.listening_ips.clone()
+    };
+    let want = Transports {
+        udp: !cfg.no_udp,
+        tcp: !cfg.no_tcp,
+    };
+    loop {
+        match listen::bind(&ips, cfg.listening_port, shards, want) {
+            Err(EngineError::Bind { addr, source, .. })
+                if auto && ips.len() > 1 && source.kind() == io::ErrorKind::AddrNotAvailable =>
+            {
+                warn!("skipping interface address {}: {source}", addr.ip());
+                ips.retain(|ip| *ip != addr.ip());
+            }
+            other => return other,
+        }
+    }
+}
+
+fn listener_list(cfg: &Config, addrs: &[SocketAddr]) -> Vec<(Transport, SocketAddr)> {
+    let udp = addrs
+        .iter()
+        .filter(|_| !cfg.no_udp)
+        .map(|a| (Transport::Udp, *a));
+    let tcp = addrs
+        .iter()
+        .filter(|_| !cfg.no_tcp)
+        .map(|a| (Transport::Tcp, *a));
+    udp.chain(tcp).collect()
+}
+
+type Registered = (
+    Vec<Listener<mio::net::UdpSocket>>,
+    Vec<Listener<mio::net::TcpListener>>,
+);
+
+/// Moves one shard's listeners into mio and registers them with its poll.
+fn register(
+    poll: &Poll,
+    sockets: ShardSockets,
+    addrs: &[SocketAddr],
+) -> Result<Registered, EngineError> {
+    let mut udp = Vec::new();
+    for (i, (socket, addr)) in sockets.udp.into_iter().zip(addrs).enumerate() {
+        let mut socket = mio::net::UdpSocket::from_std(socket);
+        poll.registry()
+            .register(&mut socket, Source::Udp(i).token(), Interest::READABLE)
+            .map_err(io_error("registering a UDP listener"))?;
+        udp.push(Listener {
+            socket,
+            addr: *addr,
+        });
+    }
+    let mut tcp = Vec::new();
+    for (i, (socket, addr)) in sockets.tcp.into_iter().zip(addrs).enumerate() {
+        let mut socket = mio::net::TcpListener::from_std(socket);
+        poll.registry()
+            .register(
+                &mut socket,
+                Source::TcpListener(i).token(),
+                Interest::READABLE,
+            )
+            .map_err(io_error("registering a TCP listener"))?;
+        tcp.push(Listener {
+            socket,
+            addr: *addr,
+        });
+    }
+    Ok((udp, tcp))
+}
+
+/// The per-process secret for stateless nonces and reservation tokens.
+fn random_key() -> Result<[u8; 32], EngineError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| EngineError::Io {
+        what: "reading random bytes",
+        source: io::Error::other(e.to_string()),
+    })?;
+    Ok(key)
+}
+
+fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> EngineError {
+    move |source| EngineError::Io { what, source }
+}

@@ -1,0 +1,62 @@
+//! Why the engine could not start: settings rejected by the core, or a socket that could not be
+//! bound. Transient I/O errors after start are counted, never returned.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::turn::Transport;
+
+#[derive(Debug)]
+pub enum EngineError {
+    /// The core refused the configuration (`turn::Settings::from_config`).
+    Settings(String),
+    /// Nothing to listen on: every transport disabled, or no usable local address.
+    NoListener,
+    /// A listening socket could not be created or bound.
+    Bind {
+        transport: Transport,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    /// Any other start-up system call (poll, waker, thread, interface list).
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Settings(why) => write!(f, "invalid settings: {why}"),
+            EngineError::NoListener => {
+                f.write_str("nothing to listen on (no-udp and no-tcp, or no local address)")
+            }
+            EngineError::Bind {
+                transport,
+                addr,
+                source,
+            } => write!(f, "cannot listen on {} {addr}: {source}", name(*transport)),
+            EngineError::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EngineError::Bind { source, .. } | EngineError::Io { source, .. } => Some(source),
+            EngineError::Settings(_) | EngineError::NoListener => None,
+        }
+    }
+}
+
+/// The lower-case transport name used in logs (`listening on udp ...`).
+pub(crate) fn name(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
+    }
+}

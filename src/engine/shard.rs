@@ -1,0 +1,460 @@
+//! One shard's event loop: its own poll, its own `turn::Shard`, its listener sockets, relay
+//! sockets and TCP connections (design.md, "Threads and shards"). Every input goes through the
+//! core; every output is sent from the socket the core names. Work per wakeup is bounded; a
+//! source not drained is revisited on the next turn without sleeping.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll};
+use tracing::{debug, error, warn};
+
+use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
+use super::clock;
+use super::relay::Relays;
+use super::slab::Slab;
+use super::stream::{Conn, SendError, MAX_FRAME, READS_PER_WAKEUP};
+use super::token::{Source, MAX_ID};
+use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
+
+/// Receive batches per source per wakeup.
+const BATCHES_PER_WAKEUP: usize = 4;
+/// Connections accepted per listener per wakeup.
+const ACCEPTS_PER_WAKEUP: usize = 64;
+/// The longest sleep, so a stop request is noticed even if a wake-up is lost.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
+const EVENTS: usize = 256;
+
+pub(crate) struct Listener<S> {
+    pub(crate) socket: S,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Things the engine drops or refuses without failing; logged when the shard stops.
+#[derive(Default, Debug)]
+struct Stats {
+    send_dropped: u64,
+    recv_errors: u64,
+    truncated: u64,
+    stream_queue_full: u64,
+    bad_frames: u64,
+    accept_errors: u64,
+    streams_refused: u64,
+}
+
+pub(crate) struct Shard {
+    index: usize,
+    core: turn::Shard,
+    poll: Poll,
+    udp: Vec<Listener<UdpSocket>>,
+    tcp: Vec<Listener<TcpListener>>,
+    relays: Relays,
+    streams: Slab<Conn>,
+    batch: RecvBatch,
+    queue: SendQueue,
+    /// The packet buffer for stream frames (a frame may be longer than a UDP datagram).
+    frame: Slot,
+    pending: Vec<Source>,
+    work: Vec<Source>,
+    stats: Stats,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shard {
+    pub(crate) fn new(
+        index: usize,
+        core: turn::Shard,
+        poll: Poll,
+        udp: Vec<Listener<UdpSocket>>,
+        tcp: Vec<Listener<TcpListener>>,
+        relays: Relays,
+        stop: Arc<AtomicBool>,
+    ) -> Shard {
+        Shard {
+            index,
+            core,
+            poll,
+            udp,
+            tcp,
+            relays,
+            streams: Slab::new(MAX_ID),
+            batch: RecvBatch::new(),
+            queue: SendQueue::new(),
+            frame: Slot::new(MAX_FRAME),
+            pending: Vec::new(),
+            work: Vec::new(),
+            stats: Stats::default(),
+            stop,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        while !self.stop.load(Ordering::Acquire) {
+            let timeout = self.sleep_time();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                error!("shard {}: poll failed, stopping: {e}", self.index);
+                break;
+            }
+            std::mem::swap(&mut self.work, &mut self.pending);
+            self.work
+                .extend(events.iter().filter_map(|e| Source::from_token(e.token())));
+            let work = std::mem::take(&mut self.work);
+            for &source in &work {
+                if self.service(source) && !self.pending.contains(&source) {
+                    self.pending.push(source);
+                }
+            }
+            self.work = work;
+            self.work.clear();
+            self.expire();
+        }
+        debug!("shard {} stopped: {:?}", self.index, self.stats);
+    }
+
+    fn sleep_time(&self) -> Duration {
+        if !self.pending.is_empty() {
+            return Duration::ZERO;
+        }
+        match self.core.next_timeout() {
+            Some(at) => at.saturating_duration_since(clock::now().0).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = clock::now().0;
+        if self.core.next_timeout().is_some_and(|at| at <= now) {
+            self.core.handle_timeout(now, &mut self.relays);
+        }
+    }
+
+    /// Returns true when the source may have more to read.
+    fn service(&mut self, source: Source) -> bool {
+        match source {
+            Source::Waker => false,
+            Source::Udp(i) => self.recv_datagrams(Some(i), None),
+            Source::Relay(id) => self.recv_datagrams(None, Some(id)),
+            Source::TcpListener(i) => self.accept(i),
+            Source::Stream(id) => self.service_stream(id),
+        }
+    }
+
+    /// Receives from listener `udp` or relay socket `relay` in batches and answers each datagram.
+    fn recv_datagrams(&mut self, udp: Option<usize>, relay: Option<usize>) -> bool {
+        for _ in 0..BATCHES_PER_WAKEUP {
+            let (fd, local) = match (udp, relay) {
+                (Some(i), _) => match self.udp.get(i) {
+                    Some(l) => (l.socket.as_raw_fd(), l.addr),
+                    None => return false,
+                },
+                (None, Some(id)) => match self.relays.get(id) {
+                    Some(r) => (r.socket.as_raw_fd(), r.addr),
+                    None => return false,
+                },
+                (None, None) => return false,
+            };
+            let got = match self.batch.recv(fd) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    // ICMP errors (ECONNREFUSED) and the like: counted, the socket stays.
+                    self.stats.recv_errors += 1;
+                    continue;
+                }
+            };
+            let (now, unix) = clock::now();
+            for k in 0..got.count {
+                let slot = &mut self.batch.slots[k];
+                let Some(from) = slot.from else {
+                    self.stats.truncated += 1;
+                    continue;
+                };
+                let out = match (udp, relay) {
+                    (Some(i), _) => {
+                        let client = Client {
+                            via: Via::Udp(i as u32),
+                            transport: Transport::Udp,
+                            local,
+                            remote: from,
+                        };
+                        self.core.handle_client(
+                            now,
+                            unix,
+                            &client,
+                            &mut slot.buf,
+                            slot.len,
+                            &mut slot.scratch,
+                            &mut self.relays,
+                        )
+                    }
+                    (None, Some(id)) => self.core.handle_peer(
+                        now,
+                        RelayId(id as u32),
+                        from,
+                        &mut slot.buf,
+                        slot.len,
+                    ),
+                    (None, None) => Output::Nothing,
+                };
+                self.queue_output(k, out);
+            }
+            self.flush_queue();
+            if got.drained {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Queues the output of batch slot `k` (streams are written at once).
+    fn queue_output(&mut self, k: usize, out: Output) {
+        let (fd, to, data) = match out {
+            Output::Nothing => return,
+            Output::Client {
+                via: Via::Stream(id),
+                data,
+                ..
+            } => {
+                let bytes = self.batch.slots.get(k).and_then(|s| span_bytes(s, &data));
+                let result = send_stream(&mut self.streams, id as usize, bytes);
+                self.after_stream_send(id as usize, result);
+                return;
+            }
+            Output::Client {
+                via: Via::Udp(i),
+                to,
+                data,
+            } => match self.udp.get(i as usize) {
+                Some(l) => (l.socket.as_raw_fd(), to, data),
+                None => return self.stats.send_dropped += 1,
+            },
+            Output::Peer { relay, to, data } => match self.relays.get(relay.0 as usize) {
+                Some(r) => (r.socket.as_raw_fd(), to, data),
+                None => return self.stats.send_dropped += 1,
+            },
+        };
+        if self.queue.is_full() {
+            self.flush_queue();
+        }
+        let bytes = match data {
+            Span::Packet(range) => Bytes {
+                slot: k,
+                scratch: false,
+                range,
+            },
+            Span::Scratch(n) => Bytes {
+                slot: k,
+                scratch: true,
+                range: 0..n,
+            },
+        };
+        self.queue.push(fd, to, bytes);
+    }
+
+    fn flush_queue(&mut self) {
+        let done = self.queue.flush(&mut self.batch.slots);
+        self.stats.send_dropped += done.dropped;
+    }
+
+    /// Sends the output of a stream frame at once (the frame buffer is reused for the next one).
+    fn send_now(&mut self, out: Output) {
+        let (socket, to, data) = match out {
+            Output::Nothing => return,
+            Output::Client {
+                via: Via::Stream(id),
+                data,
+                ..
+            } => {
+                let bytes = span_bytes(&self.frame, &data);
+                let result = send_stream(&mut self.streams, id as usize, bytes);
+                return self.after_stream_send(id as usize, result);
+            }
+            Output::Client {
+                via: Via::Udp(i),
+                to,
+                data,
+            } => match self.udp.get(i as usize) {
+                Some(l) => (&l.socket, to, data),
+                None => return self.stats.send_dropped += 1,
+            },
+            Output::Peer { relay, to, data } => match self.relays.get(relay.0 as usize) {
+                Some(r) => (&r.socket, to, data),
+                None => return self.stats.send_dropped += 1,
+            },
+        };
+        let sent = span_bytes(&self.frame, &data).map(|b| socket.send_to(b, to));
+        if !matches!(sent, Some(Ok(_))) {
+            self.stats.send_dropped += 1;
+        }
+    }
+
+    fn after_stream_send(&mut self, id: usize, result: Result<(), SendError>) {
+        match result {
+            Ok(()) => {}
+            Err(SendError::Full) => self.stats.stream_queue_full += 1,
+            Err(SendError::Broken) => self.close_stream(id),
+        }
+    }
+
+    fn accept(&mut self, i: usize) -> bool {
+        for _ in 0..ACCEPTS_PER_WAKEUP {
+            let Some(listener) = self.tcp.get(i) else {
+                return false;
+            };
+            let local = listener.addr;
+            match listener.socket.accept() {
+                Ok((stream, remote)) => {
+                    // Small control messages must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    self.add_stream(Conn::new(stream, local, remote));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: the connection waits in the backlog; the next
+                    // connection or a closing one wakes us again.
+                    self.stats.accept_errors += 1;
+                    if self.stats.accept_errors.is_power_of_two() {
+                        warn!("shard {}: accept failed: {e}", self.index);
+                    }
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn add_stream(&mut self, conn: Conn) {
+        let Some(id) = self.streams.insert(conn) else {
+            self.stats.streams_refused += 1;
+            return;
+        };
+        let registered = match self.streams.get_mut(id) {
+            Some(conn) => self
+                .poll
+                .registry()
+                .register(
+                    &mut conn.stream,
+                    Source::Stream(id).token(),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_ok(),
+            None => false,
+        };
+        if !registered {
+            self.streams.remove(id);
+            self.stats.streams_refused += 1;
+        }
+    }
+
+    fn service_stream(&mut self, id: usize) -> bool {
+        match self.streams.get_mut(id).map(Conn::flush) {
+            None => return false,
+            Some(Err(_)) => {
+                self.close_stream(id);
+                return false;
+            }
+            Some(Ok(())) => {}
+        }
+        for _ in 0..READS_PER_WAKEUP {
+            let Some(conn) = self.streams.get_mut(id) else {
+                return false;
+            };
+            match conn.fill() {
+                Ok(0) => {
+                    self.close_stream(id);
+                    return false;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close_stream(id);
+                    return false;
+                }
+            }
+            if !self.process_frames(id) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Hands every complete frame to the core. False when the connection was closed.
+    fn process_frames(&mut self, id: usize) -> bool {
+        loop {
+            let Some(conn) = self.streams.get_mut(id) else {
+                return false;
+            };
+            let (local, remote) = (conn.local, conn.remote);
+            let len = match conn.next_frame() {
+                Ok(Some(frame)) => match self.frame.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(frame);
+                        frame.len()
+                    }
+                    None => 0,
+                },
+                Ok(None) => return true,
+                Err(_) => 0,
+            };
+            if len == 0 {
+                // A frame tern cannot parse: only this connection is affected.
+                self.stats.bad_frames += 1;
+                self.close_stream(id);
+                return false;
+            }
+            let (now, unix) = clock::now();
+            let client = Client {
+                via: Via::Stream(id as u32),
+                transport: Transport::Tcp,
+                local,
+                remote,
+            };
+            let out = self.core.handle_client(
+                now,
+                unix,
+                &client,
+                &mut self.frame.buf,
+                len,
+                &mut self.frame.scratch,
+                &mut self.relays,
+            );
+            self.send_now(out);
+        }
+    }
+
+    fn close_stream(&mut self, id: usize) {
+        if let Some(mut conn) = self.streams.remove(id) {
+            // Deregistering fails only for a socket poll does not know; it closes anyway.
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.core
+                .handle_stream_closed(Via::Stream(id as u32), &mut self.relays);
+        }
+    }
+}
+
+/// The bytes an output names, if the range is inside the slot.
+fn span_bytes<'a>(slot: &'a Slot, span: &Span) -> Option<&'a [u8]> {
+    match span {
+        Span::Packet(range) => slot.buf.get(range.clone()),
+        Span::Scratch(n) => slot.scratch.get(..*n),
+    }
+}
+
+fn send_stream(streams: &mut Slab<Conn>, id: usize, bytes: Option<&[u8]>) -> Result<(), SendError> {
+    match (streams.get_mut(id), bytes) {
+        (Some(conn), Some(bytes)) => conn.send(bytes),
+        // The connection is gone, or the core named bytes it does not have: nothing to send.
+        _ => Ok(()),
+    }
+}

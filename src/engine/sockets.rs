@@ -1,0 +1,115 @@
+//! Socket creation with the options tern needs: SO_REUSEPORT listeners (one per shard, the kernel
+//! spreads clients by 4-tuple), IPv6-only IPv6 sockets (so IPv4 and IPv6 binds never collide),
+//! non-blocking mode, and IP_MTU_DISCOVER for DONT-FRAGMENT (RFC 8656 §14.8).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Kernel buffer size asked for on listener sockets; the kernel may cap it (net.core.rmem_max).
+const LISTENER_BUFFER: usize = 4 << 20;
+const TCP_BACKLOG: i32 = 1024;
+
+fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A UDP listener shared by every shard through SO_REUSEPORT.
+pub(crate) fn udp_listener(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    socket.set_reuse_port(true)?;
+    // Best effort: a larger buffer absorbs bursts between two wakeups; the kernel may cap it.
+    let _ = socket.set_recv_buffer_size(LISTENER_BUFFER);
+    let _ = socket.set_send_buffer_size(LISTENER_BUFFER);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// A TCP listener shared by every shard through SO_REUSEPORT.
+pub(crate) fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(TCP_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// A relay socket: exclusive (no SO_REUSEPORT), so a bound port is really this allocation's.
+pub(crate) fn relay(addr: SocketAddr, dont_fragment: bool) -> io::Result<Socket> {
+    let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    socket.bind(&addr.into())?;
+    if dont_fragment {
+        set_dont_fragment(&socket, addr.is_ipv6())?;
+    }
+    Ok(socket)
+}
+
+/// IP_PMTUDISC_DO: the kernel sets DF and never fragments locally.
+pub(crate) fn set_dont_fragment(socket: &Socket, v6: bool) -> io::Result<()> {
+    let (level, name, value) = if v6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DO,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        )
+    };
+    let value: libc::c_int = value;
+    // SAFETY: a valid fd, and a pointer/length pair describing one c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    #[test]
+    fn udp_listeners_share_a_port_and_relays_do_not() {
+        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+        let a = udp_listener(any).unwrap();
+        let port_addr = a.local_addr().unwrap();
+        let b = udp_listener(port_addr).unwrap();
+        assert_eq!(b.local_addr().unwrap(), port_addr);
+
+        let r = relay(any, true).unwrap();
+        let r_addr = r.local_addr().unwrap().as_socket().unwrap();
+        let err = relay(r_addr, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn tcp_listeners_share_a_port() {
+        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+        let a = tcp_listener(any).unwrap();
+        let addr = a.local_addr().unwrap();
+        let b = tcp_listener(addr).unwrap();
+        assert_eq!(b.local_addr().unwrap(), addr);
+    }
+}

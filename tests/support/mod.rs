@@ -1,0 +1,284 @@
+//! Test harness: runs the real `tern` binary on loopback with `listening-port=0`, reads the bound
+//! addresses from its log, and stops it by PID; plus STUN helpers and the interop-tool lookup.
+// Each test binary uses a different part of this module; deadlines for real processes need the
+// real clock (the clock ban is for the protocol core).
+#![allow(dead_code, clippy::disallowed_methods)]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
+
+/// How long the server may take to bind and print its listening lines.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub const USER: &str = "tern-test";
+pub const PASSWORD: &str = "tern-test-password";
+pub const REALM: &str = "tern.test";
+
+pub fn tern_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tern")
+}
+
+/// A running `tern` process; killed by PID when dropped.
+pub struct Server {
+    child: Child,
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// `tern -n --listening-ip=127.0.0.1 --listening-port=0` with a static user, plus `extra`.
+    pub fn start(extra: &[&str]) -> Server {
+        let user = format!("--user={USER}:{PASSWORD}");
+        let realm = format!("--realm={REALM}");
+        let mut args = vec!["-n", "--listening-ip=127.0.0.1", "--listening-port=0"];
+        args.push(&user);
+        args.push(&realm);
+        args.extend_from_slice(extra);
+        Server::start_args(&args)
+    }
+
+    /// Runs the binary with exactly `args` and waits for both listening lines (or for the one
+    /// transport left when `--no-udp`/`--no-tcp` is among them).
+    pub fn start_args(args: &[&str]) -> Server {
+        let want_udp = !args.contains(&"--no-udp");
+        let want_tcp = !args.contains(&"--no-tcp");
+        let mut child = Command::new(tern_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tern");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        collect(child.stdout.take().expect("stdout"), &log, Some(tx));
+        collect(child.stderr.take().expect("stderr"), &log, None);
+        let mut server = Server {
+            child,
+            udp: Vec::new(),
+            tcp: Vec::new(),
+            log,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while (want_udp && server.udp.is_empty()) || (want_tcp && server.tcp.is_empty()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((Proto::Udp, addr)) => server.udp.push(addr),
+                Ok((Proto::Tcp, addr)) => server.tcp.push(addr),
+                Err(_) => {
+                    let status = server.child.try_wait().ok().flatten();
+                    panic!(
+                        "tern did not report its listeners (exit status {status:?}); log:\n{}",
+                        server.log()
+                    );
+                }
+            }
+        }
+        server
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp[0]
+    }
+
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp[0]
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process wrote so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Sends `signal` to the server by PID.
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.pid()).expect("pid fits i32");
+        // SAFETY: kill(2) on the PID of a child this harness started and has not reaped.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// The exit status if the process ends within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+/// Copies a pipe into the shared log line by line; on stdout, reports listening lines.
+fn collect<R: Read + Send + 'static>(
+    pipe: R,
+    log: &Arc<Mutex<String>>,
+    listening: Option<mpsc::Sender<(Proto, SocketAddr)>>,
+) {
+    let log = Arc::clone(log);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if let Some(tx) = &listening {
+                if let Some(found) = listening_line(&line) {
+                    let _ = tx.send(found);
+                }
+            }
+            if let Ok(mut l) = log.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+}
+
+fn listening_line(line: &str) -> Option<(Proto, SocketAddr)> {
+    for (marker, proto) in [
+        ("listening on udp ", Proto::Udp),
+        ("listening on tcp ", Proto::Tcp),
+    ] {
+        if let Some(rest) = line.split(marker).nth(1) {
+            let addr = rest.split_whitespace().next()?.parse().ok()?;
+            return Some((proto, addr));
+        }
+    }
+    None
+}
+
+/// An interop tool from `PATH`. Absent: prints `SKIP: <tool> not installed` (straight to the
+/// terminal, past the test harness's capture) and returns None; with `TERN_REQUIRE_INTEROP=1`
+/// it panics instead.
+pub fn interop_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("TERN_REQUIRE_INTEROP").as_deref() == Ok("1") {
+            panic!("{name} is required (TERN_REQUIRE_INTEROP=1) but not installed");
+        }
+        let _ = writeln!(io::stderr(), "SKIP: {name} not installed");
+    }
+    found
+}
+
+/// Runs `cmd` to completion, or kills it after `timeout` (some clients retry forever).
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+    let out = read_all(child.stdout.take());
+    let err = read_all(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out.join().unwrap_or_default();
+            return Err(format!(
+                "{cmd:?} did not finish within {timeout:?}; output:\n{}",
+                String::from_utf8_lossy(&stdout)
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// A fresh transaction id (distinct per call within a test run).
+pub fn transaction_id() -> TransactionId {
+    let mut tid = [0u8; 12];
+    getrandom::fill(&mut tid).expect("random transaction id");
+    tid
+}
+
+/// A Binding request, optionally with FINGERPRINT.
+pub fn binding_request(tid: &TransactionId, fingerprint: bool) -> Vec<u8> {
+    let mut buf = vec![0u8; 64];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::new(Method::BINDING, Class::Request),
+        tid,
+    )
+    .expect("header fits");
+    if fingerprint {
+        b.add_fingerprint().expect("fingerprint fits");
+    }
+    let n = b.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// The XOR-MAPPED-ADDRESS of a Binding success response to `tid`; panics on anything else.
+pub fn mapped_address(response: &[u8], tid: &TransactionId) -> SocketAddr {
+    let msg = Message::parse(response).expect("a valid STUN response");
+    assert_eq!(msg.method(), Method::BINDING);
+    assert_eq!(msg.class(), Class::Success);
+    assert_eq!(msg.transaction_id(), tid);
+    msg.xor_address(attr::XOR_MAPPED_ADDRESS)
+        .expect("XOR-MAPPED-ADDRESS present")
+        .expect("XOR-MAPPED-ADDRESS well formed")
+}
+
+/// Reads one whole STUN message from a stream (header, then the length it announces).
+pub fn read_stun(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut msg = vec![0u8; 20];
+    stream.read_exact(&mut msg)?;
+    let len = usize::from(u16::from_be_bytes([msg[2], msg[3]]));
+    msg.resize(20 + len, 0);
+    stream.read_exact(&mut msg[20..])?;
+    Ok(msg)
+}
