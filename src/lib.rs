@@ -8,4 +8,5 @@ pub mod config;
 pub mod engine;
 pub mod limits;
 pub mod stun;
+pub mod tools;
 pub mod turn;
