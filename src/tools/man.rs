@@ -113,25 +113,22 @@ pub fn man_page() -> String {
     command(&mut s, "rest\\-credentials", REST_USAGE);
     s.push_str(".SH OPTIONS\n");
     let fixed = [
-        ("\\-c", Some("FILE"), "configuration file (default: turnserver.conf searched in ., ./etc, /etc, /etc/turnserver, /etc/coturn, /etc/tern)"),
-        ("\\-n", None, "no configuration file"),
-        ("\\-h\", \" \\-\\-help", None, "print the option list and exit"),
-        ("\\-\\-version", None, "print the version and exit"),
+        ("-c", None, Some("FILE"), "configuration file (default: turnserver.conf searched in ., ./etc, /etc, /etc/turnserver, /etc/coturn, /etc/tern)"),
+        ("-n", None, None, "no configuration file"),
+        ("-h", Some("help"), None, "print the option list and exit"),
+        ("", Some("version"), None, "print the version and exit"),
     ];
-    for (flag, value, help) in fixed {
-        item(&mut s, flag, value, help);
+    for (short, long, value, help) in fixed {
+        item(&mut s, short, long, value, help);
     }
     for o in options() {
-        let flag = match o.short {
-            Some(c) => format!("\\-{c}\", \" \\-\\-{}", o.name.replace('-', "\\-")),
-            None => format!("\\-\\-{}", o.name.replace('-', "\\-")),
-        };
+        let short = o.short.map(|c| format!("-{c}")).unwrap_or_default();
         let value = match o.arg {
             Arg::Flag => None,
             Arg::Required => Some("value"),
             Arg::Optional => Some("[=value]"),
         };
-        let mut help = text(o.help);
+        let mut help = o.help.to_owned();
         if o.repeats {
             help.push_str(" (repeatable)");
         }
@@ -140,18 +137,28 @@ pub fn man_page() -> String {
             Status::NotImplemented => help.push_str(" [not implemented yet: warns]"),
             Status::Ignored => help.push_str(" [accepted, ignored]"),
         }
-        item(&mut s, &flag, value, &help);
+        item(&mut s, &short, Some(o.name), value, &help);
     }
     s.push_str(TAIL);
     s
 }
 
-/// One `.TP` entry: the flag in bold, its value in italics, the help text below.
-fn item(s: &mut String, flag: &str, value: Option<&str>, help: &str) {
-    let _ = match value {
-        Some(v) => writeln!(s, ".TP\n.BI \"{flag} \" {v}\n{help}"),
-        None => writeln!(s, ".TP\n.B \"{flag}\"\n{help}"),
-    };
+/// One `.TP` entry: `-x, --name value` (flags bold, the value italic), the help text below.
+fn item(s: &mut String, short: &str, long: Option<&str>, value: Option<&str>, help: &str) {
+    let mut tag = String::new();
+    if !short.is_empty() {
+        tag = format!("\\fB{}\\fR", text(short));
+    }
+    if let Some(long) = long {
+        if !tag.is_empty() {
+            tag.push_str(", ");
+        }
+        let _ = write!(tag, "\\fB\\-\\-{}\\fR", text(long));
+    }
+    if let Some(v) = value {
+        let _ = write!(tag, " \\fI{}\\fR", text(v));
+    }
+    let _ = writeln!(s, ".TP\n{tag}\n{}", text(help));
 }
 
 /// A subcommand's usage text, kept verbatim in a no-fill block so the page says what `--help`
