@@ -57,7 +57,7 @@ echo "== contents"
 LISTING=$(dpkg-deb -c "$DEB")
 echo "$LISTING"
 listed() { # listed MODE PATH
-	echo "$LISTING" | awk -v m="$1" -v p="./$2" '$1 == m && $2 == "root/root" && $6 == p' | grep -q .
+	echo "$LISTING" | awk -v m="$1" -v p="./$2" '$1 == m && ($2 == "0/0" || $2 == "root/root") && $6 == p' | grep -q .
 }
 check "binary /usr/bin/tern" listed -rwxr-xr-x usr/bin/tern
 check "conffile /etc/tern/turnserver.conf (0640)" listed -rw-r----- etc/tern/turnserver.conf
