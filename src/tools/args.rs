@@ -8,6 +8,26 @@ pub(crate) struct Spec {
     pub takes_value: bool,
 }
 
+impl Spec {
+    /// A flag that takes a value, with an optional short letter.
+    pub const fn value(short: Option<char>, long: &'static str) -> Spec {
+        Spec {
+            short,
+            long,
+            takes_value: true,
+        }
+    }
+
+    /// A bare switch.
+    pub const fn switch(short: Option<char>, long: &'static str) -> Spec {
+        Spec {
+            short,
+            long,
+            takes_value: false,
+        }
+    }
+}
+
 /// The flags that were given, by long name, in command-line order (a later one wins on get).
 pub(crate) struct Parsed {
     given: Vec<(&'static str, String)>,
@@ -70,18 +90,7 @@ pub(crate) fn parse(args: &[String], specs: &[Spec]) -> Result<Parsed, String> {
 mod tests {
     use super::*;
 
-    const SPECS: &[Spec] = &[
-        Spec {
-            short: Some('u'),
-            long: "user",
-            takes_value: true,
-        },
-        Spec {
-            short: None,
-            long: "json",
-            takes_value: false,
-        },
-    ];
+    const SPECS: &[Spec] = &[Spec::value(Some('u'), "user"), Spec::switch(None, "json")];
 
     fn strings(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| (*s).to_owned()).collect()

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use super::args::{parse, Spec};
-use super::EXIT_USAGE;
+use super::{exit_code, usage_error};
 use crate::auth::long_term_key;
 
 pub const KEY_USAGE: &str = "\
@@ -19,26 +19,10 @@ Use it as `user=USER:0x...` in turnserver.conf so the password is not stored in 
 ";
 
 const SPECS: &[Spec] = &[
-    Spec {
-        short: Some('u'),
-        long: "user",
-        takes_value: true,
-    },
-    Spec {
-        short: Some('r'),
-        long: "realm",
-        takes_value: true,
-    },
-    Spec {
-        short: Some('p'),
-        long: "password",
-        takes_value: true,
-    },
-    Spec {
-        short: Some('h'),
-        long: "help",
-        takes_value: false,
-    },
+    Spec::value(Some('u'), "user"),
+    Spec::value(Some('r'), "realm"),
+    Spec::value(Some('p'), "password"),
+    Spec::switch(Some('h'), "help"),
 ];
 
 /// Runs `tern key`; `args` excludes `key`. The key goes to `out`, problems to `err`.
@@ -60,15 +44,4 @@ pub fn run_key(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32
     let key = long_term_key(user, realm, password);
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     exit_code(writeln!(out, "0x{hex}"))
-}
-
-pub(super) fn usage_error(err: &mut dyn Write, message: &str) -> i32 {
-    // Nothing better can be done when stderr itself is gone; the exit code still says it.
-    let _ = writeln!(err, "tern: {message} (--help for usage)");
-    EXIT_USAGE
-}
-
-/// 0, or 1 when the output could not be written (a closed pipe must not look like success).
-pub(super) fn exit_code(written: std::io::Result<()>) -> i32 {
-    i32::from(written.is_err())
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use super::args::{parse, Parsed, Spec};
-use super::key::{exit_code, usage_error};
+use super::{exit_code, usage_error};
 use crate::auth::rest_password;
 
 pub const REST_USAGE: &str = "\
@@ -26,41 +26,13 @@ with use-auth-secret and static-auth-secret=SECRET:
 ";
 
 const SPECS: &[Spec] = &[
-    Spec {
-        short: Some('s'),
-        long: "secret",
-        takes_value: true,
-    },
-    Spec {
-        short: None,
-        long: "secret-file",
-        takes_value: true,
-    },
-    Spec {
-        short: Some('u'),
-        long: "user",
-        takes_value: true,
-    },
-    Spec {
-        short: None,
-        long: "ttl",
-        takes_value: true,
-    },
-    Spec {
-        short: None,
-        long: "separator",
-        takes_value: true,
-    },
-    Spec {
-        short: None,
-        long: "json",
-        takes_value: false,
-    },
-    Spec {
-        short: Some('h'),
-        long: "help",
-        takes_value: false,
-    },
+    Spec::value(Some('s'), "secret"),
+    Spec::value(None, "secret-file"),
+    Spec::value(Some('u'), "user"),
+    Spec::value(None, "ttl"),
+    Spec::value(None, "separator"),
+    Spec::switch(None, "json"),
+    Spec::switch(Some('h'), "help"),
 ];
 
 /// The default lifetime of a REST username: one day.
