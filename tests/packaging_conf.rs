@@ -22,11 +22,16 @@ fn as_shipped_only_the_missing_authentication_is_reported() {
     let (code, report) = check(CONF, false);
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("# 1 error(s), 0 warning(s)"), "{report}");
-    let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 1, "{report}");
     assert!(
-        errors.iter().all(|e| e.contains("no authentication is configured")
-            && e.contains("does not run an open relay")),
+        errors
+            .iter()
+            .all(|e| e.contains("no authentication is configured")
+                && e.contains("does not run an open relay")),
         "{report}"
     );
 }
@@ -73,11 +78,11 @@ fn rest_example_starts_cleanly() {
 #[test]
 fn log_file_example_points_into_the_units_logs_directory() {
     let text = std::fs::read_to_string(CONF).expect("read the packaged config");
-    assert!(text.lines().any(|l| l == "#log-file=/var/log/tern/tern.log"));
-    let unit = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/systemd/tern.service"
-    ))
-    .expect("read the unit");
+    assert!(text
+        .lines()
+        .any(|l| l == "#log-file=/var/log/tern/tern.log"));
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/tern.service"))
+            .expect("read the unit");
     assert!(unit.lines().any(|l| l == "LogsDirectory=tern"));
 }
