@@ -10,4 +10,5 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod stun;
+pub mod tools;
 pub mod turn;
