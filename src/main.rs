@@ -1,5 +1,6 @@
 //! The `tern` command: coturn's flags and `turnserver.conf`, then the engine until SIGINT or
-//! SIGTERM. `tern check-config FILE [--strict]` validates a configuration without starting.
+//! SIGTERM. `tern check-config FILE [--strict]` validates a configuration without starting;
+//! `tern key` and `tern rest-credentials` print credentials.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -27,9 +28,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// `check-config`, `key` and `rest-credentials`: tools that run instead of the server.
+fn subcommand(args: &[String]) -> Option<i32> {
+    let (name, rest) = args.split_first()?;
+    // Each arm takes its own stdout lock: holding one for the whole run would block logging.
+    match name.as_str() {
+        "check-config" => Some(config::check_config(rest, &mut io::stdout().lock())),
+        "key" => Some(tern::tools::run_key(
+            rest,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        )),
+        "rest-credentials" => {
+            // Wall time: REST usernames carry their Unix expiry.
+            #[allow(clippy::disallowed_methods)]
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Some(tern::tools::run_rest_credentials(
+                rest,
+                &mut io::stdout().lock(),
+                &mut io::stderr().lock(),
+                now,
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    if let Some(("check-config", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
-        let code = config::check_config(rest, &mut io::stdout().lock());
+    if let Some(code) = subcommand(args) {
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
     if args.iter().any(|a| a == "-h" || a == "--help") {
