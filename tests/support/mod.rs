@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
+pub mod turn_client;
 pub mod uclient;
 
 /// How long the server may take to bind and print its listening lines.
