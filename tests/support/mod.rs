@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
+pub mod browser;
 pub mod turn_client;
 pub mod uclient;
 
