@@ -128,9 +128,7 @@ fn log_event(e: &Event) {
         &e.username
     };
     let transport = crate::engine::error::name(e.transport);
-    let relay = e
-        .relay
-        .map_or_else(|| String::from("-"), |r| r.to_string());
+    let relay = e.relay.map_or_else(|| String::from("-"), |r| r.to_string());
     let t = &e.traffic;
     match e.kind {
         EventKind::Binding => info!("binding request from {transport} {}", e.client),

@@ -87,9 +87,7 @@ impl Server {
             // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
             let thread = std::thread::Builder::new()
                 .name(format!("tern-shard-{index}"))
-                .spawn(move || {
-                    Shard::new(index, core, poll, udp, tcp, relays, stop, control).run()
-                })
+                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop, control).run())
                 .map_err(io_error("starting a shard thread"))?;
             server.shards.push((waker, thread));
         }
