@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -28,6 +28,9 @@ use ops::privileges::drop_privileges;
 
 /// How often a draining server checks whether its last allocation has gone.
 const DRAIN_CHECK: Duration = Duration::from_millis(100);
+/// Shards publish their allocation counts once per loop turn (at least every 100 ms): counts
+/// read this long after the drain began include every allocation made before it.
+const DRAIN_SETTLE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -198,6 +201,7 @@ fn run_until_stopped(
         .map_err(|e| error!("cannot start the signal thread: {e}"))
         .ok();
     let mut running = started.clone();
+    let mut drain_since: Option<Instant> = None;
     loop {
         match rx.recv_timeout(DRAIN_CHECK) {
             Ok(SIGHUP) => {
@@ -209,7 +213,8 @@ fn run_until_stopped(
                 }
             }
             Ok(SIGUSR1) => {
-                if !server.is_draining() {
+                if drain_since.is_none() {
+                    drain_since = Some(monotonic());
                     server.drain();
                     info!(
                         "SIGUSR1: draining: new allocations are refused; exiting when at most {} \
@@ -226,11 +231,17 @@ fn run_until_stopped(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        if server.is_draining() && server.allocations() <= running.drain_min_allocations {
+        let settled = drain_since.is_some_and(|t| monotonic().duration_since(t) >= DRAIN_SETTLE);
+        if settled && server.allocations() <= running.drain_min_allocations {
             info!("drained: stopping");
             return;
         }
     }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn monotonic() -> Instant {
+    Instant::now()
 }
 
 /// SIGHUP: re-reads the configuration with the start-up arguments and hands the new settings to
