@@ -1,6 +1,8 @@
 //! Prometheus on the real binary (coturn-compat.md §4): after relaying ChannelData through a live
 //! allocation, a scrape shows live traffic and allocation counts under coturn's names, and the
 //! exposition parses with an independent text-format parser.
+// Deadlines for a real process need the real clock (the clock ban is for the protocol core).
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

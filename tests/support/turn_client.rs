@@ -150,14 +150,10 @@ impl TurnClient {
             self.socket
                 .send_to(&buf[..n], self.server)
                 .expect("send request");
-            loop {
-                match self.socket.recv(&mut reply) {
-                    Ok(len) => match Message::parse(&reply[..len]) {
-                        Ok(m) if *m.transaction_id() == tid => return reply[..len].to_vec(),
-                        // ChannelData or a late answer to an earlier request.
-                        _ => continue,
-                    },
-                    Err(_) => break,
+            // Skips ChannelData and late answers to earlier requests until the read times out.
+            while let Ok(len) = self.socket.recv(&mut reply) {
+                if matches!(Message::parse(&reply[..len]), Ok(m) if *m.transaction_id() == tid) {
+                    return reply[..len].to_vec();
                 }
             }
         }
