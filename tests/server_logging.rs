@@ -11,16 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::turn_client::TurnClient;
-use support::{binding_request, transaction_id, Server, PASSWORD, USER};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let mut rnd = [0u8; 6];
-    getrandom::fill(&mut rnd).expect("random");
-    let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("tern-{tag}-{hex}"));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
+use support::{binding_request, transaction_id, Server, TempDir, PASSWORD, USER};
 
 /// The file's first line containing `needle`, waiting for the server to write it.
 fn wait_line(path: &PathBuf, needle: &str) -> String {
@@ -41,8 +32,8 @@ fn wait_line(path: &PathBuf, needle: &str) -> String {
 
 #[test]
 fn verbose_logs_each_allocation_event_to_the_file_and_sighup_reopens_it() {
-    let dir = temp_dir("log");
-    let log = dir.join("tern.log");
+    let dir = TempDir::new("log");
+    let log = dir.path("tern.log");
     let log_arg = format!("--log-file={}", log.display());
     let server = Server::start(&[
         "--allow-loopback-peers",
@@ -76,7 +67,7 @@ fn verbose_logs_each_allocation_event_to_the_file_and_sighup_reopens_it() {
     assert!(refreshed.contains("peer_sentb=100"), "{refreshed}");
 
     // logrotate moves the file away, then sends SIGHUP.
-    let rotated = dir.join("tern.log.1");
+    let rotated = dir.path("tern.log.1");
     std::fs::rename(&log, &rotated).expect("rotate");
     server.signal(libc::SIGHUP);
     server
@@ -117,7 +108,6 @@ fn verbose_logs_each_allocation_event_to_the_file_and_sighup_reopens_it() {
             .contains("allocation created"),
         "the old lines stay in the rotated file"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

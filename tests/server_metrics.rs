@@ -84,14 +84,16 @@ fn find(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         .map(|s| number(&s.value))
 }
 
-#[test]
-fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
-    let server = Server::start(&[
+/// tern with Prometheus on a free loopback port, and the address it logged.
+fn start_with_metrics(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec![
         "--allow-loopback-peers",
         "--prometheus",
         "--prometheus-port=0",
         "--prometheus-address=127.0.0.1",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
     let line = server
         .wait_for_log("metrics on http://", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no metrics line; log:\n{}", server.log()));
@@ -100,8 +102,22 @@ fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
         .nth(1)
         .expect("address after the marker");
     let (addr, path) = url.split_at(url.find('/').expect("a path"));
-    let addr: SocketAddr = addr.parse().expect("metrics address");
     assert_eq!(path, "/metrics");
+    (server, addr.parse().expect("metrics address"))
+}
+
+/// One scrape: the body and its parse.
+fn fetch(addr: SocketAddr) -> (String, Scrape) {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let scrape =
+        Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses");
+    (body, scrape)
+}
+
+#[test]
+fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
+    let (server, addr) = start_with_metrics(&[]);
 
     let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
     peer.set_read_timeout(Some(Duration::from_secs(5)))
@@ -125,10 +141,7 @@ fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
     // Counters are published once per shard loop turn and per-user traffic once a second.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (body, scrape) = loop {
-        let (status, body) = get(addr, "/metrics");
-        assert_eq!(status, 200);
-        let scrape =
-            Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses");
+        let (body, scrape) = fetch(addr);
         let realm = find(&scrape, "turn_traffic_peer_sentp", &[("realm", REALM)]);
         let total = find(&scrape, "turn_total_traffic_peer_sentp", &[]);
         let done = realm.is_some_and(|v| v >= PACKETS as f64)
@@ -177,8 +190,7 @@ fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
     client.refresh(0).expect("delete the allocation");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, body) = get(addr, "/metrics");
-        let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+        let (body, scrape) = fetch(addr);
         if find(&scrape, "turn_total_allocations", &[("type", "UDP")]) == Some(0.0) {
             break;
         }
@@ -191,20 +203,7 @@ fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
 
 #[test]
 fn username_labels_split_traffic_by_user() {
-    let server = Server::start(&[
-        "--allow-loopback-peers",
-        "--prometheus",
-        "--prometheus-port=0",
-        "--prometheus-address=127.0.0.1",
-        "--prometheus-username-labels",
-    ]);
-    let line = server
-        .wait_for_log("metrics on http://", Duration::from_secs(10))
-        .expect("metrics line");
-    let url = line.split("metrics on http://").nth(1).expect("address");
-    let addr: SocketAddr = url[..url.find('/').expect("path")]
-        .parse()
-        .expect("address");
+    let (server, addr) = start_with_metrics(&["--prometheus-username-labels"]);
     let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
     let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD);
     client.allocate().expect("allocate");
@@ -214,8 +213,7 @@ fn username_labels_split_traffic_by_user() {
     client.send_channel(0x4001, b"hello");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, body) = get(addr, "/metrics");
-        let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+        let (body, scrape) = fetch(addr);
         let labels = [("realm", REALM), ("user", USER)];
         if find(&scrape, "turn_traffic_peer_sentp", &labels).is_some_and(|v| v >= 1.0) {
             break;

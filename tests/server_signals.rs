@@ -6,38 +6,14 @@ mod support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use support::turn_client::{Refused, TurnClient};
-use support::{Server, PASSWORD, USER};
+use support::{Server, TempDir, PASSWORD, USER};
 
 const OLD_PASSWORD: &str = "old-password-7f3a";
 const NEW_PASSWORD: &str = "new-password-9c1d";
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let mut rnd = [0u8; 6];
-        getrandom::fill(&mut rnd).expect("random");
-        let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = std::env::temp_dir().join(format!("tern-{tag}-{hex}"));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn write_conf(path: &Path, password: &str, extra: &str) {
     let text = format!(

@@ -260,6 +260,30 @@ fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec
     })
 }
 
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let mut rnd = [0u8; 6];
+        getrandom::fill(&mut rnd).expect("random");
+        let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("tern-{tag}-{hex}"));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh transaction id (distinct per call within a test run).
 pub fn transaction_id() -> TransactionId {
     let mut tid = [0u8; 12];
