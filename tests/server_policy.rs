@@ -11,6 +11,11 @@ use support::turn_client::TurnClient;
 use support::uclient::{self, Peer};
 use support::{interop_tool, Server, PASSWORD, USER};
 
+/// A client of the harness's static user.
+fn client(server: &Server) -> TurnClient {
+    TurnClient::new(server.udp_addr(), USER, PASSWORD)
+}
+
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -25,12 +30,12 @@ const REFUSED_BY_DEFAULT: [&str; 4] = [
 /// Both ways of admitting a peer answer 403.
 fn assert_refused(c: &mut TurnClient, peer: &str) {
     assert_eq!(
-        c.create_permission(sa(peer)),
+        c.create_permission(sa(peer)).map_err(|r| r.code),
         Err(403),
         "CreatePermission {peer}"
     );
     assert_eq!(
-        c.channel_bind(0x4001, sa(peer)),
+        c.channel_bind(0x4001, sa(peer)).map_err(|r| r.code),
         Err(403),
         "ChannelBind {peer}"
     );
@@ -39,16 +44,27 @@ fn assert_refused(c: &mut TurnClient, peer: &str) {
 #[test]
 fn special_peers_get_403_and_a_public_address_is_admitted() {
     let server = Server::start(&[]);
-    let mut c = TurnClient::new(server.udp_addr());
-    c.allocate(false).expect("allocate");
+    let mut c = client(&server);
+    c.allocate().expect("allocate");
     for peer in REFUSED_BY_DEFAULT {
         assert_refused(&mut c, peer);
     }
     // Only a value in the request: nothing is ever sent to it.
-    assert_eq!(c.create_permission(sa("8.8.8.8:5000")), Ok(()));
-    assert_eq!(c.channel_bind(0x4002, sa("8.8.8.8:5000")), Ok(()));
+    assert_eq!(
+        c.create_permission(sa("8.8.8.8:5000")).map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4002, sa("8.8.8.8:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
     // The IPv4-mapped form on an IPv4 allocation is another family (443), refused either way.
-    assert_eq!(c.create_permission(sa("[::ffff:127.0.0.1]:5000")), Err(443));
+    assert_eq!(
+        c.create_permission(sa("[::ffff:127.0.0.1]:5000"))
+            .map_err(|r| r.code),
+        Err(443)
+    );
 }
 
 #[test]
@@ -58,8 +74,8 @@ fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
         return;
     }
     let server = Server::start(&["--listening-ip=::1"]);
-    let mut c = TurnClient::new(server.udp_addr());
-    let relayed = c.allocate(true).expect("an IPv6 allocation");
+    let mut c = client(&server);
+    let relayed = c.allocate_family(true).expect("an IPv6 allocation");
     assert!(relayed.is_ipv6(), "{relayed}");
     for peer in [
         "[::ffff:127.0.0.1]:5000",
@@ -69,7 +85,8 @@ fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
         assert_refused(&mut c, peer);
     }
     assert_eq!(
-        c.create_permission(sa("[2001:4860:4860::8888]:5000")),
+        c.create_permission(sa("[2001:4860:4860::8888]:5000"))
+            .map_err(|r| r.code),
         Ok(())
     );
 }
@@ -77,29 +94,52 @@ fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
 #[test]
 fn allow_loopback_peers_admits_loopback_only() {
     let server = Server::start(&["--allow-loopback-peers"]);
-    let mut c = TurnClient::new(server.udp_addr());
-    c.allocate(false).expect("allocate");
-    assert_eq!(c.create_permission(sa("127.0.0.1:5000")), Ok(()));
-    assert_eq!(c.channel_bind(0x4001, sa("127.0.0.1:5000")), Ok(()));
+    let mut c = client(&server);
+    c.allocate().expect("allocate");
+    assert_eq!(
+        c.create_permission(sa("127.0.0.1:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4001, sa("127.0.0.1:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
     for peer in &REFUSED_BY_DEFAULT[1..] {
-        assert_eq!(c.create_permission(sa(peer)), Err(403), "{peer}");
+        assert_eq!(
+            c.create_permission(sa(peer)).map_err(|r| r.code),
+            Err(403),
+            "{peer}"
+        );
     }
 }
 
 #[test]
 fn allowed_peer_ip_admits_a_private_range() {
     let server = Server::start(&["--allowed-peer-ip=10.0.0.0/8"]);
-    let mut c = TurnClient::new(server.udp_addr());
-    c.allocate(false).expect("allocate");
-    assert_eq!(c.create_permission(sa("10.0.0.1:5000")), Ok(()));
-    assert_eq!(c.channel_bind(0x4001, sa("10.0.0.1:5000")), Ok(()));
+    let mut c = client(&server);
+    c.allocate().expect("allocate");
+    assert_eq!(
+        c.create_permission(sa("10.0.0.1:5000")).map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4001, sa("10.0.0.1:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
     for peer in ["127.0.0.1:5000", "169.254.169.254:80", "11.0.0.1:5000"] {
         let want = if peer.starts_with("11.") {
             Ok(())
         } else {
             Err(403)
         };
-        assert_eq!(c.create_permission(sa(peer)), want, "{peer}");
+        assert_eq!(
+            c.create_permission(sa(peer)).map_err(|r| r.code),
+            want,
+            "{peer}"
+        );
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
+use super::report::Report;
 use super::reservation::Token;
 use super::response::Responder;
 use super::settings::Settings;
@@ -30,6 +31,7 @@ pub struct Shard {
     /// Reused by `handle_timeout`.
     due: Vec<(u64, TimerKey)>,
     pub(crate) counters: Counters,
+    pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
 }
@@ -47,6 +49,7 @@ impl Shard {
             wheel: Wheel::new(),
             due: Vec::new(),
             counters: Counters::ZERO,
+            report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
         }
     }
@@ -188,6 +191,16 @@ impl Shard {
         self.wheel.next_deadline()
     }
 
+    /// Replaces the settings (reload): new requests use them; existing allocations keep the key
+    /// they were created with, their relays and their lifetimes.
+    pub fn set_settings(&mut self, settings: Arc<Settings>) {
+        self.settings = settings;
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -219,6 +232,7 @@ impl Shard {
             }
             self.shared.release(&alloc.quota_user);
             self.counters.allocations = self.table.len() as u64;
+            self.allocation_removed(alloc);
         }
     }
 

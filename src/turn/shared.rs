@@ -1,10 +1,11 @@
 //! State shared by every shard, control plane only: the nonce key (RFC 8489 §9.2 stateless
-//! nonces), RESERVATION-TOKENs and their table (RFC 8656 §7.2), and the allocation quota hook.
+//! nonces), RESERVATION-TOKENs and their table (RFC 8656 §7.2), drain mode and the quota hook.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -19,6 +20,8 @@ pub struct Shared {
     /// Reservation tokens of every shard: a token issued on one shard may be claimed on another
     /// (the engine's reserved sockets are shared too). Touched only by EVEN-PORT Allocates.
     reservations: Mutex<Reservations>,
+    /// Drain mode (coturn 4.17 SIGUSR1): new allocations are refused, existing ones live on.
+    draining: AtomicBool,
 }
 
 impl Shared {
@@ -31,6 +34,7 @@ impl Shared {
             nonce: NonceKey::from_bytes(key),
             token_secret: h.finalize().into(),
             reservations: Mutex::new(Reservations::default()),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -61,6 +65,15 @@ impl Shared {
     /// Forgets `token` if it expired unclaimed, returning the port the engine may release.
     pub(crate) fn expire_token(&self, token: &Token, now: Instant) -> Option<SocketAddr> {
         self.reservations().expire(token, now)
+    }
+
+    /// Enters or leaves drain mode; every shard sees it at its next Allocate.
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Quota hook (user-quota / total-quota, 486): admits everything until quotas land.
