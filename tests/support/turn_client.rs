@@ -56,11 +56,7 @@ impl TurnClient {
         let reply = self.request(Method::ALLOCATE, &|b| {
             b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])
         })?;
-        let msg = Message::parse(&reply).expect("valid response");
-        Ok(msg
-            .xor_address(attr::XOR_RELAYED_ADDRESS)
-            .expect("XOR-RELAYED-ADDRESS")
-            .expect("well formed"))
+        Ok(relayed(&reply))
     }
 
     /// Refresh with LIFETIME `lifetime`; the granted lifetime on success.
@@ -81,11 +77,7 @@ impl TurnClient {
             b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])?;
             b.add_raw(attr::REQUESTED_ADDRESS_FAMILY, &[family, 0, 0, 0])
         })?;
-        let msg = Message::parse(&reply).expect("valid response");
-        Ok(msg
-            .xor_address(attr::XOR_RELAYED_ADDRESS)
-            .expect("XOR-RELAYED-ADDRESS")
-            .expect("well formed"))
+        Ok(relayed(&reply))
     }
 
     pub fn create_permission(&mut self, peer: SocketAddr) -> Result<(), Refused> {
@@ -182,4 +174,12 @@ impl TurnClient {
         }
         panic!("{method:?}: no response from {}", self.server);
     }
+}
+
+/// The XOR-RELAYED-ADDRESS of an Allocate success response.
+fn relayed(reply: &[u8]) -> SocketAddr {
+    let msg = Message::parse(reply).expect("valid response");
+    msg.xor_address(attr::XOR_RELAYED_ADDRESS)
+        .expect("XOR-RELAYED-ADDRESS")
+        .expect("well formed")
 }
