@@ -117,6 +117,7 @@ impl Shard {
             self.work.clear();
             self.expire();
         }
+        self.core.shutdown(&mut self.relays);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }
 

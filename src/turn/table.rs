@@ -117,6 +117,14 @@ impl Table {
         })
     }
 
+    /// The slots holding an allocation now.
+    pub(crate) fn slots(&self) -> Vec<u32> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots.get(i).is_some_and(|s| s.alloc.is_some()))
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect()
+    }
+
     /// The allocation made through stream connection `conn`.
     pub(crate) fn find_stream(&self, conn: u32) -> Option<u32> {
         self.by_stream.get(&conn).copied()
