@@ -321,7 +321,10 @@ fn malformed_datagrams_get_no_answer_or_the_rfc_error_and_a_good_client_is_serve
             "ChannelData length past the end",
             vec![0x40, 0, 0, 200, 1, 2, 3, 4],
         ),
-        ("zero-length ChannelData", vec![0x40, 0, 0, 0]),
+        (
+            "zero-length ChannelData, no allocation",
+            vec![0x40, 0, 0, 0],
+        ),
         (
             "ChannelData without allocation",
             vec![0x40, 1, 0, 4, 1, 2, 3, 4],

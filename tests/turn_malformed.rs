@@ -279,10 +279,10 @@ fn rows(c: &mut TestClient) -> Vec<Row> {
             Silent(DropReason::BadChannelLength),
         ),
         r(
-            "zero-length ChannelData",
+            "zero-length ChannelData on an unbound channel",
             me,
-            channel_data(0x4000, 0, 0),
-            Silent(DropReason::EmptyChannelData),
+            channel_data(0x4002, 0, 0),
+            Silent(DropReason::NoChannel),
         ),
         r(
             "ChannelData on an unbound channel",
@@ -451,6 +451,12 @@ fn malformed_packets_are_dropped_or_answered_as_the_rfcs_say_and_counted_by_reas
     assert!(matches!(out, Out::Peer { to, .. } if to == peer), "{out:?}");
     let out = h.peer_in(relay, peer, b"back");
     assert!(matches!(out, Out::Client { .. }), "{out:?}");
+    // Zero-length ChannelData on a bound channel is legal (RFC 8656 §12.4): an empty datagram.
+    let out = h.client_in(&c.client, &channel_data(0x4000, 0, 0));
+    assert!(
+        matches!(&out, Out::Peer { bytes, .. } if bytes.is_empty()),
+        "{out:?}"
+    );
     // And a new client is served from scratch.
     let mut fresh = TestClient::new("192.0.2.11:2002");
     fresh.allocated(&mut h);

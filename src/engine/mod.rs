@@ -3,6 +3,7 @@
 
 mod batch;
 mod clock;
+mod control;
 mod error;
 mod fdlimit;
 mod interfaces;
@@ -26,7 +27,9 @@ use mio::{Interest, Poll, Waker};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::{Registry, UserTrafficBatch};
 use crate::turn::{self, Settings, Shared, Transport};
+use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
@@ -37,6 +40,11 @@ pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
     shards: Vec<(Waker, JoinHandle<()>)>,
+    registry: Arc<Registry>,
+    shared: Arc<Shared>,
+    settings: Arc<SettingsSlot>,
+    /// The bound listening addresses, which settings are derived from (also on reload).
+    addrs: Vec<SocketAddr>,
 }
 
 impl Server {
@@ -55,6 +63,10 @@ impl Server {
             listeners: listener_list(cfg, &bound.addrs),
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(shards),
+            registry: Arc::new(Registry::new(shards, 0)),
+            shared: Arc::clone(&shared),
+            settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
+            addrs: bound.addrs.clone(),
         };
         for (index, sockets) in bound.shards.into_iter().enumerate() {
             let poll = Poll::new().map_err(io_error("creating a poll"))?;
@@ -74,10 +86,11 @@ impl Server {
             );
             let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
             let stop = Arc::clone(&server.stop);
+            let control = server.control(index, cfg.prometheus)?;
             // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
             let thread = std::thread::Builder::new()
                 .name(format!("tern-shard-{index}"))
-                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop).run())
+                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop, control).run())
                 .map_err(io_error("starting a shard thread"))?;
             server.shards.push((waker, thread));
         }
@@ -92,6 +105,54 @@ impl Server {
         &self.listeners
     }
 
+    /// Every shard's published counters, for the metrics endpoint.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Live allocations on every shard, as last published (at most one loop turn old).
+    pub fn allocations(&self) -> u64 {
+        self.registry.snapshot().allocations
+    }
+
+    /// Rebuilds the core's settings from `cfg` (users, secrets, realm, limits, peer policy,
+    /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
+    /// their key and relays. Listening addresses are the ones bound at start.
+    pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
+        let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        self.shared
+            .quotas()
+            .set_limits(cfg.user_quota, cfg.total_quota);
+        self.settings.replace(Arc::new(settings));
+        self.wake();
+        Ok(())
+    }
+
+    /// Drain mode: new allocations are refused from now on; existing ones continue.
+    pub fn drain(&self) {
+        self.shared.set_draining(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.is_draining()
+    }
+
+    fn control(&self, index: usize, prometheus: bool) -> Result<Control, EngineError> {
+        let slot = self.registry.slot(index).ok_or(EngineError::Io {
+            what: "creating a metrics slot",
+            source: io::Error::other("no slot for this shard"),
+        })?;
+        let users = prometheus.then(|| UserTrafficBatch::new(Arc::clone(self.registry.users())));
+        Ok(Control::new(Arc::clone(&self.settings), slot, users))
+    }
+
+    fn wake(&self) {
+        for (waker, _) in &self.shards {
+            // A failed wake is covered by the shard's bounded sleep.
+            let _ = waker.wake();
+        }
+    }
+
     /// How many shard threads run.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
@@ -104,10 +165,7 @@ impl Server {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);
-        for (waker, _) in &self.shards {
-            // A failed wake is covered by the shard's bounded sleep.
-            let _ = waker.wake();
-        }
+        self.wake();
         for (_, thread) in self.shards.drain(..) {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::io::{Client, RelayId};
 use crate::auth::Key;
 use crate::limits::{QuotaTicket, TokenBucket};
+use crate::metrics::Traffic;
 use crate::stun::{ErrorCode, Family, TransactionId};
 
 /// A per-allocation cap: lookups on the data path are linear scans, so keep them short. Beyond it
@@ -66,12 +67,14 @@ pub(crate) struct Granted {
 pub(crate) struct Owner<'a> {
     /// Empty under `no-auth`.
     pub username: &'a str,
+    pub quota_user: &'a str,
     pub key: Option<Key>,
 }
 
 /// What an allocation counts against: its quota ticket and its `max-bps` buckets.
 pub(crate) struct Budget {
-    pub quota: QuotaTicket,
+    /// Given back (taken out) when the allocation ends.
+    pub quota: Option<QuotaTicket>,
     /// Client to peer.
     pub to_peer: TokenBucket,
     /// Peer to client.
@@ -83,12 +86,17 @@ pub(crate) struct Allocation {
     pub relays: [Option<Relay>; 2],
     /// Empty under `no-auth`.
     pub username: Box<str>,
+    pub quota_user: Box<str>,
     pub key: Option<Key>,
     pub expires: Instant,
     pub granted: Granted,
     pub budget: Budget,
     /// Tick of the wheel entry that is current for this allocation (older entries are stale).
     pub timer: Option<u64>,
+    /// Data relayed over the allocation's life, bumped on the data path.
+    pub traffic: Traffic,
+    /// `traffic` when it was last handed to the per-user metrics.
+    pub reported: Traffic,
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
 }
@@ -106,11 +114,14 @@ impl Allocation {
             client,
             relays,
             username: owner.username.into(),
+            quota_user: owner.quota_user.into(),
             key: owner.key,
             expires,
             granted,
             budget,
             timer: None,
+            traffic: Traffic::default(),
+            reported: Traffic::default(),
             permissions: Vec::new(),
             channels: Vec::new(),
         }

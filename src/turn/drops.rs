@@ -24,8 +24,6 @@ pub enum DropReason {
     BadChannelNumber,
     /// A ChannelData whose length field runs past the datagram.
     BadChannelLength,
-    /// A ChannelData with no application data: nothing to relay.
-    EmptyChannelData,
     /// A STUN response or an indication the server does not take.
     UnexpectedMessage,
     /// Data from a client without an allocation on its 5-tuple.
@@ -43,7 +41,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 16;
 
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Truncated,
@@ -55,7 +53,6 @@ impl DropReason {
         DropReason::UnknownAttribute,
         DropReason::BadChannelNumber,
         DropReason::BadChannelLength,
-        DropReason::EmptyChannelData,
         DropReason::UnexpectedMessage,
         DropReason::NoAllocation,
         DropReason::NoChannel,
@@ -77,7 +74,6 @@ impl DropReason {
             DropReason::UnknownAttribute => "unknown_attribute",
             DropReason::BadChannelNumber => "bad_channel_number",
             DropReason::BadChannelLength => "bad_channel_length",
-            DropReason::EmptyChannelData => "empty_channel_data",
             DropReason::UnexpectedMessage => "unexpected_message",
             DropReason::NoAllocation => "no_allocation",
             DropReason::NoChannel => "no_channel",

@@ -11,6 +11,7 @@ mod hash;
 mod indication;
 mod io;
 mod relay;
+mod report;
 mod request;
 mod reservation;
 mod response;
@@ -22,6 +23,7 @@ mod timer;
 
 pub use drops::{DropReason, Drops};
 pub use io::*;
+pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;

@@ -34,18 +34,17 @@ impl Shard {
             Err(ChannelError::BadChannel) => return self.drop_for(DropReason::BadChannelNumber),
             Err(ChannelError::BadLength) => return self.drop_for(DropReason::BadChannelLength),
         };
-        if payload.is_empty() {
-            return self.drop_for(DropReason::EmptyChannelData);
-        }
         let Some(slot) = self.table.find_client(client.via, client.remote) else {
             return self.drop_for(DropReason::NoAllocation);
         };
-        let Some(alloc) = self.table.get(slot) else {
+        let Some(alloc) = self.table.get_mut(slot) else {
             return self.drop_for(DropReason::NoAllocation);
         };
         if alloc.expires <= now {
             return self.drop_for(DropReason::NoAllocation);
         }
+        alloc.traffic.rcvp += 1;
+        alloc.traffic.rcvb += packet.len() as u64;
         let Some(peer) = alloc.channel_peer(number, now) else {
             return self.drop_for(DropReason::NoChannel);
         };
@@ -73,9 +72,11 @@ impl Shard {
         let Some(slot) = self.table.find_client(client.via, client.remote) else {
             return self.drop_for(DropReason::NoAllocation);
         };
-        let Some(alloc) = self.table.get(slot) else {
+        let Some(alloc) = self.table.get_mut(slot) else {
             return self.drop_for(DropReason::NoAllocation);
         };
+        alloc.traffic.rcvp += 1;
+        alloc.traffic.rcvb += msg.as_bytes().len() as u64;
         let (Some(Ok(peer)), Some(range)) =
             (msg.xor_address(attr::XOR_PEER_ADDRESS), msg.data_range())
         else {
@@ -119,7 +120,7 @@ impl Shard {
         let Some(slot) = self.table.find_relay(relay) else {
             return self.drop_for(DropReason::NoAllocation);
         };
-        let Some(alloc) = self.table.get(slot) else {
+        let Some(alloc) = self.table.get_mut(slot) else {
             return self.drop_for(DropReason::NoAllocation);
         };
         if alloc.expires <= now {
@@ -128,6 +129,8 @@ impl Shard {
         if !alloc.is_permitted(from.ip(), now) {
             return self.drop_for(DropReason::NoPermission);
         }
+        alloc.traffic.peer_rcvp += 1;
+        alloc.traffic.peer_rcvb += len as u64;
         let (via, to) = (alloc.client.via, alloc.client.remote);
         let stream = alloc.client.transport != Transport::Udp;
         let number = alloc.channel_of(from, now);
@@ -146,6 +149,10 @@ impl Shard {
         match range {
             Some(range) => {
                 let n = range.len();
+                if let Some(alloc) = self.table.get_mut(slot) {
+                    alloc.traffic.sentp += 1;
+                    alloc.traffic.sentb += n as u64;
+                }
                 self.send_client(via, to, Span::Packet(range), n)
             }
             None => self.drop_for(DropReason::UnexpectedMessage),
@@ -164,7 +171,15 @@ impl Shard {
             Direction::ToPeer => &mut alloc.budget.to_peer,
             Direction::ToClient => &mut alloc.budget.to_client,
         };
-        bucket.allow(ns, bytes) && self.capacity.allow(self.shared.capacity(), ns, bytes)
+        let allowed =
+            bucket.allow(ns, bytes) && self.capacity.allow(self.shared.capacity(), ns, bytes);
+        if allowed {
+            if let Direction::ToPeer = dir {
+                alloc.traffic.peer_sentp += 1;
+                alloc.traffic.peer_sentb += bytes as u64;
+            }
+        }
+        allowed
     }
 }
 

@@ -42,6 +42,12 @@ pub struct Settings {
     pub(crate) no_stun: bool,
     /// `secure-stun`: Binding requests must authenticate.
     pub(crate) secure_stun: bool,
+    /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
+    /// and for TLS clients (`tls-alternate-server`).
+    pub(crate) alternate: Option<SocketAddr>,
+    pub(crate) tls_alternate: Option<SocketAddr>,
+    /// `log-binding`: report every Binding request to the engine's log.
+    pub(crate) log_binding: bool,
 }
 
 impl Settings {
@@ -103,6 +109,9 @@ impl Settings {
             stun_only: cfg.stun_only,
             no_stun: cfg.no_stun,
             secure_stun: cfg.secure_stun,
+            alternate: cfg.alternate_servers.first().copied(),
+            tls_alternate: cfg.tls_alternate_servers.first().copied(),
+            log_binding: cfg.log_binding,
         })
     }
 

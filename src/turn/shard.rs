@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::drops::{DropReason, Drops};
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM};
+use super::report::Report;
 use super::reservation::{Reservations, Token};
 use super::response::Responder;
 use super::settings::Settings;
@@ -40,6 +41,7 @@ pub struct Shard {
     unauth: SourceRateLimit,
     /// `shared.epoch`, cached so the data path does not touch shared memory.
     epoch: Option<Instant>,
+    pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
 }
@@ -63,6 +65,7 @@ impl Shard {
             capacity: CapacityShare::new(),
             unauth,
             epoch: None,
+            report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
         }
     }
@@ -205,6 +208,16 @@ impl Shard {
         self.wheel.next_deadline()
     }
 
+    /// Replaces the settings (reload): new requests use them; existing allocations keep the key
+    /// they were created with, their relays and their lifetimes.
+    pub fn set_settings(&mut self, settings: Arc<Settings>) {
+        self.settings = settings;
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -230,12 +243,15 @@ impl Shard {
     }
 
     pub(crate) fn deallocate(&mut self, slot: u32, io: &mut dyn RelayIo) {
-        if let Some(alloc) = self.table.remove(slot) {
+        if let Some(mut alloc) = self.table.remove(slot) {
             for relay in alloc.relays() {
                 io.close_relay(relay.id);
             }
-            self.shared.quotas().release(alloc.budget.quota);
+            if let Some(ticket) = alloc.budget.quota.take() {
+                self.shared.quotas().release(ticket);
+            }
             self.counters.allocations = self.table.len() as u64;
+            self.allocation_removed(alloc);
         }
     }
 

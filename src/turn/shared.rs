@@ -6,6 +6,7 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -22,6 +23,8 @@ pub struct Shared {
     capacity: Capacity,
     /// Every shard counts bucket time from here: `Capacity` compares the times of all shards.
     epoch: OnceLock<Instant>,
+    /// Drain mode (coturn 4.17 SIGUSR1): new allocations are refused, existing ones live on.
+    draining: AtomicBool,
 }
 
 impl Shared {
@@ -52,6 +55,7 @@ impl Shared {
             quotas,
             capacity,
             epoch: OnceLock::new(),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -76,6 +80,15 @@ impl Shared {
 
     pub(crate) fn token_secret(&self) -> &[u8; 32] {
         &self.token_secret
+    }
+
+    /// Enters or leaves drain mode; every shard sees it at its next Allocate.
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 }
 
