@@ -6,6 +6,7 @@ mod allocate;
 mod allocation;
 mod auth_flow;
 mod binding;
+mod drops;
 mod hash;
 mod indication;
 mod io;
@@ -20,6 +21,7 @@ mod shared;
 mod table;
 mod timer;
 
+pub use drops::{DropReason, Drops};
 pub use io::*;
 pub use report::{Event, EventKind};
 pub use settings::Settings;
