@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::key::{long_term_key, rest_key, Key};
 use super::keylist::{KeyList, MAX_REST_SECRETS};
 use super::rest;
+use super::source::Answer;
 use crate::config::{Config, UserSecret};
 
 /// What a username resolves to at a given wall time.
@@ -100,6 +101,45 @@ impl Credentials {
         } else {
             Lookup::Unknown
         }
+    }
+
+    /// Keys to try for `username` from what a user database answered: the stored key first, then
+    /// one REST key per stored secret (with `use-auth-secret`), as [`Credentials::lookup`] does for
+    /// the static configuration.
+    pub fn lookup_answer(&self, username: &str, unix_now: u64, answer: &Answer) -> Lookup {
+        let mut keys = KeyList::new();
+        if let Some(key) = answer.key {
+            keys.push(key);
+        }
+        let mut expired = false;
+        if self.rest && !answer.secrets.is_empty() {
+            if let Some(name) = rest::parse(username, self.separator) {
+                if name.expiry < unix_now {
+                    expired = true;
+                } else {
+                    for secret in answer.secrets.iter().take(MAX_REST_SECRETS) {
+                        keys.push(rest_key(secret, username, &self.realm));
+                    }
+                }
+            }
+        }
+        if !keys.is_empty() {
+            Lookup::Keys(keys)
+        } else if expired {
+            Lookup::Expired
+        } else {
+            Lookup::Unknown
+        }
+    }
+
+    /// The key of a static `user=` entry.
+    pub fn static_key(&self, username: &str) -> Option<Key> {
+        self.users.get(username).copied()
+    }
+
+    /// The `static-auth-secret`s that are tried (empty without `use-auth-secret`).
+    pub fn static_secrets(&self) -> &[String] {
+        &self.secrets
     }
 
     /// The user a quota counts against. A REST username counts against its part without the
