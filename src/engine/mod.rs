@@ -35,13 +35,15 @@ use token::Source;
 pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
-    shards: Vec<(Waker, JoinHandle<()>)>,
+    shards: Vec<(Arc<Waker>, JoinHandle<()>)>,
 }
 
 impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
     /// thread per shard, returns once all are bound (the readiness point).
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
+        // coturn's turn_realm_option rows override max-bps and the quotas for the realm.
+        let cfg = &crate::auth::db::with_realm_options(cfg);
         let shards = shard_count(cfg);
         let bound = bind_listeners(cfg, shards)?;
         let settings =
@@ -56,7 +58,13 @@ impl Server {
         for (index, sockets) in bound.shards.into_iter().enumerate() {
             let poll = Poll::new().map_err(io_error("creating a poll"))?;
             let waker = Waker::new(poll.registry(), Source::Waker.token())
+                .map(Arc::new)
                 .map_err(io_error("creating a waker"))?;
+            if let Some(resolver) = settings.resolver() {
+                let waker = Arc::clone(&waker);
+                // A lost wake-up is covered by the client's retransmission.
+                resolver.set_waker(index, Box::new(move || drop(waker.wake())));
+            }
             let (udp, tcp) = register(&poll, sockets, &bound.addrs)?;
             let relays = Relays::new(
                 poll.registry()

@@ -9,6 +9,7 @@ mod binding;
 mod hash;
 mod indication;
 mod io;
+mod parked;
 mod relay;
 mod request;
 mod reservation;
@@ -20,6 +21,7 @@ mod table;
 mod timer;
 
 pub use io::*;
+pub use parked::Parked;
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;

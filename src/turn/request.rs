@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::allocation::{family_of, ChannelConflict};
-use super::auth_flow::{authenticate, reject, Reject};
+use super::auth_flow::{authenticate, reject, Asker, Reject};
 use super::io::{Client, RelayIo};
 use super::response::{unknown_attributes, Responder};
 use super::shard::Shard;
@@ -32,10 +32,26 @@ impl Shard {
             }
         }
         let alloc = existing.and_then(|slot| self.table.get(slot));
-        let auth = match authenticate(&settings, shared.nonce(), msg, client.remote, unix, alloc) {
+        let asker = Asker {
+            client: client.remote,
+            shard: self.index,
+            now,
+            unix,
+        };
+        let auth = match authenticate(&settings, shared.nonce(), msg, asker, alloc) {
             Ok(auth) => auth,
+            Err(Reject::Pending) => {
+                // Not answered now (counted as dropped); a full queue loses the request, which
+                // the client retransmits.
+                self.parked.park(client, msg.as_bytes(), now);
+                return None;
+            }
             Err(why) => {
-                if why == Reject::Challenge(ErrorCode::UNAUTHORIZED) {
+                // A database that is down is counted apart too, by the resolver.
+                if matches!(
+                    why,
+                    Reject::Challenge(ErrorCode::UNAUTHORIZED) | Reject::DbUnavailable
+                ) {
                     self.counters.unauthenticated_401 += 1;
                 }
                 return reject(r, why, &settings, shared.nonce(), client.remote, unix);

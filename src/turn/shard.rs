@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
+use super::parked::{Parked, ParkedQueue};
 use super::reservation::{Reservations, Token};
 use super::response::Responder;
 use super::settings::Settings;
@@ -31,6 +32,8 @@ pub struct Shard {
     /// Reused by `handle_timeout`.
     due: Vec<(u64, TimerKey)>,
     pub(crate) counters: Counters,
+    /// Requests waiting for the user database.
+    pub(crate) parked: ParkedQueue,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
 }
@@ -49,6 +52,7 @@ impl Shard {
             reservations: Reservations::default(),
             due: Vec::new(),
             counters: Counters::ZERO,
+            parked: ParkedQueue::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
         }
     }
@@ -183,6 +187,18 @@ impl Shard {
                 self.deallocate(slot, io);
             }
         }
+    }
+
+    /// Requests parked while the user database was asked, to be fed again through
+    /// `handle_client` (each as a fresh packet at `HEADROOM`) when the resolver wakes the shard.
+    /// Those waiting too long are dropped; the client retransmits them.
+    pub fn take_parked(&mut self, now: Instant) -> Vec<Parked> {
+        self.parked.take(now)
+    }
+
+    /// Whether any request waits for the user database.
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
     }
 
     /// When `handle_timeout` must be called next.
