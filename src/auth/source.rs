@@ -161,8 +161,10 @@ mod tests {
 
     #[test]
     fn static_config_is_a_source() {
-        let mut cfg = Config::default();
-        cfg.realm = "r".into();
+        let mut cfg = Config {
+            realm: "r".into(),
+            ..Config::default()
+        };
         cfg.users.push(crate::config::User {
             name: "u".into(),
             secret: crate::config::UserSecret::Password("p".into()),
