@@ -3,6 +3,7 @@
 
 mod batch;
 mod clock;
+mod control;
 mod error;
 mod interfaces;
 mod listen;
@@ -25,7 +26,9 @@ use mio::{Interest, Poll, Waker};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::{Registry, UserTrafficBatch};
 use crate::turn::{self, Settings, Shared, Transport};
+use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
@@ -36,6 +39,11 @@ pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
     shards: Vec<(Arc<Waker>, JoinHandle<()>)>,
+    registry: Arc<Registry>,
+    shared: Arc<Shared>,
+    settings: Arc<SettingsSlot>,
+    /// The bound listening addresses, which settings are derived from (also on reload).
+    addrs: Vec<SocketAddr>,
 }
 
 impl Server {
@@ -54,6 +62,10 @@ impl Server {
             listeners: listener_list(cfg, &bound.addrs),
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(shards),
+            registry: Arc::new(Registry::new(shards, 0)),
+            shared: Arc::clone(&shared),
+            settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
+            addrs: bound.addrs.clone(),
         };
         for (index, sockets) in bound.shards.into_iter().enumerate() {
             let poll = Poll::new().map_err(io_error("creating a poll"))?;
@@ -61,9 +73,7 @@ impl Server {
                 .map(Arc::new)
                 .map_err(io_error("creating a waker"))?;
             if let Some(resolver) = settings.resolver() {
-                let waker = Arc::clone(&waker);
-                // A lost wake-up is covered by the client's retransmission.
-                resolver.set_waker(index, Box::new(move || drop(waker.wake())));
+                wake_on_answers(resolver, index, &waker);
             }
             let (udp, tcp) = register(&poll, sockets, &bound.addrs)?;
             let relays = Relays::new(
@@ -79,10 +89,11 @@ impl Server {
             );
             let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
             let stop = Arc::clone(&server.stop);
+            let control = server.control(index, cfg.prometheus)?;
             // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
             let thread = std::thread::Builder::new()
                 .name(format!("tern-shard-{index}"))
-                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop).run())
+                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop, control).run())
                 .map_err(io_error("starting a shard thread"))?;
             server.shards.push((waker, thread));
         }
@@ -97,6 +108,57 @@ impl Server {
         &self.listeners
     }
 
+    /// Every shard's published counters, for the metrics endpoint.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Live allocations on every shard, as last published (at most one loop turn old).
+    pub fn allocations(&self) -> u64 {
+        self.registry.snapshot().allocations
+    }
+
+    /// Rebuilds the core's settings from `cfg` (users, secrets, realm, limits, peer policy,
+    /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
+    /// their key and relays. Listening addresses are the ones bound at start.
+    pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
+        let cfg = &crate::auth::db::with_realm_options(cfg);
+        let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        if let Some(resolver) = settings.resolver() {
+            for (index, (waker, _)) in self.shards.iter().enumerate() {
+                wake_on_answers(resolver, index, waker);
+            }
+        }
+        self.settings.replace(Arc::new(settings));
+        self.wake();
+        Ok(())
+    }
+
+    /// Drain mode: new allocations are refused from now on; existing ones continue.
+    pub fn drain(&self) {
+        self.shared.set_draining(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.is_draining()
+    }
+
+    fn control(&self, index: usize, prometheus: bool) -> Result<Control, EngineError> {
+        let slot = self.registry.slot(index).ok_or(EngineError::Io {
+            what: "creating a metrics slot",
+            source: io::Error::other("no slot for this shard"),
+        })?;
+        let users = prometheus.then(|| UserTrafficBatch::new(Arc::clone(self.registry.users())));
+        Ok(Control::new(Arc::clone(&self.settings), slot, users))
+    }
+
+    fn wake(&self) {
+        for (waker, _) in &self.shards {
+            // A failed wake is covered by the shard's bounded sleep.
+            let _ = waker.wake();
+        }
+    }
+
     /// How many shard threads run.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
@@ -109,10 +171,7 @@ impl Server {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);
-        for (waker, _) in &self.shards {
-            // A failed wake is covered by the shard's bounded sleep.
-            let _ = waker.wake();
-        }
+        self.wake();
         for (_, thread) in self.shards.drain(..) {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");
@@ -210,6 +269,13 @@ fn register(
         });
     }
     Ok((udp, tcp))
+}
+
+/// Lets the user database resolver wake shard `index` when an answer it waits for is in.
+fn wake_on_answers(resolver: &crate::auth::Resolver, index: usize, waker: &Arc<Waker>) {
+    let waker = Arc::clone(waker);
+    // A lost wake-up is covered by the client's retransmission.
+    resolver.set_waker(index, Box::new(move || drop(waker.wake())));
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.

@@ -11,6 +11,7 @@ mod indication;
 mod io;
 mod parked;
 mod relay;
+mod report;
 mod request;
 mod reservation;
 mod response;
@@ -22,6 +23,7 @@ mod timer;
 
 pub use io::*;
 pub use parked::Parked;
+pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
 use super::parked::{Parked, ParkedQueue};
+use super::report::Report;
 use super::reservation::{Reservations, Token};
 use super::response::Responder;
 use super::settings::Settings;
@@ -34,6 +35,7 @@ pub struct Shard {
     pub(crate) counters: Counters,
     /// Requests waiting for the user database.
     pub(crate) parked: ParkedQueue,
+    pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
 }
@@ -53,6 +55,7 @@ impl Shard {
             due: Vec::new(),
             counters: Counters::ZERO,
             parked: ParkedQueue::default(),
+            report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
         }
     }
@@ -206,6 +209,16 @@ impl Shard {
         self.wheel.next_deadline()
     }
 
+    /// Replaces the settings (reload): new requests use them; existing allocations keep the key
+    /// they were created with, their relays and their lifetimes.
+    pub fn set_settings(&mut self, settings: Arc<Settings>) {
+        self.settings = settings;
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -237,6 +250,7 @@ impl Shard {
             }
             self.shared.release(&alloc.quota_user);
             self.counters.allocations = self.table.len() as u64;
+            self.allocation_removed(alloc);
         }
     }
 
