@@ -18,7 +18,17 @@ fn realm_user_quota_from_the_database() {
     let dir = TempDir::new("realmopt");
     let file = dir.path("turndb");
     let file = file.to_str().expect("utf-8 path");
-    tern_admin(&["-a", "-u", "quota-user", "-r", REALM, "-p", "pw", "-b", file]);
+    tern_admin(&[
+        "-a",
+        "-u",
+        "quota-user",
+        "-r",
+        REALM,
+        "-p",
+        "pw",
+        "-b",
+        file,
+    ]);
     tern_admin(&["-g", "--user-quota", "1", "-r", REALM, "-b", file]);
     let server = tern_on(&format!("--userdb={file}"));
     let mut first = TurnClient::new(server.udp_addr(), "quota-user", "pw", REALM);
@@ -35,7 +45,15 @@ fn realm_max_bps_from_the_database() {
     let file = dir.path("turndb");
     let file = file.to_str().expect("utf-8 path");
     tern_admin(&["-a", "-u", "bps-user", "-r", REALM, "-p", "pw", "-b", file]);
-    tern_admin(&["-g", "--max-bps", &RATE.to_string(), "-r", REALM, "-b", file]);
+    tern_admin(&[
+        "-g",
+        "--max-bps",
+        &RATE.to_string(),
+        "-r",
+        REALM,
+        "-b",
+        file,
+    ]);
     let server = tern_on(&format!("--userdb={file}"));
     let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
     let peer_addr = peer.local_addr().expect("peer address");

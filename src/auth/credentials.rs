@@ -78,9 +78,31 @@ impl Credentials {
     /// Keys to try for `username` at wall time `unix_now`: the static user's key first, then
     /// one REST key per secret (in configuration order).
     pub fn lookup(&self, username: &str, unix_now: u64) -> Lookup {
+        self.keys_for(username, unix_now, self.static_key(username), &self.secrets)
+    }
+
+    /// Keys to try for `username` from what a user database answered: the stored key first, then
+    /// one REST key per stored secret (with `use-auth-secret`), as [`Credentials::lookup`] does for
+    /// the static configuration.
+    pub fn lookup_answer(&self, username: &str, unix_now: u64, answer: &Answer) -> Lookup {
+        let secrets = answer
+            .secrets
+            .get(..MAX_REST_SECRETS)
+            .unwrap_or(&answer.secrets);
+        self.keys_for(username, unix_now, answer.key, secrets)
+    }
+
+    /// `key` first, then one REST key per secret when `username` is an unexpired REST name.
+    fn keys_for(
+        &self,
+        username: &str,
+        unix_now: u64,
+        key: Option<Key>,
+        secrets: &[String],
+    ) -> Lookup {
         let mut keys = KeyList::new();
-        if let Some(key) = self.users.get(username) {
-            keys.push(*key);
+        if let Some(key) = key {
+            keys.push(key);
         }
         let mut expired = false;
         if self.rest {
@@ -88,36 +110,7 @@ impl Credentials {
                 if name.expiry < unix_now {
                     expired = true;
                 } else {
-                    for secret in &self.secrets {
-                        keys.push(rest_key(secret, username, &self.realm));
-                    }
-                }
-            }
-        }
-        if !keys.is_empty() {
-            Lookup::Keys(keys)
-        } else if expired {
-            Lookup::Expired
-        } else {
-            Lookup::Unknown
-        }
-    }
-
-    /// Keys to try for `username` from what a user database answered: the stored key first, then
-    /// one REST key per stored secret (with `use-auth-secret`), as [`Credentials::lookup`] does for
-    /// the static configuration.
-    pub fn lookup_answer(&self, username: &str, unix_now: u64, answer: &Answer) -> Lookup {
-        let mut keys = KeyList::new();
-        if let Some(key) = answer.key {
-            keys.push(key);
-        }
-        let mut expired = false;
-        if self.rest && !answer.secrets.is_empty() {
-            if let Some(name) = rest::parse(username, self.separator) {
-                if name.expiry < unix_now {
-                    expired = true;
-                } else {
-                    for secret in answer.secrets.iter().take(MAX_REST_SECRETS) {
+                    for secret in secrets {
                         keys.push(rest_key(secret, username, &self.realm));
                     }
                 }

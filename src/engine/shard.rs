@@ -435,26 +435,32 @@ impl Shard {
                 self.close_stream(id);
                 return false;
             }
-            let (now, unix) = clock::now();
             let client = Client {
                 via: Via::Stream(id as u32),
                 transport: Transport::Tcp,
                 local,
                 remote,
             };
-            let before = self.core.allocation_count();
-            let out = self.core.handle_client(
-                now,
-                unix,
-                &client,
-                &mut self.frame.buf,
-                len,
-                &mut self.frame.scratch,
-                &mut self.relays,
-            );
-            self.after_request(now, before);
-            self.send_now(out);
+            self.frame_to_core(&client, len);
         }
+    }
+
+    /// Runs the frame at `self.frame.buf[HEADROOM..HEADROOM + len]` from `client` through the
+    /// core and sends the answer at once.
+    fn frame_to_core(&mut self, client: &Client, len: usize) {
+        let (now, unix) = clock::now();
+        let before = self.core.allocation_count();
+        let out = self.core.handle_client(
+            now,
+            unix,
+            client,
+            &mut self.frame.buf,
+            len,
+            &mut self.frame.scratch,
+            &mut self.relays,
+        );
+        self.after_request(now, before);
+        self.send_now(out);
     }
 
     /// Runs again the requests the core parked while the user database was asked: woken by
@@ -476,17 +482,7 @@ impl Shard {
                 continue;
             };
             dst.copy_from_slice(&parked.bytes);
-            let (now, unix) = clock::now();
-            let out = self.core.handle_client(
-                now,
-                unix,
-                &client,
-                &mut self.frame.buf,
-                len,
-                &mut self.frame.scratch,
-                &mut self.relays,
-            );
-            self.send_now(out);
+            self.frame_to_core(&client, len);
         }
     }
 

@@ -7,42 +7,18 @@
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tern::auth::{long_term_key, Key};
 use tern::stun::{attr, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
 
+pub use crate::support::TempDir;
 use crate::support::{interop_tool, output_within, tern_bin, transaction_id};
 
 pub mod scenarios;
 
 pub const REALM: &str = "userdb.test";
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tern-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// What an Allocate came back with.
 #[derive(Debug, PartialEq, Eq)]
@@ -325,7 +301,7 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "3600 1", "--appendonly", "no", "--dir"])
-            .arg(&self.dir.0)
+            .arg(self.dir.path(""))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -389,7 +365,7 @@ impl Postgres {
         };
         let dir = TempDir::new("pg");
         if let Some(uid) = uid {
-            let c = std::ffi::CString::new(dir.0.as_os_str().as_encoded_bytes()).ok()?;
+            let c = std::ffi::CString::new(dir.path("").as_os_str().as_encoded_bytes()).ok()?;
             // SAFETY: chown(2) on a path this test created; the string is NUL-terminated.
             unsafe { libc::chown(c.as_ptr(), uid, uid) };
         }
@@ -437,7 +413,10 @@ impl Postgres {
                 "listen_addresses=127.0.0.1",
             ])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.0.display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path("").display()
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
