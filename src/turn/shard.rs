@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
 use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
-use super::reservation::{Reservations, Token};
+use super::reservation::Token;
 use super::response::Responder;
 use super::settings::Settings;
 use super::shared::Shared;
@@ -29,7 +29,6 @@ pub struct Shard {
     pub(crate) index: usize,
     pub(crate) table: Table,
     pub(crate) wheel: Wheel<TimerKey>,
-    pub(crate) reservations: Reservations,
     /// Reused by `handle_timeout`.
     due: Vec<(u64, TimerKey)>,
     pub(crate) counters: Counters,
@@ -51,7 +50,6 @@ impl Shard {
             index,
             table: Table::default(),
             wheel: Wheel::new(),
-            reservations: Reservations::default(),
             due: Vec::new(),
             counters: Counters::ZERO,
             parked: ParkedQueue::default(),
@@ -158,7 +156,7 @@ impl Shard {
             match key {
                 TimerKey::Alloc(handle) => self.allocation_timer(now, handle, tick, io),
                 TimerKey::Token(token) => {
-                    if let Some(addr) = self.reservations.expire(&token, now) {
+                    if let Some(addr) = self.shared.expire_token(&token, now) {
                         io.release_port(addr);
                     }
                 }

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
+pub mod browser;
+pub mod uclient;
+
 /// How long the server may take to bind and print its listening lines.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
