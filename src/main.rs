@@ -1,5 +1,5 @@
 //! The `tern` command: coturn's flags and `turnserver.conf`, then the engine until SIGINT or
-//! SIGTERM. `tern check-config FILE [--strict]` validates a configuration without starting;
+//! SIGTERM; SIGUSR2 reloads the TLS certificate (coturn's signal). `tern check-config FILE [--strict]` validates a configuration without starting;
 //! `tern key` and `tern rest-credentials` print credentials.
 
 use std::io::{self, Write};
@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2};
 use signal_hook::iterator::Signals;
 use tracing::{info, warn};
 
@@ -96,7 +96,8 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         warn!("{w}");
     }
     // Installed before binding, so a signal during start-up stops the server cleanly.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGUSR2]).context("cannot install signal handlers")?;
     let server = Server::start(&cfg).context("cannot start")?;
     if cfg.io_engine == IoEngine::Uring {
         warn!("io-engine uring is not available in this build: using the portable engine");
@@ -108,12 +109,25 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
     let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
     info!("peer policy: {}", policy.describe());
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGUSR2 {
+            reload_tls(&server);
+            continue;
+        }
         info!("signal {signal} received: stopping");
+        break;
     }
     server.stop();
     info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGUSR2: new TLS connections get the certificate and key now on disk.
+fn reload_tls(server: &Server) {
+    match server.reload_tls() {
+        Ok(()) => info!("TLS certificate and key reloaded"),
+        Err(e) => warn!("TLS reload failed, the previous certificate stays: {e}"),
+    }
 }
 
 /// The server's own relay addresses as the core derives them: `relay-ip`, else the listening

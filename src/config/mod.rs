@@ -158,6 +158,8 @@ pub struct Config {
     pub channel_lifetime: u32,
     pub permission_lifetime: u32,
     pub max_allocate_timeout: u32,
+    /// tern: open TCP/TLS client connections per source IP; 0 means no limit.
+    pub stream_connections_per_ip: u32,
 
     // Peer access control.
     pub allowed_peer_ips: Vec<IpRange>,
@@ -243,6 +245,7 @@ impl Default for Config {
             channel_lifetime: 600,
             permission_lifetime: 300,
             max_allocate_timeout: 60,
+            stream_connections_per_ip: 512,
             allowed_peer_ips: Vec::new(),
             denied_peer_ips: Vec::new(),
             allow_loopback_peers: false,

@@ -45,6 +45,14 @@ impl<T> Slab<T> {
     pub(crate) fn get_mut(&mut self, id: usize) -> Option<&mut T> {
         self.entries.get_mut(id)?.as_mut()
     }
+
+    /// Every live entry with its id.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(id, e)| e.as_ref().map(|v| (id, v)))
+    }
 }
 
 #[cfg(test)]

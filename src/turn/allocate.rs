@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use super::allocation::{Allocation, Granted, Relay};
 use super::auth_flow::Authed;
-use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo};
+use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transport};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
-/// REQUESTED-TRANSPORT protocol number for UDP.
+/// REQUESTED-TRANSPORT protocol numbers: UDP, and TCP (RFC 6062 §6.1).
 const UDP: u8 = 17;
+const TCP: u8 = 6;
 
 /// The checked options of one Allocate request.
 struct Wanted {
@@ -46,14 +47,28 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_MISMATCH);
         }
         let settings = Arc::clone(&self.settings);
-        match msg.requested_transport() {
-            Some(Ok(UDP)) if settings.udp_relay => {}
+        let tcp = match msg.requested_transport() {
+            Some(Ok(UDP)) if settings.udp_relay => false,
+            // RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.
+            Some(Ok(TCP)) if settings.tcp_relay && client.transport != Transport::Udp => true,
+            Some(Ok(TCP)) if settings.tcp_relay => return r.error(ErrorCode::BAD_REQUEST),
             Some(Ok(_)) => return r.error(ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
             None | Some(Err(_)) => return r.error(ErrorCode::BAD_REQUEST),
-        }
+        };
         let want = match wanted(msg) {
             Ok(want) => want,
             Err(code) => return r.error(code),
+        };
+        let udp_only = want.even.is_some() || want.token.is_some() || want.additional;
+        if tcp && (udp_only || msg.dont_fragment()) {
+            return r.error(ErrorCode::BAD_REQUEST);
+        }
+        let bind = |io: &mut dyn RelayIo, req: &BindRequest| {
+            if tcp {
+                io.bind_tcp_relay(req)
+            } else {
+                io.bind_relay(req)
+            }
         };
         let local = client.local.ip();
         let (ip, port) = match want.token {
@@ -82,7 +97,7 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_QUOTA_REACHED);
         }
         let dont_fragment = msg.dont_fragment();
-        let first = match io.bind_relay(&BindRequest {
+        let first = match bind(io, &BindRequest {
             ip,
             port,
             dont_fragment,
@@ -129,7 +144,7 @@ impl Shard {
             address_error,
         };
         let expires = now + Duration::from_secs(u64::from(lifetime));
-        let alloc = Allocation::new(
+        let mut alloc = Allocation::new(
             *client,
             relays,
             auth.username,
@@ -138,6 +153,7 @@ impl Shard {
             expires,
             granted,
         );
+        alloc.tcp = tcp;
         let handle = self.table.insert(alloc);
         self.counters.allocations = self.table.len() as u64;
         self.schedule(handle.slot);

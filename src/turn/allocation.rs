@@ -72,6 +72,8 @@ pub(crate) struct Allocation {
     pub granted: Granted,
     /// Tick of the wheel entry that is current for this allocation (older entries are stale).
     pub timer: Option<u64>,
+    /// A TCP relay (RFC 6062): its relay is a listening socket, data flows on connections.
+    pub tcp: bool,
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
 }
@@ -95,6 +97,7 @@ impl Allocation {
             expires,
             granted,
             timer: None,
+            tcp: false,
             permissions: Vec::new(),
             channels: Vec::new(),
         }

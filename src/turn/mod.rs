@@ -17,9 +17,11 @@ mod settings;
 mod shard;
 mod shared;
 mod table;
+mod tcp_relay;
 mod timer;
 
 pub use io::*;
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;
+pub use tcp_relay::connection_bind_target;

@@ -32,7 +32,15 @@ impl Shard {
             }
         }
         let alloc = existing.and_then(|slot| self.table.get(slot));
-        let auth = match authenticate(&settings, shared.nonce(), msg, client.remote, unix, alloc) {
+        let mut authed = authenticate(&settings, shared.nonce(), msg, client.remote, unix, alloc);
+        if matches!(authed, Err(Reject::Challenge(_))) {
+            // A ConnectionBind may carry the nonce issued on the control connection (RFC 6062
+            // §5.4 uses the allocation's credentials): accept that nonce too.
+            if let Some(owner) = self.bind_owner(msg) {
+                authed = authenticate(&settings, shared.nonce(), msg, owner, unix, None);
+            }
+        }
+        let auth = match authed {
             Ok(auth) => auth,
             Err(why) => {
                 if why == Reject::Challenge(ErrorCode::UNAUTHORIZED) {
@@ -53,9 +61,15 @@ impl Shard {
         if method == Method::ALLOCATE {
             return self.allocate(now, client, msg, existing, &auth, r, io);
         }
+        if method == Method::CONNECTION_BIND {
+            return self.connection_bind(client, msg, &auth, r, io);
+        }
         let Some(slot) = existing else {
             let code = match method {
-                Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND => {
+                Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT => {
                     ErrorCode::ALLOCATION_MISMATCH
                 }
                 _ => ErrorCode::BAD_REQUEST,
@@ -66,8 +80,18 @@ impl Shard {
             Method::REFRESH => self.refresh(now, slot, msg, r, io),
             Method::CREATE_PERMISSION => self.create_permission(now, slot, msg, r),
             Method::CHANNEL_BIND => self.channel_bind(now, slot, msg, r),
+            Method::CONNECT => self.connect(client, slot, msg, r, io),
             _ => r.error(ErrorCode::BAD_REQUEST),
         }
+    }
+
+    /// For a ConnectionBind naming a connection of this shard: the control connection's address.
+    fn bind_owner(&mut self, msg: &Message<'_>) -> Option<std::net::SocketAddr> {
+        if msg.method() != Method::CONNECTION_BIND {
+            return None;
+        }
+        let id = msg.connection_id()?.ok()?;
+        self.connection_owner(id)
     }
 
     fn refresh(
@@ -163,6 +187,10 @@ impl Shard {
             _ => return r.error(ErrorCode::BAD_REQUEST),
         };
         let alloc = self.table.get(slot)?;
+        if alloc.tcp {
+            // RFC 6062 §5: data of a TCP allocation flows on connections, never on channels.
+            return r.error(ErrorCode::BAD_REQUEST);
+        }
         if alloc.relay_for(family_of(peer.ip())).is_none() {
             return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }

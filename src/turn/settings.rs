@@ -31,6 +31,8 @@ pub struct Settings {
     pub(crate) software: bool,
     pub(crate) default_family: DefaultFamily,
     pub(crate) udp_relay: bool,
+    /// RFC 6062 TCP relay allocations (`no-tcp-relay` turns them off).
+    pub(crate) tcp_relay: bool,
 }
 
 impl Settings {
@@ -83,6 +85,7 @@ impl Settings {
             software: cfg.software_attribute,
             default_family: cfg.allocation_default_address_family,
             udp_relay: !cfg.no_udp_relay,
+            tcp_relay: !cfg.no_tcp_relay,
         })
     }
 
