@@ -2,6 +2,8 @@
 //! and ALPN `stun.turn` (RFC 7443), plain TCP on the TLS port, start-up with a missing or
 //! unreadable certificate, an allocation relaying over TLS, and a certificate reloaded by SIGUSR2
 //! while that allocation keeps relaying.
+// Deadlines for a real process need the real clock (the clock ban is for the protocol core).
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 
@@ -84,7 +86,8 @@ fn no_tcp_leaves_tls_only_on_the_tls_port() {
 
 #[test]
 fn an_unreadable_configured_certificate_stops_start_up_and_says_what_to_set() {
-    let missing = std::env::temp_dir().join(format!("tern-no-such-cert-{}.pem", std::process::id()));
+    let missing =
+        std::env::temp_dir().join(format!("tern-no-such-cert-{}.pem", std::process::id()));
     let out = Command::new(support::tern_bin())
         .args([
             "-n",
@@ -97,8 +100,12 @@ fn an_unreadable_configured_certificate_stops_start_up_and_says_what_to_set() {
         ])
         .output()
         .expect("run tern");
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "started without its certificate:\n{text}");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "started without its certificate:\n{text}"
+    );
     let path = missing.display().to_string();
     for needle in [path.as_str(), "cert", "pkey", "no-tls"] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
@@ -132,7 +139,8 @@ fn sigusr2_reloads_the_certificate_without_dropping_allocations() {
         .unwrap()
         .unwrap_or_else(|code| panic!("allocate: {code}\n{}", server.log()));
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
-    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let peer_addr = peer.local_addr().unwrap();
     turn.create_permission(peer_addr).unwrap().unwrap();
     let echo = |turn: &mut TurnStream<support::tls::TlsStream>, text: &[u8]| {
@@ -155,7 +163,9 @@ fn sigusr2_reloads_the_certificate_without_dropping_allocations() {
     let fresh: SocketAddr = server.tls_addr();
     loop {
         // A client trusting only the new certificate fails until the reload is done.
-        let seen = connect(fresh, client_config(&new, &[])).ok().and_then(|t| server_cert(&t));
+        let seen = connect(fresh, client_config(&new, &[]))
+            .ok()
+            .and_then(|t| server_cert(&t));
         if seen.as_ref() == Some(&new) {
             break;
         }

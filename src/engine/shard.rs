@@ -65,6 +65,7 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
         core: turn::Shard,

@@ -153,8 +153,14 @@ fn build(recipe: &Recipe) -> Result<Arc<ServerConfig>, TlsError> {
 
 /// OpenSSL names of the suites rustls offers.
 const NAMES: [(&str, CipherSuite); 9] = [
-    ("TLS_AES_128_GCM_SHA256", CipherSuite::TLS13_AES_128_GCM_SHA256),
-    ("TLS_AES_256_GCM_SHA384", CipherSuite::TLS13_AES_256_GCM_SHA384),
+    (
+        "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+    ),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_AES_256_GCM_SHA384,
+    ),
     (
         "TLS_CHACHA20_POLY1305_SHA256",
         CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
@@ -212,11 +218,11 @@ fn matching(word: &str) -> Option<Vec<&'static str>> {
     let mut hits = Vec::new();
     for (name, _) in NAMES {
         let hit = word
-                .split('+')
-                .map(|part| group(part, name))
-                .collect::<Option<Vec<bool>>>()?
-                .into_iter()
-                .all(|b| b);
+            .split('+')
+            .map(|part| group(part, name))
+            .collect::<Option<Vec<bool>>>()?
+            .into_iter()
+            .all(|b| b);
         if hit {
             hits.push(name);
         }
@@ -268,8 +274,14 @@ pub(crate) fn cipher_suites(list: Option<&str>) -> (Vec<SupportedCipherSuite>, V
     let code = |name: &str| NAMES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c);
     let codes: Vec<CipherSuite> = chosen.iter().filter_map(|n| code(n)).collect();
     let is13 = |s: &SupportedCipherSuite| matches!(s, SupportedCipherSuite::Tls13(_));
-    let any13 = all.iter().filter(|s| is13(s)).any(|s| codes.contains(&s.suite()));
-    let any12 = all.iter().filter(|s| !is13(s)).any(|s| codes.contains(&s.suite()));
+    let any13 = all
+        .iter()
+        .filter(|s| is13(s))
+        .any(|s| codes.contains(&s.suite()));
+    let any12 = all
+        .iter()
+        .filter(|s| !is13(s))
+        .any(|s| codes.contains(&s.suite()));
     if !any12 {
         warnings.push(String::from(
             "cipher-list: selects no TLS 1.2 suite tern offers; TLS 1.2 uses tern's defaults",

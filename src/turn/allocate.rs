@@ -97,11 +97,14 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_QUOTA_REACHED);
         }
         let dont_fragment = msg.dont_fragment();
-        let first = match bind(io, &BindRequest {
-            ip,
-            port,
-            dont_fragment,
-        }) {
+        let first = match bind(
+            io,
+            &BindRequest {
+                ip,
+                port,
+                dont_fragment,
+            },
+        ) {
             Ok(bound) => bound,
             Err(e) => {
                 self.shared.release(quota_user);

@@ -69,9 +69,7 @@ impl Shard {
                 Method::REFRESH
                 | Method::CREATE_PERMISSION
                 | Method::CHANNEL_BIND
-                | Method::CONNECT => {
-                    ErrorCode::ALLOCATION_MISMATCH
-                }
+                | Method::CONNECT => ErrorCode::ALLOCATION_MISMATCH,
                 _ => ErrorCode::BAD_REQUEST,
             };
             return r.error(code);

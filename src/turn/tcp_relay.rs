@@ -10,8 +10,7 @@ use super::allocation::{family_of, Sign};
 use super::auth_flow::Authed;
 use super::hash::FxHashMap;
 use super::io::{
-    Client, ConnectionId, Output, RelayId, RelayIo, Span, Transport, Via,
-    CONNECTION_SHARD_SHIFT,
+    Client, ConnectionId, Output, RelayId, RelayIo, Span, Transport, Via, CONNECTION_SHARD_SHIFT,
 };
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};

@@ -17,6 +17,7 @@ use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, Tran
 
 pub mod tls;
 pub mod turn_client;
+pub mod uclient;
 
 /// How long the server may take to bind and print its listening lines.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -56,8 +57,7 @@ impl Server {
     pub fn start_args(args: &[&str]) -> Server {
         let want_udp = !args.contains(&"--no-udp");
         let want_tcp = !args.contains(&"--no-tcp");
-        let want_tls =
-            !args.contains(&"--no-tls") && args.iter().any(|a| a.starts_with("--cert"));
+        let want_tls = !args.contains(&"--no-tls") && args.iter().any(|a| a.starts_with("--cert"));
         let mut child = Command::new(tern_bin())
             .args(args)
             .stdin(Stdio::null())

@@ -22,7 +22,10 @@ impl TestCert {
         let dir = std::env::temp_dir().join(format!(
             "tern-cert-{tag}-{}-{}",
             std::process::id(),
-            super::transaction_id().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            super::transaction_id()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         ));
         std::fs::create_dir_all(&dir).expect("cert dir");
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

@@ -71,9 +71,13 @@ impl<S: Read + Write> TurnStream<S> {
                 }
                 self.backlog.push(m);
             };
-            let parsed = Message::parse(&response).map_err(|e| io::Error::other(format!("{e:?}")))?;
+            let parsed =
+                Message::parse(&response).map_err(|e| io::Error::other(format!("{e:?}")))?;
             let code = parsed.error_code().and_then(Result::ok).map(|(c, _)| c);
-            if matches!(code, Some(ErrorCode::UNAUTHORIZED) | Some(ErrorCode::STALE_NONCE)) {
+            if matches!(
+                code,
+                Some(ErrorCode::UNAUTHORIZED) | Some(ErrorCode::STALE_NONCE)
+            ) {
                 self.realm = parsed.realm().and_then(Result::ok).unwrap_or("").to_owned();
                 self.nonce = parsed.nonce().unwrap_or_default().to_vec();
                 continue;
@@ -104,7 +108,8 @@ impl<S: Read + Write> TurnStream<S> {
 
     pub fn create_permission(&mut self, peer: SocketAddr) -> io::Result<Result<(), u16>> {
         let r = self.request(Method::CREATE_PERMISSION, &|b| {
-            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer).expect("peer");
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
+                .expect("peer");
         })?;
         Ok(outcome(&r).map(|_| ()))
     }
@@ -114,7 +119,8 @@ impl<S: Read + Write> TurnStream<S> {
             MessageType::new(Method::SEND, Class::Indication),
             &transaction_id(),
             &|b| {
-                b.add_xor_address(attr::XOR_PEER_ADDRESS, peer).expect("peer");
+                b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
+                    .expect("peer");
                 b.add_raw(attr::DATA, data).expect("data");
             },
         );
@@ -146,7 +152,8 @@ impl<S: Read + Write> TurnStream<S> {
     /// RFC 6062 Connect: the CONNECTION-ID, or the error code.
     pub fn connect(&mut self, peer: SocketAddr) -> io::Result<Result<u32, u16>> {
         let r = self.request(Method::CONNECT, &|b| {
-            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer).expect("peer");
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
+                .expect("peer");
         })?;
         Ok(outcome(&r).map(|m| {
             m.connection_id()

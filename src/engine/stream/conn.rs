@@ -33,7 +33,9 @@ const TLS_HANDSHAKE: u8 = 0x16;
 
 pub(crate) enum Layer {
     /// No byte seen yet: TLS if the first is 0x16 and TLS is set up, else plain when `plain`.
-    Detect { plain: bool },
+    Detect {
+        plain: bool,
+    },
     Plain,
     Tls(Box<ServerConnection>),
 }
@@ -114,16 +116,13 @@ impl Conn {
 
     /// One read from the socket; new plaintext is appended to the read buffer. `Ok(0)` is end of
     /// stream; `WouldBlock` means drained. `chunk` is the shard's scratch for socket reads.
-    pub(crate) fn fill(
-        &mut self,
-        chunk: &mut [u8],
-        tls: Option<&Tls>,
-    ) -> io::Result<usize> {
+    pub(crate) fn fill(&mut self, chunk: &mut [u8], tls: Option<&Tls>) -> io::Result<usize> {
         self.compact();
         match &mut self.layer {
             Layer::Plain => {
                 let n = self.stream.read(chunk)?;
-                self.rbuf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                self.rbuf
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
                 Ok(n)
             }
             Layer::Detect { plain } => {
@@ -133,8 +132,8 @@ impl Conn {
                 match (bytes.first(), tls) {
                     (None, _) => Ok(0),
                     (Some(&TLS_HANDSHAKE), Some(config)) => {
-                        let tls = ServerConnection::new(config.current())
-                            .map_err(io::Error::other)?;
+                        let tls =
+                            ServerConnection::new(config.current()).map_err(io::Error::other)?;
                         self.layer = Layer::Tls(Box::new(tls));
                         self.take_tls(&mut &bytes[..])?;
                         Ok(n)
@@ -174,7 +173,9 @@ impl Conn {
         loop {
             match tls.reader().read(&mut plain) {
                 Ok(0) => break,
-                Ok(n) => self.rbuf.extend_from_slice(plain.get(..n).unwrap_or_default()),
+                Ok(n) => self
+                    .rbuf
+                    .extend_from_slice(plain.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
@@ -270,6 +271,16 @@ impl Conn {
         Ok(take.len())
     }
 
+    /// Before the server closes: what is queued goes out as far as the socket takes it without
+    /// waiting, and a TLS client gets close_notify, so it sees an orderly end, not a truncation.
+    pub(crate) fn finish(&mut self) {
+        if let Layer::Tls(tls) = &mut self.layer {
+            tls.send_close_notify();
+        }
+        // Best effort: the connection closes whatever this manages.
+        let _ = self.flush();
+    }
+
     /// Writes queued bytes (through TLS when it is on) until the socket would block.
     pub(crate) fn flush(&mut self) -> Result<(), SendError> {
         let result = match &mut self.layer {
@@ -278,7 +289,10 @@ impl Conn {
             }
             Layer::Tls(tls) => loop {
                 if self.wstart < self.wq.len() {
-                    match tls.writer().write(self.wq.get(self.wstart..).unwrap_or_default()) {
+                    match tls
+                        .writer()
+                        .write(self.wq.get(self.wstart..).unwrap_or_default())
+                    {
                         Ok(n) => self.wstart += n,
                         Err(_) => break Err(SendError::Broken),
                     }

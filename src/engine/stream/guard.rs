@@ -87,7 +87,7 @@ pub(crate) fn raise_fd_limit() -> Option<u64> {
             }
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 #[cfg(test)]
@@ -114,6 +114,9 @@ mod tests {
         assert_eq!(Deadlines::from_config(&cfg).idle, Duration::from_secs(60));
         assert_eq!(Deadlines::from_config(&cfg).handshake, HANDSHAKE_TIMEOUT);
         cfg.max_allocate_timeout = 2;
-        assert_eq!(Deadlines::from_config(&cfg).handshake, Duration::from_secs(2));
+        assert_eq!(
+            Deadlines::from_config(&cfg).handshake,
+            Duration::from_secs(2)
+        );
     }
 }

@@ -26,10 +26,11 @@ impl Handoff {
         self.inboxes.len()
     }
 
-    /// Gives `conn` (deregistered from its poll) to shard `to`. Err: no such shard.
-    pub(crate) fn send(&self, to: usize, conn: Conn) -> Result<(), Conn> {
+    /// Gives `conn` (deregistered from its poll) to shard `to`. Err: no such shard; the
+    /// connection is closed and its client address returned.
+    pub(crate) fn send(&self, to: usize, conn: Conn) -> Result<(), std::net::IpAddr> {
         let (Some(inbox), Some(waker)) = (self.inboxes.get(to), self.wakers.get(to)) else {
-            return Err(conn);
+            return Err(conn.remote.ip());
         };
         inbox.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
         // A lost wake-up is covered by the shard's bounded sleep.

@@ -16,7 +16,11 @@ pub(crate) struct TlsListeners {
     pub(crate) shards: Vec<Vec<TcpListener>>,
 }
 
-pub(crate) fn bind_tls(ips: &[IpAddr], port: u16, shards: usize) -> Result<TlsListeners, EngineError> {
+pub(crate) fn bind_tls(
+    ips: &[IpAddr],
+    port: u16,
+    shards: usize,
+) -> Result<TlsListeners, EngineError> {
     let Some(&first) = ips.first() else {
         return Err(EngineError::NoListener);
     };

@@ -121,7 +121,12 @@ impl Shard {
             if !self.process_frames(id) {
                 return false;
             }
-            if self.streams.conns.get(id).is_some_and(|c| c.mode != Mode::Stun) {
+            if self
+                .streams
+                .conns
+                .get(id)
+                .is_some_and(|c| c.mode != Mode::Stun)
+            {
                 // Spliced: `pump` carries the rest.
                 return true;
             }
@@ -198,8 +203,8 @@ impl Shard {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        if let Err(conn) = self.streams.shared.handoff.send(owner, conn) {
-            self.streams.shared.per_ip.release(conn.remote.ip());
+        if let Err(ip) = self.streams.shared.handoff.send(owner, conn) {
+            self.streams.shared.per_ip.release(ip);
         }
     }
 
@@ -256,7 +261,8 @@ impl Shard {
     /// each direction bounded by the receiver's queue. True when a direction ran out of budget.
     fn pump(&mut self, sid: usize, pidx: usize, cid: ConnectionId) -> bool {
         let streams = &mut self.streams;
-        let (Some(client), Some(peer)) = (streams.conns.get_mut(sid), streams.tcp.peers.get_mut(pidx))
+        let (Some(client), Some(peer)) =
+            (streams.conns.get_mut(sid), streams.tcp.peers.get_mut(pidx))
         else {
             self.close_spliced(sid, pidx, cid);
             return false;
@@ -297,7 +303,9 @@ impl Shard {
         // Peer to client: read no more than the client's queue can take.
         let mut budget = READS_PER_WAKEUP;
         while !closed {
-            let room = WRITE_QUEUE_LIMIT.saturating_sub(client.queued()).min(chunk.len());
+            let room = WRITE_QUEUE_LIMIT
+                .saturating_sub(client.queued())
+                .min(chunk.len());
             if room == 0 {
                 break;
             }
@@ -312,7 +320,10 @@ impl Shard {
             match peer.stream.read(buf) {
                 Ok(0) => closed = true,
                 Ok(n) => {
-                    if client.send_partial(buf.get(..n).unwrap_or_default()).is_err() {
+                    if client
+                        .send_partial(buf.get(..n).unwrap_or_default())
+                        .is_err()
+                    {
                         closed = true;
                     }
                 }
@@ -341,6 +352,7 @@ impl Shard {
         }
         self.core.handle_tcp_connection_closed(cid);
         if let Some(mut conn) = self.streams.conns.remove(sid) {
+            conn.finish();
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.streams.shared.per_ip.release(conn.remote.ip());
         }
@@ -350,6 +362,7 @@ impl Shard {
         let Some(mut conn) = self.streams.conns.remove(id) else {
             return;
         };
+        conn.finish();
         // Deregistering fails only for a socket poll does not know; it closes anyway.
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.streams.shared.per_ip.release(conn.remote.ip());
@@ -390,12 +403,9 @@ impl Shard {
                     let now = clock::now().0;
                     self.streams.tcp.now = now;
                     let relay = RelayId(i as u32 | TCP_RELAY);
-                    let attempt = self.core.handle_peer_connection(
-                        now,
-                        relay,
-                        from,
-                        &mut self.frame.scratch,
-                    );
+                    let attempt =
+                        self.core
+                            .handle_peer_connection(now, relay, from, &mut self.frame.scratch);
                     // Without a permission for the peer the connection just closes.
                     if let Some((cid, out)) = attempt {
                         match self.streams.tcp.add_peer(cid, stream, PeerState::Waiting) {

@@ -65,7 +65,10 @@ impl Peer {
     /// Writes queued bytes until the socket would block.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         while self.wstart < self.wq.len() {
-            match self.stream.write(self.wq.get(self.wstart..).unwrap_or_default()) {
+            match self
+                .stream
+                .write(self.wq.get(self.wstart..).unwrap_or_default())
+            {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.wstart += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -162,7 +165,11 @@ impl TcpRelays {
         let registered = match self.listeners.get_mut(id) {
             Some(l) => self
                 .registry
-                .register(&mut l.socket, Source::TcpRelay(id).token(), Interest::READABLE)
+                .register(
+                    &mut l.socket,
+                    Source::TcpRelay(id).token(),
+                    Interest::READABLE,
+                )
                 .is_ok(),
             None => false,
         };
@@ -304,7 +311,9 @@ impl RelayIo for Io<'_> {
         relay: RelayId,
         peer: SocketAddr,
     ) -> Result<(), BindError> {
-        self.tcp.connect(id, relay, peer).map_err(|e| bind_error(&e))
+        self.tcp
+            .connect(id, relay, peer)
+            .map_err(|e| bind_error(&e))
     }
 
     fn close_connection(&mut self, id: ConnectionId) {
