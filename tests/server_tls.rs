@@ -11,8 +11,8 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
+use support::stream_client::{data_of, TurnStream, UDP};
 use support::tls::{client_config, connect, server_cert, TestCert};
-use support::turn_client::{data_of, TurnStream, UDP};
 use support::{binding_request, mapped_address, read_stun, transaction_id, Server};
 use tern::stun::Method;
 

@@ -3,6 +3,7 @@
 
 mod batch;
 mod clock;
+mod control;
 mod error;
 mod interfaces;
 mod listen;
@@ -27,7 +28,9 @@ use mio::{Interest, Poll, Waker};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::metrics::{Registry, UserTrafficBatch};
 use crate::turn::{self, Settings, Shared, Transport};
+use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
@@ -41,6 +44,11 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     shards: Vec<(Arc<Waker>, JoinHandle<()>)>,
     tls: Option<Arc<Tls>>,
+    registry: Arc<Registry>,
+    shared: Arc<Shared>,
+    settings: Arc<SettingsSlot>,
+    /// The bound listening addresses, which settings are derived from (also on reload).
+    addrs: Vec<SocketAddr>,
 }
 
 impl Server {
@@ -89,6 +97,10 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(shards),
             tls: tls.clone(),
+            registry: Arc::new(Registry::new(shards, 0)),
+            shared: Arc::clone(&shared),
+            settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
+            addrs: all_addrs.clone(),
         };
         let mut polls = Vec::with_capacity(shards);
         let mut wakers = Vec::with_capacity(shards);
@@ -163,10 +175,13 @@ impl Server {
             );
             let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
             let stop = Arc::clone(&server.stop);
+            let control = server.control(index, cfg.prometheus)?;
             // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
             let thread = std::thread::Builder::new()
                 .name(format!("tern-shard-{index}"))
-                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, streams, stop).run())
+                .spawn(move || {
+                    Shard::new(index, core, poll, udp, tcp, relays, streams, stop, control).run()
+                })
                 .map_err(io_error("starting a shard thread"))?;
             server.shards.push((waker, thread));
         }
@@ -174,6 +189,11 @@ impl Server {
             info!("listening on {} {addr}", error::name(*transport));
         }
         Ok(server)
+    }
+
+    /// Whether TLS listeners run.
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Reads `cert` and `pkey` again (SIGUSR2, SIGHUP): new TLS connections use them, established
@@ -190,6 +210,51 @@ impl Server {
         &self.listeners
     }
 
+    /// Every shard's published counters, for the metrics endpoint.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Live allocations on every shard, as last published (at most one loop turn old).
+    pub fn allocations(&self) -> u64 {
+        self.registry.snapshot().allocations
+    }
+
+    /// Rebuilds the core's settings from `cfg` (users, secrets, realm, limits, peer policy,
+    /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
+    /// their key and relays. Listening addresses are the ones bound at start.
+    pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
+        let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        self.settings.replace(Arc::new(settings));
+        self.wake();
+        Ok(())
+    }
+
+    /// Drain mode: new allocations are refused from now on; existing ones continue.
+    pub fn drain(&self) {
+        self.shared.set_draining(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.is_draining()
+    }
+
+    fn control(&self, index: usize, prometheus: bool) -> Result<Control, EngineError> {
+        let slot = self.registry.slot(index).ok_or(EngineError::Io {
+            what: "creating a metrics slot",
+            source: io::Error::other("no slot for this shard"),
+        })?;
+        let users = prometheus.then(|| UserTrafficBatch::new(Arc::clone(self.registry.users())));
+        Ok(Control::new(Arc::clone(&self.settings), slot, users))
+    }
+
+    fn wake(&self) {
+        for (waker, _) in &self.shards {
+            // A failed wake is covered by the shard's bounded sleep.
+            let _ = waker.wake();
+        }
+    }
+
     /// How many shard threads run.
     pub fn shard_count(&self) -> usize {
         self.shards.len()
@@ -202,10 +267,7 @@ impl Server {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);
-        for (waker, _) in &self.shards {
-            // A failed wake is covered by the shard's bounded sleep.
-            let _ = waker.wake();
-        }
+        self.wake();
         for (_, thread) in self.shards.drain(..) {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Poll};
@@ -16,6 +16,7 @@ use tracing::{debug, error};
 
 use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
 use super::clock;
+use super::control::Control;
 use super::relay::Relays;
 use super::stream::{Io, SendError, Streams, MAX_FRAME};
 use super::token::Source;
@@ -62,6 +63,7 @@ pub(crate) struct Shard {
     work: Vec<Source>,
     pub(super) stats: Stats,
     stop: Arc<AtomicBool>,
+    control: Control,
 }
 
 impl Shard {
@@ -75,6 +77,7 @@ impl Shard {
         relays: Relays,
         streams: Streams,
         stop: Arc<AtomicBool>,
+        control: Control,
     ) -> Shard {
         Shard {
             index,
@@ -91,6 +94,7 @@ impl Shard {
             work: Vec::new(),
             stats: Stats::default(),
             stop,
+            control,
         }
     }
 
@@ -117,7 +121,9 @@ impl Shard {
             self.work = work;
             self.work.clear();
             self.expire();
+            self.control.after_turn(&mut self.core, clock::now().0);
         }
+        self.control.finish(&mut self.core);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }
 
@@ -198,7 +204,8 @@ impl Shard {
                             local,
                             remote: from,
                         };
-                        self.core.handle_client(
+                        let before = self.core.allocation_count();
+                        let out = self.core.handle_client(
                             now,
                             unix,
                             &client,
@@ -206,7 +213,9 @@ impl Shard {
                             slot.len,
                             &mut slot.scratch,
                             &mut self.relays,
-                        )
+                        );
+                        self.after_request(now, before);
+                        out
                     }
                     (None, Some(id)) => self.core.handle_peer(
                         now,
@@ -225,6 +234,15 @@ impl Shard {
             }
         }
         true
+    }
+
+    /// Allocation setup latency: from the batch's receive time to the answer, for the input
+    /// that created an allocation (one clock read per allocation, none per relayed packet).
+    pub(super) fn after_request(&mut self, received: Instant, before: usize) {
+        if self.core.allocation_count() > before {
+            let d = clock::now().0.saturating_duration_since(received);
+            self.control.observe_setup(d);
+        }
     }
 
     /// Queues the output of batch slot `k` (streams are written at once).

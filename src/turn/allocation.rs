@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::io::{Client, RelayId};
 use crate::auth::Key;
+use crate::metrics::Traffic;
 use crate::stun::{ErrorCode, Family, TransactionId};
 
 /// A per-allocation cap: lookups on the data path are linear scans, so keep them short. Beyond it
@@ -74,6 +75,10 @@ pub(crate) struct Allocation {
     pub timer: Option<u64>,
     /// A TCP relay (RFC 6062): its relay is a listening socket, data flows on connections.
     pub tcp: bool,
+    /// Data relayed over the allocation's life, bumped on the data path.
+    pub traffic: Traffic,
+    /// `traffic` when it was last handed to the per-user metrics.
+    pub reported: Traffic,
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
 }
@@ -98,6 +103,8 @@ impl Allocation {
             granted,
             timer: None,
             tcp: false,
+            traffic: Traffic::default(),
+            reported: Traffic::default(),
             permissions: Vec::new(),
             channels: Vec::new(),
         }

@@ -10,6 +10,7 @@ mod hash;
 mod indication;
 mod io;
 mod relay;
+mod report;
 mod request;
 mod reservation;
 mod response;
@@ -21,6 +22,7 @@ mod tcp_relay;
 mod timer;
 
 pub use io::*;
+pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;

@@ -33,6 +33,12 @@ pub struct Settings {
     pub(crate) udp_relay: bool,
     /// RFC 6062 TCP relay allocations (`no-tcp-relay` turns them off).
     pub(crate) tcp_relay: bool,
+    /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
+    /// and for TLS clients (`tls-alternate-server`).
+    pub(crate) alternate: Option<SocketAddr>,
+    pub(crate) tls_alternate: Option<SocketAddr>,
+    /// `log-binding`: report every Binding request to the engine's log.
+    pub(crate) log_binding: bool,
 }
 
 impl Settings {
@@ -86,6 +92,9 @@ impl Settings {
             default_family: cfg.allocation_default_address_family,
             udp_relay: !cfg.no_udp_relay,
             tcp_relay: !cfg.no_tcp_relay,
+            alternate: cfg.alternate_servers.first().copied(),
+            tls_alternate: cfg.tls_alternate_servers.first().copied(),
+            log_binding: cfg.log_binding,
         })
     }
 

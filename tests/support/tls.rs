@@ -8,10 +8,12 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use super::TempDir;
+
 /// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM into a fresh
 /// directory.
 pub struct TestCert {
-    pub dir: PathBuf,
+    pub dir: TempDir,
     pub cert: PathBuf,
     pub key: PathBuf,
     pub der: CertificateDer<'static>,
@@ -19,16 +21,8 @@ pub struct TestCert {
 
 impl TestCert {
     pub fn new(tag: &str) -> TestCert {
-        let dir = std::env::temp_dir().join(format!(
-            "tern-cert-{tag}-{}-{}",
-            std::process::id(),
-            super::transaction_id()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        ));
-        std::fs::create_dir_all(&dir).expect("cert dir");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let dir = TempDir::new(&format!("cert-{tag}"));
+        let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
         let der = write_pair(&cert, &key);
         TestCert {
             dir,
@@ -50,12 +44,6 @@ impl TestCert {
             format!("--cert={}", self.cert.display()),
             format!("--pkey={}", self.key.display()),
         ]
-    }
-}
-
-impl Drop for TestCert {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,189 +1,162 @@
-//! A small TURN client over any byte stream (TCP or TLS): long-term authentication (401, then
-//! the request again with MESSAGE-INTEGRITY), Allocate, CreatePermission, Send/Data
-//! indications, and RFC 6062 Connect / ConnectionBind.
+//! A small TURN-over-UDP client for tests against the real binary: long-term credentials
+//! (401 challenge, then signed requests), Allocate, Refresh, ChannelBind and ChannelData.
 
-use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
 
-use tern::auth::long_term_key;
-use tern::stun::{
-    attr, Class, ErrorCode, Message, MessageBuilder, MessageType, Method, TransactionId,
-};
+use tern::auth::{long_term_key, Key};
+use tern::stun::{attr, channel, Class, EncodeError, Message, MessageBuilder, MessageType, Method};
 
-use super::{read_stun, transaction_id, PASSWORD, USER};
+use super::transaction_id;
 
-/// REQUESTED-TRANSPORT values.
-pub const UDP: u8 = 17;
-pub const TCP: u8 = 6;
+/// REQUESTED-TRANSPORT value for UDP.
+const UDP: u8 = 17;
 
-pub struct TurnStream<S> {
-    pub stream: S,
-    realm: String,
-    nonce: Vec<u8>,
-    /// Messages read while waiting for a response (indications).
-    pub backlog: Vec<Vec<u8>>,
+type Attrs<'a> = &'a dyn Fn(&mut MessageBuilder<'_>) -> Result<(), EncodeError>;
+
+/// An error response: the code and, for 300, the ALTERNATE-SERVER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub code: u16,
+    pub alternate: Option<SocketAddr>,
 }
 
-type Attrs<'a> = &'a dyn Fn(&mut MessageBuilder<'_>);
+pub struct TurnClient {
+    pub socket: UdpSocket,
+    server: SocketAddr,
+    user: String,
+    password: String,
+    realm: Option<String>,
+    nonce: Option<Vec<u8>>,
+}
 
-impl<S: Read + Write> TurnStream<S> {
-    pub fn new(stream: S) -> Self {
-        TurnStream {
-            stream,
-            realm: String::new(),
-            nonce: Vec::new(),
-            backlog: Vec::new(),
+impl TurnClient {
+    pub fn new(server: SocketAddr, user: &str, password: &str) -> TurnClient {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        TurnClient {
+            socket,
+            server,
+            user: user.into(),
+            password: password.into(),
+            realm: None,
+            nonce: None,
         }
     }
 
-    fn build(&self, typ: MessageType, tid: &TransactionId, attrs: Attrs<'_>) -> Vec<u8> {
-        let mut buf = vec![0u8; 1500];
-        let mut b = MessageBuilder::new(&mut buf, typ, tid).expect("header");
-        attrs(&mut b);
-        if !self.nonce.is_empty() && typ.class == Class::Request {
-            b.add_str(attr::USERNAME, USER).expect("username");
-            b.add_str(attr::REALM, &self.realm).expect("realm");
-            b.add_raw(attr::NONCE, &self.nonce).expect("nonce");
-            let key = long_term_key(USER, &self.realm, PASSWORD);
-            b.add_message_integrity(&key).expect("integrity");
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("local address")
+    }
+
+    /// Allocates a UDP relay; the relayed address on success.
+    pub fn allocate(&mut self) -> Result<SocketAddr, Refused> {
+        let reply = self.request(Method::ALLOCATE, &|b| {
+            b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])
+        })?;
+        let msg = Message::parse(&reply).expect("valid response");
+        Ok(msg
+            .xor_address(attr::XOR_RELAYED_ADDRESS)
+            .expect("XOR-RELAYED-ADDRESS")
+            .expect("well formed"))
+    }
+
+    /// Refresh with LIFETIME `lifetime`; the granted lifetime on success.
+    pub fn refresh(&mut self, lifetime: u32) -> Result<u32, Refused> {
+        let reply = self.request(Method::REFRESH, &|b| b.add_u32(attr::LIFETIME, lifetime))?;
+        let msg = Message::parse(&reply).expect("valid response");
+        Ok(msg
+            .u32_attr(attr::LIFETIME)
+            .expect("LIFETIME")
+            .expect("well formed"))
+    }
+
+    pub fn channel_bind(&mut self, number: u16, peer: SocketAddr) -> Result<(), Refused> {
+        self.request(Method::CHANNEL_BIND, &|b| {
+            b.add_raw(
+                attr::CHANNEL_NUMBER,
+                &[(number >> 8) as u8, number as u8, 0, 0],
+            )?;
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
+        })
+        .map(|_| ())
+    }
+
+    pub fn send_channel(&self, number: u16, payload: &[u8]) {
+        let mut frame = vec![0u8; channel::HEADER_LEN + payload.len()];
+        channel::write_header(&mut frame, number, payload.len() as u16);
+        frame[channel::HEADER_LEN..].copy_from_slice(payload);
+        self.socket
+            .send_to(&frame, self.server)
+            .expect("send ChannelData");
+    }
+
+    /// The next ChannelData from the server: (channel, payload).
+    pub fn recv_channel(&self) -> (u16, Vec<u8>) {
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = self.socket.recv(&mut buf).expect("ChannelData from tern");
+            if let Ok((ch, payload)) = channel::parse(&buf[..n]) {
+                return (ch, payload.to_vec());
+            }
+        }
+    }
+
+    /// Sends a request, answering a 401/438 challenge once; the success response's bytes.
+    fn request(&mut self, method: Method, attrs: Attrs<'_>) -> Result<Vec<u8>, Refused> {
+        for _ in 0..3 {
+            let reply = self.transact(method, attrs);
+            let msg = Message::parse(&reply).expect("valid response");
+            if msg.class() == Class::Success {
+                return Ok(reply);
+            }
+            let code = match msg.error_code() {
+                Some(Ok((code, _))) => code.0,
+                other => panic!("error response without ERROR-CODE: {other:?}"),
+            };
+            let challenged = code == 401 || code == 438;
+            let fresh = msg.nonce().map(<[u8]>::to_vec);
+            if challenged && fresh.is_some() && fresh != self.nonce {
+                self.nonce = fresh;
+                if let Some(Ok(realm)) = msg.realm() {
+                    self.realm = Some(realm.to_owned());
+                }
+                continue;
+            }
+            let alternate = msg.address(attr::ALTERNATE_SERVER).and_then(Result::ok);
+            return Err(Refused { code, alternate });
+        }
+        panic!("{method:?}: challenged three times in a row");
+    }
+
+    /// One request/response exchange (retransmitted a few times, as RFC 8489 §6.2.1 asks).
+    fn transact(&self, method: Method, attrs: Attrs<'_>) -> Vec<u8> {
+        let tid = transaction_id();
+        let mut buf = vec![0u8; 1024];
+        let mut b = MessageBuilder::new(&mut buf, MessageType::new(method, Class::Request), &tid)
+            .expect("header fits");
+        attrs(&mut b).expect("attributes fit");
+        if let (Some(realm), Some(nonce)) = (&self.realm, &self.nonce) {
+            let key: Key = long_term_key(&self.user, realm, &self.password);
+            b.add_str(attr::USERNAME, &self.user).expect("fits");
+            b.add_str(attr::REALM, realm).expect("fits");
+            b.add_raw(attr::NONCE, nonce).expect("fits");
+            b.add_message_integrity(&key).expect("fits");
         }
         let n = b.finish();
-        buf.truncate(n);
-        buf
-    }
-
-    /// Reads the next STUN message from the stream.
-    pub fn read_message(&mut self) -> io::Result<Vec<u8>> {
-        read_stun(&mut self.stream)
-    }
-
-    /// Sends a request and returns its response; answers one 401/438 challenge.
-    pub fn request(&mut self, method: Method, attrs: Attrs<'_>) -> io::Result<Vec<u8>> {
-        for _ in 0..2 {
-            let tid = transaction_id();
-            let msg = self.build(MessageType::new(method, Class::Request), &tid, attrs);
-            self.stream.write_all(&msg)?;
-            self.stream.flush()?;
-            let response = loop {
-                let m = self.read_message()?;
-                if m.get(8..20) == Some(&tid[..]) {
-                    break m;
+        let mut reply = [0u8; 2048];
+        for _ in 0..5 {
+            self.socket
+                .send_to(&buf[..n], self.server)
+                .expect("send request");
+            // Skips ChannelData and late answers to earlier requests until the read times out.
+            while let Ok(len) = self.socket.recv(&mut reply) {
+                if matches!(Message::parse(&reply[..len]), Ok(m) if *m.transaction_id() == tid) {
+                    return reply[..len].to_vec();
                 }
-                self.backlog.push(m);
-            };
-            let parsed =
-                Message::parse(&response).map_err(|e| io::Error::other(format!("{e:?}")))?;
-            let code = parsed.error_code().and_then(Result::ok).map(|(c, _)| c);
-            if matches!(
-                code,
-                Some(ErrorCode::UNAUTHORIZED) | Some(ErrorCode::STALE_NONCE)
-            ) {
-                self.realm = parsed.realm().and_then(Result::ok).unwrap_or("").to_owned();
-                self.nonce = parsed.nonce().unwrap_or_default().to_vec();
-                continue;
-            }
-            return Ok(response);
-        }
-        Err(io::Error::other("still unauthorized after the challenge"))
-    }
-
-    /// Sets the realm and nonce from another client's challenge (a ConnectionBind may reuse them).
-    pub fn credentials_from<T>(&mut self, other: &TurnStream<T>) {
-        self.realm = other.realm.clone();
-        self.nonce = other.nonce.clone();
-    }
-
-    /// Allocate; the relayed address, or the error code.
-    pub fn allocate(&mut self, transport: u8) -> io::Result<Result<SocketAddr, u16>> {
-        let r = self.request(Method::ALLOCATE, &|b| {
-            b.add_raw(attr::REQUESTED_TRANSPORT, &[transport, 0, 0, 0])
-                .expect("transport");
-        })?;
-        Ok(outcome(&r).map(|m| {
-            m.xor_address(attr::XOR_RELAYED_ADDRESS)
-                .and_then(Result::ok)
-                .expect("XOR-RELAYED-ADDRESS")
-        }))
-    }
-
-    pub fn create_permission(&mut self, peer: SocketAddr) -> io::Result<Result<(), u16>> {
-        let r = self.request(Method::CREATE_PERMISSION, &|b| {
-            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
-                .expect("peer");
-        })?;
-        Ok(outcome(&r).map(|_| ()))
-    }
-
-    pub fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) -> io::Result<()> {
-        let msg = self.build(
-            MessageType::new(Method::SEND, Class::Indication),
-            &transaction_id(),
-            &|b| {
-                b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
-                    .expect("peer");
-                b.add_raw(attr::DATA, data).expect("data");
-            },
-        );
-        self.stream.write_all(&msg)?;
-        self.stream.flush()
-    }
-
-    /// The next indication of `method` (from the backlog first), as (XOR-PEER-ADDRESS, message).
-    pub fn indication(&mut self, method: Method) -> io::Result<(SocketAddr, Vec<u8>)> {
-        loop {
-            let m = if self.backlog.is_empty() {
-                self.read_message()?
-            } else {
-                self.backlog.remove(0)
-            };
-            let Ok(parsed) = Message::parse(&m) else {
-                continue;
-            };
-            if parsed.class() == Class::Indication && parsed.method() == method {
-                let peer = parsed
-                    .xor_address(attr::XOR_PEER_ADDRESS)
-                    .and_then(Result::ok)
-                    .expect("XOR-PEER-ADDRESS");
-                return Ok((peer, m));
             }
         }
+        panic!("{method:?}: no response from {}", self.server);
     }
-
-    /// RFC 6062 Connect: the CONNECTION-ID, or the error code.
-    pub fn connect(&mut self, peer: SocketAddr) -> io::Result<Result<u32, u16>> {
-        let r = self.request(Method::CONNECT, &|b| {
-            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
-                .expect("peer");
-        })?;
-        Ok(outcome(&r).map(|m| {
-            m.connection_id()
-                .and_then(Result::ok)
-                .expect("CONNECTION-ID")
-        }))
-    }
-
-    /// RFC 6062 ConnectionBind on this (new) connection.
-    pub fn connection_bind(&mut self, id: u32) -> io::Result<Result<(), u16>> {
-        let r = self.request(Method::CONNECTION_BIND, &|b| {
-            b.add_u32(attr::CONNECTION_ID, id).expect("id");
-        })?;
-        Ok(outcome(&r).map(|_| ()))
-    }
-}
-
-/// The parsed success response, or the error code of an error response.
-fn outcome(response: &[u8]) -> Result<Message<'_>, u16> {
-    let m = Message::parse(response).map_err(|_| 0u16)?;
-    match m.class() {
-        Class::Success => Ok(m),
-        _ => Err(m.error_code().and_then(Result::ok).map_or(0, |(c, _)| c.0)),
-    }
-}
-
-/// The DATA of a Data indication.
-pub fn data_of(message: &[u8]) -> Vec<u8> {
-    Message::parse(message)
-        .ok()
-        .and_then(|m| m.data().map(<[u8]>::to_vec))
-        .unwrap_or_default()
 }

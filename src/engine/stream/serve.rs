@@ -183,6 +183,7 @@ impl Shard {
                 udp: &mut self.relays,
                 tcp: &mut self.streams.tcp,
             };
+            let before = self.core.allocation_count();
             let out = self.core.handle_client(
                 now,
                 unix,
@@ -192,6 +193,7 @@ impl Shard {
                 &mut self.frame.scratch,
                 &mut io,
             );
+            self.after_request(now, before);
             self.send_now(out);
             self.after_core();
         }
