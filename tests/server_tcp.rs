@@ -5,13 +5,9 @@
 
 mod support;
 
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use support::tls::TestCert;
-use support::uclient::{echo_all, echo_all_except};
-use support::{interop_tool, Server};
+use support::uclient::{reported_error, run, tool, totals, Peer};
+use support::{Server, PASSWORD, USER};
 
 /// uclient picks a random TLS context per connection, among them TLS 1.0 (`ctx=1`) and TLS 1.1
 /// (`ctx=2`), and retries with another when the handshake fails. tern offers TLS 1.2 and 1.3
@@ -23,71 +19,59 @@ const TLS10_PROBES: &[&str] = &[
     "errno=0, err=0, error:0A000410:SSL routines::sslv3 alert handshake failure",
 ];
 
-/// `turnutils_peer` on a free loopback port, killed by PID on drop.
-struct UdpPeer {
-    child: Child,
-    port: u16,
-}
+const CLIENTS: u64 = 4;
+const MESSAGES: u64 = 100;
 
-impl UdpPeer {
-    fn start() -> Option<UdpPeer> {
-        let tool = interop_tool("turnutils_peer")?;
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(tool)
-            .args(["-L", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn turnutils_peer");
-        std::thread::sleep(Duration::from_millis(300));
-        Some(UdpPeer { child, port })
+/// Runs uclient (4 clients x 100 messages of 200 bytes) on `port` with `args` and checks that
+/// every message came back and nothing but `expected` lines mention an error.
+fn echo_all(server: &Server, port: u16, args: &[&str], expected: &[&str]) {
+    let (Some(tool), Some(peer)) = (tool(), Peer::start()) else {
+        return;
+    };
+    let (m, n) = (CLIENTS.to_string(), MESSAGES.to_string());
+    let mut all = vec!["-u", USER, "-w", PASSWORD, "-m", &m, "-n", &n, "-l", "200"];
+    all.extend_from_slice(args);
+    let text = run(&tool, port, peer.port, &all);
+    let fail = |why: &str| -> ! {
+        panic!(
+            "{why} (uclient {all:?}):\n{text}\nserver log:\n{}",
+            server.log()
+        )
+    };
+    let unexpected: String = text
+        .lines()
+        .filter(|l| !expected.iter().any(|e| l.contains(e)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if reported_error(&unexpected) {
+        fail("uclient reported an error");
     }
-}
-
-impl Drop for UdpPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    let Some((sent, received)) = totals(&text) else {
+        fail("no totals line");
+    };
+    if sent != CLIENTS * MESSAGES || received != sent {
+        fail(&format!("sent {sent}, received {received}"));
+    }
+    if !text.contains("Total lost packets 0 ") {
+        fail("lost packets");
     }
 }
 
 #[test]
 fn uclient_over_tcp_loses_nothing() {
-    let Some(peer) = UdpPeer::start() else { return };
     let server = Server::start(&["--allow-loopback-peers"]);
-    let peer_port = peer.port.to_string();
-    let args = ["-t", "-c", "-l", "200", "-e", "127.0.0.1", "-r", &peer_port];
-    echo_all(&server, server.tcp_addr().port(), &args, 4, 100);
+    echo_all(&server, server.tcp_addr().port(), &["-t", "-c"], &[]);
 }
 
 #[test]
 fn uclient_over_tls_loses_nothing() {
-    let Some(peer) = UdpPeer::start() else { return };
     let cert = TestCert::new("uclient");
     let [c, k] = cert.args();
     let server = Server::start(&[&c, &k, "--tls-listening-port=0", "--allow-loopback-peers"]);
-    let peer_port = peer.port.to_string();
-    let args = [
-        "-S",
-        "-t",
-        "-c",
-        "-l",
-        "200",
-        "-e",
-        "127.0.0.1",
-        "-r",
-        &peer_port,
-    ];
-    echo_all_except(
+    echo_all(
         &server,
         server.tls_addr().port(),
-        &args,
-        4,
-        100,
+        &["-S", "-t", "-c"],
         TLS10_PROBES,
     );
 }
@@ -95,13 +79,7 @@ fn uclient_over_tls_loses_nothing() {
 #[test]
 fn uclient_tcp_relay_allocations_lose_nothing() {
     let server = Server::start(&["--allow-loopback-peers"]);
-    echo_all(
-        &server,
-        server.tcp_addr().port(),
-        &["-T", "-l", "200"],
-        4,
-        100,
-    );
+    echo_all(&server, server.tcp_addr().port(), &["-T"], &[]);
 }
 
 #[test]
@@ -109,13 +87,10 @@ fn uclient_tcp_relay_over_tls_loses_nothing() {
     let cert = TestCert::new("uclient-6062");
     let [c, k] = cert.args();
     let server = Server::start(&[&c, &k, "--tls-listening-port=0", "--allow-loopback-peers"]);
-    let args = ["-T", "-S", "-l", "200"];
-    echo_all_except(
+    echo_all(
         &server,
         server.tls_addr().port(),
-        &args,
-        4,
-        100,
+        &["-T", "-S"],
         TLS10_PROBES,
     );
 }

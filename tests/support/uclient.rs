@@ -1,76 +1,109 @@
-//! Runs coturn's `turnutils_uclient` against a server and judges its output: it exits 0 even when
-//! it prints errors, so the totals line and the lost-packet count decide.
+//! coturn's `turnutils_uclient` against the real binary, with a `turnutils_peer` echo peer: runs
+//! a client and reads its totals (it exits 0 even when requests fail, so its output is judged).
 
-use std::process::Command;
-use std::time::Duration;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use super::{interop_tool, output_within, Server, PASSWORD, USER};
+use super::{interop_tool, output_within};
 
-/// Runs uclient with `-u -w -p port` plus `args` (host last) and checks that `clients *
-/// messages` messages were sent and all came back. Returns its output. None: uclient is absent.
-pub fn echo_all(
-    server: &Server,
-    port: u16,
-    args: &[&str],
-    clients: u64,
-    messages: u64,
-) -> Option<String> {
-    echo_all_except(server, port, args, clients, messages, &[])
+/// How long one uclient run may take before it is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the echo peer may take to answer its first probe.
+const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `turnutils_peer` echoing on a free loopback port, killed by PID on drop.
+pub struct Peer {
+    child: Child,
+    pub port: u16,
 }
 
-/// `echo_all`, where output lines containing one of `expected` are not counted as errors.
-pub fn echo_all_except(
-    server: &Server,
-    port: u16,
-    args: &[&str],
-    clients: u64,
-    messages: u64,
-    expected: &[&str],
-) -> Option<String> {
-    let tool = interop_tool("turnutils_uclient")?;
-    let port = port.to_string();
-    let (m, n) = (clients.to_string(), messages.to_string());
-    let mut full = vec!["-u", USER, "-w", PASSWORD, "-p", &port, "-m", &m, "-n", &n];
-    full.extend_from_slice(args);
-    full.push("127.0.0.1");
-    let out = output_within(Command::new(tool).args(&full), Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let fail = |why: &str| -> ! {
-        panic!(
-            "{why} (uclient {full:?}):\n{text}\nserver log:\n{}",
-            server.log()
-        )
-    };
-    let unexpected = text
+impl Peer {
+    /// Starts the peer and waits until it echoes a probe. None when the tool is absent.
+    pub fn start() -> Option<Peer> {
+        let tool = interop_tool("turnutils_peer")?;
+        for _ in 0..5 {
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .expect("a free port")
+                .port();
+            let child = Command::new(&tool)
+                .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn turnutils_peer");
+            let peer = Peer { child, port };
+            if peer.echoes() {
+                return Some(peer);
+            }
+        }
+        panic!("turnutils_peer never echoed a probe");
+    }
+
+    /// Sends probes until one comes back (the peer is up and the port is ours).
+    fn echoes(&self) -> bool {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+        probe
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        let deadline = Instant::now() + PEER_TIMEOUT;
+        let mut buf = [0u8; 64];
+        while Instant::now() < deadline {
+            let _ = probe.send_to(b"tern-probe", ("127.0.0.1", self.port));
+            if let Ok((n, _)) = probe.recv_from(&mut buf) {
+                return buf.get(..n) == Some(&b"tern-probe"[..]);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `turnutils_uclient` binary, or None (with the skip notice) when absent.
+pub fn tool() -> Option<PathBuf> {
+    interop_tool("turnutils_uclient")
+}
+
+/// Runs uclient against `127.0.0.1:server_port` with the echo peer `127.0.0.1:peer_port` and
+/// `args`; returns stdout and stderr together.
+pub fn run(tool: &Path, server_port: u16, peer_port: u16, args: &[&str]) -> String {
+    let (server_port, peer_port) = (server_port.to_string(), peer_port.to_string());
+    let mut all = vec!["-e", "127.0.0.1", "-r", &peer_port, "-p", &server_port];
+    all.extend_from_slice(args);
+    all.push("127.0.0.1");
+    let out =
+        output_within(Command::new(tool).args(&all), RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// `(tot_send_msgs, tot_recv_msgs)` from the final totals line.
+pub fn totals(text: &str) -> Option<(u64, u64)> {
+    let line = text
         .lines()
-        .filter(|l| !expected.iter().any(|e| l.contains(e)))
-        .any(|l| l.to_lowercase().contains("error"));
-    if unexpected {
-        fail("uclient reported an error");
-    }
-    let totals = text
-        .lines()
-        .find(|l| l.contains("tot_send_msgs=") && !l.contains("msz="))
-        .unwrap_or_else(|| fail("no totals line"));
-    let count = |key: &str| -> u64 {
-        totals
-            .split(key)
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| fail("unreadable totals"))
+        .find(|l| l.contains("tot_send_msgs=") && !l.contains("msz="))?;
+    let count = |key: &str| -> Option<u64> {
+        line.split(key)
+            .nth(1)?
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     };
-    let (sent, received) = (count("tot_send_msgs="), count("tot_recv_msgs="));
-    if sent != clients * messages {
-        fail(&format!("sent {sent}, expected {}", clients * messages));
-    }
-    if received != sent {
-        fail(&format!("sent {sent}, received {received}"));
-    }
-    if !text.contains("Total lost packets 0 ") {
-        fail("lost packets");
-    }
-    Some(text)
+    Some((count("tot_send_msgs=")?, count("tot_recv_msgs=")?))
+}
+
+/// Whether uclient reported a failed request or transport error (`error 403 (Forbidden)`, ...).
+pub fn reported_error(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("error")
 }
