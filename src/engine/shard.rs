@@ -255,8 +255,9 @@ impl Shard {
                 ..
             } => {
                 let bytes = self.batch.slots.get(k).and_then(|s| span_bytes(s, &data));
+                let n = bytes.map_or(0, <[u8]>::len);
                 let result = send_stream(&mut self.streams, id as usize, bytes);
-                self.after_stream_send(id as usize, result);
+                self.after_stream_send(id as usize, result, n);
                 return;
             }
             Output::Client {
@@ -305,8 +306,9 @@ impl Shard {
                 ..
             } => {
                 let bytes = span_bytes(&self.frame, &data);
+                let n = bytes.map_or(0, <[u8]>::len);
                 let result = send_stream(&mut self.streams, id as usize, bytes);
-                return self.after_stream_send(id as usize, result);
+                return self.after_stream_send(id as usize, result, n);
             }
             Output::Client {
                 via: Via::Udp(i),
@@ -327,10 +329,15 @@ impl Shard {
         }
     }
 
-    fn after_stream_send(&mut self, id: usize, result: Result<(), SendError>) {
+    /// A frame for a stream client that did not fit its bounded queue is dropped whole and
+    /// counted as dropped, not as sent (a slow client never makes the server buffer without bound).
+    fn after_stream_send(&mut self, id: usize, result: Result<(), SendError>, bytes: usize) {
         match result {
             Ok(()) => {}
-            Err(SendError::Full) => self.stats.stream_queue_full += 1,
+            Err(SendError::Full) => {
+                self.stats.stream_queue_full += 1;
+                self.core.frame_dropped(bytes);
+            }
             Err(SendError::Broken) => self.close_stream(id),
         }
     }

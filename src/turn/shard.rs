@@ -218,6 +218,14 @@ impl Shard {
         &self.counters
     }
 
+    /// The engine dropped an output to a client that this shard counted as sent (a stream
+    /// client's write queue was full): counted as dropped instead.
+    pub fn frame_dropped(&mut self, bytes: usize) {
+        self.counters.client_tx_packets = self.counters.client_tx_packets.saturating_sub(1);
+        self.counters.client_tx_bytes = self.counters.client_tx_bytes.saturating_sub(bytes as u64);
+        self.counters.dropped += 1;
+    }
+
     /// Whether stream connection `conn` carries an allocation (an engine closes idle streams
     /// that do not).
     pub fn stream_has_allocation(&self, conn: u32) -> bool {
