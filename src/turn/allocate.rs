@@ -77,7 +77,7 @@ impl Shard {
         };
         let local = client.local.ip();
         let (ip, port) = match want.token {
-            Some(token) => match self.reservations.take(&token, now) {
+            Some(token) => match self.shared.take_token(&token, now) {
                 Some(addr) => (addr.ip(), PortWish::Exact(addr.port())),
                 None => return r.error(ErrorCode::INSUFFICIENT_CAPACITY),
             },
@@ -135,10 +135,7 @@ impl Shard {
             (Some(true), Some(next)) => {
                 let reserved = SocketAddr::new(first.addr.ip(), next);
                 let until = now + TOKEN_LIFETIME;
-                let secret = *self.shared.token_secret();
-                let token = self
-                    .reservations
-                    .issue(&secret, self.index, reserved, until);
+                let token = self.shared.issue_token(self.index, reserved, until);
                 self.wheel.insert(until, TimerKey::Token(token));
                 Some(token)
             }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::io::{Client, ConnectionId, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
 use super::report::Report;
-use super::reservation::{Reservations, Token};
+use super::reservation::Token;
 use super::response::Responder;
 use super::settings::Settings;
 use super::shared::Shared;
@@ -31,7 +31,6 @@ pub struct Shard {
     pub(crate) index: usize,
     pub(crate) table: Table,
     pub(crate) wheel: Wheel<TimerKey>,
-    pub(crate) reservations: Reservations,
     /// Reused by `handle_timeout`.
     due: Vec<(u64, TimerKey)>,
     pub(crate) counters: Counters,
@@ -55,7 +54,6 @@ impl Shard {
             index,
             table: Table::default(),
             wheel: Wheel::new(),
-            reservations: Reservations::default(),
             due: Vec::new(),
             counters: Counters::ZERO,
             report: Report::default(),
@@ -164,7 +162,7 @@ impl Shard {
             match key {
                 TimerKey::Alloc(handle) => self.allocation_timer(now, handle, tick, io),
                 TimerKey::Token(token) => {
-                    if let Some(addr) = self.reservations.expire(&token, now) {
+                    if let Some(addr) = self.shared.expire_token(&token, now) {
                         io.release_port(addr);
                     }
                 }

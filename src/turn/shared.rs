@@ -1,18 +1,25 @@
 //! State shared by every shard, control plane only: the nonce key (RFC 8489 §9.2 stateless
-//! nonces), the secret behind RESERVATION-TOKENs (RFC 8656 §7.2), and the allocation quota hook.
+//! nonces), RESERVATION-TOKENs and their table (RFC 8656 §7.2), drain mode and the quota hook.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::reservation::{Reservations, Token};
 use crate::auth::NonceKey;
 
 pub struct Shared {
     nonce: NonceKey,
     token_secret: [u8; 32],
+    /// Reservation tokens of every shard: a token issued on one shard may be claimed on another
+    /// (the engine's reserved sockets are shared too). Touched only by EVEN-PORT Allocates.
+    reservations: Mutex<Reservations>,
     /// Drain mode (coturn 4.17 SIGUSR1): new allocations are refused, existing ones live on.
     draining: AtomicBool,
 }
@@ -26,6 +33,7 @@ impl Shared {
         Shared {
             nonce: NonceKey::from_bytes(key),
             token_secret: h.finalize().into(),
+            reservations: Mutex::new(Reservations::default()),
             draining: AtomicBool::new(false),
         }
     }
@@ -36,6 +44,27 @@ impl Shared {
 
     pub(crate) fn token_secret(&self) -> &[u8; 32] {
         &self.token_secret
+    }
+
+    fn reservations(&self) -> MutexGuard<'_, Reservations> {
+        // The table stays consistent across a panic elsewhere: every method is one map operation.
+        self.reservations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves `addr` for a later Allocate until `until`; the caller schedules `expire_token`.
+    pub(crate) fn issue_token(&self, shard: usize, addr: SocketAddr, until: Instant) -> Token {
+        self.reservations()
+            .issue(&self.token_secret, shard, addr, until)
+    }
+
+    /// The reserved address for `token` if still valid at `now`; the token is used up.
+    pub(crate) fn take_token(&self, token: &Token, now: Instant) -> Option<SocketAddr> {
+        self.reservations().take(token, now)
+    }
+
+    /// Forgets `token` if it expired unclaimed, returning the port the engine may release.
+    pub(crate) fn expire_token(&self, token: &Token, now: Instant) -> Option<SocketAddr> {
+        self.reservations().expire(token, now)
     }
 
     /// Enters or leaves drain mode; every shard sees it at its next Allocate.
