@@ -61,30 +61,18 @@ impl Shard {
     /// Registers a connection (its per-address count already taken); its id.
     fn add_stream(&mut self, conn: Conn) -> Option<usize> {
         let ip = conn.remote.ip();
-        let Some(id) = self.streams.conns.insert(conn) else {
+        let id = self.streams.conns.insert_registered(
+            conn,
+            self.poll.registry(),
+            |c| &mut c.stream,
+            |i| Source::Stream(i).token(),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if id.is_none() {
             self.stats.streams_refused += 1;
             self.streams.shared.per_ip.release(ip);
-            return None;
-        };
-        let registered = match self.streams.conns.get_mut(id) {
-            Some(conn) => self
-                .poll
-                .registry()
-                .register(
-                    &mut conn.stream,
-                    Source::Stream(id).token(),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_ok(),
-            None => false,
-        };
-        if !registered {
-            self.streams.conns.remove(id);
-            self.streams.shared.per_ip.release(ip);
-            self.stats.streams_refused += 1;
-            return None;
         }
-        Some(id)
+        id
     }
 
     /// Readiness of client connection `id`. True when it may have more to read.
@@ -343,6 +331,19 @@ impl Shard {
 
     /// Either end of a spliced pair ended: both close, the core forgets the connection.
     fn close_spliced(&mut self, sid: usize, pidx: usize, cid: ConnectionId) {
+        let data = Mode::Data {
+            peer: pidx,
+            id: cid,
+        };
+        if self.streams.conns.get(sid).is_some_and(|c| c.mode == data) {
+            self.close_stream(sid);
+        } else {
+            self.forget_peer(pidx, cid);
+        }
+    }
+
+    /// Closes peer connection `pidx` if it still is `cid`, and tells the core it is gone.
+    fn forget_peer(&mut self, pidx: usize, cid: ConnectionId) {
         if self
             .streams
             .tcp
@@ -353,11 +354,6 @@ impl Shard {
             self.streams.tcp.remove_peer(pidx);
         }
         self.core.handle_tcp_connection_closed(cid);
-        if let Some(mut conn) = self.streams.conns.remove(sid) {
-            conn.finish();
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.streams.shared.per_ip.release(conn.remote.ip());
-        }
     }
 
     pub(in crate::engine) fn close_stream(&mut self, id: usize) {
@@ -369,18 +365,7 @@ impl Shard {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.streams.shared.per_ip.release(conn.remote.ip());
         match conn.mode {
-            Mode::Data { peer, id: cid } => {
-                if self
-                    .streams
-                    .tcp
-                    .peers
-                    .get(peer)
-                    .is_some_and(|p| p.id == cid)
-                {
-                    self.streams.tcp.remove_peer(peer);
-                }
-                self.core.handle_tcp_connection_closed(cid);
-            }
+            Mode::Data { peer, id: cid } => self.forget_peer(peer, cid),
             Mode::Stun => {
                 let mut io = Io {
                     udp: &mut self.relays,

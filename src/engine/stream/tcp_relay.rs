@@ -160,23 +160,14 @@ impl TcpRelays {
         let socket = mio::net::TcpListener::from_std(socket.into());
         let id = self
             .listeners
-            .insert(TcpRelay { socket, addr })
+            .insert_registered(
+                TcpRelay { socket, addr },
+                &self.registry,
+                |l| &mut l.socket,
+                |i| Source::TcpRelay(i).token(),
+                Interest::READABLE,
+            )
             .ok_or(BindError::Resources)?;
-        let registered = match self.listeners.get_mut(id) {
-            Some(l) => self
-                .registry
-                .register(
-                    &mut l.socket,
-                    Source::TcpRelay(id).token(),
-                    Interest::READABLE,
-                )
-                .is_ok(),
-            None => false,
-        };
-        if !registered {
-            self.listeners.remove(id);
-            return Err(BindError::Resources);
-        }
         Ok(Bound {
             id: RelayId(id as u32 | TCP_RELAY),
             addr,
@@ -214,29 +205,21 @@ impl TcpRelays {
         stream: mio::net::TcpStream,
         state: PeerState,
     ) -> Option<usize> {
-        let index = self.peers.insert(Peer {
+        let peer = Peer {
             stream,
             id,
             state,
             since: self.now,
             wq: Vec::new(),
             wstart: 0,
-        })?;
-        let registered = match self.peers.get_mut(index) {
-            Some(p) => self
-                .registry
-                .register(
-                    &mut p.stream,
-                    Source::Peer(index).token(),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_ok(),
-            None => false,
         };
-        if !registered {
-            self.peers.remove(index);
-            return None;
-        }
+        let index = self.peers.insert_registered(
+            peer,
+            &self.registry,
+            |p| &mut p.stream,
+            |i| Source::Peer(i).token(),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         self.by_id.insert(id.0, index);
         Some(index)
     }
