@@ -117,8 +117,14 @@ pub(crate) static OPTIONS: &[O] = &[
     O::todo("drop-invalid-packets-log", Arg::Flag).help("log dropped malformed packets"),
     O::todo("include-reason-string", Arg::Flag).help("reason phrases in error responses"),
     O::ignored("stateless-nonce", Arg::Flag).help("tern's nonces are always stateless"),
-    O::todo("unauthorized-ratelimit", Arg::Flag).help("rate-limit 401 responses"),
-    O::todo("unauthorized-ratelimit-rps", Arg::Required).help("401 responses per second"),
+    O::flag("unauthorized-ratelimit", |c, b| {
+        c.unauthorized_ratelimit = b
+    })
+    .help("rate-limit answers to unauthenticated senders per source IP (tern: on)"),
+    O::value("unauthorized-ratelimit-rps", |c, s| {
+        v::u32_value(s).map(|n| c.unauthorized_ratelimit_rps = n)
+    })
+    .help("answers to unauthenticated senders per source IP per second (100; 0: unlimited)"),
     O::ignored("udp-recvmmsg", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
     O::ignored("udp-sendmmsg", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
     O::ignored("udp-gso", Arg::Flag).help("tern batches datagrams itself (io-engine)"),

@@ -5,6 +5,7 @@ mod batch;
 mod clock;
 mod control;
 mod error;
+mod fdlimit;
 mod interfaces;
 mod listen;
 mod relay;
@@ -69,9 +70,6 @@ impl Server {
                 None
             }
         };
-        if let Some(limit) = stream::raise_fd_limit() {
-            info!("open file limit: {limit}");
-        }
         let bound = bind_listeners(cfg, shards)?;
         let tls_bound = match &tls {
             Some(_) => {
@@ -86,7 +84,9 @@ impl Server {
         }
         let settings =
             Arc::new(Settings::from_config(cfg, &all_addrs).map_err(EngineError::Settings)?);
-        let shared = Arc::new(Shared::new(random_key()?));
+        let epoch = clock::now().0;
+        let shared = Arc::new(Shared::from_config(random_key()?, cfg, epoch));
+        plan_descriptors(&shared, shards, all_addrs.len());
         let reservations = Arc::new(Reservations::default());
         let mut listeners = listener_list(cfg, &bound.addrs);
         if let Some(t) = &tls_bound {
@@ -225,6 +225,9 @@ impl Server {
     /// their key and relays. Listening addresses are the ones bound at start.
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
         let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        self.shared
+            .quotas()
+            .set_limits(cfg.user_quota, cfg.total_quota);
         self.settings.replace(Arc::new(settings));
         self.wake();
         Ok(())
@@ -365,6 +368,25 @@ fn register(
         });
     }
     Ok((udp, tcp))
+}
+
+/// Turns the file-descriptor limit into the allocation ceiling (508 past it) and says so.
+fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) {
+    // Per shard: a UDP and a TCP listener per address, its poll and its waker.
+    let fixed = (shards as u64).saturating_mul(addrs as u64 * 2 + 2);
+    match fdlimit::raise_nofile() {
+        Ok(limit) => {
+            let max = fdlimit::max_allocations(limit, fixed);
+            shared.quotas().set_max_allocations(max);
+            info!(
+                "file descriptors: limit {limit}, {fixed} for listeners; at most {max} allocations \
+                 ({} descriptors each, {} kept in reserve)",
+                fdlimit::PER_ALLOCATION,
+                fdlimit::RESERVE
+            );
+        }
+        Err(e) => warn!("cannot read the file-descriptor limit ({e}): no allocation ceiling"),
+    }
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.

@@ -123,6 +123,7 @@ impl Shard {
             self.expire();
             self.control.after_turn(&mut self.core, clock::now().0);
         }
+        self.core.shutdown(&mut self.relays);
         self.control.finish(&mut self.core);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }

@@ -24,6 +24,8 @@ pub(crate) enum Reject {
     Challenge(ErrorCode),
     /// 400 / 441: a plain error.
     Plain(ErrorCode),
+    /// MESSAGE-INTEGRITY did not verify with the user's key: answered like `Challenge(401)`.
+    BadIntegrity,
 }
 
 /// Authenticates `msg` from `client`; `existing` is the allocation of its 5-tuple, whose cached
@@ -78,11 +80,11 @@ pub(crate) fn authenticate<'m>(
             if *alloc.username != *username {
                 return Err(Reject::Plain(ErrorCode::WRONG_CREDENTIALS));
             }
-            return verify(key).ok_or(unauthorized);
+            return verify(key).ok_or(Reject::BadIntegrity);
         }
     }
     match settings.credentials.lookup(username, unix) {
-        Lookup::Keys(keys) => keys.iter().find_map(verify).ok_or(unauthorized),
+        Lookup::Keys(keys) => keys.iter().find_map(verify).ok_or(Reject::BadIntegrity),
         Lookup::Expired | Lookup::Unknown => Err(unauthorized),
     }
 }
@@ -98,6 +100,14 @@ pub(crate) fn reject(
 ) -> Option<usize> {
     match why {
         Reject::Plain(code) => r.error(code),
+        Reject::BadIntegrity => reject(
+            r,
+            Reject::Challenge(ErrorCode::UNAUTHORIZED),
+            settings,
+            nonces,
+            client,
+            unix,
+        ),
         Reject::Challenge(code) => {
             let nonce = nonces.issue(unix, client);
             let realm = settings.credentials.realm();

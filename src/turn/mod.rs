@@ -6,6 +6,7 @@ mod allocate;
 mod allocation;
 mod auth_flow;
 mod binding;
+mod drops;
 mod hash;
 mod indication;
 mod io;
@@ -21,6 +22,7 @@ mod table;
 mod tcp_relay;
 mod timer;
 
+pub use drops::{DropReason, Drops};
 pub use io::*;
 pub use report::{Event, EventKind};
 pub use settings::Settings;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::allocation::{family_of, ChannelConflict};
 use super::auth_flow::{authenticate, reject, Reject};
+use super::drops::DropReason;
 use super::io::{Client, RelayIo};
 use super::report::{allocation_event, EventKind};
 use super::response::{unknown_attributes, Responder};
@@ -43,16 +44,12 @@ impl Shard {
         }
         let auth = match authed {
             Ok(auth) => auth,
-            Err(why) => {
-                if why == Reject::Challenge(ErrorCode::UNAUTHORIZED) {
-                    self.counters.unauthenticated_401 += 1;
-                }
-                return reject(r, why, &settings, shared.nonce(), client.remote, unix);
-            }
+            Err(why) => return self.rejected(now, unix, client, why, r),
         };
         r.sign = auth.sign;
         let (unknown, n) = unknown_attributes(msg);
         if n > 0 {
+            self.drops.count(DropReason::UnknownAttribute);
             let types = unknown.get(..n).unwrap_or_default();
             return r.error_with(ErrorCode::UNKNOWN_ATTRIBUTE, &mut |b| {
                 b.add_unknown_attributes(types)
@@ -91,6 +88,31 @@ impl Shard {
         }
         let id = msg.connection_id()?.ok()?;
         self.connection_owner(id)
+    }
+
+    /// Answers a request that did not authenticate, within the per-source rate limit.
+    pub(super) fn rejected(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        client: &Client,
+        why: Reject,
+        r: Responder<'_>,
+    ) -> Option<usize> {
+        if !self.may_answer_unauthenticated(now, client) {
+            return None;
+        }
+        match why {
+            Reject::Challenge(ErrorCode::UNAUTHORIZED) => self.counters.unauthenticated_401 += 1,
+            Reject::BadIntegrity => {
+                self.counters.unauthenticated_401 += 1;
+                self.drops.count(DropReason::BadIntegrity);
+            }
+            _ => {}
+        }
+        let settings = Arc::clone(&self.settings);
+        let shared = Arc::clone(&self.shared);
+        reject(r, why, &settings, shared.nonce(), client.remote, unix)
     }
 
     fn refresh(

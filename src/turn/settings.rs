@@ -1,5 +1,6 @@
 //! Shard settings derived from the configuration: relay addresses (coturn `relay-ip`,
-//! `external-ip`), lifetimes (RFC 8656 §7.2, §9, §11), credentials and the peer policy.
+//! `external-ip`), lifetimes (RFC 8656 §7.2, §9, §11), credentials, the peer policy, and the
+//! per-allocation and per-source limits (`max-bps`, `unauthorized-ratelimit`, `stun-only`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -33,6 +34,16 @@ pub struct Settings {
     pub(crate) udp_relay: bool,
     /// RFC 6062 TCP relay allocations (`no-tcp-relay` turns them off).
     pub(crate) tcp_relay: bool,
+    /// `max-bps`: bytes/s per allocation and direction; 0 unlimited.
+    pub(crate) max_bps: u64,
+    /// Answers to an unauthenticated UDP source per second; 0 unlimited.
+    pub(crate) unauth_rps: u32,
+    /// `stun-only`: TURN requests are ignored.
+    pub(crate) stun_only: bool,
+    /// `no-stun`: Binding requests are ignored.
+    pub(crate) no_stun: bool,
+    /// `secure-stun`: Binding requests must authenticate.
+    pub(crate) secure_stun: bool,
     /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
     /// and for TLS clients (`tls-alternate-server`).
     pub(crate) alternate: Option<SocketAddr>,
@@ -92,6 +103,15 @@ impl Settings {
             default_family: cfg.allocation_default_address_family,
             udp_relay: !cfg.no_udp_relay,
             tcp_relay: !cfg.no_tcp_relay,
+            max_bps: cfg.max_bps,
+            unauth_rps: if cfg.unauthorized_ratelimit {
+                cfg.unauthorized_ratelimit_rps
+            } else {
+                0
+            },
+            stun_only: cfg.stun_only,
+            no_stun: cfg.no_stun,
+            secure_stun: cfg.secure_stun,
             alternate: cfg.alternate_servers.first().copied(),
             tls_alternate: cfg.tls_alternate_servers.first().copied(),
             log_binding: cfg.log_binding,
@@ -171,6 +191,8 @@ impl fmt::Debug for Settings {
             .field("stale_nonce", &self.stale_nonce)
             .field("fingerprint", &self.fingerprint)
             .field("software", &self.software)
+            .field("max_bps", &self.max_bps)
+            .field("unauth_rps", &self.unauth_rps)
             .finish_non_exhaustive()
     }
 }

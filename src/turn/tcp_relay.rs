@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::allocation::{family_of, Sign};
 use super::auth_flow::Authed;
+use super::drops::DropReason;
 use super::hash::FxHashMap;
 use super::io::{
     Client, ConnectionId, Output, RelayId, RelayIo, Span, Transport, Via, CONNECTION_SHARD_SHIFT,
@@ -208,7 +209,7 @@ impl Shard {
         };
         match written {
             Some(n) => self.send_client(d.via, d.to, Span::Scratch(n), n),
-            None => self.drop_packet(),
+            None => Output::Nothing,
         }
     }
 
@@ -226,7 +227,7 @@ impl Shard {
         let handle = self.table.handle(slot)?;
         let alloc = self.table.get(slot)?;
         if !alloc.tcp || alloc.expires <= now || !alloc.is_permitted(from.ip(), now) {
-            self.counters.dropped += 1;
+            self.drop_for(DropReason::NoPermission);
             return None;
         }
         let (via, to) = (alloc.client.via, alloc.client.remote);

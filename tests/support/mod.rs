@@ -58,15 +58,32 @@ impl Server {
     /// Runs the binary with exactly `args` and waits for both listening lines (or for the one
     /// transport left when `--no-udp`/`--no-tcp` is among them).
     pub fn start_args(args: &[&str]) -> Server {
-        Server::start_env(args, &[])
+        Server::spawn(&[], args, &[])
     }
 
     /// As [`Server::start_args`], with extra environment variables.
     pub fn start_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
+        Server::spawn(&[], args, env)
+    }
+
+    /// Like `start_args`, run through `wrapper` (e.g. `["prlimit", "--nofile=100:100", "--"]`).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Server {
+        Server::spawn(wrapper, args, &[])
+    }
+
+    fn spawn(wrapper: &[&str], args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
         let want_udp = !args.contains(&"--no-udp");
         let want_tcp = !args.contains(&"--no-tcp");
         let want_tls = !args.contains(&"--no-tls") && args.iter().any(|a| a.starts_with("--cert"));
-        let mut child = Command::new(tern_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(tern_bin());
+                c
+            }
+            None => Command::new(tern_bin()),
+        };
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -169,9 +169,14 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(cfg: Config) -> Harness {
+        Harness::with_shared(cfg, Arc::new(Shared::new([9; 32])), 0)
+    }
+
+    /// A shard of index `index` on `shared` (quotas and capacity across shards).
+    pub fn with_shared(cfg: Config, shared: Arc<Shared>, index: usize) -> Harness {
         let settings = Settings::from_config(&cfg, &listeners()).expect("settings");
         Harness {
-            shard: Shard::new(Arc::new(settings), Arc::new(Shared::new([9; 32])), 0),
+            shard: Shard::new(Arc::new(settings), shared, index),
             io: FakeIo::default(),
             now: Instant::now(),
             unix: UNIX_START,

@@ -1,6 +1,5 @@
 //! Limits that keep stream clients from exhausting the server: open connections per source
-//! address, the handshake and idle deadlines (RFC 8656 §3.1 leaves both to the server), and the
-//! process's file-descriptor limit raised to its hard maximum.
+//! address, and the handshake and idle deadlines (RFC 8656 §3.1 leaves both to the server).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -66,28 +65,6 @@ impl PerIp {
             }
         }
     }
-}
-
-/// Raises the soft limit on open files to the hard limit: every client connection, relay socket
-/// and peer connection is a descriptor. Returns the new soft limit.
-pub(crate) fn raise_fd_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit write and read the struct passed by pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return None;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return None;
-            }
-        }
-    }
-    Some(lim.rlim_cur)
 }
 
 #[cfg(test)]

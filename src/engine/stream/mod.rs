@@ -10,7 +10,7 @@ mod serve;
 mod tcp_relay;
 
 pub(crate) use conn::{Conn, Layer, SendError, MAX_FRAME};
-pub(crate) use guard::{raise_fd_limit, Deadlines, PerIp};
+pub(crate) use guard::{Deadlines, PerIp};
 pub(crate) use handoff::Handoff;
 pub(crate) use listen::bind_tls;
 pub(crate) use tcp_relay::{Io, TcpRelays};
