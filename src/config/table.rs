@@ -1,5 +1,5 @@
 //! The option table: every option name of coturn 4.6.1 and upstream coturn 4.17, plus tern's
-//! `io-engine`. It drives the file parser, the flags, `--help` and "did you mean".
+//! `io-engine` and `stream-connections-per-ip`. It drives the file parser, the flags, `--help` and "did you mean".
 
 use super::options::{Arg, OptSpec as O};
 use super::values as v;
@@ -141,8 +141,7 @@ pub(crate) static OPTIONS: &[O] = &[
     O::value("cipher-list", |c, s| {
         v::text(s).map(|p| c.cipher_list = Some(p))
     })
-    .help("OpenSSL cipher list, mapped onto what tern's TLS offers")
-    .pending(),
+    .help("OpenSSL cipher list, mapped onto what tern's TLS offers"),
     O::value("CA-file", |c, s| v::path(s).map(|p| c.ca_file = Some(p)))
         .help("CA bundle: verify client certificates")
         .pending(),
@@ -269,11 +268,11 @@ pub(crate) static OPTIONS: &[O] = &[
     O::value("max-allocate-timeout", |c, s| {
         v::u32_value(s).map(|n| c.max_allocate_timeout = n)
     })
-    .help(
-        "seconds allowed to complete an allocation (60); tern keeps no state before an \
-authenticated Allocate, so there is nothing to time out yet",
-    )
-    .pending(),
+    .help("seconds a TCP/TLS connection may stay without an allocation and silent (60)"),
+    O::value("stream-connections-per-ip", |c, s| {
+        v::u32_value(s).map(|n| c.stream_connections_per_ip = n)
+    })
+    .help("tern: open TCP/TLS client connections per source IP (512; 0: no limit)"),
     O::value("drain-min-allocations", |c, s| {
         v::u64_value(s).map(|n| c.drain_min_allocations = n)
     })

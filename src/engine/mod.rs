@@ -13,9 +13,11 @@ mod shard;
 mod slab;
 mod sockets;
 mod stream;
+mod tls;
 mod token;
 
 pub use error::EngineError;
+pub use tls::TlsError;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mio::{Interest, Poll, Waker};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::metrics::{Registry, UserTrafficBatch};
@@ -33,6 +35,8 @@ use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
+use stream::{Accept, Deadlines, Handoff, PerIp, StreamShared, Streams, TcpRelays};
+use tls::{Setup, Tls};
 use token::Source;
 
 /// A running server: every listener bound, one thread per shard.
@@ -40,6 +44,7 @@ pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
     shards: Vec<(Arc<Waker>, JoinHandle<()>)>,
+    tls: Option<Arc<Tls>>,
     registry: Arc<Registry>,
     shared: Arc<Shared>,
     settings: Arc<SettingsSlot>,
@@ -54,41 +59,124 @@ impl Server {
         // coturn's turn_realm_option rows override max-bps and the quotas for the realm.
         let cfg = &crate::auth::db::with_realm_options(cfg);
         let shards = shard_count(cfg);
+        let tls = match tls::setup(cfg).map_err(EngineError::Tls)? {
+            Setup::On(tls, warnings) => {
+                for w in warnings {
+                    warn!("{w}");
+                }
+                Some(tls)
+            }
+            Setup::Off => None,
+            Setup::Missing(why) => {
+                error!("{why}");
+                None
+            }
+        };
         let bound = bind_listeners(cfg, shards)?;
+        let tls_bound = match &tls {
+            Some(_) => {
+                let ips: Vec<IpAddr> = bound.addrs.iter().map(SocketAddr::ip).collect();
+                Some(stream::bind_tls(&ips, cfg.tls_listening_port, shards)?)
+            }
+            None => None,
+        };
+        let mut all_addrs = bound.addrs.clone();
+        if let Some(t) = &tls_bound {
+            all_addrs.extend(t.addrs.iter().copied());
+        }
         let settings =
-            Arc::new(Settings::from_config(cfg, &bound.addrs).map_err(EngineError::Settings)?);
+            Arc::new(Settings::from_config(cfg, &all_addrs).map_err(EngineError::Settings)?);
         let epoch = clock::now().0;
         let shared = Arc::new(Shared::from_config(random_key()?, cfg, epoch));
-        plan_descriptors(&shared, shards, bound.addrs.len());
+        plan_descriptors(&shared, shards, all_addrs.len());
         let reservations = Arc::new(Reservations::default());
+        let mut listeners = listener_list(cfg, &bound.addrs);
+        if let Some(t) = &tls_bound {
+            listeners.extend(t.addrs.iter().map(|a| (Transport::Tls, *a)));
+        }
         let mut server = Server {
-            listeners: listener_list(cfg, &bound.addrs),
+            listeners,
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(shards),
+            tls: tls.clone(),
             registry: Arc::new(Registry::new(shards, 0)),
             shared: Arc::clone(&shared),
             settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
-            addrs: bound.addrs.clone(),
+            addrs: all_addrs.clone(),
         };
-        for (index, sockets) in bound.shards.into_iter().enumerate() {
+        let mut polls = Vec::with_capacity(shards);
+        let mut wakers = Vec::with_capacity(shards);
+        for _ in 0..shards {
             let poll = Poll::new().map_err(io_error("creating a poll"))?;
             let waker = Waker::new(poll.registry(), Source::Waker.token())
-                .map(Arc::new)
                 .map_err(io_error("creating a waker"))?;
+            polls.push(poll);
+            wakers.push(Arc::new(waker));
+        }
+        let stream_shared = Arc::new(StreamShared {
+            tls,
+            per_ip: PerIp::new(cfg.stream_connections_per_ip),
+            deadlines: Deadlines::from_config(cfg),
+            handoff: Handoff::new(wakers.clone()),
+        });
+        let mut tls_shards = tls_bound.map(|t| t.shards.into_iter());
+        for (index, (sockets, (poll, waker))) in bound
+            .shards
+            .into_iter()
+            .zip(polls.into_iter().zip(wakers))
+            .enumerate()
+        {
             if let Some(resolver) = settings.resolver() {
                 wake_on_answers(resolver, index, &waker);
             }
-            let (udp, tcp) = register(&poll, sockets, &bound.addrs)?;
-            let relays = Relays::new(
-                poll.registry()
-                    .try_clone()
-                    .map_err(io_error("cloning the poll registry"))?,
-                relay::share(cfg.min_port, cfg.max_port, shards, index),
-                Arc::clone(&reservations),
+            let (udp, mut tcp) = register(&poll, sockets, &bound.addrs)?;
+            let has_tls = stream_shared.tls.is_some();
+            let mut accept = vec![
+                Accept {
+                    tls: has_tls,
+                    plain: true,
+                };
+                tcp.len()
+            ];
+            if let Some(tls_sockets) = tls_shards.as_mut().and_then(Iterator::next) {
+                for (socket, addr) in tls_sockets.into_iter().zip(&all_addrs[bound.addrs.len()..]) {
+                    let mut socket = mio::net::TcpListener::from_std(socket);
+                    poll.registry()
+                        .register(
+                            &mut socket,
+                            Source::TcpListener(tcp.len()).token(),
+                            Interest::READABLE,
+                        )
+                        .map_err(io_error("registering a TLS listener"))?;
+                    tcp.push(Listener {
+                        socket,
+                        addr: *addr,
+                    });
+                    accept.push(Accept {
+                        tls: true,
+                        plain: !cfg.no_tcp,
+                    });
+                }
+            }
+            let seed = || {
                 getrandom::u64().map_err(|e| EngineError::Io {
                     what: "reading random bytes",
                     source: io::Error::other(e.to_string()),
-                })?,
+                })
+            };
+            let registry = || {
+                poll.registry()
+                    .try_clone()
+                    .map_err(io_error("cloning the poll registry"))
+            };
+            let share = relay::share(cfg.min_port, cfg.max_port, shards, index);
+            let relays = Relays::new(registry()?, share, Arc::clone(&reservations), seed()?);
+            let now = clock::now().0;
+            let streams = Streams::new(
+                Arc::clone(&stream_shared),
+                TcpRelays::new(registry()?, share, seed()?, now),
+                accept,
+                now,
             );
             let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
             let stop = Arc::clone(&server.stop);
@@ -96,7 +184,9 @@ impl Server {
             // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
             let thread = std::thread::Builder::new()
                 .name(format!("tern-shard-{index}"))
-                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop, control).run())
+                .spawn(move || {
+                    Shard::new(index, core, poll, udp, tcp, relays, streams, stop, control).run()
+                })
                 .map_err(io_error("starting a shard thread"))?;
             server.shards.push((waker, thread));
         }
@@ -104,6 +194,20 @@ impl Server {
             info!("listening on {} {addr}", error::name(*transport));
         }
         Ok(server)
+    }
+
+    /// Whether TLS listeners run.
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Reads `cert` and `pkey` again (SIGUSR2, SIGHUP): new TLS connections use them, established
+    /// ones keep theirs. Err when TLS is off or the files cannot be loaded (the old ones stay).
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Err(TlsError(String::from("TLS is off: nothing to reload"))),
+        }
     }
 
     /// Every transport address listened on (one entry per address and transport, not per shard).

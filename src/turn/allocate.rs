@@ -17,8 +17,9 @@ use super::shard::{Shard, TimerKey};
 use crate::limits::TokenBucket;
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
-/// REQUESTED-TRANSPORT protocol number for UDP.
+/// REQUESTED-TRANSPORT protocol numbers: UDP, and TCP (RFC 6062 §6.1).
 const UDP: u8 = 17;
+const TCP: u8 = 6;
 
 /// The checked options of one Allocate request.
 struct Wanted {
@@ -52,14 +53,28 @@ impl Shard {
         if self.shared.is_draining() {
             return refuse_while_draining(r, &settings, client.transport);
         }
-        match msg.requested_transport() {
-            Some(Ok(UDP)) if settings.udp_relay => {}
+        let tcp = match msg.requested_transport() {
+            Some(Ok(UDP)) if settings.udp_relay => false,
+            // RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.
+            Some(Ok(TCP)) if settings.tcp_relay && client.transport != Transport::Udp => true,
+            Some(Ok(TCP)) if settings.tcp_relay => return r.error(ErrorCode::BAD_REQUEST),
             Some(Ok(_)) => return r.error(ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
             None | Some(Err(_)) => return r.error(ErrorCode::BAD_REQUEST),
-        }
+        };
         let want = match wanted(msg) {
             Ok(want) => want,
             Err(code) => return r.error(code),
+        };
+        let udp_only = want.even.is_some() || want.token.is_some() || want.additional;
+        if tcp && (udp_only || msg.dont_fragment()) {
+            return r.error(ErrorCode::BAD_REQUEST);
+        }
+        let bind = |io: &mut dyn RelayIo, req: &BindRequest| {
+            if tcp {
+                io.bind_tcp_relay(req)
+            } else {
+                io.bind_relay(req)
+            }
         };
         let quota_user = settings.credentials.quota_user(auth.username);
         let quota = match self.shared.quotas().try_acquire(quota_user) {
@@ -93,12 +108,12 @@ impl Shard {
         };
         let dont_fragment = msg.dont_fragment();
         let bound = target.and_then(|(ip, port)| {
-            io.bind_relay(&BindRequest {
+            let req = BindRequest {
                 ip,
                 port,
                 dont_fragment,
-            })
-            .map_err(|e| bind_error_code(e, want.family.is_some()))
+            };
+            bind(io, &req).map_err(|e| bind_error_code(e, want.family.is_some()))
         });
         let first = match bound {
             Ok(bound) => bound,
@@ -151,7 +166,8 @@ impl Shard {
             quota_user,
             key: auth.key,
         };
-        let alloc = Allocation::new(*client, relays, owner, expires, granted, budget);
+        let mut alloc = Allocation::new(*client, relays, owner, expires, granted, budget);
+        alloc.tcp = tcp;
         let handle = self.table.insert(alloc);
         self.counters.allocations = self.table.len() as u64;
         self.allocation_added(client.transport);

@@ -93,6 +93,8 @@ pub(crate) struct Allocation {
     pub budget: Budget,
     /// Tick of the wheel entry that is current for this allocation (older entries are stale).
     pub timer: Option<u64>,
+    /// A TCP relay (RFC 6062): its relay is a listening socket, data flows on connections.
+    pub tcp: bool,
     /// Data relayed over the allocation's life, bumped on the data path.
     pub traffic: Traffic,
     /// `traffic` when it was last handed to the per-user metrics.
@@ -120,6 +122,7 @@ impl Allocation {
             granted,
             budget,
             timer: None,
+            tcp: false,
             traffic: Traffic::default(),
             reported: Traffic::default(),
             permissions: Vec::new(),

@@ -20,6 +20,7 @@ mod settings;
 mod shard;
 mod shared;
 mod table;
+mod tcp_relay;
 mod timer;
 
 pub use drops::{DropReason, Drops};
@@ -29,3 +30,4 @@ pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;
+pub use tcp_relay::connection_bind_target;

@@ -40,7 +40,19 @@ impl Shard {
             now,
             unix,
         };
-        let auth = match authenticate(&settings, shared.nonce(), msg, asker, alloc) {
+        let mut authed = authenticate(&settings, shared.nonce(), msg, asker, alloc);
+        if matches!(authed, Err(Reject::Challenge(_))) {
+            // A ConnectionBind may carry the nonce issued on the control connection (RFC 6062
+            // §5.4 uses the allocation's credentials): accept that nonce too.
+            if let Some(owner) = self.bind_owner(msg) {
+                let asker = Asker {
+                    client: owner,
+                    ..asker
+                };
+                authed = authenticate(&settings, shared.nonce(), msg, asker, None);
+            }
+        }
+        let auth = match authed {
             Ok(auth) => auth,
             Err(Reject::Pending) => {
                 // Not answered now (counted as dropped); a full queue loses the request, which
@@ -63,11 +75,15 @@ impl Shard {
         if method == Method::ALLOCATE {
             return self.allocate(now, client, msg, existing, &auth, r, io);
         }
+        if method == Method::CONNECTION_BIND {
+            return self.connection_bind(client, msg, &auth, r, io);
+        }
         let Some(slot) = existing else {
             let code = match method {
-                Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND => {
-                    ErrorCode::ALLOCATION_MISMATCH
-                }
+                Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT => ErrorCode::ALLOCATION_MISMATCH,
                 _ => ErrorCode::BAD_REQUEST,
             };
             return r.error(code);
@@ -76,8 +92,18 @@ impl Shard {
             Method::REFRESH => self.refresh(now, slot, msg, r, io),
             Method::CREATE_PERMISSION => self.create_permission(now, slot, msg, r),
             Method::CHANNEL_BIND => self.channel_bind(now, slot, msg, r),
+            Method::CONNECT => self.connect(client, slot, msg, r, io),
             _ => r.error(ErrorCode::BAD_REQUEST),
         }
+    }
+
+    /// For a ConnectionBind naming a connection of this shard: the control connection's address.
+    fn bind_owner(&mut self, msg: &Message<'_>) -> Option<std::net::SocketAddr> {
+        if msg.method() != Method::CONNECTION_BIND {
+            return None;
+        }
+        let id = msg.connection_id()?.ok()?;
+        self.connection_owner(id)
     }
 
     /// Answers a request that did not authenticate, within the per-source rate limit.
@@ -203,6 +229,10 @@ impl Shard {
             _ => return r.error(ErrorCode::BAD_REQUEST),
         };
         let alloc = self.table.get(slot)?;
+        if alloc.tcp {
+            // RFC 6062 §5: data of a TCP allocation flows on connections, never on channels.
+            return r.error(ErrorCode::BAD_REQUEST);
+        }
         if alloc.relay_for(family_of(peer.ip())).is_none() {
             return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }

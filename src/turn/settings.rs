@@ -34,6 +34,8 @@ pub struct Settings {
     pub(crate) software: bool,
     pub(crate) default_family: DefaultFamily,
     pub(crate) udp_relay: bool,
+    /// RFC 6062 TCP relay allocations (`no-tcp-relay` turns them off).
+    pub(crate) tcp_relay: bool,
     /// `max-bps`: bytes/s per allocation and direction; 0 unlimited.
     pub(crate) max_bps: u64,
     /// Answers to an unauthenticated UDP source per second; 0 unlimited.
@@ -103,6 +105,7 @@ impl Settings {
             software: cfg.software_attribute,
             default_family: cfg.allocation_default_address_family,
             udp_relay: !cfg.no_udp_relay,
+            tcp_relay: !cfg.no_tcp_relay,
             max_bps: cfg.max_bps,
             unauth_rps: if cfg.unauthorized_ratelimit {
                 cfg.unauthorized_ratelimit_rps

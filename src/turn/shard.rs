@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::drops::{DropReason, Drops};
-use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM};
+use super::io::{
+    Client, ConnectionId, Counters, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM,
+};
 use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
 use super::reservation::Token;
@@ -14,6 +16,7 @@ use super::response::Responder;
 use super::settings::Settings;
 use super::shared::Shared;
 use super::table::{Handle, Table};
+use super::tcp_relay::TcpConns;
 use super::timer::Wheel;
 use crate::limits::{nanos_since, CapacityShare, SourceRateLimit};
 use crate::stun::{channel, Class, DecodeError, Message, Method};
@@ -22,6 +25,8 @@ use crate::stun::{channel, Class, DecodeError, Message, Method};
 pub(crate) enum TimerKey {
     Alloc(Handle),
     Token(Token),
+    /// RFC 6062: the ConnectionBind deadline of a peer connection.
+    Connection(ConnectionId),
 }
 
 /// One shard's protocol state: allocations, permissions, channels and their timers.
@@ -46,6 +51,10 @@ pub struct Shard {
     pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
+    /// RFC 6062 peer connections.
+    pub(crate) tcp: TcpConns,
+    /// Set by a request whose answer comes later (Connect): not a dropped request.
+    pub(crate) deferred: bool,
 }
 
 impl Shard {
@@ -69,6 +78,8 @@ impl Shard {
             parked: ParkedQueue::default(),
             report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
+            tcp: TcpConns::default(),
+            deferred: false,
         }
     }
 
@@ -144,6 +155,7 @@ impl Shard {
         };
         match written {
             Some(n) => self.send_client(client.via, client.remote, Span::Scratch(n), n),
+            None if std::mem::take(&mut self.deferred) => Output::Nothing,
             None => {
                 self.counters.dropped += 1;
                 Output::Nothing
@@ -175,6 +187,7 @@ impl Shard {
                         io.release_port(addr);
                     }
                 }
+                TimerKey::Connection(id) => self.connection_timer(id, io),
             }
         }
         self.due = due;
@@ -236,6 +249,20 @@ impl Shard {
         &self.counters
     }
 
+    /// The engine dropped an output to a client that this shard counted as sent (a stream
+    /// client's write queue was full): counted as dropped instead.
+    pub fn frame_dropped(&mut self, bytes: usize) {
+        self.counters.client_tx_packets = self.counters.client_tx_packets.saturating_sub(1);
+        self.counters.client_tx_bytes = self.counters.client_tx_bytes.saturating_sub(bytes as u64);
+        self.counters.dropped += 1;
+    }
+
+    /// Whether stream connection `conn` carries an allocation (an engine closes idle streams
+    /// that do not).
+    pub fn stream_has_allocation(&self, conn: u32) -> bool {
+        self.table.find_stream(conn).is_some()
+    }
+
     /// Live allocations on this shard.
     pub fn allocation_count(&self) -> usize {
         self.table.len()
@@ -257,6 +284,9 @@ impl Shard {
     }
 
     pub(crate) fn deallocate(&mut self, slot: u32, io: &mut dyn RelayIo) {
+        if self.table.get(slot).is_some_and(|a| a.tcp) {
+            self.close_connections(slot, io);
+        }
         if let Some(mut alloc) = self.table.remove(slot) {
             for relay in alloc.relays() {
                 io.close_relay(relay.id);
@@ -353,7 +383,7 @@ impl Shard {
         tid
     }
 
-    fn splitmix(&mut self) -> u64 {
+    pub(crate) fn splitmix(&mut self) -> u64 {
         self.tid_state = self.tid_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.tid_state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

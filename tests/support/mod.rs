@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
 pub mod browser;
+pub mod stream_client;
+pub mod tls;
 pub mod uclient;
 
 /// How long the server may take to bind and print its listening lines.
@@ -36,6 +38,8 @@ pub struct Server {
     child: Child,
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    /// TLS listeners (reported when `--cert` is among the arguments and TLS is not off).
+    pub tls: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
@@ -70,6 +74,7 @@ impl Server {
     fn spawn(wrapper: &[&str], args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
         let want_udp = !args.contains(&"--no-udp");
         let want_tcp = !args.contains(&"--no-tcp");
+        let want_tls = !args.contains(&"--no-tls") && args.iter().any(|a| a.starts_with("--cert"));
         let mut command = match wrapper.split_first() {
             Some((program, rest)) => {
                 let mut c = Command::new(program);
@@ -94,14 +99,19 @@ impl Server {
             child,
             udp: Vec::new(),
             tcp: Vec::new(),
+            tls: Vec::new(),
             log,
         };
         let deadline = Instant::now() + START_TIMEOUT;
-        while (want_udp && server.udp.is_empty()) || (want_tcp && server.tcp.is_empty()) {
+        while (want_udp && server.udp.is_empty())
+            || (want_tcp && server.tcp.is_empty())
+            || (want_tls && server.tls.is_empty())
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok((Proto::Udp, addr)) => server.udp.push(addr),
                 Ok((Proto::Tcp, addr)) => server.tcp.push(addr),
+                Ok((Proto::Tls, addr)) => server.tls.push(addr),
                 Err(_) => {
                     let status = server.child.try_wait().ok().flatten();
                     panic!(
@@ -120,6 +130,10 @@ impl Server {
 
     pub fn tcp_addr(&self) -> SocketAddr {
         self.tcp[0]
+    }
+
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls[0]
     }
 
     pub fn pid(&self) -> u32 {
@@ -181,6 +195,7 @@ impl Drop for Server {
 enum Proto {
     Udp,
     Tcp,
+    Tls,
 }
 
 /// Copies a pipe into the shared log line by line; on stdout, reports listening lines.
@@ -210,6 +225,7 @@ fn listening_line(line: &str) -> Option<(Proto, SocketAddr)> {
     for (marker, proto) in [
         ("listening on udp ", Proto::Udp),
         ("listening on tcp ", Proto::Tcp),
+        ("listening on tls ", Proto::Tls),
     ] {
         if let Some(rest) = line.split(marker).nth(1) {
             let addr = rest.split_whitespace().next()?.parse().ok()?;
