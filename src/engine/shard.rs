@@ -363,24 +363,7 @@ impl Shard {
                 continue;
             };
             dst.copy_from_slice(&parked.bytes);
-            let (now, unix) = clock::now();
-            let mut io = Io {
-                udp: &mut self.relays,
-                tcp: &mut self.streams.tcp,
-            };
-            let before = self.core.allocation_count();
-            let out = self.core.handle_client(
-                now,
-                unix,
-                &client,
-                &mut self.frame.buf,
-                len,
-                &mut self.frame.scratch,
-                &mut io,
-            );
-            self.after_request(now, before);
-            self.send_now(out);
-            self.after_core();
+            self.frame_to_core(&client, len);
         }
     }
 }

@@ -160,31 +160,37 @@ impl Shard {
                     return false;
                 }
             }
-            let (now, unix) = clock::now();
             let client = Client {
                 via: Via::Stream(id as u32),
                 transport,
                 local,
                 remote,
             };
-            let mut io = Io {
-                udp: &mut self.relays,
-                tcp: &mut self.streams.tcp,
-            };
-            let before = self.core.allocation_count();
-            let out = self.core.handle_client(
-                now,
-                unix,
-                &client,
-                &mut self.frame.buf,
-                len,
-                &mut self.frame.scratch,
-                &mut io,
-            );
-            self.after_request(now, before);
-            self.send_now(out);
-            self.after_core();
+            self.frame_to_core(&client, len);
         }
+    }
+
+    /// Runs the request at `self.frame.buf[HEADROOM..HEADROOM + len]` from `client` through
+    /// the core and sends the answer at once.
+    pub(in crate::engine) fn frame_to_core(&mut self, client: &Client, len: usize) {
+        let (now, unix) = clock::now();
+        let mut io = Io {
+            udp: &mut self.relays,
+            tcp: &mut self.streams.tcp,
+        };
+        let before = self.core.allocation_count();
+        let out = self.core.handle_client(
+            now,
+            unix,
+            client,
+            &mut self.frame.buf,
+            len,
+            &mut self.frame.scratch,
+            &mut io,
+        );
+        self.after_request(now, before);
+        self.send_now(out);
+        self.after_core();
     }
 
     /// Moves connection `id` to shard `owner`, whose allocation its ConnectionBind names.
