@@ -5,8 +5,10 @@
 
 use tern::stun::{channel, framing, HEADER_LEN};
 
-/// The longest frame a 16-bit length field allows: STUN 20 + 65532, ChannelData 4 + 65536.
-const MAX_FRAME: usize = channel::HEADER_LEN + 65536;
+/// The longest frames a 16-bit length field allows: a STUN length is a multiple of 4, a
+/// ChannelData payload of 65535 bytes is padded to 65536 on streams.
+const MAX_STUN_FRAME: usize = HEADER_LEN + 65532;
+const MAX_CHANNEL_FRAME: usize = channel::HEADER_LEN + 65536;
 
 /// What a reader made of a stream: the frame lengths, and whether it stopped on an error.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,12 +64,12 @@ fn read(stream: &[u8], cuts: &[u8]) -> Read {
 
 fn check_len(buf: &[u8], n: usize) {
     let stun = buf.first().is_some_and(|b| b & 0xC0 == 0);
-    let min = if stun {
-        HEADER_LEN
+    let (min, max) = if stun {
+        (HEADER_LEN, MAX_STUN_FRAME)
     } else {
-        channel::HEADER_LEN
+        (channel::HEADER_LEN, MAX_CHANNEL_FRAME)
     };
-    assert!(n >= min && n <= MAX_FRAME, "frame length {n}");
+    assert!(n >= min && n <= max, "frame length {n}");
     assert_eq!(n % 4, 0, "stream frames are padded to 4");
     // The length depends on the first four bytes only: a reader may decide as soon as it has them.
     assert_eq!(framing::frame_len(buf.get(..4).unwrap_or(buf)), Ok(Some(n)));
