@@ -194,9 +194,7 @@ impl World {
             "sent to {to}, which the peer policy refuses"
         );
         assert!(
-            self.permitted
-                .get(&owner)
-                .is_some_and(|ips| ips.contains(&to.ip())),
+            self.was_permitted(owner, to.ip()),
             "sent to {to} without a permission"
         );
     }
@@ -229,9 +227,7 @@ impl World {
             "relayed to a client that does not own the relay"
         );
         assert!(
-            self.permitted
-                .get(&owner)
-                .is_some_and(|ips| ips.contains(&from.ip())),
+            self.was_permitted(owner, from.ip()),
             "relayed from {from} without a permission"
         );
         let udp = self
@@ -262,6 +258,12 @@ impl World {
                 assert_eq!(m.xor_address(attr::XOR_PEER_ADDRESS), Some(Ok(from)));
             }
         }
+    }
+
+    fn was_permitted(&self, owner: Owner, ip: IpAddr) -> bool {
+        self.permitted
+            .get(&owner)
+            .is_some_and(|ips| ips.contains(&ip))
     }
 
     fn count_client_tx(&mut self, n: usize) {

@@ -33,42 +33,22 @@ const LISTENERS: [&str; 3] = ["192.0.2.1:3478", "127.0.0.1:3478", "[2001:db8::1]
 
 /// The clients: two UDP 5-tuples (IPv4, IPv6) and two stream connections.
 fn clients() -> [Client; 4] {
+    let table = [
+        (Via::Udp(0), Transport::Udp, 0, "203.0.113.5:40000"),
+        (Via::Udp(1), Transport::Udp, 2, "[2001:db8:5::5]:40000"),
+        (Via::Stream(1), Transport::Tcp, 0, "203.0.113.6:40001"),
+        (Via::Stream(2), Transport::Tls, 0, "203.0.113.6:40002"),
+    ];
     let addr = |s: &str| {
         s.parse::<SocketAddr>()
             .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
     };
-    let client = |via, transport, local: &str, remote: &str| Client {
+    table.map(|(via, transport, local, remote)| Client {
         via,
         transport,
-        local: addr(local),
+        local: addr(LISTENERS[local]),
         remote: addr(remote),
-    };
-    [
-        client(
-            Via::Udp(0),
-            Transport::Udp,
-            LISTENERS[0],
-            "203.0.113.5:40000",
-        ),
-        client(
-            Via::Udp(1),
-            Transport::Udp,
-            LISTENERS[2],
-            "[2001:db8:5::5]:40000",
-        ),
-        client(
-            Via::Stream(1),
-            Transport::Tcp,
-            LISTENERS[0],
-            "203.0.113.6:40001",
-        ),
-        client(
-            Via::Stream(2),
-            Transport::Tls,
-            LISTENERS[0],
-            "203.0.113.6:40002",
-        ),
-    ]
+    })
 }
 
 fn config(fingerprint: bool) -> Config {
