@@ -214,6 +214,7 @@ impl World {
         };
         let bytes = span_bytes(&data, buf, &self.scratch).to_vec();
         self.count_client_tx(bytes.len());
+        self.from_peers += 1;
         let Some(state) = self.io.relays.get(&relay) else {
             panic!("relay {relay:?} was never bound");
         };

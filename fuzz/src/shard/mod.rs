@@ -5,7 +5,9 @@
 //! senders, consistent counters, in-bounds output, and every relay socket closed exactly once.
 
 mod check;
+mod encode;
 mod ledger;
+pub mod seeds;
 mod step;
 
 use std::net::SocketAddr;
@@ -78,6 +80,8 @@ pub struct World {
     /// RESERVATION-TOKENs from successful Allocate responses.
     pub tokens: Vec<[u8; 8]>,
     pub permitted: check::Permitted,
+    /// Datagrams from peers relayed to clients.
+    pub from_peers: u64,
     pub scratch: Vec<u8>,
 }
 
@@ -105,6 +109,7 @@ impl World {
             expected: Counters::ZERO,
             tokens: Vec::new(),
             permitted: check::Permitted::default(),
+            from_peers: 0,
             scratch: vec![0; 1500],
         })
     }
@@ -255,8 +260,22 @@ fn capped(bytes: &[u8]) -> &[u8] {
     bytes.get(..bytes.len().min(MAX_PAYLOAD)).unwrap_or(bytes)
 }
 
+/// How deep one input went: what the seeds promise and the tests check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub relays_bound: usize,
+    pub permissions: usize,
+    pub to_peers: u64,
+    pub to_clients: u64,
+    pub tokens: usize,
+}
+
 /// Decodes steps from `data` and runs them, then lets everything expire.
 pub fn shard(data: &[u8]) {
+    run(data);
+}
+
+pub fn run(data: &[u8]) -> Reached {
     let mut u = Unstructured::new(data);
     let fingerprint = u.arbitrary::<bool>().unwrap_or(false);
     let Some(mut world) = World::new(fingerprint) else {
@@ -271,5 +290,13 @@ pub fn shard(data: &[u8]) {
         };
         world.run(&step);
     }
+    let reached = Reached {
+        relays_bound: world.io.order.len(),
+        permissions: world.permitted.values().map(|ips| ips.len()).sum(),
+        to_peers: world.expected.peer_tx_packets,
+        to_clients: world.from_peers,
+        tokens: world.tokens.len(),
+    };
     world.drain();
+    reached
 }
