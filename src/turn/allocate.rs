@@ -119,6 +119,11 @@ impl Shard {
             Ok(bound) => bound,
             Err(code) => {
                 self.shared.quotas().release(quota);
+                // A claimed token is used up: its port was not bound, so the engine may have it
+                // back now (found by the shard fuzz target).
+                if let Ok((ip, PortWish::Exact(port))) = target {
+                    io.release_port(SocketAddr::new(ip, port));
+                }
                 return r.error(code);
             }
         };
