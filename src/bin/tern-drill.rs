@@ -18,7 +18,8 @@ drills: soak overload port-range descriptors restart disk-full faults (the four 
 soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (300)
           --rate PPS per allocation (1) --sources N client IPs 127.0.0.2.. (8) --rss-pct P (5)
 overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
-          --factor F (2) --control-p99-ms MS (250) --data-p99-ms MS (250) --rss-growth-mib M (64)
+          --factor F (2) --cpu-percent P tern's CPU cap (25)
+          --control-p99-ms MS (250) --data-p99-ms MS (250) --rss-growth-mib M (64)
 --ci: short variants (soak 1000 allocations for 30 s, refresh every 8 s; overload 8 s)";
 
 struct Args {
@@ -51,6 +52,7 @@ fn parse() -> Result<Args, String> {
             window: 8,
             control_p99: Duration::from_millis(250),
             data_p99: Duration::from_millis(250),
+            cpu_percent: 25,
             rss_growth_kib: 64 * 1024,
         },
         bin,
@@ -86,6 +88,7 @@ fn parse() -> Result<Args, String> {
             "--factor" => a.overload.factor = num(&value()?)?,
             "--control-p99-ms" => a.overload.control_p99 = millis(num(&value()?)?),
             "--data-p99-ms" => a.overload.data_p99 = millis(num(&value()?)?),
+            "--cpu-percent" => a.overload.cpu_percent = num(&value()?)?,
             "--rss-growth-mib" => a.overload.rss_growth_kib = num::<u64>(&value()?)? * 1024,
             "-h" | "--help" => return Err(USAGE.into()),
             d if !d.starts_with('-') => a.drills.push(d.to_owned()),

@@ -2,6 +2,7 @@
 //! the fault drills. Driven by `tern-drill` (src/bin/tern-drill.rs); kept out of the library so
 //! the core never sees load-generation code.
 
+pub mod cpucap;
 pub mod faults;
 pub mod fleet;
 pub mod overload;

@@ -7,12 +7,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::cpucap::CpuCap;
 use super::fleet::{Counters, Fleet, FleetConfig, Plan, State};
 use super::peers::EchoPeers;
 use super::probe::Probe;
 use super::proc::Tern;
 use super::stats::{ms, Histogram};
-use super::Outcome;
+use super::{Outcome, SKIPPED};
 
 pub struct OverloadOpts {
     pub bin: PathBuf,
@@ -26,6 +27,8 @@ pub struct OverloadOpts {
     pub control_p99: Duration,
     /// p99 bound for relayed round trips under overload.
     pub data_p99: Duration,
+    /// tern's CPU quota, in percent of one core.
+    pub cpu_percent: u32,
     /// RSS may grow at most this much over the idle RSS.
     pub rss_growth_kib: u64,
 }
@@ -34,6 +37,14 @@ pub fn run(o: &OverloadOpts) -> Outcome {
     super::raise_nofile();
     let peers = EchoPeers::start(8)?;
     let mut tern = Tern::start(&o.bin, &[], &[])?;
+    let cap = match CpuCap::apply(tern.pid(), o.cpu_percent) {
+        Ok(cap) => cap,
+        Err(e) => {
+            return Ok(format!(
+                "{SKIPPED}cannot cap tern's CPU ({e}): the generator could not overload it"
+            ))
+        }
+    };
     let n = o.allocations;
     let sources = (2..6)
         .map(|h| IpAddr::V4(Ipv4Addr::new(127, 0, 0, h)))
@@ -110,10 +121,11 @@ pub fn run(o: &OverloadOpts) -> Outcome {
     let loss = 100.0 * c.sent.saturating_sub(c.received) as f64 / (c.sent.max(1)) as f64;
     let after = recovered(&tern)?;
     let summary = format!(
-        "capacity {capacity:.0} echoes/s; offered {:.0}/s ({:.0}/s sent, {} behind schedule, {} \
+        "tern capped at {}% of a core: capacity {capacity:.0} echoes/s; offered {:.0}/s ({:.0}/s sent, {} behind schedule, {} \
          refused by the client's buffer), carried {:.0}/s, loss {loss:.1}%; relayed RTT {}; \
          Binding {} failed {} (idle p99 {}); Allocate {} failed {} (idle p99 {}); RSS idle \
          {base_rss} KiB, peak {peak} KiB; Binding after the load {}",
+        o.cpu_percent,
         offered,
         c.sent as f64 / secs,
         c.not_offered,
@@ -128,6 +140,7 @@ pub fn run(o: &OverloadOpts) -> Outcome {
         ms(idle.allocate.quantile(0.99)),
         ms(after)
     );
+    drop(cap);
     let mut problems = Vec::new();
     if (c.sent as f64) < capacity * secs * 1.2 {
         problems.push("the client could not offer more than 1.2x capacity".to_string());
