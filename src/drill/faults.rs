@@ -243,7 +243,12 @@ pub fn disk_full(bin: &Path) -> Outcome {
 
 /// Writes `path` until the file system is full; the bytes written.
 fn fill(path: &Path) -> u64 {
-    let Ok(mut f) = OpenOptions::new().create(true).write(true).open(path) else {
+    let Ok(mut f) = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+    else {
         return 0;
     };
     let chunk = [0x55u8; 1024];

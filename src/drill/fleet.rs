@@ -400,8 +400,7 @@ impl Fleet {
         }
         let ready: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
         for i in ready {
-            loop {
-                let Some(a) = self.allocs.get(i) else { break };
+            while let Some(a) = self.allocs.get(i) {
                 match a.sock.recv(&mut self.buf) {
                     Ok(n) => self.datagram(i, n),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
