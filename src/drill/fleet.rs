@@ -27,6 +27,14 @@ const STAMP: usize = 20;
 /// How often timers (retransmissions, refreshes, stalls) are checked.
 const SCAN: Duration = Duration::from_millis(100);
 
+/// `count` client source addresses from 127.0.0.2 up (each allocation binds its own socket, so
+/// several addresses keep each one's ephemeral ports plentiful).
+pub fn loopback_sources(count: u8) -> Vec<IpAddr> {
+    (2..2u8.saturating_add(count.max(1)))
+        .map(|h| IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, h)))
+        .collect()
+}
+
 pub struct FleetConfig {
     pub server: SocketAddr,
     pub count: usize,

@@ -3,12 +3,11 @@
 //! its RSS stays within a bound, relayed packets are lost rather than queued (their p99 RTT stays
 //! under a bound) and Binding and Allocate keep answering within the stated p99.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::cpucap::CpuCap;
-use super::fleet::{Counters, Fleet, FleetConfig, Plan, State};
+use super::fleet::{loopback_sources, Counters, Fleet, FleetConfig, Plan, State};
 use super::peers::EchoPeers;
 use super::probe::Probe;
 use super::proc::Tern;
@@ -46,9 +45,7 @@ pub fn run(o: &OverloadOpts) -> Outcome {
         }
     };
     let n = o.allocations;
-    let sources = (2..6)
-        .map(|h| IpAddr::V4(Ipv4Addr::new(127, 0, 0, h)))
-        .collect();
+    let sources = loopback_sources(4);
     let mut fleet = Fleet::new(&FleetConfig {
         server: tern.udp,
         count: n,

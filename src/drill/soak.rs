@@ -2,11 +2,10 @@
 //! each through ChannelData to echo peers; RSS sampled every second from /proc. Passes when RSS
 //! at the end is within the tolerance of RSS after warm-up and no allocation was lost.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::fleet::{Fleet, FleetConfig, Plan, State};
+use super::fleet::{loopback_sources, Fleet, FleetConfig, Plan, State};
 use super::peers::EchoPeers;
 use super::proc::{allocation_ceiling, Tern};
 use super::stats::growth_pct;
@@ -45,9 +44,7 @@ pub fn run(o: &SoakOpts) -> Outcome {
             "{n} client sockets do not fit this process's {own} descriptors"
         ));
     }
-    let sources = (2..2 + o.sources.max(1))
-        .map(|h| IpAddr::V4(Ipv4Addr::new(127, 0, 0, h)))
-        .collect();
+    let sources = loopback_sources(o.sources);
     let mut fleet = Fleet::new(&FleetConfig {
         server: tern.udp,
         count: n,
