@@ -55,6 +55,11 @@ fn subcommand(args: &[String]) -> Option<i32> {
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
         )),
+        "admin" => Some(tern::tools::run_admin(
+            rest,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        )),
         "rest-credentials" => {
             // Wall time: REST usernames carry their Unix expiry.
             #[allow(clippy::disallowed_methods)]

@@ -192,17 +192,13 @@ pub(crate) static OPTIONS: &[O] = &[
     .help("separator of expiry and user in REST usernames (:)"),
     O::value("userdb", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
         .short('b')
-        .help("SQLite user database")
-        .pending(),
-    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
-        .help("same as userdb")
-        .pending(),
+        .help("SQLite user database file (coturn's schema, as turnadmin -b writes it)"),
+    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x))).help("same as userdb"),
     O::value("psql-userdb", |c, s| {
         v::text(s).map(|x| c.psql_userdb = Some(x))
     })
     .short('e')
-    .help("PostgreSQL user database connection string")
-    .pending(),
+    .help("PostgreSQL user database: a libpq connection string (coturn's schema)"),
     O::value("sql-userdb", |c, s| {
         v::text(s).map(|x| c.psql_userdb = Some(x))
     })
@@ -211,8 +207,7 @@ pub(crate) static OPTIONS: &[O] = &[
         v::text(s).map(|x| c.redis_userdb = Some(x))
     })
     .short('N')
-    .help("Redis user database connection string")
-    .pending(),
+    .help("Redis user database: \"ip=.. port=.. dbname=.. password=.. connect_timeout=..\""),
     O::todo("mysql-userdb", Arg::Required)
         .short('M')
         .help("MySQL user database"),

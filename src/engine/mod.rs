@@ -39,7 +39,7 @@ use token::Source;
 pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
-    shards: Vec<(Waker, JoinHandle<()>)>,
+    shards: Vec<(Arc<Waker>, JoinHandle<()>)>,
     registry: Arc<Registry>,
     shared: Arc<Shared>,
     settings: Arc<SettingsSlot>,
@@ -51,6 +51,8 @@ impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
     /// thread per shard, returns once all are bound (the readiness point).
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
+        // coturn's turn_realm_option rows override max-bps and the quotas for the realm.
+        let cfg = &crate::auth::db::with_realm_options(cfg);
         let shards = shard_count(cfg);
         let bound = bind_listeners(cfg, shards)?;
         let settings =
@@ -71,7 +73,11 @@ impl Server {
         for (index, sockets) in bound.shards.into_iter().enumerate() {
             let poll = Poll::new().map_err(io_error("creating a poll"))?;
             let waker = Waker::new(poll.registry(), Source::Waker.token())
+                .map(Arc::new)
                 .map_err(io_error("creating a waker"))?;
+            if let Some(resolver) = settings.resolver() {
+                wake_on_answers(resolver, index, &waker);
+            }
             let (udp, tcp) = register(&poll, sockets, &bound.addrs)?;
             let relays = Relays::new(
                 poll.registry()
@@ -119,10 +125,16 @@ impl Server {
     /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
     /// their key and relays. Listening addresses are the ones bound at start.
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
+        let cfg = &crate::auth::db::with_realm_options(cfg);
         let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
         self.shared
             .quotas()
             .set_limits(cfg.user_quota, cfg.total_quota);
+        if let Some(resolver) = settings.resolver() {
+            for (index, (waker, _)) in self.shards.iter().enumerate() {
+                wake_on_answers(resolver, index, waker);
+            }
+        }
         self.settings.replace(Arc::new(settings));
         self.wake();
         Ok(())
@@ -282,6 +294,13 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) {
         }
         Err(e) => warn!("cannot read the file-descriptor limit ({e}): no allocation ceiling"),
     }
+}
+
+/// Lets the user database resolver wake shard `index` when an answer it waits for is in.
+fn wake_on_answers(resolver: &crate::auth::Resolver, index: usize, waker: &Arc<Waker>) {
+    let waker = Arc::clone(waker);
+    // A lost wake-up is covered by the client's retransmission.
+    resolver.set_waker(index, Box::new(move || drop(waker.wake())));
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.

@@ -148,7 +148,10 @@ impl Shard {
     /// Returns true when the source may have more to read.
     fn service(&mut self, source: Source) -> bool {
         match source {
-            Source::Waker => false,
+            Source::Waker => {
+                self.resume_parked();
+                false
+            }
             Source::Udp(i) => self.recv_datagrams(Some(i), None),
             Source::Relay(id) => self.recv_datagrams(None, Some(id)),
             Source::TcpListener(i) => self.accept(i),
@@ -433,25 +436,54 @@ impl Shard {
                 self.close_stream(id);
                 return false;
             }
-            let (now, unix) = clock::now();
             let client = Client {
                 via: Via::Stream(id as u32),
                 transport: Transport::Tcp,
                 local,
                 remote,
             };
-            let before = self.core.allocation_count();
-            let out = self.core.handle_client(
-                now,
-                unix,
-                &client,
-                &mut self.frame.buf,
-                len,
-                &mut self.frame.scratch,
-                &mut self.relays,
-            );
-            self.after_request(now, before);
-            self.send_now(out);
+            self.frame_to_core(&client, len);
+        }
+    }
+
+    /// Runs the frame at `self.frame.buf[HEADROOM..HEADROOM + len]` from `client` through the
+    /// core and sends the answer at once.
+    fn frame_to_core(&mut self, client: &Client, len: usize) {
+        let (now, unix) = clock::now();
+        let before = self.core.allocation_count();
+        let out = self.core.handle_client(
+            now,
+            unix,
+            client,
+            &mut self.frame.buf,
+            len,
+            &mut self.frame.scratch,
+            &mut self.relays,
+        );
+        self.after_request(now, before);
+        self.send_now(out);
+    }
+
+    /// Runs again the requests the core parked while the user database was asked: woken by
+    /// the resolver, each goes through the core as if it had just arrived.
+    fn resume_parked(&mut self) {
+        if !self.core.has_parked() {
+            return;
+        }
+        for parked in self.core.take_parked(clock::now().0) {
+            let client = parked.client;
+            if let Via::Stream(id) = client.via {
+                // The connection closed (or its id was reused) meanwhile: nobody to answer.
+                if self.streams.get(id as usize).map(|c| c.remote) != Some(client.remote) {
+                    continue;
+                }
+            }
+            let len = parked.bytes.len();
+            let Some(dst) = self.frame.buf.get_mut(HEADROOM..HEADROOM + len) else {
+                continue;
+            };
+            dst.copy_from_slice(&parked.bytes);
+            self.frame_to_core(&client, len);
         }
     }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::auth_flow::authenticate;
+use super::auth_flow::{authenticate, Asker, Reject};
 use super::drops::DropReason;
 use super::io::Client;
 use super::response::{unknown_attributes, Responder};
@@ -26,8 +26,18 @@ impl Shard {
         if self.settings.secure_stun && !self.settings.credentials.is_open() {
             let settings = Arc::clone(&self.settings);
             let shared = Arc::clone(&self.shared);
-            match authenticate(&settings, shared.nonce(), msg, client.remote, unix, None) {
+            let asker = Asker {
+                client: client.remote,
+                shard: self.index,
+                now,
+                unix,
+            };
+            match authenticate(&settings, shared.nonce(), msg, asker, None) {
                 Ok(auth) => r.sign = auth.sign,
+                Err(Reject::Pending) => {
+                    self.parked.park(client, msg.as_bytes(), now);
+                    return None;
+                }
                 Err(why) => {
                     self.counters.binding_errors += 1;
                     return self.rejected(now, unix, client, why, r);

@@ -10,6 +10,7 @@ mod drops;
 mod hash;
 mod indication;
 mod io;
+mod parked;
 mod relay;
 mod report;
 mod request;
@@ -23,6 +24,7 @@ mod timer;
 
 pub use drops::{DropReason, Drops};
 pub use io::*;
+pub use parked::Parked;
 pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::allocation::{family_of, ChannelConflict};
-use super::auth_flow::{authenticate, reject, Reject};
+use super::auth_flow::{authenticate, reject, Asker, Reject};
 use super::drops::DropReason;
 use super::io::{Client, RelayIo};
 use super::report::{allocation_event, EventKind};
@@ -34,8 +34,20 @@ impl Shard {
             }
         }
         let alloc = existing.and_then(|slot| self.table.get(slot));
-        let auth = match authenticate(&settings, shared.nonce(), msg, client.remote, unix, alloc) {
+        let asker = Asker {
+            client: client.remote,
+            shard: self.index,
+            now,
+            unix,
+        };
+        let auth = match authenticate(&settings, shared.nonce(), msg, asker, alloc) {
             Ok(auth) => auth,
+            Err(Reject::Pending) => {
+                // Not answered now (counted as dropped); a full queue loses the request, which
+                // the client retransmits.
+                self.parked.park(client, msg.as_bytes(), now);
+                return None;
+            }
             Err(why) => return self.rejected(now, unix, client, why, r),
         };
         r.sign = auth.sign;
@@ -81,7 +93,10 @@ impl Shard {
             return None;
         }
         match why {
-            Reject::Challenge(ErrorCode::UNAUTHORIZED) => self.counters.unauthenticated_401 += 1,
+            // A database that is down is counted apart too, by the resolver.
+            Reject::Challenge(ErrorCode::UNAUTHORIZED) | Reject::DbUnavailable => {
+                self.counters.unauthenticated_401 += 1
+            }
             Reject::BadIntegrity => {
                 self.counters.unauthenticated_401 += 1;
                 self.drops.count(DropReason::BadIntegrity);

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::allocation::family_of;
-use crate::auth::Credentials;
+use crate::auth::{Credentials, Resolver};
 use crate::config::{Config, DefaultFamily};
 use crate::limits::PeerPolicy;
 use crate::stun::Family;
@@ -17,6 +17,8 @@ const DEFAULT_LIFETIME: u32 = 600;
 /// Everything a shard needs that comes from the configuration; rebuilt on reload.
 pub struct Settings {
     pub(crate) credentials: Credentials,
+    /// The user database behind the static credentials, if one is configured.
+    pub(crate) resolver: Option<Resolver>,
     pub(crate) policy: PeerPolicy,
     relay_ips: Vec<IpAddr>,
     /// Relay IPs came from the listeners: a loopback one only serves clients that came over
@@ -88,6 +90,7 @@ impl Settings {
         own_ips.extend(external.iter().map(|(_, public)| *public));
         Ok(Settings {
             credentials: Credentials::from_config(cfg),
+            resolver: Resolver::from_config(cfg)?,
             policy: PeerPolicy::from_config(cfg, listeners, &own_ips),
             relay_ips,
             derived,
@@ -113,6 +116,11 @@ impl Settings {
             tls_alternate: cfg.tls_alternate_servers.first().copied(),
             log_binding: cfg.log_binding,
         })
+    }
+
+    /// The user database resolver, for the engine to register its shard wakers.
+    pub fn resolver(&self) -> Option<&Resolver> {
+        self.resolver.as_ref()
     }
 
     /// The addresses relay sockets are bound on.

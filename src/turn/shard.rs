@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::drops::{DropReason, Drops};
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM};
+use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
 use super::reservation::Token;
 use super::response::Responder;
@@ -40,6 +41,8 @@ pub struct Shard {
     unauth: SourceRateLimit,
     /// `shared.epoch`, cached so the data path does not touch shared memory.
     epoch: Option<Instant>,
+    /// Requests waiting for the user database.
+    pub(crate) parked: ParkedQueue,
     pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
@@ -63,6 +66,7 @@ impl Shard {
             capacity: CapacityShare::new(),
             unauth,
             epoch: None,
+            parked: ParkedQueue::default(),
             report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
         }
@@ -199,6 +203,18 @@ impl Shard {
                 self.deallocate(slot, io);
             }
         }
+    }
+
+    /// Requests parked while the user database was asked, to be fed again through
+    /// `handle_client` (each as a fresh packet at `HEADROOM`) when the resolver wakes the shard.
+    /// Those waiting too long are dropped; the client retransmits them.
+    pub fn take_parked(&mut self, now: Instant) -> Vec<Parked> {
+        self.parked.take(now)
+    }
+
+    /// Whether any request waits for the user database.
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
     }
 
     /// When `handle_timeout` must be called next.
