@@ -15,7 +15,7 @@ use drill::{faults, overload, soak, Outcome, SKIPPED};
 const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
 drills: soak overload port-range descriptors restart disk-full faults (the four fault drills)
         all (overload and the fault drills)
-soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (300)
+soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (240, re-binds the channel too)
           --rate PPS per allocation (1) --sources N client IPs 127.0.0.2.. (8) --rss-pct P (5)
 overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
           --factor F (2) --cpu-percent P tern's CPU cap (25)
@@ -37,7 +37,7 @@ fn parse() -> Result<Args, String> {
             allocations: 10_000,
             duration: Duration::from_secs(600),
             warmup: Duration::from_secs(60),
-            refresh_every: Duration::from_secs(300),
+            refresh_every: Duration::from_secs(240),
             rate: 1.0,
             sources: 8,
             rss_tolerance_pct: 5.0,

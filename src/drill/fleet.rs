@@ -98,7 +98,8 @@ pub struct Plan {
     pub rate: Option<f64>,
     /// Closed loop: this many packets in flight per allocation.
     pub window: Option<u32>,
-    /// Refresh every ready allocation this often, with this LIFETIME.
+    /// Refresh every ready allocation (then bind its channel again) this often, with this
+    /// LIFETIME; under 300 s, so the permission never lapses.
     pub refresh: Option<(Duration, u32)>,
     /// An allocation that hears nothing back for this long counts as lost.
     pub stall: Option<Duration>,
@@ -479,12 +480,22 @@ impl Fleet {
                 self.start(i, Ask::ChannelBind(peer), now);
             }
             (Ask::ChannelBind(_), Ok(())) => a.state = State::Ready,
+            (Ask::ChannelBind(_), Err(code)) if a.state == State::Ready => {
+                self.counters.refreshes_failed += 1;
+                a.state = State::Lost(code);
+            }
             (Ask::Allocate | Ask::ChannelBind(_), Err(code)) => a.state = State::Failed(code),
             (Ask::Refresh(0), _) => {
                 a.state = State::Idle;
                 a.auth.forget();
             }
-            (Ask::Refresh(_), Ok(())) => self.counters.refreshes_ok += 1,
+            (Ask::Refresh(_), Ok(())) => {
+                // The permission the channel installed lasts 300 s whatever the allocation's
+                // lifetime (RFC 8656 §9): binding the channel again refreshes both.
+                self.counters.refreshes_ok += 1;
+                let peer = a.peer;
+                self.start(i, Ask::ChannelBind(peer), now);
+            }
             (Ask::Refresh(_), Err(code)) => {
                 self.counters.refreshes_failed += 1;
                 a.state = State::Lost(code);
