@@ -1,4 +1,4 @@
-//! The soak's CI variant: 1,000 allocations on the real binary for 30 s, refreshing every 8 s and
+//! The soak's CI variant: 1,000 allocations on the real binary for 20 s, refreshing every 6 s and
 //! relaying one packet a second each; RSS at the end within 5% of RSS after warm-up and no
 //! allocation lost (scripts/soak.sh runs the 10-minute, 10,000-allocation version).
 

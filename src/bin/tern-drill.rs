@@ -20,7 +20,7 @@ soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S
 overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
           --factor F (2) --cpu-percent P tern's CPU cap (25)
           --control-p99-ms MS (250) --data-p99-ms MS (250) --rss-growth-mib M (64)
---ci: short variants (soak 1000 allocations for 30 s, refresh every 8 s; overload 8 s)";
+--ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s)";
 
 struct Args {
     bin: PathBuf,
@@ -61,7 +61,7 @@ fn parse() -> Result<Args, String> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw.iter().any(|r| r == "--ci") {
         let s = &mut a.soak;
-        (s.allocations, s.duration, s.warmup, s.refresh_every) = (1000, secs(30), secs(8), secs(8));
+        (s.allocations, s.duration, s.warmup, s.refresh_every) = (1000, secs(20), secs(5), secs(6));
         let o = &mut a.overload;
         (o.capacity_run, o.duration) = (secs(3), secs(8));
         (o.control_p99, o.data_p99) = (Duration::from_millis(1000), Duration::from_millis(1000));
