@@ -1,0 +1,165 @@
+//! `tern-drill`: runs the robustness drills of issue 10 against the real `tern` binary and
+//! prints `PASS name: summary`, `SKIP name: why` or `FAIL name: reason` per drill; exits 1 on
+//! any failure. See docs/robustness.md.
+#![allow(clippy::disallowed_methods)] // load generation measures real time
+
+#[path = "../drill/mod.rs"]
+mod drill;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use drill::{faults, overload, soak, Outcome, SKIPPED};
+
+const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
+drills: soak overload port-range descriptors restart disk-full faults (the four fault drills)
+        all (overload and the fault drills)
+soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (240, re-binds the channel too)
+          --rate PPS per allocation (1) --sources N client IPs 127.0.0.2.. (8) --rss-pct P (5)
+overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
+          --factor F (2) --cpu-percent P tern's CPU cap (25)
+          --control-p99-ms MS (250) --data-p99-ms MS (250) --rss-growth-mib M (64)
+--ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s)";
+
+struct Args {
+    bin: PathBuf,
+    drills: Vec<String>,
+    soak: soak::SoakOpts,
+    overload: overload::OverloadOpts,
+}
+
+fn parse() -> Result<Args, String> {
+    let bin = drill::proc::default_binary();
+    let mut a = Args {
+        soak: soak::SoakOpts {
+            bin: bin.clone(),
+            allocations: 10_000,
+            duration: Duration::from_secs(600),
+            warmup: Duration::from_secs(60),
+            refresh_every: Duration::from_secs(240),
+            rate: 1.0,
+            sources: 8,
+            rss_tolerance_pct: 5.0,
+            stall: Duration::from_secs(10),
+        },
+        overload: overload::OverloadOpts {
+            bin: bin.clone(),
+            allocations: 64,
+            capacity_run: Duration::from_secs(5),
+            duration: Duration::from_secs(60),
+            factor: 2.0,
+            window: 8,
+            control_p99: Duration::from_millis(250),
+            data_p99: Duration::from_millis(250),
+            cpu_percent: 25,
+            rss_growth_kib: 64 * 1024,
+        },
+        bin,
+        drills: Vec::new(),
+    };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.iter().any(|r| r == "--ci") {
+        let s = &mut a.soak;
+        (s.allocations, s.duration, s.warmup, s.refresh_every) = (1000, secs(20), secs(5), secs(6));
+        let o = &mut a.overload;
+        (o.capacity_run, o.duration) = (secs(3), secs(8));
+        (o.control_p99, o.data_p99) = (Duration::from_millis(1000), Duration::from_millis(1000));
+    }
+    let mut it = raw.into_iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--ci" => {}
+            "--tern" => {
+                let p = PathBuf::from(value()?);
+                (a.bin, a.soak.bin, a.overload.bin) = (p.clone(), p.clone(), p);
+            }
+            "--allocations" => a.soak.allocations = num(&value()?)?,
+            "--duration" => a.soak.duration = secs(num(&value()?)?),
+            "--warmup" => a.soak.warmup = secs(num(&value()?)?),
+            "--refresh" => a.soak.refresh_every = secs(num(&value()?)?),
+            "--rate" => a.soak.rate = num(&value()?)?,
+            "--sources" => a.soak.sources = num(&value()?)?,
+            "--rss-pct" => a.soak.rss_tolerance_pct = num(&value()?)?,
+            "--overload-allocations" => a.overload.allocations = num(&value()?)?,
+            "--capacity" => a.overload.capacity_run = secs(num(&value()?)?),
+            "--overload-duration" => a.overload.duration = secs(num(&value()?)?),
+            "--factor" => a.overload.factor = num(&value()?)?,
+            "--control-p99-ms" => a.overload.control_p99 = millis(num(&value()?)?),
+            "--data-p99-ms" => a.overload.data_p99 = millis(num(&value()?)?),
+            "--cpu-percent" => a.overload.cpu_percent = num(&value()?)?,
+            "--rss-growth-mib" => a.overload.rss_growth_kib = num::<u64>(&value()?)? * 1024,
+            "-h" | "--help" => return Err(USAGE.into()),
+            d if !d.starts_with('-') => a.drills.push(d.to_owned()),
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    if a.drills.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok(a)
+}
+
+fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("not a number: {v}"))
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut names = Vec::new();
+    for d in &args.drills {
+        match d.as_str() {
+            "faults" => names.extend(["port-range", "descriptors", "restart", "disk-full"]),
+            "all" => names.extend([
+                "overload",
+                "port-range",
+                "descriptors",
+                "restart",
+                "disk-full",
+            ]),
+            other => names.push(other),
+        }
+    }
+    let mut failed = false;
+    for name in names {
+        let outcome: Outcome = match name {
+            "soak" => soak::run(&args.soak),
+            "overload" => overload::run(&args.overload),
+            "port-range" => faults::port_range(&args.bin),
+            "descriptors" => faults::descriptors(&args.bin),
+            "restart" => faults::restart(&args.bin),
+            "disk-full" => faults::disk_full(&args.bin),
+            other => Err(format!("no such drill\n{USAGE}")).map_err(|e| format!("{other}: {e}")),
+        };
+        match outcome {
+            Ok(s) => match s.strip_prefix(SKIPPED) {
+                Some(why) => println!("SKIP {name}: {why}"),
+                None => println!("PASS {name}: {s}"),
+            },
+            Err(reason) => {
+                failed = true;
+                println!("FAIL {name}: {reason}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
