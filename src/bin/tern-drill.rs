@@ -19,7 +19,7 @@ soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S
           --rate PPS per allocation (1) --sources N client IPs 127.0.0.2.. (8) --rss-pct P (5)
 overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
           --factor F (2) --cpu-percent P tern's CPU cap (25)
-          --control-p99-ms MS (250) --data-p99-ms MS (250) --rss-growth-mib M (64)
+          --control-p99-ms MS (3000) --data-p99-ms MS (250) --rss-growth-mib M (64)
 --ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s)";
 
 struct Args {
@@ -50,7 +50,7 @@ fn parse() -> Result<Args, String> {
             duration: Duration::from_secs(60),
             factor: 2.0,
             window: 8,
-            control_p99: Duration::from_millis(250),
+            control_p99: Duration::from_millis(3000),
             data_p99: Duration::from_millis(250),
             cpu_percent: 25,
             rss_growth_kib: 64 * 1024,

@@ -14,7 +14,7 @@ use super::{PASSWORD, USER};
 
 /// Retransmission timer and attempts for probe requests.
 const RTO: Duration = Duration::from_millis(250);
-const TRIES: u32 = 8;
+const TRIES: u32 = 16;
 
 #[derive(Default, Clone)]
 pub struct ProbeResult {

@@ -8,8 +8,11 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Kernel buffer size asked for on listener sockets; the kernel may cap it (net.core.rmem_max).
-const LISTENER_BUFFER: usize = 4 << 20;
+/// Kernel buffer size asked for on listener sockets (the kernel doubles it, capped by
+/// net.core.rmem_max): a few milliseconds of traffic at full speed. A deeper queue only turns
+/// overload into seconds of latency for every client, Binding and Allocate included, where
+/// dropping the excess keeps the control plane answering.
+const LISTENER_BUFFER: usize = 512 << 10;
 const TCP_BACKLOG: i32 = 1024;
 
 fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
