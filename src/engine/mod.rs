@@ -7,13 +7,17 @@ mod error;
 mod interfaces;
 mod listen;
 mod relay;
+mod select;
 mod shard;
 mod slab;
 mod sockets;
 mod stream;
 mod token;
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use error::EngineError;
+pub use select::EngineKind;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -36,12 +40,57 @@ pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
     shards: Vec<(Waker, JoinHandle<()>)>,
+    /// io_uring shards (they notice `stop` within their bounded wait).
+    rings: Vec<JoinHandle<()>>,
+    engine: EngineKind,
+}
+
+/// What a portable shard is built from.
+struct Context<'a> {
+    stop: &'a Arc<AtomicBool>,
+    settings: &'a Arc<Settings>,
+    shared: &'a Arc<Shared>,
+    reservations: &'a Arc<Reservations>,
+    addrs: &'a [SocketAddr],
+}
+
+impl Context<'_> {
+    /// Starts one portable (epoll) shard thread on `sockets`, drawing relay ports from `share`.
+    fn portable(
+        &self,
+        index: usize,
+        sockets: ShardSockets,
+        share: (u16, u16),
+    ) -> Result<(Waker, JoinHandle<()>), EngineError> {
+        let poll = Poll::new().map_err(io_error("creating a poll"))?;
+        let waker = Waker::new(poll.registry(), Source::Waker.token())
+            .map_err(io_error("creating a waker"))?;
+        let (udp, tcp) = register(&poll, sockets, self.addrs)?;
+        let relays = Relays::new(
+            poll.registry()
+                .try_clone()
+                .map_err(io_error("cloning the poll registry"))?,
+            share,
+            Arc::clone(self.reservations),
+            seed()?,
+        );
+        let core = turn::Shard::new(Arc::clone(self.settings), Arc::clone(self.shared), index);
+        let stop = Arc::clone(self.stop);
+        // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
+        let thread = std::thread::Builder::new()
+            .name(format!("tern-shard-{index}"))
+            .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop).run())
+            .map_err(io_error("starting a shard thread"))?;
+        Ok((waker, thread))
+    }
 }
 
 impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
-    /// thread per shard, returns once all are bound (the readiness point).
+    /// thread per shard, returns once all are bound (the readiness point). With io_uring (see
+    /// `select`), UDP runs on one ring per shard and TCP on stream shards of the portable engine.
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
+        let choice = select::choose(cfg.io_engine)?;
         let shards = shard_count(cfg);
         let bound = bind_listeners(cfg, shards)?;
         let settings =
@@ -52,35 +101,57 @@ impl Server {
             listeners: listener_list(cfg, &bound.addrs),
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(shards),
+            rings: Vec::new(),
+            engine: choice.kind(),
         };
-        for (index, sockets) in bound.shards.into_iter().enumerate() {
-            let poll = Poll::new().map_err(io_error("creating a poll"))?;
-            let waker = Waker::new(poll.registry(), Source::Waker.token())
-                .map_err(io_error("creating a waker"))?;
-            let (udp, tcp) = register(&poll, sockets, &bound.addrs)?;
-            let relays = Relays::new(
-                poll.registry()
-                    .try_clone()
-                    .map_err(io_error("cloning the poll registry"))?,
-                relay::share(cfg.min_port, cfg.max_port, shards, index),
-                Arc::clone(&reservations),
-                getrandom::u64().map_err(|e| EngineError::Io {
-                    what: "reading random bytes",
-                    source: io::Error::other(e.to_string()),
-                })?,
-            );
-            let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
-            let stop = Arc::clone(&server.stop);
-            // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
-            let thread = std::thread::Builder::new()
-                .name(format!("tern-shard-{index}"))
-                .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop).run())
-                .map_err(io_error("starting a shard thread"))?;
-            server.shards.push((waker, thread));
+        let ctx = Context {
+            stop: &server.stop,
+            settings: &settings,
+            shared: &shared,
+            reservations: &reservations,
+            addrs: &bound.addrs,
+        };
+        match choice {
+            select::Choice::Epoll(_) => {
+                for (index, sockets) in bound.shards.into_iter().enumerate() {
+                    let share = relay::share(cfg.min_port, cfg.max_port, shards, index);
+                    server.shards.push(ctx.portable(index, sockets, share)?);
+                }
+            }
+            #[cfg(target_os = "linux")]
+            select::Choice::Uring(features, _) => {
+                // Rings take the first half of the port range, stream shards the second.
+                let streams = !cfg.no_tcp;
+                let parts = if streams { 2 * shards } else { shards };
+                for (index, sockets) in bound.shards.into_iter().enumerate() {
+                    let share = relay::share(cfg.min_port, cfg.max_port, parts, index);
+                    let listeners = sockets.udp.into_iter().zip(bound.addrs.iter().copied());
+                    server.rings.push(uring::spawn(uring::ShardSetup {
+                        index,
+                        core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index),
+                        listeners: listeners.collect(),
+                        ports: relay::Ports::new(share, Arc::clone(&reservations), seed()?),
+                        features,
+                        stop: Arc::clone(&server.stop),
+                    })?);
+                    if streams {
+                        let tcp_only = ShardSockets {
+                            udp: Vec::new(),
+                            tcp: sockets.tcp,
+                        };
+                        let stream_index = shards + index;
+                        let share = relay::share(cfg.min_port, cfg.max_port, parts, stream_index);
+                        server
+                            .shards
+                            .push(ctx.portable(stream_index, tcp_only, share)?);
+                    }
+                }
+            }
         }
         for (transport, addr) in &server.listeners {
             info!("listening on {} {addr}", error::name(*transport));
         }
+        info!("I/O engine: {}", choice.describe(shards, !cfg.no_tcp));
         Ok(server)
     }
 
@@ -91,7 +162,12 @@ impl Server {
 
     /// How many shard threads run.
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.shards.len() + self.rings.len()
+    }
+
+    /// Which engine runs the UDP listeners and relay sockets.
+    pub fn engine(&self) -> EngineKind {
+        self.engine
     }
 
     /// Signals every shard and waits for its thread to end.
@@ -105,7 +181,8 @@ impl Server {
             // A failed wake is covered by the shard's bounded sleep.
             let _ = waker.wake();
         }
-        for (_, thread) in self.shards.drain(..) {
+        let rings = self.rings.drain(..);
+        for thread in self.shards.drain(..).map(|(_, t)| t).chain(rings) {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");
             }
@@ -202,6 +279,14 @@ fn register(
         });
     }
     Ok((udp, tcp))
+}
+
+/// A seed for a shard's port choice.
+fn seed() -> Result<u64, EngineError> {
+    getrandom::u64().map_err(|e| EngineError::Io {
+        what: "reading random bytes",
+        source: io::Error::other(e.to_string()),
+    })
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.

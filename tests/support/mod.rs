@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod uclient;
+
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
 /// How long the server may take to bind and print its listening lines.
@@ -53,6 +55,7 @@ impl Server {
         let want_tcp = !args.contains(&"--no-tcp");
         let mut child = Command::new(tern_bin())
             .args(args)
+            .args(engine_from_env(args))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -133,6 +136,14 @@ impl Drop for Server {
         }
         let _ = self.child.wait();
     }
+}
+
+/// `--io-engine=$TERN_TEST_ENGINE` (`epoll`, `uring` or `auto`), so the whole suite can run
+/// against each engine; nothing when unset or when the test chose an engine itself.
+fn engine_from_env(args: &[&str]) -> Option<String> {
+    let engine = std::env::var("TERN_TEST_ENGINE").ok()?;
+    let chosen = args.iter().any(|a| a.starts_with("--io-engine"));
+    (!chosen && !engine.is_empty()).then(|| format!("--io-engine={engine}"))
 }
 
 #[derive(Clone, Copy)]
