@@ -3,7 +3,7 @@
 //! (coturn's `use-auth-secret` scheme). Each `run_*` takes its arguments without the
 //! subcommand name and returns the process exit code.
 
-mod args;
+pub(crate) mod args;
 mod key;
 mod man;
 mod rest;
