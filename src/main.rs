@@ -1,20 +1,36 @@
 //! The `tern` command: coturn's flags and `turnserver.conf`, then the engine until SIGINT or
-//! SIGTERM. `tern check-config FILE [--strict]` validates a configuration without starting;
-//! `tern key` and `tern rest-credentials` print credentials.
+//! SIGTERM (SIGHUP reloads and reopens the log, SIGUSR1 drains). `tern check-config FILE
+//! [--strict]` validates a configuration without starting; `tern key` and
+//! `tern rest-credentials` print credentials.
+
+mod ops;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use tern::config::{self, Config};
 use tern::engine::Server;
 use tern::limits::PeerPolicy;
-use tern::logging;
+use tern::logging::{self, Logging};
+use tern::metrics::{self, MetricsServer};
+
+use ops::notify::notify;
+use ops::pidfile::Pidfile;
+use ops::privileges::drop_privileges;
+
+/// How often a draining server checks whether its last allocation has gone.
+const DRAIN_CHECK: Duration = Duration::from_millis(100);
+/// Shards publish their allocation counts once per loop turn (at least every 100 ms): counts
+/// read this long after the drain began include every allocation made before it.
+const DRAIN_SETTLE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,7 +96,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
     };
     let cfg = loaded.config;
-    logging::init(&cfg).context("cannot set up logging")?;
+    let logging = logging::init(&cfg).context("cannot set up logging")?;
     match &cfg.source {
         Some(path) => info!(
             "tern {} starting with {}",
@@ -95,18 +111,170 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    // Installed before binding, so a signal during start-up stops the server cleanly.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    // Installed before binding, so a signal during start-up is handled once running.
+    let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
+        .context("cannot install signal handlers")?;
     let server = Server::start(&cfg).context("cannot start")?;
     let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
     let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
     info!("peer policy: {}", policy.describe());
-    if let Some(signal) = signals.forever().next() {
-        info!("signal {signal} received: stopping");
+    let metrics = start_metrics(&cfg, &server)?;
+    let pidfile = match &cfg.pidfile {
+        Some(path) => Some(
+            Pidfile::write(path)
+                .with_context(|| format!("cannot write pidfile {}", path.display()))?,
+        ),
+        None => None,
+    };
+    drop_privileges(cfg.proc_user.as_deref(), cfg.proc_group.as_deref())
+        .context("cannot drop privileges")?;
+    ready();
+    run_until_stopped(args, cfg, &server, &logging, signals);
+    if let Err(e) = notify("STOPPING=1") {
+        warn!("cannot notify systemd: {e}");
+    }
+    if let Some(m) = metrics {
+        m.stop();
     }
     server.stop();
+    drop(pidfile);
     info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Prometheus endpoint when `prometheus` is set; its address is logged like the listeners.
+fn start_metrics(cfg: &Config, server: &Server) -> anyhow::Result<Option<MetricsServer>> {
+    if !cfg.prometheus {
+        return Ok(None);
+    }
+    let addr = metrics::listen_addr(cfg);
+    let m = MetricsServer::start(
+        addr,
+        cfg.prometheus_path.clone(),
+        Arc::clone(server.registry()),
+        cfg.prometheus_username_labels,
+    )
+    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    info!(
+        "metrics on http://{}{}",
+        m.local_addr(),
+        cfg.prometheus_path
+    );
+    Ok(Some(m))
+}
+
+/// Every listener is bound, privileges are dropped: tell systemd (`Type=notify`).
+fn ready() {
+    let state = format!("READY=1\nMAINPID={}", std::process::id());
+    match notify(&state) {
+        Ok(true) => info!("ready (systemd notified)"),
+        Ok(false) => info!("ready"),
+        Err(e) => warn!("ready, but systemd could not be notified: {e}"),
+    }
+}
+
+/// Serves signals until SIGINT/SIGTERM, or until a drain has finished.
+fn run_until_stopped(
+    args: &[String],
+    started: Config,
+    server: &Server,
+    logging: &Logging,
+    mut signals: Signals,
+) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("tern-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(signal).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| error!("cannot start the signal thread: {e}"))
+        .ok();
+    let mut running = started.clone();
+    let mut drain_since: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(DRAIN_CHECK) {
+            Ok(SIGHUP) => {
+                if let Err(e) = logging.reopen() {
+                    error!("cannot reopen the log file: {e}");
+                }
+                if let Some(new) = reload(args, &started, &running, server) {
+                    running = new;
+                }
+            }
+            Ok(SIGUSR1) => {
+                if drain_since.is_none() {
+                    drain_since = Some(monotonic());
+                    server.drain();
+                    info!(
+                        "SIGUSR1: draining: new allocations are refused; exiting when at most {} \
+                         of {} allocations remain",
+                        running.drain_min_allocations,
+                        server.allocations()
+                    );
+                }
+            }
+            Ok(signal) => {
+                info!("signal {signal} received: stopping");
+                return;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let settled = drain_since.is_some_and(|t| monotonic().duration_since(t) >= DRAIN_SETTLE);
+        if settled && server.allocations() <= running.drain_min_allocations {
+            info!("drained: stopping");
+            return;
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn monotonic() -> Instant {
+    Instant::now()
+}
+
+/// SIGHUP: re-reads the configuration with the start-up arguments and hands the new settings to
+/// every shard. Returns the new configuration, or None when it was rejected (the old one stays).
+fn reload(args: &[String], started: &Config, running: &Config, server: &Server) -> Option<Config> {
+    info!("SIGHUP: reloading the configuration");
+    let loaded = match config::load(args) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                error!("{d}");
+            }
+            error!("reload rejected: the configuration has errors; keeping the running one");
+            return None;
+        }
+    };
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    let new = loaded.config;
+    if let Err(e) = server.reload(&new) {
+        error!("reload rejected: {e}; keeping the running configuration");
+        return None;
+    }
+    let changes = ops::reload::changes(started, running, &new);
+    for c in &changes.applied {
+        info!("reload: {}: {}", c.option, c.detail);
+    }
+    for c in &changes.restart {
+        warn!(
+            "reload: {}: {} needs a restart; still running with the old value",
+            c.option, c.detail
+        );
+    }
+    info!(
+        "reload done: {} change(s) applied, {} waiting for a restart",
+        changes.applied.len(),
+        changes.restart.len()
+    );
+    Some(new)
 }
 
 /// The server's own relay addresses as the core derives them: `relay-ip`, else the listening

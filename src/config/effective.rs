@@ -170,6 +170,13 @@ impl Config {
         o.flag("verbose", self.verbose >= 1);
         o.flag("Verbose", self.verbose >= 2);
         o.flag("log-binding", self.log_binding);
+        o.opt("syslog-facility", self.syslog_facility.as_ref());
+        o.flag("new-log-timestamp", self.new_log_timestamp);
+        o.opt(
+            "new-log-timestamp-format",
+            self.new_log_timestamp_format.as_ref(),
+        );
+        o.set("drain-min-allocations", self.drain_min_allocations);
         o.opt("pidfile", self.pidfile.as_ref().map(|p| p.display()));
         o.opt("proc-user", self.proc_user.as_ref());
         o.opt("proc-group", self.proc_group.as_ref());

@@ -28,6 +28,7 @@ pub use file::{find_config_file, parse_str, SEARCH_DIRS};
 pub use help::usage;
 pub use load::{load, Loaded};
 pub use options::{option, options, Arg, OptSpec, Status};
+pub use values::SYSLOG_FACILITIES;
 
 /// An inclusive range of addresses of one family, from `IP`, `IP1-IP2` or `IP/prefix`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +173,14 @@ pub struct Config {
     /// 0 normal, 1 `verbose`, 2 `Verbose`.
     pub verbose: u8,
     pub log_binding: bool,
+    /// `syslog-facility`, normalised (`daemon`, `local0`..`local7`, ...); `None`: daemon.
+    pub syslog_facility: Option<String>,
+    /// `new-log-timestamp`: local wall-clock timestamps in `new_log_timestamp_format`.
+    pub new_log_timestamp: bool,
+    /// `new-log-timestamp-format` (strftime); `None`: coturn's `%FT%T%z`.
+    pub new_log_timestamp_format: Option<String>,
+    /// `drain-min-allocations`: a draining server exits once at most this many allocations live.
+    pub drain_min_allocations: u64,
     pub pidfile: Option<PathBuf>,
     pub proc_user: Option<String>,
     pub proc_group: Option<String>,
@@ -252,6 +261,10 @@ impl Default for Config {
             simple_log: false,
             verbose: 0,
             log_binding: false,
+            syslog_facility: None,
+            new_log_timestamp: false,
+            new_log_timestamp_format: None,
+            drain_min_allocations: 0,
             pidfile: None,
             proc_user: None,
             proc_group: None,

@@ -269,7 +269,10 @@ pub(crate) static OPTIONS: &[O] = &[
         v::u32_value(s).map(|n| c.max_allocate_timeout = n)
     })
     .help("seconds allowed to complete an allocation (60)"),
-    O::todo("drain-min-allocations", Arg::Required).help("drain: exit below this many allocations"),
+    O::value("drain-min-allocations", |c, s| {
+        v::u64_value(s).map(|n| c.drain_min_allocations = n)
+    })
+    .help("drain (SIGUSR1): exit once at most this many allocations remain (0)"),
     // Peer access control.
     O::value("allowed-peer-ip", |c, s| {
         v::ip_range(s).map(|r| c.allowed_peer_ips.push(r))
@@ -313,9 +316,19 @@ pub(crate) static OPTIONS: &[O] = &[
     .short('V')
     .help("very verbose logging (per packet)"),
     O::flag("log-binding", |c, b| c.log_binding = b).help("log STUN Binding requests"),
-    O::todo("syslog-facility", Arg::Required).help("syslog facility"),
-    O::todo("new-log-timestamp", Arg::Flag).help("ISO-8601 log timestamps"),
-    O::todo("new-log-timestamp-format", Arg::Required).help("strftime log timestamp format"),
+    O::value("syslog-facility", |c, s| {
+        v::syslog_facility(s).map(|f| c.syslog_facility = Some(f))
+    })
+    .help("syslog facility (daemon, user, local0..local7, ...)"),
+    O::flag("new-log-timestamp", |c, b| c.new_log_timestamp = b)
+        .help("local wall-clock log timestamps (%FT%T%z)"),
+    O::value("new-log-timestamp-format", |c, s| {
+        v::strftime(s).map(|f| {
+            c.new_log_timestamp_format = Some(f);
+            c.new_log_timestamp = true;
+        })
+    })
+    .help("strftime format of log timestamps"),
     O::todo("log-min-level", Arg::Required).help("lowest level logged"),
     O::opt_value("pidfile", |c, s| {
         c.pidfile = Some(s).filter(|p| !p.is_empty()).map(Into::into);

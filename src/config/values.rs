@@ -250,6 +250,37 @@ pub fn url_path(v: &str) -> Parsed<String> {
     }
 }
 
+/// syslog(3) facility names `syslog-facility` takes (with or without coturn's `LOG_` prefix).
+pub const SYSLOG_FACILITIES: [&str; 20] = [
+    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",
+    "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+
+/// A syslog facility name, normalised to lower case without `LOG_`.
+pub fn syslog_facility(v: &str) -> Parsed<String> {
+    let lower = v.to_ascii_lowercase();
+    let name = lower.strip_prefix("log_").unwrap_or(&lower);
+    if SYSLOG_FACILITIES.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "`{v}` is not a syslog facility (daemon, user, local0..local7, ...)"
+        ))
+    }
+}
+
+/// A strftime format for log timestamps, checked now so that logging cannot fail later.
+pub fn strftime(v: &str) -> Parsed<String> {
+    use chrono::format::{Item, StrftimeItems};
+    if v.is_empty() {
+        return Err("expects a strftime format such as %FT%T%z".into());
+    }
+    if StrftimeItems::new(v).any(|i| matches!(i, Item::Error)) {
+        return Err(format!("`{v}` is not a valid strftime format"));
+    }
+    Ok(v.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

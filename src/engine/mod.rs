@@ -3,6 +3,7 @@
 
 mod batch;
 mod clock;
+mod control;
 mod error;
 mod interfaces;
 mod listen;
@@ -29,7 +30,9 @@ use mio::{Interest, Poll, Waker};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::{Registry, UserTrafficBatch};
 use crate::turn::{self, Settings, Shared, Transport};
+use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
@@ -40,55 +43,40 @@ pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
     shards: Vec<(Waker, JoinHandle<()>)>,
-    /// io_uring shards (they notice `stop` within their bounded wait).
+    registry: Arc<Registry>,
+    shared: Arc<Shared>,
+    settings: Arc<SettingsSlot>,
+    /// The bound listening addresses, which settings are derived from (also on reload).
+    addrs: Vec<SocketAddr>,
+    /// io_uring shards (they see `stop` and reloaded settings within their bounded wait).
     rings: Vec<JoinHandle<()>>,
     engine: EngineKind,
 }
 
-/// What a portable shard is built from.
-struct Context<'a> {
-    stop: &'a Arc<AtomicBool>,
+/// What every shard is built from; relay ports come in `parts` slices of `range`.
+struct Plan<'a> {
     settings: &'a Arc<Settings>,
-    shared: &'a Arc<Shared>,
+    range: (u16, u16),
+    parts: usize,
     reservations: &'a Arc<Reservations>,
-    addrs: &'a [SocketAddr],
+    prometheus: bool,
 }
 
-impl Context<'_> {
-    /// Starts one portable (epoll) shard thread on `sockets`, drawing relay ports from `share`.
-    fn portable(
-        &self,
-        index: usize,
-        sockets: ShardSockets,
-        share: (u16, u16),
-    ) -> Result<(Waker, JoinHandle<()>), EngineError> {
-        let poll = Poll::new().map_err(io_error("creating a poll"))?;
-        let waker = Waker::new(poll.registry(), Source::Waker.token())
-            .map_err(io_error("creating a waker"))?;
-        let (udp, tcp) = register(&poll, sockets, self.addrs)?;
-        let relays = Relays::new(
-            poll.registry()
-                .try_clone()
-                .map_err(io_error("cloning the poll registry"))?,
+impl Plan<'_> {
+    fn ports(&self, index: usize) -> Result<relay::Ports, EngineError> {
+        let share = relay::share(self.range.0, self.range.1, self.parts, index);
+        Ok(relay::Ports::new(
             share,
             Arc::clone(self.reservations),
             seed()?,
-        );
-        let core = turn::Shard::new(Arc::clone(self.settings), Arc::clone(self.shared), index);
-        let stop = Arc::clone(self.stop);
-        // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
-        let thread = std::thread::Builder::new()
-            .name(format!("tern-shard-{index}"))
-            .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop).run())
-            .map_err(io_error("starting a shard thread"))?;
-        Ok((waker, thread))
+        ))
     }
 }
 
 impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
     /// thread per shard, returns once all are bound (the readiness point). With io_uring (see
-    /// `select`), UDP runs on one ring per shard and TCP on stream shards of the portable engine.
+    /// `select`), UDP runs on one ring per shard and TCP on as many portable stream shards.
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
         let choice = select::choose(cfg.io_engine)?;
         let shards = shard_count(cfg);
@@ -97,53 +85,48 @@ impl Server {
             Arc::new(Settings::from_config(cfg, &bound.addrs).map_err(EngineError::Settings)?);
         let shared = Arc::new(Shared::new(random_key()?));
         let reservations = Arc::new(Reservations::default());
+        let engine = choice.kind();
+        let stream_shards = if engine == EngineKind::Uring && !cfg.no_tcp {
+            shards
+        } else {
+            0
+        };
         let mut server = Server {
             listeners: listener_list(cfg, &bound.addrs),
             stop: Arc::new(AtomicBool::new(false)),
-            shards: Vec::with_capacity(shards),
+            shards: Vec::with_capacity(shards + stream_shards),
+            registry: Arc::new(Registry::new(shards, stream_shards)),
+            shared: Arc::clone(&shared),
+            settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
+            addrs: bound.addrs.clone(),
             rings: Vec::new(),
-            engine: choice.kind(),
+            engine,
         };
-        let ctx = Context {
-            stop: &server.stop,
+        let plan = Plan {
             settings: &settings,
-            shared: &shared,
+            range: (cfg.min_port, cfg.max_port),
+            parts: shards + stream_shards,
             reservations: &reservations,
-            addrs: &bound.addrs,
+            prometheus: cfg.prometheus,
         };
-        match choice {
-            select::Choice::Epoll(_) => {
-                for (index, sockets) in bound.shards.into_iter().enumerate() {
-                    let share = relay::share(cfg.min_port, cfg.max_port, shards, index);
-                    server.shards.push(ctx.portable(index, sockets, share)?);
+        for (index, sockets) in bound.shards.into_iter().enumerate() {
+            match &choice {
+                select::Choice::Epoll(_) => {
+                    let shard = server.portable(&plan, index, sockets)?;
+                    server.shards.push(shard);
                 }
-            }
-            #[cfg(target_os = "linux")]
-            select::Choice::Uring(features, _) => {
-                // Rings take the first half of the port range, stream shards the second.
-                let streams = !cfg.no_tcp;
-                let parts = if streams { 2 * shards } else { shards };
-                for (index, sockets) in bound.shards.into_iter().enumerate() {
-                    let share = relay::share(cfg.min_port, cfg.max_port, parts, index);
-                    let listeners = sockets.udp.into_iter().zip(bound.addrs.iter().copied());
-                    server.rings.push(uring::spawn(uring::ShardSetup {
-                        index,
-                        core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index),
-                        listeners: listeners.collect(),
-                        ports: relay::Ports::new(share, Arc::clone(&reservations), seed()?),
-                        features,
-                        stop: Arc::clone(&server.stop),
-                    })?);
-                    if streams {
+                #[cfg(target_os = "linux")]
+                select::Choice::Uring(features, _) => {
+                    let ShardSockets { udp, tcp } = sockets;
+                    let ring = server.ring(&plan, index, udp, *features)?;
+                    server.rings.push(ring);
+                    if stream_shards > 0 {
                         let tcp_only = ShardSockets {
                             udp: Vec::new(),
-                            tcp: sockets.tcp,
+                            tcp,
                         };
-                        let stream_index = shards + index;
-                        let share = relay::share(cfg.min_port, cfg.max_port, parts, stream_index);
-                        server
-                            .shards
-                            .push(ctx.portable(stream_index, tcp_only, share)?);
+                        let shard = server.portable(&plan, shards + index, tcp_only)?;
+                        server.shards.push(shard);
                     }
                 }
             }
@@ -151,13 +134,118 @@ impl Server {
         for (transport, addr) in &server.listeners {
             info!("listening on {} {addr}", error::name(*transport));
         }
-        info!("I/O engine: {}", choice.describe(shards, !cfg.no_tcp));
+        info!("I/O engine: {}", choice.describe(shards, stream_shards > 0));
         Ok(server)
+    }
+
+    /// Starts one portable (epoll) shard thread on `sockets`.
+    fn portable(
+        &self,
+        plan: &Plan<'_>,
+        index: usize,
+        sockets: ShardSockets,
+    ) -> Result<(Waker, JoinHandle<()>), EngineError> {
+        let poll = Poll::new().map_err(io_error("creating a poll"))?;
+        let waker = Waker::new(poll.registry(), Source::Waker.token())
+            .map_err(io_error("creating a waker"))?;
+        let (udp, tcp) = register(&poll, sockets, &self.addrs)?;
+        let registry = poll
+            .registry()
+            .try_clone()
+            .map_err(io_error("cloning the poll registry"))?;
+        let relays = Relays::new(registry, plan.ports(index)?);
+        let core = turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index);
+        let stop = Arc::clone(&self.stop);
+        let control = self.control(index, plan.prometheus)?;
+        // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
+        let thread = std::thread::Builder::new()
+            .name(format!("tern-shard-{index}"))
+            .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop, control).run())
+            .map_err(io_error("starting a shard thread"))?;
+        Ok((waker, thread))
+    }
+
+    /// Starts one io_uring shard on the UDP listeners `udp`.
+    #[cfg(target_os = "linux")]
+    fn ring(
+        &self,
+        plan: &Plan<'_>,
+        index: usize,
+        udp: Vec<std::net::UdpSocket>,
+        features: uring::Features,
+    ) -> Result<JoinHandle<()>, EngineError> {
+        uring::spawn(uring::ShardSetup {
+            index,
+            core: turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index),
+            listeners: udp.into_iter().zip(self.addrs.iter().copied()).collect(),
+            ports: plan.ports(index)?,
+            features,
+            control: self.control(index, plan.prometheus)?,
+            stop: Arc::clone(&self.stop),
+        })
     }
 
     /// Every transport address listened on (one entry per address and transport, not per shard).
     pub fn listeners(&self) -> &[(Transport, SocketAddr)] {
         &self.listeners
+    }
+
+    /// Every shard's published counters, for the metrics endpoint.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Live allocations on every shard, as last published (at most one loop turn old).
+    pub fn allocations(&self) -> u64 {
+        self.registry.snapshot().allocations
+    }
+
+    /// Rebuilds the core's settings from `cfg` (users, secrets, realm, limits, peer policy,
+    /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
+    /// their key and relays. Listening addresses are the ones bound at start.
+    pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
+        let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        self.settings.replace(Arc::new(settings));
+        self.wake();
+        Ok(())
+    }
+
+    /// Drain mode: new allocations are refused from now on; existing ones continue.
+    pub fn drain(&self) {
+        self.shared.set_draining(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.is_draining()
+    }
+
+    fn control(&self, index: usize, prometheus: bool) -> Result<Control, EngineError> {
+        // Stream shards (io_uring engine) are numbered after the UDP shards.
+        let udp_shards = self.shard_slots();
+        let slot = match index.checked_sub(udp_shards) {
+            None => self.registry.slot(index),
+            Some(i) => self.registry.stream_slot(i),
+        };
+        let slot = slot.ok_or(EngineError::Io {
+            what: "creating a metrics slot",
+            source: io::Error::other("no slot for this shard"),
+        })?;
+        let users = prometheus.then(|| UserTrafficBatch::new(Arc::clone(self.registry.users())));
+        Ok(Control::new(Arc::clone(&self.settings), slot, users))
+    }
+
+    /// How many UDP shard slots the registry has.
+    fn shard_slots(&self) -> usize {
+        (0..)
+            .take_while(|&i| self.registry.slot(i).is_some())
+            .count()
+    }
+
+    fn wake(&self) {
+        for (waker, _) in &self.shards {
+            // A failed wake is covered by the shard's bounded sleep.
+            let _ = waker.wake();
+        }
     }
 
     /// How many shard threads run.
@@ -177,10 +265,7 @@ impl Server {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);
-        for (waker, _) in &self.shards {
-            // A failed wake is covered by the shard's bounded sleep.
-            let _ = waker.wake();
-        }
+        self.wake();
         let rings = self.rings.drain(..);
         for thread in self.shards.drain(..).map(|(_, t)| t).chain(rings) {
             if thread.join().is_err() {

@@ -91,16 +91,11 @@ pub(crate) struct Ports {
 }
 
 impl Relays {
-    pub(crate) fn new(
-        registry: Registry,
-        share: (u16, u16),
-        reservations: Arc<Reservations>,
-        seed: u64,
-    ) -> Relays {
+    pub(crate) fn new(registry: Registry, ports: Ports) -> Relays {
         Relays {
             registry,
             sockets: Slab::new(MAX_ID),
-            ports: Ports::new(share, reservations, seed),
+            ports,
         }
     }
 
@@ -291,7 +286,10 @@ mod tests {
         let seed = getrandom::u64().unwrap();
         (
             poll,
-            Relays::new(registry, share, Arc::new(Reservations::default()), seed),
+            Relays::new(
+                registry,
+                Ports::new(share, Arc::new(Reservations::default()), seed),
+            ),
         )
     }
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll};
@@ -16,6 +16,7 @@ use tracing::{debug, error, warn};
 
 use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
 use super::clock;
+use super::control::Control;
 use super::relay::Relays;
 use super::slab::Slab;
 use super::stream::{Conn, SendError, MAX_FRAME, READS_PER_WAKEUP};
@@ -63,9 +64,11 @@ pub(crate) struct Shard {
     work: Vec<Source>,
     stats: Stats,
     stop: Arc<AtomicBool>,
+    control: Control,
 }
 
 impl Shard {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
         core: turn::Shard,
@@ -74,6 +77,7 @@ impl Shard {
         tcp: Vec<Listener<TcpListener>>,
         relays: Relays,
         stop: Arc<AtomicBool>,
+        control: Control,
     ) -> Shard {
         Shard {
             index,
@@ -90,6 +94,7 @@ impl Shard {
             work: Vec::new(),
             stats: Stats::default(),
             stop,
+            control,
         }
     }
 
@@ -116,7 +121,9 @@ impl Shard {
             self.work = work;
             self.work.clear();
             self.expire();
+            self.control.after_turn(&mut self.core, clock::now().0);
         }
+        self.control.finish(&mut self.core);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }
 
@@ -186,7 +193,8 @@ impl Shard {
                             local,
                             remote: from,
                         };
-                        self.core.handle_client(
+                        let before = self.core.allocation_count();
+                        let out = self.core.handle_client(
                             now,
                             unix,
                             &client,
@@ -194,7 +202,9 @@ impl Shard {
                             slot.len,
                             &mut slot.scratch,
                             &mut self.relays,
-                        )
+                        );
+                        self.after_request(now, before);
+                        out
                     }
                     (None, Some(id)) => self.core.handle_peer(
                         now,
@@ -213,6 +223,15 @@ impl Shard {
             }
         }
         true
+    }
+
+    /// Allocation setup latency: from the batch's receive time to the answer, for the input
+    /// that created an allocation (one clock read per allocation, none per relayed packet).
+    fn after_request(&mut self, received: Instant, before: usize) {
+        if self.core.allocation_count() > before {
+            let d = clock::now().0.saturating_duration_since(received);
+            self.control.observe_setup(d);
+        }
     }
 
     /// Queues the output of batch slot `k` (streams are written at once).
@@ -420,6 +439,7 @@ impl Shard {
                 local,
                 remote,
             };
+            let before = self.core.allocation_count();
             let out = self.core.handle_client(
                 now,
                 unix,
@@ -429,6 +449,7 @@ impl Shard {
                 &mut self.frame.scratch,
                 &mut self.relays,
             );
+            self.after_request(now, before);
             self.send_now(out);
         }
     }

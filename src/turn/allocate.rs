@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::allocation::{Allocation, Granted, Relay};
 use super::auth_flow::Authed;
-use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo};
+use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transport};
+use super::report::{allocation_event, EventKind};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
+use super::settings::Settings;
 use super::shard::{Shard, TimerKey};
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
@@ -46,6 +48,9 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_MISMATCH);
         }
         let settings = Arc::clone(&self.settings);
+        if self.shared.is_draining() {
+            return refuse_while_draining(r, &settings, client.transport);
+        }
         match msg.requested_transport() {
             Some(Ok(UDP)) if settings.udp_relay => {}
             Some(Ok(_)) => return r.error(ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
@@ -140,8 +145,13 @@ impl Shard {
         );
         let handle = self.table.insert(alloc);
         self.counters.allocations = self.table.len() as u64;
+        self.allocation_added(client.transport);
         self.schedule(handle.slot);
-        success(r, self.table.get(handle.slot)?)
+        let alloc = self.table.get(handle.slot)?;
+        let written = success(r, alloc);
+        let event = allocation_event(EventKind::AllocationCreated, alloc, lifetime);
+        self.report.push(event);
+        written
     }
 
     fn relay(&self, bound: Bound) -> Relay {
@@ -150,6 +160,25 @@ impl Shard {
             addr: bound.addr,
             advertised: self.settings.advertised(bound.addr),
         }
+    }
+}
+
+/// Drain mode (coturn 4.17): 300 Try Alternate with ALTERNATE-SERVER when one is configured for
+/// the client's transport, else 403.
+fn refuse_while_draining(
+    r: Responder<'_>,
+    settings: &Settings,
+    transport: Transport,
+) -> Option<usize> {
+    let alternate = match transport {
+        Transport::Tls => settings.tls_alternate,
+        Transport::Udp | Transport::Tcp => settings.alternate,
+    };
+    match alternate {
+        Some(addr) => r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
+            b.add_address(attr::ALTERNATE_SERVER, addr)
+        }),
+        None => r.error(ErrorCode::FORBIDDEN),
     }
 }
 

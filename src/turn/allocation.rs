@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::io::{Client, RelayId};
 use crate::auth::Key;
+use crate::metrics::Traffic;
 use crate::stun::{ErrorCode, Family, TransactionId};
 
 /// A per-allocation cap: lookups on the data path are linear scans, so keep them short. Beyond it
@@ -72,6 +73,10 @@ pub(crate) struct Allocation {
     pub granted: Granted,
     /// Tick of the wheel entry that is current for this allocation (older entries are stale).
     pub timer: Option<u64>,
+    /// Data relayed over the allocation's life, bumped on the data path.
+    pub traffic: Traffic,
+    /// `traffic` when it was last handed to the per-user metrics.
+    pub reported: Traffic,
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
 }
@@ -95,6 +100,8 @@ impl Allocation {
             expires,
             granted,
             timer: None,
+            traffic: Traffic::default(),
+            reported: Traffic::default(),
             permissions: Vec::new(),
             channels: Vec::new(),
         }

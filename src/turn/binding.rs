@@ -23,6 +23,9 @@ impl Shard {
             });
         }
         self.counters.binding_responses += 1;
+        if self.settings.log_binding {
+            self.binding_event(client.transport, client.remote);
+        }
         let remote = client.remote;
         r.success(&mut |b| {
             b.add_xor_address(attr::XOR_MAPPED_ADDRESS, remote)?;

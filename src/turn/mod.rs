@@ -10,6 +10,7 @@ mod hash;
 mod indication;
 mod io;
 mod relay;
+mod report;
 mod request;
 mod reservation;
 mod response;
@@ -20,6 +21,7 @@ mod table;
 mod timer;
 
 pub use io::*;
+pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;

@@ -25,13 +25,15 @@ impl Shard {
         let Some(alloc) = self
             .table
             .find_client(client.via, client.remote)
-            .and_then(|slot| self.table.get(slot))
+            .and_then(|slot| self.table.get_mut(slot))
         else {
             return self.drop_packet();
         };
         if alloc.expires <= now {
             return self.drop_packet();
         }
+        alloc.traffic.rcvp += 1;
+        alloc.traffic.rcvb += packet.len() as u64;
         let Some(peer) = alloc.channel_peer(number, now) else {
             return self.drop_packet();
         };
@@ -43,6 +45,8 @@ impl Shard {
         };
         let start = HEADROOM + channel::HEADER_LEN;
         let n = payload.len();
+        alloc.traffic.peer_sentp += 1;
+        alloc.traffic.peer_sentb += n as u64;
         self.send_peer(relay, peer, Span::Packet(start..start + n), n)
     }
 
@@ -56,10 +60,12 @@ impl Shard {
         let Some(alloc) = self
             .table
             .find_client(client.via, client.remote)
-            .and_then(|slot| self.table.get(slot))
+            .and_then(|slot| self.table.get_mut(slot))
         else {
             return self.drop_packet();
         };
+        alloc.traffic.rcvp += 1;
+        alloc.traffic.rcvb += msg.as_bytes().len() as u64;
         let (Some(Ok(peer)), Some(range)) =
             (msg.xor_address(attr::XOR_PEER_ADDRESS), msg.data_range())
         else {
@@ -76,6 +82,8 @@ impl Shard {
         match relay {
             Some(relay) if allowed => {
                 let n = range.len();
+                alloc.traffic.peer_sentp += 1;
+                alloc.traffic.peer_sentb += n as u64;
                 let span = Span::Packet(HEADROOM + range.start..HEADROOM + range.end);
                 self.send_peer(relay, peer, span, n)
             }
@@ -95,16 +103,17 @@ impl Shard {
     ) -> Output {
         self.counters.peer_rx_packets += 1;
         self.counters.peer_rx_bytes += len as u64;
-        let Some(alloc) = self
-            .table
-            .find_relay(relay)
-            .and_then(|slot| self.table.get(slot))
-        else {
+        let Some(slot) = self.table.find_relay(relay) else {
+            return self.drop_packet();
+        };
+        let Some(alloc) = self.table.get_mut(slot) else {
             return self.drop_packet();
         };
         if alloc.expires <= now || !alloc.is_permitted(from.ip(), now) {
             return self.drop_packet();
         }
+        alloc.traffic.peer_rcvp += 1;
+        alloc.traffic.peer_rcvb += len as u64;
         let (via, to) = (alloc.client.via, alloc.client.remote);
         let stream = alloc.client.transport != Transport::Udp;
         let range = match alloc.channel_of(from, now) {
@@ -119,6 +128,10 @@ impl Shard {
         match range {
             Some(range) => {
                 let n = range.len();
+                if let Some(alloc) = self.table.get_mut(slot) {
+                    alloc.traffic.sentp += 1;
+                    alloc.traffic.sentb += n as u64;
+                }
                 self.send_client(via, to, Span::Packet(range), n)
             }
             None => self.drop_packet(),

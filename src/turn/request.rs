@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::allocation::{family_of, ChannelConflict};
 use super::auth_flow::{authenticate, reject, Reject};
 use super::io::{Client, RelayIo};
+use super::report::{allocation_event, EventKind};
 use super::response::{unknown_attributes, Responder};
 use super::shard::Shard;
 use crate::stun::{attr, channel, ErrorCode, Message, Method};
@@ -99,6 +100,8 @@ impl Shard {
         let lifetime = self.settings.granted_lifetime(requested);
         let alloc = self.table.get_mut(slot)?;
         alloc.expires = now + Duration::from_secs(u64::from(lifetime));
+        let event = allocation_event(EventKind::AllocationRefreshed, alloc, lifetime);
+        self.report.push(event);
         self.schedule(slot);
         r.success(&mut |b| b.add_u32(attr::LIFETIME, lifetime))
     }

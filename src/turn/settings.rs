@@ -31,6 +31,12 @@ pub struct Settings {
     pub(crate) software: bool,
     pub(crate) default_family: DefaultFamily,
     pub(crate) udp_relay: bool,
+    /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
+    /// and for TLS clients (`tls-alternate-server`).
+    pub(crate) alternate: Option<SocketAddr>,
+    pub(crate) tls_alternate: Option<SocketAddr>,
+    /// `log-binding`: report every Binding request to the engine's log.
+    pub(crate) log_binding: bool,
 }
 
 impl Settings {
@@ -83,6 +89,9 @@ impl Settings {
             software: cfg.software_attribute,
             default_family: cfg.allocation_default_address_family,
             udp_relay: !cfg.no_udp_relay,
+            alternate: cfg.alternate_servers.first().copied(),
+            tls_alternate: cfg.tls_alternate_servers.first().copied(),
+            log_binding: cfg.log_binding,
         })
     }
 

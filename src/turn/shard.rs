@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
+use super::report::Report;
 use super::reservation::{Reservations, Token};
 use super::response::Responder;
 use super::settings::Settings;
@@ -31,6 +32,7 @@ pub struct Shard {
     /// Reused by `handle_timeout`.
     due: Vec<(u64, TimerKey)>,
     pub(crate) counters: Counters,
+    pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
 }
@@ -49,6 +51,7 @@ impl Shard {
             reservations: Reservations::default(),
             due: Vec::new(),
             counters: Counters::ZERO,
+            report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
         }
     }
@@ -190,6 +193,16 @@ impl Shard {
         self.wheel.next_deadline()
     }
 
+    /// Replaces the settings (reload): new requests use them; existing allocations keep the key
+    /// they were created with, their relays and their lifetimes.
+    pub fn set_settings(&mut self, settings: Arc<Settings>) {
+        self.settings = settings;
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -221,6 +234,7 @@ impl Shard {
             }
             self.shared.release(&alloc.quota_user);
             self.counters.allocations = self.table.len() as u64;
+            self.allocation_removed(alloc);
         }
     }
 

@@ -4,6 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +13,8 @@ use crate::auth::NonceKey;
 pub struct Shared {
     nonce: NonceKey,
     token_secret: [u8; 32],
+    /// Drain mode (coturn 4.17 SIGUSR1): new allocations are refused, existing ones live on.
+    draining: AtomicBool,
 }
 
 impl Shared {
@@ -23,6 +26,7 @@ impl Shared {
         Shared {
             nonce: NonceKey::from_bytes(key),
             token_secret: h.finalize().into(),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -32,6 +36,15 @@ impl Shared {
 
     pub(crate) fn token_secret(&self) -> &[u8; 32] {
         &self.token_secret
+    }
+
+    /// Enters or leaves drain mode; every shard sees it at its next Allocate.
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Quota hook (user-quota / total-quota, 486): admits everything until quotas land.

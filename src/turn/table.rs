@@ -117,6 +117,11 @@ impl Table {
         })
     }
 
+    /// Every live allocation (control plane: visits the whole slab).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Allocation> {
+        self.slots.iter_mut().filter_map(|s| s.alloc.as_mut())
+    }
+
     /// The allocation made through stream connection `conn`.
     pub(crate) fn find_stream(&self, conn: u32) -> Option<u32> {
         self.by_stream.get(&conn).copied()

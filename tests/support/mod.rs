@@ -4,6 +4,8 @@
 // real clock (the clock ban is for the protocol core).
 #![allow(dead_code, clippy::disallowed_methods)]
 
+pub mod turn_client;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,11 +53,17 @@ impl Server {
     /// Runs the binary with exactly `args` and waits for both listening lines (or for the one
     /// transport left when `--no-udp`/`--no-tcp` is among them).
     pub fn start_args(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    /// As [`Server::start_args`], with extra environment variables.
+    pub fn start_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
         let want_udp = !args.contains(&"--no-udp");
         let want_tcp = !args.contains(&"--no-tcp");
         let mut child = Command::new(tern_bin())
             .args(args)
             .args(engine_from_env(args))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -104,6 +112,20 @@ impl Server {
     /// Everything the process wrote so far (stdout and stderr).
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The first log line containing `needle`, waiting up to `timeout` for it.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return Some(line.to_owned());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends `signal` to the server by PID.
@@ -247,6 +269,30 @@ fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec
         }
         buf
     })
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let mut rnd = [0u8; 6];
+        getrandom::fill(&mut rnd).expect("random");
+        let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("tern-{tag}-{hex}"));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A fresh transaction id (distinct per call within a test run).

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use io_uring::{cqueue, opcode, types, IoUring};
 
+use super::control::Control;
 use super::relay::Ports;
 use super::EngineError;
 use crate::turn;
@@ -134,6 +135,7 @@ pub(crate) struct ShardSetup {
     pub(crate) listeners: Vec<(UdpSocket, SocketAddr)>,
     pub(crate) ports: Ports,
     pub(crate) features: Features,
+    pub(crate) control: Control,
     pub(crate) stop: Arc<AtomicBool>,
 }
 
@@ -191,6 +193,7 @@ fn build_shard(s: ShardSetup) -> Result<Shard, (&'static str, io::Error)> {
         bufs,
         Sends::new(SEND_SLOTS, RESPONSES, s.features.gso),
         fixed,
+        s.control,
         s.stop,
     ))
 }

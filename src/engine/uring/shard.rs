@@ -20,6 +20,7 @@ use super::sockaddr;
 use super::token::Op;
 use crate::engine::batch::SCRATCH;
 use crate::engine::clock;
+use crate::engine::control::Control;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
 /// Completions handled per loop turn.
@@ -59,6 +60,8 @@ pub(crate) struct Shard {
     /// Fixed-file table size (0: plain descriptors).
     pub(crate) fixed: u32,
     pub(crate) scratch: Box<[u8]>,
+    /// Reloaded settings, metrics and allocation events, once per loop turn.
+    control: Control,
     pub(crate) stop: Arc<AtomicBool>,
     cqes: Vec<(u64, i32, u32)>,
     sealed: Vec<(u32, Sock, *const libc::msghdr)>,
@@ -84,6 +87,7 @@ impl Shard {
         bufs: BufRing,
         sends: Sends,
         fixed: u32,
+        control: Control,
         stop: Arc<AtomicBool>,
     ) -> Shard {
         // SAFETY: all-zero is a valid msghdr.
@@ -100,6 +104,7 @@ impl Shard {
             msg,
             fixed,
             scratch: vec![0; SCRATCH].into_boxed_slice(),
+            control,
             stop,
             cqes: Vec::with_capacity(MAX_COMPLETIONS),
             sealed: Vec::new(),
@@ -128,7 +133,9 @@ impl Shard {
             self.bufs.publish();
             self.arm();
             self.expire();
+            self.control.after_turn(&mut self.core, clock::now().0);
         }
+        self.control.finish(&mut self.core);
         self.teardown();
         debug!("uring shard {} stopped: {:?}", self.index, self.stats);
     }
@@ -276,7 +283,8 @@ impl Shard {
                     local,
                     remote: from,
                 };
-                self.core.handle_client(
+                let before = self.core.allocation_count();
+                let out = self.core.handle_client(
                     now,
                     unix,
                     &client,
@@ -284,7 +292,13 @@ impl Shard {
                     len,
                     &mut self.scratch,
                     &mut self.relays,
-                )
+                );
+                if self.core.allocation_count() > before {
+                    // Setup latency: one clock read per new allocation, none per packet.
+                    let d = clock::now().0.saturating_duration_since(now);
+                    self.control.observe_setup(d);
+                }
+                out
             }
             Op::Relay(id, _) => self.core.handle_peer(now, RelayId(id), from, core_buf, len),
             _ => Output::Nothing,

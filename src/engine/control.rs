@@ -1,0 +1,165 @@
+//! What a shard thread does besides moving packets, once per loop turn: pick up reloaded
+//! settings, publish its counters to the metrics registry, log the core's allocation events, and
+//! once a second hand per-user traffic to the shared table. Nothing here runs per packet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use crate::metrics::{AllocationCounts, Histogram, ShardExtra, ShardSlot, UserTrafficBatch};
+use crate::turn::{self, Event, EventKind, Settings};
+
+/// How often per-allocation traffic is collected (the per-user table's resolution).
+const TRAFFIC_EVERY: Duration = Duration::from_secs(1);
+
+/// The current settings for every shard; replaced on reload. Shards compare the generation once
+/// per loop turn (one relaxed load) and take the lock only when it moved.
+#[derive(Debug)]
+pub(crate) struct SettingsSlot {
+    generation: AtomicU64,
+    current: Mutex<Arc<Settings>>,
+}
+
+impl SettingsSlot {
+    pub(crate) fn new(settings: Arc<Settings>) -> SettingsSlot {
+        SettingsSlot {
+            generation: AtomicU64::new(0),
+            current: Mutex::new(settings),
+        }
+    }
+
+    pub(crate) fn replace(&self, settings: Arc<Settings>) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = settings;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn current(&self) -> Arc<Settings> {
+        Arc::clone(&self.current.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// One shard's side of the control plane.
+pub(crate) struct Control {
+    settings: Arc<SettingsSlot>,
+    seen: u64,
+    metrics: Arc<ShardSlot>,
+    /// Per-user traffic; `None` when Prometheus is off (nobody would read it).
+    users: Option<UserTrafficBatch>,
+    next_traffic: Option<Instant>,
+    setup_latency: Histogram,
+}
+
+impl Control {
+    pub(crate) fn new(
+        settings: Arc<SettingsSlot>,
+        metrics: Arc<ShardSlot>,
+        users: Option<UserTrafficBatch>,
+    ) -> Control {
+        let seen = settings.generation();
+        Control {
+            settings,
+            seen,
+            metrics,
+            users,
+            next_traffic: None,
+            setup_latency: Histogram::default(),
+        }
+    }
+
+    /// Called after every loop turn.
+    pub(crate) fn after_turn(&mut self, core: &mut turn::Shard, now: Instant) {
+        let generation = self.settings.generation();
+        if generation != self.seen {
+            self.seen = generation;
+            core.set_settings(self.settings.current());
+        }
+        core.drain_events(&mut log_event);
+        if let Some(users) = &mut self.users {
+            if self.next_traffic.is_none_or(|t| now >= t) {
+                self.next_traffic = Some(now + TRAFFIC_EVERY);
+                core.drain_user_traffic(&mut |realm, user, t| users.add(realm, user, &t));
+                users.maybe_flush(now);
+            }
+        }
+        self.publish(core);
+    }
+
+    fn publish(&self, core: &turn::Shard) {
+        self.metrics.publish(core.counters());
+        let mut allocations = AllocationCounts::default();
+        for (transport, n) in core.allocations_by_transport() {
+            *allocations.get_mut(transport) = n;
+        }
+        self.metrics.publish_extra(&ShardExtra {
+            allocations,
+            ..ShardExtra::default()
+        });
+        self.metrics.publish_setup_latency(&self.setup_latency);
+    }
+
+    /// An Allocate that created an allocation took `d` from receipt to answer.
+    pub(crate) fn observe_setup(&mut self, d: Duration) {
+        self.setup_latency.observe(d);
+    }
+
+    /// At shard exit: the last traffic and counters, so nothing counted is lost.
+    pub(crate) fn finish(&mut self, core: &mut turn::Shard) {
+        core.drain_events(&mut log_event);
+        if let Some(users) = &mut self.users {
+            core.drain_user_traffic(&mut |realm, user, t| users.add(realm, user, &t));
+            users.flush();
+        }
+        self.publish(core);
+    }
+}
+
+/// One log line per allocation event (verbose level), per Binding with `log-binding`. Events
+/// carry no password or key.
+fn log_event(e: &Event) {
+    let user = if e.username.is_empty() {
+        "-"
+    } else {
+        &e.username
+    };
+    let transport = crate::engine::error::name(e.transport);
+    let relay = e.relay.map_or_else(|| String::from("-"), |r| r.to_string());
+    let t = &e.traffic;
+    match e.kind {
+        EventKind::Binding => info!("binding request from {transport} {}", e.client),
+        EventKind::AllocationCreated | EventKind::AllocationRefreshed => debug!(
+            "allocation {}: user={user} client={transport} {} relay={relay} lifetime={}s \
+             rcvb={} sentb={} peer_rcvb={} peer_sentb={}",
+            if e.kind == EventKind::AllocationCreated {
+                "created"
+            } else {
+                "refreshed"
+            },
+            e.client,
+            e.lifetime,
+            t.rcvb,
+            t.sentb,
+            t.peer_rcvb,
+            t.peer_sentb,
+        ),
+        EventKind::AllocationDeleted => debug!(
+            "allocation deleted: user={user} client={transport} {} relay={relay} \
+             rcvp={} rcvb={} sentp={} sentb={} peer_rcvp={} peer_rcvb={} peer_sentp={} \
+             peer_sentb={}",
+            e.client,
+            t.rcvp,
+            t.rcvb,
+            t.sentp,
+            t.sentb,
+            t.peer_rcvp,
+            t.peer_rcvb,
+            t.peer_sentp,
+            t.peer_sentb,
+        ),
+    }
+}

@@ -1,0 +1,224 @@
+//! Prometheus on the real binary (coturn-compat.md §4): after relaying ChannelData through a live
+//! allocation, a scrape shows live traffic and allocation counts under coturn's names, and the
+//! exposition parses with an independent text-format parser.
+// Deadlines for a real process need the real clock (the clock ban is for the protocol core).
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use prometheus_parse::{Sample, Scrape, Value};
+use support::turn_client::TurnClient;
+use support::{Server, PASSWORD, REALM, USER};
+
+/// Every name coturn-compat.md §4 lists.
+const COTURN_NAMES: &[&str] = &[
+    "turn_traffic_rcvp",
+    "turn_traffic_rcvb",
+    "turn_traffic_sentp",
+    "turn_traffic_sentb",
+    "turn_traffic_peer_rcvp",
+    "turn_traffic_peer_rcvb",
+    "turn_traffic_peer_sentp",
+    "turn_traffic_peer_sentb",
+    "turn_total_traffic_rcvp",
+    "turn_total_traffic_rcvb",
+    "turn_total_traffic_sentp",
+    "turn_total_traffic_sentb",
+    "turn_total_traffic_peer_rcvp",
+    "turn_total_traffic_peer_rcvb",
+    "turn_total_traffic_peer_sentp",
+    "turn_total_traffic_peer_sentb",
+    "turn_total_allocations",
+    "stun_binding_request",
+    "stun_binding_response",
+    "stun_binding_error",
+    "turn_packet_processed",
+    "turn_packet_dropped",
+    "turn_unauthenticated_401_requests",
+    "turn_unauthenticated_401_responses",
+    "turn_unauthenticated_401_dropped_responses",
+];
+
+const PACKETS: u64 = 25;
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("header/body separator");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (status, body.to_owned())
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Counter(x) | Value::Gauge(x) | Value::Untyped(x) => *x,
+        other => panic!("not a plain number: {other:?}"),
+    }
+}
+
+/// The value of `name` whose labels include every pair in `labels`, if present.
+fn find(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matches = |s: &&Sample| {
+        s.metric == name
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(k).is_some_and(|x| x == *v))
+    };
+    scrape
+        .samples
+        .iter()
+        .find(matches)
+        .map(|s| number(&s.value))
+}
+
+/// tern with Prometheus on a free loopback port, and the address it logged.
+fn start_with_metrics(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec![
+        "--allow-loopback-peers",
+        "--prometheus",
+        "--prometheus-port=0",
+        "--prometheus-address=127.0.0.1",
+    ];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
+    let line = server
+        .wait_for_log("metrics on http://", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no metrics line; log:\n{}", server.log()));
+    let url = line
+        .split("metrics on http://")
+        .nth(1)
+        .expect("address after the marker");
+    let (addr, path) = url.split_at(url.find('/').expect("a path"));
+    assert_eq!(path, "/metrics");
+    (server, addr.parse().expect("metrics address"))
+}
+
+/// One scrape: the body and its parse.
+fn fetch(addr: SocketAddr) -> (String, Scrape) {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let scrape =
+        Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses");
+    (body, scrape)
+}
+
+#[test]
+fn a_scrape_shows_live_relayed_traffic_under_coturn_names() {
+    let (server, addr) = start_with_metrics(&[]);
+
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
+    peer.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+    let relay = client.allocate().expect("allocate");
+    client
+        .channel_bind(0x4000, peer.local_addr().expect("peer address"))
+        .expect("channel bind");
+    let mut buf = [0u8; 1500];
+    for i in 0..PACKETS {
+        let payload = format!("packet {i}");
+        client.send_channel(0x4000, payload.as_bytes());
+        let (n, from) = peer.recv_from(&mut buf).expect("relayed to the peer");
+        assert_eq!(from, relay);
+        assert_eq!(&buf[..n], payload.as_bytes());
+        peer.send_to(b"echo", relay).expect("peer answers");
+        assert_eq!(client.recv_channel(), (0x4000, b"echo".to_vec()));
+    }
+
+    // Counters are published once per shard loop turn and per-user traffic once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (body, scrape) = loop {
+        let (body, scrape) = fetch(addr);
+        let realm = find(&scrape, "turn_traffic_peer_sentp", &[("realm", REALM)]);
+        let total = find(&scrape, "turn_total_traffic_peer_sentp", &[]);
+        let done = realm.is_some_and(|v| v >= PACKETS as f64)
+            && total.is_some_and(|v| v >= PACKETS as f64);
+        if done || Instant::now() > deadline {
+            break (body, scrape);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let at_least = |name: &str, labels: &[(&str, &str)], min: u64| {
+        let v = find(&scrape, name, labels).unwrap_or_else(|| panic!("{name} missing:\n{body}"));
+        assert!(
+            v >= min as f64,
+            "{name}{labels:?} = {v}, want >= {min}:\n{body}"
+        );
+    };
+    at_least("turn_total_traffic_rcvp", &[], PACKETS);
+    at_least("turn_total_traffic_peer_sentp", &[], PACKETS);
+    at_least("turn_total_traffic_peer_rcvp", &[], PACKETS);
+    at_least("turn_total_traffic_sentp", &[], PACKETS);
+    at_least("turn_traffic_rcvp", &[("realm", REALM)], PACKETS);
+    at_least("turn_traffic_peer_sentp", &[("realm", REALM)], PACKETS);
+    at_least("turn_traffic_sentp", &[("realm", REALM)], PACKETS);
+    at_least("tern_allocation_setup_seconds_count", &[], 1);
+    assert_eq!(
+        find(&scrape, "turn_total_allocations", &[("type", "UDP")]),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        !body.contains("user=\""),
+        "user labels only with prometheus-username-labels:\n{body}"
+    );
+    for name in COTURN_NAMES {
+        assert!(
+            body.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}:\n{body}"
+        );
+        assert!(
+            body.contains(&format!("# TYPE {name} ")),
+            "no TYPE for {name}:\n{body}"
+        );
+    }
+
+    // The gauge follows the allocation's end.
+    client.refresh(0).expect("delete the allocation");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (body, scrape) = fetch(addr);
+        if find(&scrape, "turn_total_allocations", &[("type", "UDP")]) == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "allocation gauge stuck:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(addr, "/").0, 200);
+    assert_eq!(get(addr, "/nothing").0, 404);
+}
+
+#[test]
+fn username_labels_split_traffic_by_user() {
+    let (server, addr) = start_with_metrics(&["--prometheus-username-labels"]);
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
+    let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+    client.allocate().expect("allocate");
+    client
+        .channel_bind(0x4001, peer.local_addr().expect("peer address"))
+        .expect("channel bind");
+    client.send_channel(0x4001, b"hello");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (body, scrape) = fetch(addr);
+        let labels = [("realm", REALM), ("user", USER)];
+        if find(&scrape, "turn_traffic_peer_sentp", &labels).is_some_and(|v| v >= 1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no per-user row:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,162 @@
+//! A small TURN-over-UDP client for tests against the real binary: long-term credentials
+//! (401 challenge, then signed requests), Allocate, Refresh, ChannelBind and ChannelData.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use tern::auth::{long_term_key, Key};
+use tern::stun::{attr, channel, Class, EncodeError, Message, MessageBuilder, MessageType, Method};
+
+use super::transaction_id;
+
+/// REQUESTED-TRANSPORT value for UDP.
+const UDP: u8 = 17;
+
+type Attrs<'a> = &'a dyn Fn(&mut MessageBuilder<'_>) -> Result<(), EncodeError>;
+
+/// An error response: the code and, for 300, the ALTERNATE-SERVER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub code: u16,
+    pub alternate: Option<SocketAddr>,
+}
+
+pub struct TurnClient {
+    pub socket: UdpSocket,
+    server: SocketAddr,
+    user: String,
+    password: String,
+    realm: Option<String>,
+    nonce: Option<Vec<u8>>,
+}
+
+impl TurnClient {
+    pub fn new(server: SocketAddr, user: &str, password: &str) -> TurnClient {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        TurnClient {
+            socket,
+            server,
+            user: user.into(),
+            password: password.into(),
+            realm: None,
+            nonce: None,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("local address")
+    }
+
+    /// Allocates a UDP relay; the relayed address on success.
+    pub fn allocate(&mut self) -> Result<SocketAddr, Refused> {
+        let reply = self.request(Method::ALLOCATE, &|b| {
+            b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])
+        })?;
+        let msg = Message::parse(&reply).expect("valid response");
+        Ok(msg
+            .xor_address(attr::XOR_RELAYED_ADDRESS)
+            .expect("XOR-RELAYED-ADDRESS")
+            .expect("well formed"))
+    }
+
+    /// Refresh with LIFETIME `lifetime`; the granted lifetime on success.
+    pub fn refresh(&mut self, lifetime: u32) -> Result<u32, Refused> {
+        let reply = self.request(Method::REFRESH, &|b| b.add_u32(attr::LIFETIME, lifetime))?;
+        let msg = Message::parse(&reply).expect("valid response");
+        Ok(msg
+            .u32_attr(attr::LIFETIME)
+            .expect("LIFETIME")
+            .expect("well formed"))
+    }
+
+    pub fn channel_bind(&mut self, number: u16, peer: SocketAddr) -> Result<(), Refused> {
+        self.request(Method::CHANNEL_BIND, &|b| {
+            b.add_raw(
+                attr::CHANNEL_NUMBER,
+                &[(number >> 8) as u8, number as u8, 0, 0],
+            )?;
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
+        })
+        .map(|_| ())
+    }
+
+    pub fn send_channel(&self, number: u16, payload: &[u8]) {
+        let mut frame = vec![0u8; channel::HEADER_LEN + payload.len()];
+        channel::write_header(&mut frame, number, payload.len() as u16);
+        frame[channel::HEADER_LEN..].copy_from_slice(payload);
+        self.socket
+            .send_to(&frame, self.server)
+            .expect("send ChannelData");
+    }
+
+    /// The next ChannelData from the server: (channel, payload).
+    pub fn recv_channel(&self) -> (u16, Vec<u8>) {
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = self.socket.recv(&mut buf).expect("ChannelData from tern");
+            if let Ok((ch, payload)) = channel::parse(&buf[..n]) {
+                return (ch, payload.to_vec());
+            }
+        }
+    }
+
+    /// Sends a request, answering a 401/438 challenge once; the success response's bytes.
+    fn request(&mut self, method: Method, attrs: Attrs<'_>) -> Result<Vec<u8>, Refused> {
+        for _ in 0..3 {
+            let reply = self.transact(method, attrs);
+            let msg = Message::parse(&reply).expect("valid response");
+            if msg.class() == Class::Success {
+                return Ok(reply);
+            }
+            let code = match msg.error_code() {
+                Some(Ok((code, _))) => code.0,
+                other => panic!("error response without ERROR-CODE: {other:?}"),
+            };
+            let challenged = code == 401 || code == 438;
+            let fresh = msg.nonce().map(<[u8]>::to_vec);
+            if challenged && fresh.is_some() && fresh != self.nonce {
+                self.nonce = fresh;
+                if let Some(Ok(realm)) = msg.realm() {
+                    self.realm = Some(realm.to_owned());
+                }
+                continue;
+            }
+            let alternate = msg.address(attr::ALTERNATE_SERVER).and_then(Result::ok);
+            return Err(Refused { code, alternate });
+        }
+        panic!("{method:?}: challenged three times in a row");
+    }
+
+    /// One request/response exchange (retransmitted a few times, as RFC 8489 §6.2.1 asks).
+    fn transact(&self, method: Method, attrs: Attrs<'_>) -> Vec<u8> {
+        let tid = transaction_id();
+        let mut buf = vec![0u8; 1024];
+        let mut b = MessageBuilder::new(&mut buf, MessageType::new(method, Class::Request), &tid)
+            .expect("header fits");
+        attrs(&mut b).expect("attributes fit");
+        if let (Some(realm), Some(nonce)) = (&self.realm, &self.nonce) {
+            let key: Key = long_term_key(&self.user, realm, &self.password);
+            b.add_str(attr::USERNAME, &self.user).expect("fits");
+            b.add_str(attr::REALM, realm).expect("fits");
+            b.add_raw(attr::NONCE, nonce).expect("fits");
+            b.add_message_integrity(&key).expect("fits");
+        }
+        let n = b.finish();
+        let mut reply = [0u8; 2048];
+        for _ in 0..5 {
+            self.socket
+                .send_to(&buf[..n], self.server)
+                .expect("send request");
+            // Skips ChannelData and late answers to earlier requests until the read times out.
+            while let Ok(len) = self.socket.recv(&mut reply) {
+                if matches!(Message::parse(&reply[..len]), Ok(m) if *m.transaction_id() == tid) {
+                    return reply[..len].to_vec();
+                }
+            }
+        }
+        panic!("{method:?}: no response from {}", self.server);
+    }
+}
