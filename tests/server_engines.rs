@@ -49,7 +49,7 @@ fn auto_prefers_io_uring_here() {
 /// tern-load's options for a short run against `server`.
 fn load(server: &Server, allocations: usize, mode: Mode, duration: f64) -> tern::load::Report {
     let opts = Options {
-        server: server.udp_addr(),
+        servers: vec![server.udp_addr()],
         credentials: Credentials::LongTerm {
             user: USER.into(),
             pass: PASSWORD.into(),

@@ -9,7 +9,8 @@ tern-load: a TURN (RFC 8656, UDP) load generator for loopback benchmarks
 
 usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [options]
 
-  --server ADDR          the TURN server (a loopback address, e.g. 127.0.0.1:3478)
+  --server ADDR[,ADDR]   the TURN server (loopback, e.g. 127.0.0.1:3478); with several
+                         addresses client i uses address i mod n (relay IPs follow them)
   --user U --pass P      long-term credentials
   --secret S             TURN REST shared secret (username <expiry>:U, U defaults to tern-load)
   --allocations N        clients, one allocation each (100)
@@ -44,7 +45,8 @@ pub enum Credentials {
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub server: SocketAddr,
+    /// Client `i` talks to `servers[i % len]` (never empty).
+    pub servers: Vec<SocketAddr>,
     pub credentials: Credentials,
     pub allocations: usize,
     pub mode: Mode,
@@ -91,14 +93,15 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
     if p.has("help") {
         return Ok(None);
     }
-    let server: SocketAddr = p
+    let servers = p
         .get("server")
         .ok_or("--server is required")?
-        .parse()
-        .map_err(|e| format!("--server: {e}"))?;
-    if !is_loopback(server.ip()) {
+        .split(',')
+        .map(|a| a.parse().map_err(|e| format!("--server {a}: {e}")))
+        .collect::<Result<Vec<SocketAddr>, String>>()?;
+    if !servers.iter().all(|s| is_loopback(s.ip())) {
         return Err(
-            "--server must be a loopback address: tern-load never loads a real host".into(),
+            "--server must be loopback addresses: tern-load never loads a real host".into(),
         );
     }
     let credentials = match (p.get("secret"), p.get("user"), p.get("pass")) {
@@ -132,7 +135,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
     })?;
     let default_ips = allocations.div_ceil(CLIENTS_PER_IP).max(1) as u64;
     Ok(Some(Options {
-        server,
+        servers,
         credentials,
         allocations: allocations.max(1),
         mode,
@@ -173,7 +176,7 @@ mod tests {
     #[test]
     fn reads_a_full_command_line() {
         let o = parse(&strings(&[
-            "--server=127.0.0.1:3478",
+            "--server=127.0.0.1:3478,127.0.0.2:3478",
             "--secret",
             "s",
             "--allocations",
@@ -185,6 +188,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(o.allocations, 50_000);
+        assert_eq!(o.servers.len(), 2);
         assert_eq!(o.client_ips, 3);
         assert_eq!(o.mode, Mode::Send);
         assert_eq!(o.rate, 20_000);

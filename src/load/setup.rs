@@ -121,14 +121,15 @@ impl Fleet {
         let poll = Poll::new()?;
         let mut clients = Vec::with_capacity(opts.allocations);
         for i in 0..opts.allocations {
-            let local: SocketAddr = if opts.server.is_ipv4() {
+            let server = opts.servers[i % opts.servers.len()];
+            let local: SocketAddr = if server.is_ipv4() {
                 let host = 1 + (i % opts.client_ips) as u8;
                 SocketAddr::from(([127, 0, 1, host], 0))
             } else {
                 SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 0))
             };
             let sock = std::net::UdpSocket::bind(local)?;
-            sock.connect(opts.server)?;
+            sock.connect(server)?;
             sock.set_nonblocking(true)?;
             let mut sock = mio::net::UdpSocket::from_std(sock);
             poll.registry()
