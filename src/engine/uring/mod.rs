@@ -31,9 +31,12 @@ use send::Sends;
 use shard::{Listener, Shard};
 
 /// Submission queue entries per ring (a full queue is submitted early, never dropped).
-const SQ_ENTRIES: u32 = 4096;
-/// Completion queue entries: room for a burst of multishot receives between two turns.
-const CQ_ENTRIES: u32 = 32768;
+const SQ_ENTRIES: u32 = 2048;
+/// Completion queue entries: room for a burst of multishot receives between two turns (the
+/// kernel keeps overflowing completions aside, so a burst is never lost).
+const CQ_ENTRIES: u32 = 16384;
+/// The smallest queue tried when the kernel is short of memory.
+const MIN_ENTRIES: u32 = 64;
 /// Receive buffers per shard (8 MiB at 4 KiB each, faulted in at start).
 const BUFFERS: u16 = 2048;
 /// Send submissions in flight per shard.
@@ -54,7 +57,7 @@ pub(crate) struct Features {
 /// `recvmsg` with a provided-buffer ring), by receiving one datagram through it. Err says why not
 /// (an old kernel, `kernel.io_uring_disabled`, a seccomp profile that forbids io_uring).
 pub(crate) fn probe() -> Result<Features, String> {
-    let mut ring = build_ring(8).map_err(|e| format!("io_uring_setup: {e}"))?;
+    let mut ring = build_ring(8, 16).map_err(|e| format!("io_uring_setup: {e}"))?;
     let mut p = io_uring::Probe::new();
     ring.submitter()
         .register_probe(&mut p)
@@ -114,18 +117,25 @@ fn probe_receive(ring: &mut IoUring, bufs: &BufRing) -> io::Result<()> {
 }
 
 /// A ring for one thread: single issuer with deferred task work where the kernel has it (6.1),
-/// so completions are posted only when the loop asks for them.
-fn build_ring(entries: u32) -> io::Result<IoUring> {
-    IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_cqsize(CQ_ENTRIES.max(entries * 2))
-        .build(entries)
-        .or_else(|_| {
-            IoUring::builder()
-                .setup_cqsize(CQ_ENTRIES.max(entries * 2))
-                .build(entries)
-        })
+/// so completions are posted only when the loop asks for them. The queues are physically
+/// contiguous kernel memory: when that is short (ENOMEM), smaller queues are tried.
+fn build_ring(entries: u32, cq: u32) -> io::Result<IoUring> {
+    let (mut entries, mut cq) = (entries, cq.max(entries * 2));
+    loop {
+        let result = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_cqsize(cq)
+            .build(entries)
+            .or_else(|_| IoUring::builder().setup_cqsize(cq).build(entries));
+        match result {
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && entries > MIN_ENTRIES => {
+                entries /= 2;
+                cq /= 2;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What one ring shard needs; it builds its ring on its own thread (single issuer).
@@ -175,7 +185,7 @@ pub(crate) fn spawn(setup: ShardSetup) -> Result<JoinHandle<()>, EngineError> {
 }
 
 fn build_shard(s: ShardSetup) -> Result<Shard, (&'static str, io::Error)> {
-    let ring = build_ring(SQ_ENTRIES).map_err(|e| ("creating an io_uring", e))?;
+    let ring = build_ring(SQ_ENTRIES, CQ_ENTRIES).map_err(|e| ("creating an io_uring", e))?;
     let fixed = fixed_table(&ring, &s.listeners);
     let bufs =
         BufRing::new(&ring, BUFFERS, BUFFER_GROUP).map_err(|e| ("registering buffers", e))?;
