@@ -8,7 +8,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use tracing::{debug, error, warn};
@@ -187,9 +187,13 @@ impl Shard {
             );
             !cq.is_empty()
         };
+        // One clock read per batch of completions, as the portable engine reads one per recvmmsg.
+        let now = clock::now();
         for &(data, result, flags) in &cqes {
             match Op::decode(data) {
-                Some(op @ (Op::Listener(_) | Op::Relay(..))) => self.received(op, result, flags),
+                Some(op @ (Op::Listener(_) | Op::Relay(..))) => {
+                    self.received(op, result, flags, now)
+                }
                 Some(Op::Send(slot)) => self.sent(slot, result),
                 Some(Op::Cancel) | None => {}
             }
@@ -226,7 +230,7 @@ impl Shard {
         }
     }
 
-    fn received(&mut self, op: Op, result: i32, flags: u32) {
+    fn received(&mut self, op: Op, result: i32, flags: u32, now: (Instant, u64)) {
         let live = self.live(op);
         if live && !cqueue::more(flags) {
             // The multishot receive ended (ENOBUFS when the ring ran dry, or an error).
@@ -245,13 +249,13 @@ impl Shard {
             self.bufs.recycle(bid);
             return;
         }
-        let out = self.input(op, bid);
+        let out = self.input(op, bid, now);
         self.apply_changes();
         self.queue(bid, out);
     }
 
     /// Parses the datagram in buffer `bid` and hands it to the core.
-    fn input(&mut self, op: Op, bid: u16) -> Output {
+    fn input(&mut self, op: Op, bid: u16, (now, unix): (Instant, u64)) -> Output {
         let Some(buf) = self.bufs.buffer(bid) else {
             return Output::Nothing;
         };
@@ -271,7 +275,6 @@ impl Shard {
         let Some(core_buf) = buf.get_mut(CORE_START..) else {
             return Output::Nothing;
         };
-        let (now, unix) = clock::now();
         match op {
             Op::Listener(i) => {
                 let Some(local) = self.listeners.get(i as usize).map(|l| l.addr) else {
