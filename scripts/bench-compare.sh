@@ -27,9 +27,16 @@ SERVERS=${SERVERS:-"uring epoll coturn"}
 OUT=${OUT:-target/bench-compare}
 rm -rf "$OUT"
 mkdir -p "$OUT"
-# 100,000 clients and as many relay sockets need more descriptors than the default.
+# 100,000 clients and as many relay sockets need more descriptors than the default: raise the
+# limit where allowed, else shrink the big run to what the hard limit permits (each side needs
+# one descriptor per allocation).
 ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+if [ "$BIG_N" -gt $((FD_LIMIT - 1000)) ]; then
+    echo "RLIMIT_NOFILE is $FD_LIMIT here: the big run makes $((FD_LIMIT - 1000)) allocations, not $BIG_N" >&2
+    BIG_N=$((FD_LIMIT - 1000))
+fi
 
 cargo build --release --bins -q
 TERN=target/release/tern
@@ -106,7 +113,7 @@ if [ "$BIG_N" -gt 0 ]; then
         big+=(--listening-ip="$ip" --relay-ip="$ip")
         servers_list+=("$ip:$PORT")
     done
-    for engine in uring; do
+    for engine in uring epoll; do
         "$TERN" "${big[@]}" --io-engine="$engine" >"$OUT/big-$engine.server.log" 2>&1 &
         SPID=$!
         sleep 2

@@ -108,6 +108,10 @@ big = [r for r in runs if r["case"] == "big"]
 if big:
     w("")
     w(f"### {int(big_n):,} concurrent allocations (6 listening/relay IPs on 127.0.0.0/8, ChannelData 160 B at {int(rate):,} pps)")
+    if int(big_n) < 100_000:
+        w("")
+        w(f"(Not 100,000: this machine's hard RLIMIT_NOFILE is {int(big_n) + 1000:,} and cannot be raised here;")
+        w("each allocation needs one descriptor in the server and one in the generator.)")
     w("")
     w("| server | ok / failed | allocations/s | RSS before / after setup MiB | RSS per allocation B | relayed pps | RTT p50 / p99 us | loss % | pkts / server CPU-s |")
     w("|---|---|---|---|---|---|---|---|---|")

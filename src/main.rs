@@ -1,7 +1,7 @@
 //! The `tern` command: coturn's flags and `turnserver.conf`, then the engine until SIGINT or
-//! SIGTERM (SIGHUP reloads and reopens the log, SIGUSR1 drains). `tern check-config FILE
-//! [--strict]` validates a configuration without starting; `tern key` and
-//! `tern rest-credentials` print credentials.
+//! SIGTERM (SIGHUP reloads and reopens the log, SIGUSR1 drains, SIGUSR2 reloads the TLS
+//! certificate as coturn does). `tern check-config FILE [--strict]` validates a configuration
+//! without starting; `tern key` and `tern rest-credentials` print credentials.
 
 mod ops;
 
@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 use tracing::{error, info, warn};
 
@@ -51,6 +51,11 @@ fn subcommand(args: &[String]) -> Option<i32> {
     match name.as_str() {
         "check-config" => Some(config::check_config(rest, &mut io::stdout().lock())),
         "key" => Some(tern::tools::run_key(
+            rest,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        )),
+        "admin" => Some(tern::tools::run_admin(
             rest,
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
@@ -112,7 +117,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         warn!("{w}");
     }
     // Installed before binding, so a signal during start-up is handled once running.
-    let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
+    let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
         .context("cannot install signal handlers")?;
     let server = Server::start(&cfg).context("cannot start")?;
     let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
@@ -140,6 +145,14 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     drop(pidfile);
     info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGUSR2 (and SIGHUP): new TLS connections get the certificate and key now on disk.
+fn reload_tls(server: &Server) {
+    match server.reload_tls() {
+        Ok(()) => info!("TLS certificate and key reloaded"),
+        Err(e) => warn!("TLS reload failed, the previous certificate stays: {e}"),
+    }
 }
 
 /// The Prometheus endpoint when `prometheus` is set; its address is logged like the listeners.
@@ -204,7 +217,11 @@ fn run_until_stopped(
                 if let Some(new) = reload(args, &started, &running, server) {
                     running = new;
                 }
+                if server.has_tls() {
+                    reload_tls(server);
+                }
             }
+            Ok(SIGUSR2) => reload_tls(server),
             Ok(SIGUSR1) => {
                 if drain_since.is_none() {
                     drain_since = Some(monotonic());

@@ -7,9 +7,35 @@ mod support;
 
 use std::net::UdpSocket;
 
-use support::uclient::echo_through;
+use support::uclient::{self, Peer};
 use support::{Server, PASSWORD, USER};
 use tern::load::{Credentials, Mode, Options};
+
+/// Starts tern with `server_args` (plus `--allow-loopback-peers`), runs uclient with `extra`
+/// (3 clients x 40 packets of 200 bytes) and checks that every message came back. None when the
+/// tools are not installed.
+fn echo_through(server_args: &[&str], extra: &[&str]) -> Option<Server> {
+    let tool = uclient::tool()?;
+    let peer = Peer::start()?;
+    let mut args = vec!["--allow-loopback-peers"];
+    args.extend_from_slice(server_args);
+    let server = Server::start(&args);
+    let mut all = vec![
+        "-u", USER, "-w", PASSWORD, "-n", "40", "-m", "3", "-l", "200", "-c",
+    ];
+    all.extend_from_slice(extra);
+    let text = uclient::run(&tool, server.udp_addr().port(), peer.port, &all);
+    let totals = uclient::totals(&text);
+    let ok = !uclient::reported_error(&text)
+        && totals == Some((120, 120))
+        && text.contains("Total lost packets 0 ");
+    assert!(
+        ok,
+        "tern {server_args:?}, uclient {extra:?}:\n{text}\nserver log:\n{}",
+        server.log()
+    );
+    Some(server)
+}
 
 fn relay_all_ways(engine: &str, log_says: &str) {
     let flag = format!("--io-engine={engine}");

@@ -1,114 +1,125 @@
 //! Relaying through the engine's relay sockets (RFC 8656 §2.4-§2.5, RFC 6062 control over TCP):
 //! coturn's `turnutils_uclient` allocates, binds channels or sends indications, and echoes
-//! packets off `turnutils_peer`; every packet must come back.
+//! packets off `turnutils_peer`; every packet must come back. Each case runs its own server and
+//! peer, so the cases run in parallel.
 
 mod support;
 
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::thread;
 
-use support::{interop_tool, output_within, Server, PASSWORD, USER};
+use support::uclient::{self, Peer};
+use support::{interop_tool, Server, PASSWORD, REALM, USER};
 
-/// `turnutils_peer` on a free loopback port, killed by PID on drop.
-struct Peer {
-    child: Child,
-    port: u16,
+const CLIENTS: u64 = 4;
+const MESSAGES: u64 = 100;
+const REST_SECRET: &str = "tern-rest-secret";
+
+/// Long-term credentials, two shards: uclient's second allocation (RTCP, claiming the
+/// RESERVATION-TOKEN of the first) comes from another port and may land on the other shard.
+fn long_term_server() -> Server {
+    Server::start(&["--allow-loopback-peers", "--relay-threads=2"])
 }
 
-impl Peer {
-    fn start(tool: &std::path::Path) -> Peer {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(tool)
-            .args(["-L", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn turnutils_peer");
-        // The peer binds at once; give it a moment before the client's first packet.
-        std::thread::sleep(Duration::from_millis(300));
-        Peer { child, port }
+fn one_shard_server() -> Server {
+    Server::start(&["--allow-loopback-peers", "--relay-threads=1"])
+}
+
+/// TURN REST credentials only (coturn's `use-auth-secret`), two shards.
+fn rest_server() -> Server {
+    let secret = format!("--static-auth-secret={REST_SECRET}");
+    let realm = format!("--realm={REALM}");
+    Server::start_args(&[
+        "-n",
+        "--listening-ip=127.0.0.1",
+        "--listening-port=0",
+        "--use-auth-secret",
+        &secret,
+        &realm,
+        "--allow-loopback-peers",
+        "--relay-threads=2",
+    ])
+}
+
+/// Runs uclient (4 clients x 100 messages) with `args` and checks that every message came back.
+fn echo_through(tool: &Path, server: &Server, args: &[&str]) -> Result<(), String> {
+    let peer = Peer::start().ok_or("turnutils_peer vanished")?;
+    let (clients, messages) = (CLIENTS.to_string(), MESSAGES.to_string());
+    let mut all = vec!["-m", &clients, "-n", &messages, "-l", "200", "-z", "5"];
+    all.extend_from_slice(args);
+    let text = uclient::run(tool, server.udp_addr().port(), peer.port, &all);
+    let fail = |why: &str| Err(format!("{why}:\n{text}\nserver log:\n{}", server.log()));
+    if uclient::reported_error(&text) {
+        return fail("uclient reported an error");
     }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    let Some((sent, received)) = uclient::totals(&text) else {
+        return fail("no totals line");
+    };
+    if sent != CLIENTS * MESSAGES || received != sent {
+        return fail(&format!("sent {sent}, received {received}"));
     }
+    if !text.contains("Total lost packets 0 ") {
+        return fail("lost packets");
+    }
+    Ok(())
 }
 
-/// Runs uclient with `extra` flags and checks that every message sent came back.
-fn echo_through_tern(extra: &[&str]) {
-    let (Some(client), Some(peer_tool)) = (
-        interop_tool("turnutils_uclient"),
-        interop_tool("turnutils_peer"),
-    ) else {
+type Case = (&'static str, fn() -> Server, &'static [&'static str]);
+
+/// Every case with its own server and peer, in parallel: uclient spends most of its few seconds
+/// waiting on its one-second ticks.
+#[test]
+fn uclient_echoes_every_packet_in_every_mode() {
+    let (Some(tool), Some(_)) = (uclient::tool(), interop_tool("turnutils_peer")) else {
         return;
     };
-    let server = Server::start(&["--allow-loopback-peers"]);
-    let peer = Peer::start(&peer_tool);
-    let (peer_port, port) = (peer.port.to_string(), server.udp_addr().port().to_string());
-    let mut args = vec![
-        "-u",
-        USER,
-        "-w",
-        PASSWORD,
-        "-e",
-        "127.0.0.1",
-        "-r",
-        &peer_port,
+    let cases: [Case; 6] = [
+        (
+            "long-term channels",
+            long_term_server,
+            &["-u", USER, "-w", PASSWORD],
+        ),
+        (
+            "long-term send",
+            long_term_server,
+            &["-u", USER, "-w", PASSWORD, "-s"],
+        ),
+        (
+            "REST channels",
+            rest_server,
+            &["-u", "carol", "-W", REST_SECRET],
+        ),
+        (
+            "REST send",
+            rest_server,
+            &["-u", "carol", "-W", REST_SECRET, "-s"],
+        ),
+        (
+            "one shard, no RTCP",
+            one_shard_server,
+            &["-u", USER, "-w", PASSWORD, "-c"],
+        ),
+        (
+            "TCP client",
+            one_shard_server,
+            &["-u", USER, "-w", PASSWORD, "-t", "-c"],
+        ),
     ];
-    args.extend_from_slice(&["-p", &port, "-n", "40", "-m", "3", "-l", "200", "-c"]);
-    args.extend_from_slice(extra);
-    args.push("127.0.0.1");
-    let out = output_within(Command::new(client).args(&args), Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}\nserver log:\n{}", server.log()));
-    // uclient exits 0 even when an allocation fails: judge by what it prints.
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let fail = |why: &str| -> ! {
-        panic!(
-            "{why} (uclient {extra:?}):\n{text}\nserver log:\n{}",
-            server.log()
-        )
-    };
-    if text.contains("error") {
-        fail("uclient reported an error");
-    }
-    let totals = text
-        .lines()
-        .find(|l| l.contains("tot_send_msgs=") && !l.contains("msz="))
-        .unwrap_or_else(|| fail("no totals line"));
-    let count = |key: &str| -> u64 {
-        totals
-            .split(key)
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| fail("unreadable totals"))
-    };
-    let (sent, received) = (count("tot_send_msgs="), count("tot_recv_msgs="));
-    assert_eq!(sent, 3 * 40, "{text}");
-    assert_eq!(received, sent, "lost packets:\n{text}");
-    assert!(text.contains("Total lost packets 0 "), "{text}");
-}
-
-#[test]
-fn udp_channels_relay_every_packet() {
-    echo_through_tern(&[]);
-}
-
-#[test]
-fn udp_send_indications_relay_every_packet() {
-    echo_through_tern(&["-s"]);
-}
-
-#[test]
-fn tcp_client_connections_relay_every_packet() {
-    echo_through_tern(&["-t"]);
+    let failures: Vec<String> = thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|&(name, server, args)| {
+                let tool = &tool;
+                s.spawn(move || (name, echo_through(tool, &server(), args)))
+            })
+            .collect();
+        runs.into_iter()
+            .filter_map(|run| match run.join() {
+                Ok((_, Ok(()))) => None,
+                Ok((name, Err(why))) => Some(format!("== {name}: {why}")),
+                Err(_) => Some("== a case panicked".to_string()),
+            })
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

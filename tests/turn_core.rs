@@ -312,13 +312,19 @@ fn ten_thousand_unauthenticated_allocates_leave_no_state() {
     assert!(h.io.binds.is_empty());
 }
 
+/// A TCP relay over a UDP control connection is 400 (RFC 6062 §5.1); a protocol tern does not
+/// relay (here SCTP) is 442.
 #[test]
-fn requested_transport_missing_is_400_and_tcp_is_442() {
+fn requested_transport_missing_or_tcp_over_udp_is_400_and_other_is_442() {
     let mut h = Harness::new(config());
     let mut c = TestClient::new("203.0.113.5:40000");
     assert_eq!(code(&c.request(&mut h, Method::ALLOCATE, &|_| Ok(()))), 400);
     assert_eq!(
         code(&c.request(&mut h, Method::ALLOCATE, &|b| transport(b, 6))),
+        400
+    );
+    assert_eq!(
+        code(&c.request(&mut h, Method::ALLOCATE, &|b| transport(b, 132))),
         442
     );
     assert_eq!(h.shard.allocation_count(), 0);

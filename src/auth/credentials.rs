@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::key::{long_term_key, rest_key, Key};
 use super::keylist::{KeyList, MAX_REST_SECRETS};
 use super::rest;
+use super::source::Answer;
 use crate::config::{Config, UserSecret};
 
 /// What a username resolves to at a given wall time.
@@ -77,9 +78,31 @@ impl Credentials {
     /// Keys to try for `username` at wall time `unix_now`: the static user's key first, then
     /// one REST key per secret (in configuration order).
     pub fn lookup(&self, username: &str, unix_now: u64) -> Lookup {
+        self.keys_for(username, unix_now, self.static_key(username), &self.secrets)
+    }
+
+    /// Keys to try for `username` from what a user database answered: the stored key first, then
+    /// one REST key per stored secret (with `use-auth-secret`), as [`Credentials::lookup`] does for
+    /// the static configuration.
+    pub fn lookup_answer(&self, username: &str, unix_now: u64, answer: &Answer) -> Lookup {
+        let secrets = answer
+            .secrets
+            .get(..MAX_REST_SECRETS)
+            .unwrap_or(&answer.secrets);
+        self.keys_for(username, unix_now, answer.key, secrets)
+    }
+
+    /// `key` first, then one REST key per secret when `username` is an unexpired REST name.
+    fn keys_for(
+        &self,
+        username: &str,
+        unix_now: u64,
+        key: Option<Key>,
+        secrets: &[String],
+    ) -> Lookup {
         let mut keys = KeyList::new();
-        if let Some(key) = self.users.get(username) {
-            keys.push(*key);
+        if let Some(key) = key {
+            keys.push(key);
         }
         let mut expired = false;
         if self.rest {
@@ -87,7 +110,7 @@ impl Credentials {
                 if name.expiry < unix_now {
                     expired = true;
                 } else {
-                    for secret in &self.secrets {
+                    for secret in secrets {
                         keys.push(rest_key(secret, username, &self.realm));
                     }
                 }
@@ -100,6 +123,16 @@ impl Credentials {
         } else {
             Lookup::Unknown
         }
+    }
+
+    /// The key of a static `user=` entry.
+    pub fn static_key(&self, username: &str) -> Option<Key> {
+        self.users.get(username).copied()
+    }
+
+    /// The `static-auth-secret`s that are tried (empty without `use-auth-secret`).
+    pub fn static_secrets(&self) -> &[String] {
+        &self.secrets
     }
 
     /// The user a quota counts against. A REST username counts against its part without the

@@ -1,13 +1,21 @@
 //! Authentication for the long-term credential mechanism (RFC 8489 §9.2, RFC 8656 §7):
-//! keys, static users and TURN REST secrets, and stateless nonces. No I/O, no clock.
+//! keys, static users and TURN REST secrets, stateless nonces, and coturn's user databases.
+//! No clock anywhere; the databases (`db`) do blocking I/O and run on the resolver thread only.
 
 mod credentials;
+pub mod db;
 mod key;
 mod keylist;
 mod nonce;
+mod resolver;
 pub mod rest;
+mod source;
 
 pub use credentials::{Credentials, Lookup};
 pub use key::{long_term_key, rest_key, rest_password, rest_password_into, Key, REST_PASSWORD_LEN};
 pub use keylist::{KeyList, MAX_KEYS, MAX_REST_SECRETS};
 pub use nonce::{Nonce, NonceCheck, NonceKey, NONCE_COOKIE, NONCE_LEN};
+pub use resolver::{Resolved, Resolver, ResolverStats, DOWN_TTL, NEGATIVE_TTL, POSITIVE_TTL};
+pub use source::{
+    key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, SourceError, REALM_OPTIONS,
+};

@@ -153,6 +153,12 @@ impl Config {
         o.set("channel-lifetime", self.channel_lifetime);
         o.set("permission-lifetime", self.permission_lifetime);
         o.set("max-allocate-timeout", self.max_allocate_timeout);
+        o.set("stream-connections-per-ip", self.stream_connections_per_ip);
+        o.flag("unauthorized-ratelimit", self.unauthorized_ratelimit);
+        o.set(
+            "unauthorized-ratelimit-rps",
+            self.unauthorized_ratelimit_rps,
+        );
         o.all("allowed-peer-ip", &self.allowed_peer_ips, range);
         o.all("denied-peer-ip", &self.denied_peer_ips, range);
         o.flag("allow-loopback-peers", self.allow_loopback_peers);

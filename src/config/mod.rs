@@ -159,6 +159,13 @@ pub struct Config {
     pub channel_lifetime: u32,
     pub permission_lifetime: u32,
     pub max_allocate_timeout: u32,
+    /// tern: open TCP/TLS client connections per source IP; 0 means no limit.
+    pub stream_connections_per_ip: u32,
+    /// `unauthorized-ratelimit`: limit answers to unauthenticated senders per source IP (tern:
+    /// on by default; coturn 4.7+ has it off).
+    pub unauthorized_ratelimit: bool,
+    /// `unauthorized-ratelimit-rps`: answers per source IP per second (10).
+    pub unauthorized_ratelimit_rps: u32,
 
     // Peer access control.
     pub allowed_peer_ips: Vec<IpRange>,
@@ -252,6 +259,9 @@ impl Default for Config {
             channel_lifetime: 600,
             permission_lifetime: 300,
             max_allocate_timeout: 60,
+            stream_connections_per_ip: 512,
+            unauthorized_ratelimit: true,
+            unauthorized_ratelimit_rps: crate::limits::DEFAULT_PER_SECOND,
             allowed_peer_ips: Vec::new(),
             denied_peer_ips: Vec::new(),
             allow_loopback_peers: false,

@@ -65,6 +65,14 @@ pub(crate) fn finalize(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
 fn auth(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
     let has_db = cfg.userdb.is_some() || cfg.psql_userdb.is_some() || cfg.redis_userdb.is_some();
     let has_users = !cfg.users.is_empty();
+    if let Err(e) = crate::auth::db::DbSpec::from_config(cfg) {
+        diags.push(Diagnostic::error(None, None, e.0));
+    }
+    let dbs = [&cfg.psql_userdb, &cfg.redis_userdb, &cfg.userdb];
+    if dbs.iter().filter(|d| d.is_some()).count() > 1 {
+        let msg = "one user database is used: psql-userdb, else redis-userdb, else userdb";
+        diags.push(Diagnostic::warning(None, None, msg.into()));
+    }
     if cfg.no_auth {
         if cfg.lt_cred_mech || cfg.use_auth_secret {
             let with = if cfg.lt_cred_mech {

@@ -1,5 +1,5 @@
 //! The option table: every option name of coturn 4.6.1 and upstream coturn 4.17, plus tern's
-//! `io-engine`. It drives the file parser, the flags, `--help` and "did you mean".
+//! `io-engine` and `stream-connections-per-ip`. It drives the file parser, the flags, `--help` and "did you mean".
 
 use super::options::{Arg, OptSpec as O};
 use super::values as v;
@@ -117,8 +117,14 @@ pub(crate) static OPTIONS: &[O] = &[
     O::todo("drop-invalid-packets-log", Arg::Flag).help("log dropped malformed packets"),
     O::todo("include-reason-string", Arg::Flag).help("reason phrases in error responses"),
     O::ignored("stateless-nonce", Arg::Flag).help("tern's nonces are always stateless"),
-    O::todo("unauthorized-ratelimit", Arg::Flag).help("rate-limit 401 responses"),
-    O::todo("unauthorized-ratelimit-rps", Arg::Required).help("401 responses per second"),
+    O::flag("unauthorized-ratelimit", |c, b| {
+        c.unauthorized_ratelimit = b
+    })
+    .help("rate-limit answers to unauthenticated senders per source IP (tern: on)"),
+    O::value("unauthorized-ratelimit-rps", |c, s| {
+        v::u32_value(s).map(|n| c.unauthorized_ratelimit_rps = n)
+    })
+    .help("answers to unauthenticated senders per source IP per second (100; 0: unlimited)"),
     O::ignored("udp-recvmmsg", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
     O::ignored("udp-sendmmsg", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
     O::ignored("udp-gso", Arg::Flag).help("tern batches datagrams itself (io-engine)"),
@@ -135,8 +141,7 @@ pub(crate) static OPTIONS: &[O] = &[
     O::value("cipher-list", |c, s| {
         v::text(s).map(|p| c.cipher_list = Some(p))
     })
-    .help("OpenSSL cipher list, mapped onto what tern's TLS offers")
-    .pending(),
+    .help("OpenSSL cipher list, mapped onto what tern's TLS offers"),
     O::value("CA-file", |c, s| v::path(s).map(|p| c.ca_file = Some(p)))
         .help("CA bundle: verify client certificates")
         .pending(),
@@ -186,17 +191,13 @@ pub(crate) static OPTIONS: &[O] = &[
     .help("separator of expiry and user in REST usernames (:)"),
     O::value("userdb", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
         .short('b')
-        .help("SQLite user database")
-        .pending(),
-    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x)))
-        .help("same as userdb")
-        .pending(),
+        .help("SQLite user database file (coturn's schema, as turnadmin -b writes it)"),
+    O::value("db", |c, s| v::text(s).map(|x| c.userdb = Some(x))).help("same as userdb"),
     O::value("psql-userdb", |c, s| {
         v::text(s).map(|x| c.psql_userdb = Some(x))
     })
     .short('e')
-    .help("PostgreSQL user database connection string")
-    .pending(),
+    .help("PostgreSQL user database: a libpq connection string (coturn's schema)"),
     O::value("sql-userdb", |c, s| {
         v::text(s).map(|x| c.psql_userdb = Some(x))
     })
@@ -205,8 +206,7 @@ pub(crate) static OPTIONS: &[O] = &[
         v::text(s).map(|x| c.redis_userdb = Some(x))
     })
     .short('N')
-    .help("Redis user database connection string")
-    .pending(),
+    .help("Redis user database: \"ip=.. port=.. dbname=.. password=.. connect_timeout=..\""),
     O::todo("mysql-userdb", Arg::Required)
         .short('M')
         .help("MySQL user database"),
@@ -268,7 +268,11 @@ pub(crate) static OPTIONS: &[O] = &[
     O::value("max-allocate-timeout", |c, s| {
         v::u32_value(s).map(|n| c.max_allocate_timeout = n)
     })
-    .help("seconds allowed to complete an allocation (60)"),
+    .help("seconds a TCP/TLS connection may stay without an allocation and silent (60)"),
+    O::value("stream-connections-per-ip", |c, s| {
+        v::u32_value(s).map(|n| c.stream_connections_per_ip = n)
+    })
+    .help("tern: open TCP/TLS client connections per source IP (512; 0: no limit)"),
     O::value("drain-min-allocations", |c, s| {
         v::u64_value(s).map(|n| c.drain_min_allocations = n)
     })

@@ -98,7 +98,7 @@ impl Control {
         }
         self.metrics.publish_extra(&ShardExtra {
             allocations,
-            ..ShardExtra::default()
+            unauthenticated_401_dropped: core.drops().unauthenticated_401_dropped(),
         });
         self.metrics.publish_setup_latency(&self.setup_latency);
     }

@@ -13,6 +13,8 @@ pub enum EngineError {
     Settings(String),
     /// Nothing to listen on: every transport disabled, or no usable local address.
     NoListener,
+    /// `cert`/`pkey` configured but unusable; the message says which file and what to set.
+    Tls(super::tls::TlsError),
     /// A listening socket could not be created or bound.
     Bind {
         transport: Transport,
@@ -39,6 +41,7 @@ impl fmt::Display for EngineError {
                 source,
             } => write!(f, "cannot listen on {} {addr}: {source}", name(*transport)),
             EngineError::Io { what, source } => write!(f, "{what}: {source}"),
+            EngineError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -47,7 +50,7 @@ impl std::error::Error for EngineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             EngineError::Bind { source, .. } | EngineError::Io { source, .. } => Some(source),
-            EngineError::Settings(_) | EngineError::NoListener => None,
+            EngineError::Settings(_) | EngineError::NoListener | EngineError::Tls(_) => None,
         }
     }
 }

@@ -5,6 +5,7 @@ mod batch;
 mod clock;
 mod control;
 mod error;
+mod fdlimit;
 mod interfaces;
 mod listen;
 mod relay;
@@ -13,12 +14,14 @@ mod shard;
 mod slab;
 mod sockets;
 mod stream;
+mod tls;
 mod token;
 #[cfg(target_os = "linux")]
 mod uring;
 
 pub use error::EngineError;
 pub use select::EngineKind;
+pub use tls::TlsError;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +30,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mio::{Interest, Poll, Waker};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::metrics::{Registry, UserTrafficBatch};
@@ -36,13 +39,16 @@ use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
+use stream::{Accept, Deadlines, Handoff, PerIp, StreamShared, Streams, TcpRelays};
+use tls::{Setup, Tls};
 use token::Source;
 
 /// A running server: every listener bound, one thread per shard.
 pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
-    shards: Vec<(Waker, JoinHandle<()>)>,
+    shards: Vec<(Arc<Waker>, JoinHandle<()>)>,
+    tls: Option<Arc<Tls>>,
     registry: Arc<Registry>,
     shared: Arc<Shared>,
     settings: Arc<SettingsSlot>,
@@ -53,136 +59,202 @@ pub struct Server {
     engine: EngineKind,
 }
 
-/// What every shard is built from; relay ports come in `parts` slices of `range`.
-struct Plan<'a> {
-    settings: &'a Arc<Settings>,
-    range: (u16, u16),
-    parts: usize,
-    reservations: &'a Arc<Reservations>,
-    prometheus: bool,
-}
-
-impl Plan<'_> {
-    fn ports(&self, index: usize) -> Result<relay::Ports, EngineError> {
-        let share = relay::share(self.range.0, self.range.1, self.parts, index);
-        Ok(relay::Ports::new(
-            share,
-            Arc::clone(self.reservations),
-            seed()?,
-        ))
-    }
-}
-
 impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
     /// thread per shard, returns once all are bound (the readiness point). With io_uring (see
-    /// `select`), UDP runs on one ring per shard and TCP on as many portable stream shards.
+    /// `select`), each shard's UDP sockets go to a ring shard of their own and the portable shard
+    /// keeps the streams (TCP, TLS).
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
         let choice = select::choose(cfg.io_engine)?;
+        let rings = choice.kind() == EngineKind::Uring;
+        // coturn's turn_realm_option rows override max-bps and the quotas for the realm.
+        let cfg = &crate::auth::db::with_realm_options(cfg);
         let shards = shard_count(cfg);
-        let bound = bind_listeners(cfg, shards)?;
-        let settings =
-            Arc::new(Settings::from_config(cfg, &bound.addrs).map_err(EngineError::Settings)?);
-        let shared = Arc::new(Shared::new(random_key()?));
-        let reservations = Arc::new(Reservations::default());
-        let engine = choice.kind();
-        let stream_shards = if engine == EngineKind::Uring && !cfg.no_tcp {
-            shards
-        } else {
-            0
+        let tls = match tls::setup(cfg).map_err(EngineError::Tls)? {
+            Setup::On(tls, warnings) => {
+                for w in warnings {
+                    warn!("{w}");
+                }
+                Some(tls)
+            }
+            Setup::Off => None,
+            Setup::Missing(why) => {
+                error!("{why}");
+                None
+            }
         };
+        let bound = bind_listeners(cfg, shards)?;
+        let tls_bound = match &tls {
+            Some(_) => {
+                let ips: Vec<IpAddr> = bound.addrs.iter().map(SocketAddr::ip).collect();
+                Some(stream::bind_tls(&ips, cfg.tls_listening_port, shards)?)
+            }
+            None => None,
+        };
+        let mut all_addrs = bound.addrs.clone();
+        if let Some(t) = &tls_bound {
+            all_addrs.extend(t.addrs.iter().copied());
+        }
+        let settings =
+            Arc::new(Settings::from_config(cfg, &all_addrs).map_err(EngineError::Settings)?);
+        let epoch = clock::now().0;
+        let shared = Arc::new(Shared::from_config(random_key()?, cfg, epoch));
+        plan_descriptors(&shared, shards, all_addrs.len());
+        let reservations = Arc::new(Reservations::default());
+        let mut listeners = listener_list(cfg, &bound.addrs);
+        if let Some(t) = &tls_bound {
+            listeners.extend(t.addrs.iter().map(|a| (Transport::Tls, *a)));
+        }
         let mut server = Server {
-            listeners: listener_list(cfg, &bound.addrs),
+            listeners,
             stop: Arc::new(AtomicBool::new(false)),
-            shards: Vec::with_capacity(shards + stream_shards),
-            registry: Arc::new(Registry::new(shards, stream_shards)),
+            shards: Vec::with_capacity(shards),
+            tls: tls.clone(),
+            registry: Arc::new(Registry::new(shards, if rings { shards } else { 0 })),
             shared: Arc::clone(&shared),
             settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
-            addrs: bound.addrs.clone(),
+            addrs: all_addrs.clone(),
             rings: Vec::new(),
-            engine,
+            engine: choice.kind(),
         };
-        let plan = Plan {
-            settings: &settings,
-            range: (cfg.min_port, cfg.max_port),
-            parts: shards + stream_shards,
-            reservations: &reservations,
-            prometheus: cfg.prometheus,
-        };
-        for (index, sockets) in bound.shards.into_iter().enumerate() {
-            match &choice {
-                select::Choice::Epoll(_) => {
-                    let shard = server.portable(&plan, index, sockets)?;
-                    server.shards.push(shard);
+        // With rings, the portable shards' port slices come first, the rings' after them.
+        let parts = if rings { 2 * shards } else { shards };
+        let mut polls = Vec::with_capacity(shards);
+        let mut wakers = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let poll = Poll::new().map_err(io_error("creating a poll"))?;
+            let waker = Waker::new(poll.registry(), Source::Waker.token())
+                .map_err(io_error("creating a waker"))?;
+            polls.push(poll);
+            wakers.push(Arc::new(waker));
+        }
+        let stream_shared = Arc::new(StreamShared {
+            tls,
+            per_ip: PerIp::new(cfg.stream_connections_per_ip),
+            deadlines: Deadlines::from_config(cfg),
+            handoff: Handoff::new(wakers.clone()),
+        });
+        let mut tls_shards = tls_bound.map(|t| t.shards.into_iter());
+        for (index, (sockets, (poll, waker))) in bound
+            .shards
+            .into_iter()
+            .zip(polls.into_iter().zip(wakers))
+            .enumerate()
+        {
+            if let Some(resolver) = settings.resolver() {
+                wake_on_answers(resolver, index, &waker);
+            }
+            let (sockets, ring_udp) = if rings {
+                let ShardSockets { udp, tcp } = sockets;
+                (
+                    ShardSockets {
+                        udp: Vec::new(),
+                        tcp,
+                    },
+                    udp,
+                )
+            } else {
+                (sockets, Vec::new())
+            };
+            let (udp, mut tcp) = register(&poll, sockets, &bound.addrs)?;
+            let has_tls = stream_shared.tls.is_some();
+            let mut accept = vec![
+                Accept {
+                    tls: has_tls,
+                    plain: true,
+                };
+                tcp.len()
+            ];
+            if let Some(tls_sockets) = tls_shards.as_mut().and_then(Iterator::next) {
+                for (socket, addr) in tls_sockets.into_iter().zip(&all_addrs[bound.addrs.len()..]) {
+                    let mut socket = mio::net::TcpListener::from_std(socket);
+                    poll.registry()
+                        .register(
+                            &mut socket,
+                            Source::TcpListener(tcp.len()).token(),
+                            Interest::READABLE,
+                        )
+                        .map_err(io_error("registering a TLS listener"))?;
+                    tcp.push(Listener {
+                        socket,
+                        addr: *addr,
+                    });
+                    accept.push(Accept {
+                        tls: true,
+                        plain: !cfg.no_tcp,
+                    });
                 }
-                #[cfg(target_os = "linux")]
-                select::Choice::Uring(features, _) => {
-                    let ShardSockets { udp, tcp } = sockets;
-                    let ring = server.ring(&plan, index, udp, *features)?;
-                    server.rings.push(ring);
-                    if stream_shards > 0 {
-                        let tcp_only = ShardSockets {
-                            udp: Vec::new(),
-                            tcp,
-                        };
-                        let shard = server.portable(&plan, shards + index, tcp_only)?;
-                        server.shards.push(shard);
-                    }
-                }
+            }
+            let seed = || {
+                getrandom::u64().map_err(|e| EngineError::Io {
+                    what: "reading random bytes",
+                    source: io::Error::other(e.to_string()),
+                })
+            };
+            let registry = || {
+                poll.registry()
+                    .try_clone()
+                    .map_err(io_error("cloning the poll registry"))
+            };
+            let share = relay::share(cfg.min_port, cfg.max_port, parts, index);
+            let ports = relay::Ports::new(share, Arc::clone(&reservations), seed()?);
+            let relays = Relays::new(registry()?, ports);
+            let now = clock::now().0;
+            let streams = Streams::new(
+                Arc::clone(&stream_shared),
+                TcpRelays::new(registry()?, share, seed()?, now),
+                accept,
+                now,
+            );
+            let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
+            let stop = Arc::clone(&server.stop);
+            let control = server.control(index, rings, cfg.prometheus)?;
+            // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
+            let thread = std::thread::Builder::new()
+                .name(format!("tern-shard-{index}"))
+                .spawn(move || {
+                    Shard::new(index, core, poll, udp, tcp, relays, streams, stop, control).run()
+                })
+                .map_err(io_error("starting a shard thread"))?;
+            server.shards.push((waker, thread));
+            #[cfg(target_os = "linux")]
+            if let select::Choice::Uring(features, _) = &choice {
+                let ring_index = shards + index;
+                let share = relay::share(cfg.min_port, cfg.max_port, parts, ring_index);
+                let ring = uring::spawn(uring::ShardSetup {
+                    index: ring_index,
+                    core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), ring_index),
+                    listeners: ring_udp
+                        .into_iter()
+                        .zip(bound.addrs.iter().copied())
+                        .collect(),
+                    ports: relay::Ports::new(share, Arc::clone(&reservations), seed()?),
+                    features: *features,
+                    control: server.control(index, false, cfg.prometheus)?,
+                    stop: Arc::clone(&server.stop),
+                })?;
+                server.rings.push(ring);
             }
         }
         for (transport, addr) in &server.listeners {
             info!("listening on {} {addr}", error::name(*transport));
         }
-        info!("I/O engine: {}", choice.describe(shards, stream_shards > 0));
+        info!("I/O engine: {}", choice.describe(shards, rings));
         Ok(server)
     }
 
-    /// Starts one portable (epoll) shard thread on `sockets`.
-    fn portable(
-        &self,
-        plan: &Plan<'_>,
-        index: usize,
-        sockets: ShardSockets,
-    ) -> Result<(Waker, JoinHandle<()>), EngineError> {
-        let poll = Poll::new().map_err(io_error("creating a poll"))?;
-        let waker = Waker::new(poll.registry(), Source::Waker.token())
-            .map_err(io_error("creating a waker"))?;
-        let (udp, tcp) = register(&poll, sockets, &self.addrs)?;
-        let registry = poll
-            .registry()
-            .try_clone()
-            .map_err(io_error("cloning the poll registry"))?;
-        let relays = Relays::new(registry, plan.ports(index)?);
-        let core = turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index);
-        let stop = Arc::clone(&self.stop);
-        let control = self.control(index, plan.prometheus)?;
-        // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
-        let thread = std::thread::Builder::new()
-            .name(format!("tern-shard-{index}"))
-            .spawn(move || Shard::new(index, core, poll, udp, tcp, relays, stop, control).run())
-            .map_err(io_error("starting a shard thread"))?;
-        Ok((waker, thread))
+    /// Whether TLS listeners run.
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
-    /// Starts one io_uring shard on the UDP listeners `udp`.
-    #[cfg(target_os = "linux")]
-    fn ring(
-        &self,
-        plan: &Plan<'_>,
-        index: usize,
-        udp: Vec<std::net::UdpSocket>,
-        features: uring::Features,
-    ) -> Result<JoinHandle<()>, EngineError> {
-        uring::spawn(uring::ShardSetup {
-            index,
-            core: turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index),
-            listeners: udp.into_iter().zip(self.addrs.iter().copied()).collect(),
-            ports: plan.ports(index)?,
-            features,
-            control: self.control(index, plan.prometheus)?,
-            stop: Arc::clone(&self.stop),
-        })
+    /// Reads `cert` and `pkey` again (SIGUSR2, SIGHUP): new TLS connections use them, established
+    /// ones keep theirs. Err when TLS is off or the files cannot be loaded (the old ones stay).
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Err(TlsError(String::from("TLS is off: nothing to reload"))),
+        }
     }
 
     /// Every transport address listened on (one entry per address and transport, not per shard).
@@ -204,7 +276,16 @@ impl Server {
     /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
     /// their key and relays. Listening addresses are the ones bound at start.
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
+        let cfg = &crate::auth::db::with_realm_options(cfg);
         let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        self.shared
+            .quotas()
+            .set_limits(cfg.user_quota, cfg.total_quota);
+        if let Some(resolver) = settings.resolver() {
+            for (index, (waker, _)) in self.shards.iter().enumerate() {
+                wake_on_answers(resolver, index, waker);
+            }
+        }
         self.settings.replace(Arc::new(settings));
         self.wake();
         Ok(())
@@ -219,12 +300,18 @@ impl Server {
         self.shared.is_draining()
     }
 
-    fn control(&self, index: usize, prometheus: bool) -> Result<Control, EngineError> {
-        // Stream shards (io_uring engine) are numbered after the UDP shards.
-        let udp_shards = self.shard_slots();
-        let slot = match index.checked_sub(udp_shards) {
-            None => self.registry.slot(index),
-            Some(i) => self.registry.stream_slot(i),
+    /// Shard `index`'s control plane; `streams_only` for a portable shard beside a ring (its
+    /// metrics go to the stream slot, the ring's to the UDP slot).
+    fn control(
+        &self,
+        index: usize,
+        streams_only: bool,
+        prometheus: bool,
+    ) -> Result<Control, EngineError> {
+        let slot = if streams_only {
+            self.registry.stream_slot(index)
+        } else {
+            self.registry.slot(index)
         };
         let slot = slot.ok_or(EngineError::Io {
             what: "creating a metrics slot",
@@ -232,13 +319,6 @@ impl Server {
         })?;
         let users = prometheus.then(|| UserTrafficBatch::new(Arc::clone(self.registry.users())));
         Ok(Control::new(Arc::clone(&self.settings), slot, users))
-    }
-
-    /// How many UDP shard slots the registry has.
-    fn shard_slots(&self) -> usize {
-        (0..)
-            .take_while(|&i| self.registry.slot(i).is_some())
-            .count()
     }
 
     fn wake(&self) {
@@ -366,12 +446,30 @@ fn register(
     Ok((udp, tcp))
 }
 
-/// A seed for a shard's port choice.
-fn seed() -> Result<u64, EngineError> {
-    getrandom::u64().map_err(|e| EngineError::Io {
-        what: "reading random bytes",
-        source: io::Error::other(e.to_string()),
-    })
+/// Turns the file-descriptor limit into the allocation ceiling (508 past it) and says so.
+fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) {
+    // Per shard: a UDP and a TCP listener per address, its poll and its waker.
+    let fixed = (shards as u64).saturating_mul(addrs as u64 * 2 + 2);
+    match fdlimit::raise_nofile() {
+        Ok(limit) => {
+            let max = fdlimit::max_allocations(limit, fixed);
+            shared.quotas().set_max_allocations(max);
+            info!(
+                "file descriptors: limit {limit}, {fixed} for listeners; at most {max} allocations \
+                 ({} descriptors each, {} kept in reserve)",
+                fdlimit::PER_ALLOCATION,
+                fdlimit::RESERVE
+            );
+        }
+        Err(e) => warn!("cannot read the file-descriptor limit ({e}): no allocation ceiling"),
+    }
+}
+
+/// Lets the user database resolver wake shard `index` when an answer it waits for is in.
+fn wake_on_answers(resolver: &crate::auth::Resolver, index: usize, waker: &Arc<Waker>) {
+    let waker = Arc::clone(waker);
+    // A lost wake-up is covered by the client's retransmission.
+    resolver.set_waker(index, Box::new(move || drop(waker.wake())));
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.

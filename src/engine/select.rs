@@ -38,7 +38,7 @@ impl Choice {
             Choice::Uring(features, why) => format!(
                 "io_uring, {shards} ring shards{} ({why}; UDP GSO {})",
                 if streams {
-                    format!(" + {shards} epoll stream shards for TCP")
+                    format!(" + {shards} epoll stream shards for TCP/TLS")
                 } else {
                     String::new()
                 },

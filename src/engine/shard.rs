@@ -11,22 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UdpSocket};
-use mio::{Events, Interest, Poll};
-use tracing::{debug, error, warn};
+use mio::{Events, Poll};
+use tracing::{debug, error};
 
 use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
 use super::clock;
 use super::control::Control;
 use super::relay::Relays;
-use super::slab::Slab;
-use super::stream::{Conn, SendError, MAX_FRAME, READS_PER_WAKEUP};
-use super::token::{Source, MAX_ID};
+use super::stream::{Io, SendError, Streams, MAX_FRAME};
+use super::token::Source;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
 /// Receive batches per source per wakeup.
 const BATCHES_PER_WAKEUP: usize = 4;
-/// Connections accepted per listener per wakeup.
-const ACCEPTS_PER_WAKEUP: usize = 64;
 /// The longest sleep, so a stop request is noticed even if a wake-up is lost.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 const EVENTS: usize = 256;
@@ -38,31 +35,33 @@ pub(crate) struct Listener<S> {
 
 /// Things the engine drops or refuses without failing; logged when the shard stops.
 #[derive(Default, Debug)]
-struct Stats {
+pub(super) struct Stats {
     send_dropped: u64,
     recv_errors: u64,
     truncated: u64,
     stream_queue_full: u64,
-    bad_frames: u64,
-    accept_errors: u64,
-    streams_refused: u64,
+    pub(super) bad_frames: u64,
+    pub(super) accept_errors: u64,
+    pub(super) streams_refused: u64,
+    pub(super) streams_timed_out: u64,
 }
 
 pub(crate) struct Shard {
-    index: usize,
-    core: turn::Shard,
-    poll: Poll,
+    pub(super) index: usize,
+    pub(super) core: turn::Shard,
+    pub(super) poll: Poll,
     udp: Vec<Listener<UdpSocket>>,
-    tcp: Vec<Listener<TcpListener>>,
-    relays: Relays,
-    streams: Slab<Conn>,
+    pub(super) tcp: Vec<Listener<TcpListener>>,
+    pub(super) relays: Relays,
+    /// Client stream connections, TCP relays and peer connections (`stream/`).
+    pub(super) streams: Streams,
     batch: RecvBatch,
     queue: SendQueue,
     /// The packet buffer for stream frames (a frame may be longer than a UDP datagram).
-    frame: Slot,
-    pending: Vec<Source>,
+    pub(super) frame: Slot,
+    pub(super) pending: Vec<Source>,
     work: Vec<Source>,
-    stats: Stats,
+    pub(super) stats: Stats,
     stop: Arc<AtomicBool>,
     control: Control,
 }
@@ -76,6 +75,7 @@ impl Shard {
         udp: Vec<Listener<UdpSocket>>,
         tcp: Vec<Listener<TcpListener>>,
         relays: Relays,
+        streams: Streams,
         stop: Arc<AtomicBool>,
         control: Control,
     ) -> Shard {
@@ -86,7 +86,7 @@ impl Shard {
             udp,
             tcp,
             relays,
-            streams: Slab::new(MAX_ID),
+            streams,
             batch: RecvBatch::new(),
             queue: SendQueue::new(),
             frame: Slot::new(MAX_FRAME),
@@ -123,6 +123,7 @@ impl Shard {
             self.expire();
             self.control.after_turn(&mut self.core, clock::now().0);
         }
+        self.core.shutdown(&mut self.relays);
         self.control.finish(&mut self.core);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }
@@ -140,18 +141,30 @@ impl Shard {
     fn expire(&mut self) {
         let now = clock::now().0;
         if self.core.next_timeout().is_some_and(|at| at <= now) {
-            self.core.handle_timeout(now, &mut self.relays);
+            let mut io = Io {
+                udp: &mut self.relays,
+                tcp: &mut self.streams.tcp,
+            };
+            self.core.handle_timeout(now, &mut io);
+            self.after_core();
         }
+        self.sweep_streams(now);
     }
 
     /// Returns true when the source may have more to read.
     fn service(&mut self, source: Source) -> bool {
         match source {
-            Source::Waker => false,
+            Source::Waker => {
+                self.take_handoffs();
+                self.resume_parked();
+                false
+            }
             Source::Udp(i) => self.recv_datagrams(Some(i), None),
             Source::Relay(id) => self.recv_datagrams(None, Some(id)),
             Source::TcpListener(i) => self.accept(i),
             Source::Stream(id) => self.service_stream(id),
+            Source::TcpRelay(i) => self.accept_peer(i),
+            Source::Peer(i) => self.service_peer(i),
         }
     }
 
@@ -227,7 +240,7 @@ impl Shard {
 
     /// Allocation setup latency: from the batch's receive time to the answer, for the input
     /// that created an allocation (one clock read per allocation, none per relayed packet).
-    fn after_request(&mut self, received: Instant, before: usize) {
+    pub(super) fn after_request(&mut self, received: Instant, before: usize) {
         if self.core.allocation_count() > before {
             let d = clock::now().0.saturating_duration_since(received);
             self.control.observe_setup(d);
@@ -244,8 +257,9 @@ impl Shard {
                 ..
             } => {
                 let bytes = self.batch.slots.get(k).and_then(|s| span_bytes(s, &data));
+                let n = bytes.map_or(0, <[u8]>::len);
                 let result = send_stream(&mut self.streams, id as usize, bytes);
-                self.after_stream_send(id as usize, result);
+                self.after_stream_send(id as usize, result, n);
                 return;
             }
             Output::Client {
@@ -285,7 +299,7 @@ impl Shard {
     }
 
     /// Sends the output of a stream frame at once (the frame buffer is reused for the next one).
-    fn send_now(&mut self, out: Output) {
+    pub(super) fn send_now(&mut self, out: Output) {
         let (socket, to, data) = match out {
             Output::Nothing => return,
             Output::Client {
@@ -294,8 +308,9 @@ impl Shard {
                 ..
             } => {
                 let bytes = span_bytes(&self.frame, &data);
+                let n = bytes.map_or(0, <[u8]>::len);
                 let result = send_stream(&mut self.streams, id as usize, bytes);
-                return self.after_stream_send(id as usize, result);
+                return self.after_stream_send(id as usize, result, n);
             }
             Output::Client {
                 via: Via::Udp(i),
@@ -316,128 +331,42 @@ impl Shard {
         }
     }
 
-    fn after_stream_send(&mut self, id: usize, result: Result<(), SendError>) {
+    /// A frame for a stream client that did not fit its bounded queue is dropped whole and
+    /// counted as dropped, not as sent (a slow client never makes the server buffer without bound).
+    fn after_stream_send(&mut self, id: usize, result: Result<(), SendError>, bytes: usize) {
         match result {
             Ok(()) => {}
-            Err(SendError::Full) => self.stats.stream_queue_full += 1,
+            Err(SendError::Full) => {
+                self.stats.stream_queue_full += 1;
+                self.core.frame_dropped(bytes);
+            }
             Err(SendError::Broken) => self.close_stream(id),
         }
     }
 
-    fn accept(&mut self, i: usize) -> bool {
-        for _ in 0..ACCEPTS_PER_WAKEUP {
-            let Some(listener) = self.tcp.get(i) else {
-                return false;
-            };
-            let local = listener.addr;
-            match listener.socket.accept() {
-                Ok((stream, remote)) => {
-                    // Small control messages must not wait for Nagle.
-                    let _ = stream.set_nodelay(true);
-                    self.add_stream(Conn::new(stream, local, remote));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // EMFILE and friends: the connection waits in the backlog; the next
-                    // connection or a closing one wakes us again.
-                    self.stats.accept_errors += 1;
-                    if self.stats.accept_errors.is_power_of_two() {
-                        warn!("shard {}: accept failed: {e}", self.index);
-                    }
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    fn add_stream(&mut self, conn: Conn) {
-        let Some(id) = self.streams.insert(conn) else {
-            self.stats.streams_refused += 1;
+    /// Runs again the requests the core parked while the user database was asked: woken by
+    /// the resolver, each goes through the core as if it had just arrived.
+    fn resume_parked(&mut self) {
+        if !self.core.has_parked() {
             return;
-        };
-        let registered = match self.streams.get_mut(id) {
-            Some(conn) => self
-                .poll
-                .registry()
-                .register(
-                    &mut conn.stream,
-                    Source::Stream(id).token(),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_ok(),
-            None => false,
-        };
-        if !registered {
-            self.streams.remove(id);
-            self.stats.streams_refused += 1;
         }
-    }
-
-    fn service_stream(&mut self, id: usize) -> bool {
-        match self.streams.get_mut(id).map(Conn::flush) {
-            None => return false,
-            Some(Err(_)) => {
-                self.close_stream(id);
-                return false;
-            }
-            Some(Ok(())) => {}
-        }
-        for _ in 0..READS_PER_WAKEUP {
-            let Some(conn) = self.streams.get_mut(id) else {
-                return false;
-            };
-            match conn.fill() {
-                Ok(0) => {
-                    self.close_stream(id);
-                    return false;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.close_stream(id);
-                    return false;
+        for parked in self.core.take_parked(clock::now().0) {
+            let client = parked.client;
+            if let Via::Stream(id) = client.via {
+                // The connection closed (or its id was reused) meanwhile: nobody to answer.
+                if self.streams.conns.get(id as usize).map(|c| c.remote) != Some(client.remote) {
+                    continue;
                 }
             }
-            if !self.process_frames(id) {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Hands every complete frame to the core. False when the connection was closed.
-    fn process_frames(&mut self, id: usize) -> bool {
-        loop {
-            let Some(conn) = self.streams.get_mut(id) else {
-                return false;
+            let len = parked.bytes.len();
+            let Some(dst) = self.frame.buf.get_mut(HEADROOM..HEADROOM + len) else {
+                continue;
             };
-            let (local, remote) = (conn.local, conn.remote);
-            let len = match conn.next_frame() {
-                Ok(Some(frame)) => match self.frame.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
-                    Some(dst) => {
-                        dst.copy_from_slice(frame);
-                        frame.len()
-                    }
-                    None => 0,
-                },
-                Ok(None) => return true,
-                Err(_) => 0,
-            };
-            if len == 0 {
-                // A frame tern cannot parse: only this connection is affected.
-                self.stats.bad_frames += 1;
-                self.close_stream(id);
-                return false;
-            }
+            dst.copy_from_slice(&parked.bytes);
             let (now, unix) = clock::now();
-            let client = Client {
-                via: Via::Stream(id as u32),
-                transport: Transport::Tcp,
-                local,
-                remote,
+            let mut io = Io {
+                udp: &mut self.relays,
+                tcp: &mut self.streams.tcp,
             };
             let before = self.core.allocation_count();
             let out = self.core.handle_client(
@@ -447,19 +376,11 @@ impl Shard {
                 &mut self.frame.buf,
                 len,
                 &mut self.frame.scratch,
-                &mut self.relays,
+                &mut io,
             );
             self.after_request(now, before);
             self.send_now(out);
-        }
-    }
-
-    fn close_stream(&mut self, id: usize) {
-        if let Some(mut conn) = self.streams.remove(id) {
-            // Deregistering fails only for a socket poll does not know; it closes anyway.
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.core
-                .handle_stream_closed(Via::Stream(id as u32), &mut self.relays);
+            self.after_core();
         }
     }
 }
@@ -472,8 +393,8 @@ fn span_bytes<'a>(slot: &'a Slot, span: &Span) -> Option<&'a [u8]> {
     }
 }
 
-fn send_stream(streams: &mut Slab<Conn>, id: usize, bytes: Option<&[u8]>) -> Result<(), SendError> {
-    match (streams.get_mut(id), bytes) {
+fn send_stream(streams: &mut Streams, id: usize, bytes: Option<&[u8]>) -> Result<(), SendError> {
+    match (streams.conns.get_mut(id), bytes) {
         (Some(conn), Some(bytes)) => conn.send(bytes),
         // The connection is gone, or the core named bytes it does not have: nothing to send.
         _ => Ok(()),

@@ -45,6 +45,36 @@ impl<T> Slab<T> {
     pub(crate) fn get_mut(&mut self, id: usize) -> Option<&mut T> {
         self.entries.get_mut(id)?.as_mut()
     }
+
+    /// Inserts `value` and registers the socket `socket` picks out of it with `registry`, under
+    /// the token `token` makes of its id. None, keeping nothing, when either step fails.
+    pub(crate) fn insert_registered<S: mio::event::Source + ?Sized>(
+        &mut self,
+        value: T,
+        registry: &mio::Registry,
+        socket: fn(&mut T) -> &mut S,
+        token: fn(usize) -> mio::Token,
+        interest: mio::Interest,
+    ) -> Option<usize> {
+        let id = self.insert(value)?;
+        let registered = match self.get_mut(id) {
+            Some(v) => registry.register(socket(v), token(id), interest).is_ok(),
+            None => false,
+        };
+        if !registered {
+            self.remove(id);
+            return None;
+        }
+        Some(id)
+    }
+
+    /// Every live entry with its id.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(id, e)| e.as_ref().map(|v| (id, v)))
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ pub(crate) enum Source {
     Stream(usize),
     /// A relay socket, by relay id.
     Relay(usize),
+    /// A listening TCP relay socket (RFC 6062), by its index.
+    TcpRelay(usize),
+    /// A TCP connection to or from a peer (RFC 6062), by its index.
+    Peer(usize),
 }
 
 impl Source {
@@ -27,6 +31,8 @@ impl Source {
             Source::TcpListener(i) => (2, i),
             Source::Stream(i) => (3, i),
             Source::Relay(i) => (4, i),
+            Source::TcpRelay(i) => (5, i),
+            Source::Peer(i) => (6, i),
         };
         Token((kind << SHIFT) | (index & MAX_ID))
     }
@@ -39,6 +45,8 @@ impl Source {
             2 => Some(Source::TcpListener(index)),
             3 => Some(Source::Stream(index)),
             4 => Some(Source::Relay(index)),
+            5 => Some(Source::TcpRelay(index)),
+            6 => Some(Source::Peer(index)),
             _ => None,
         }
     }
@@ -56,6 +64,8 @@ mod tests {
             Source::TcpListener(0),
             Source::Stream(MAX_ID),
             Source::Relay(12345),
+            Source::TcpRelay(7),
+            Source::Peer(MAX_ID),
         ] {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use super::range::normalize;
 
 /// coturn's default for `unauthorized-ratelimit-rps`.
-pub const DEFAULT_PER_SECOND: u32 = 10;
+pub const DEFAULT_PER_SECOND: u32 = 100;
 
 /// Slots per row (a power of two).
 pub const SLOTS: usize = 4096;

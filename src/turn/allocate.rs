@@ -1,12 +1,12 @@
-//! Allocate (RFC 8656 §7.2): transport and family checks, EVEN-PORT / RESERVATION-TOKEN,
-//! ADDITIONAL-ADDRESS-FAMILY (dual allocation), relay socket binding through the engine, and the
+//! Allocate (RFC 8656 §7.2): transport and family checks, quotas (486 / 508), EVEN-PORT /
+//! RESERVATION-TOKEN, ADDITIONAL-ADDRESS-FAMILY (dual allocation), relay socket binding through the engine, and the
 //! identical answer to a retransmission.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::allocation::{Allocation, Granted, Relay};
+use super::allocation::{Allocation, Budget, Granted, Owner, Relay};
 use super::auth_flow::Authed;
 use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transport};
 use super::report::{allocation_event, EventKind};
@@ -14,10 +14,12 @@ use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
 use super::settings::Settings;
 use super::shard::{Shard, TimerKey};
+use crate::limits::TokenBucket;
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
-/// REQUESTED-TRANSPORT protocol number for UDP.
+/// REQUESTED-TRANSPORT protocol numbers: UDP, and TCP (RFC 6062 §6.1).
 const UDP: u8 = 17;
+const TCP: u8 = 6;
 
 /// The checked options of one Allocate request.
 struct Wanted {
@@ -51,20 +53,42 @@ impl Shard {
         if self.shared.is_draining() {
             return refuse_while_draining(r, &settings, client.transport);
         }
-        match msg.requested_transport() {
-            Some(Ok(UDP)) if settings.udp_relay => {}
+        let tcp = match msg.requested_transport() {
+            Some(Ok(UDP)) if settings.udp_relay => false,
+            // RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.
+            Some(Ok(TCP)) if settings.tcp_relay && client.transport != Transport::Udp => true,
+            Some(Ok(TCP)) if settings.tcp_relay => return r.error(ErrorCode::BAD_REQUEST),
             Some(Ok(_)) => return r.error(ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL),
             None | Some(Err(_)) => return r.error(ErrorCode::BAD_REQUEST),
-        }
+        };
         let want = match wanted(msg) {
             Ok(want) => want,
             Err(code) => return r.error(code),
         };
+        let udp_only = want.even.is_some() || want.token.is_some() || want.additional;
+        if tcp && (udp_only || msg.dont_fragment()) {
+            return r.error(ErrorCode::BAD_REQUEST);
+        }
+        let bind = |io: &mut dyn RelayIo, req: &BindRequest| {
+            if tcp {
+                io.bind_tcp_relay(req)
+            } else {
+                io.bind_relay(req)
+            }
+        };
+        let quota_user = settings.credentials.quota_user(auth.username);
+        let quota = match self.shared.quotas().try_acquire(quota_user) {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                self.drops.quota_refused += 1;
+                return r.error(refused.error_code());
+            }
+        };
         let local = client.local.ip();
-        let (ip, port) = match want.token {
-            Some(token) => match self.reservations.take(&token, now) {
-                Some(addr) => (addr.ip(), PortWish::Exact(addr.port())),
-                None => return r.error(ErrorCode::INSUFFICIENT_CAPACITY),
+        let target = match want.token {
+            Some(token) => match self.shared.take_token(&token, now) {
+                Some(addr) => Ok((addr.ip(), PortWish::Exact(addr.port()))),
+                None => Err(ErrorCode::INSUFFICIENT_CAPACITY),
             },
             None => {
                 let family = match (want.family, want.additional) {
@@ -72,30 +96,30 @@ impl Shard {
                     (None, true) => Family::V4,
                     (None, false) => settings.default_family_for(local),
                 };
-                let Some(ip) = settings.relay_ip(local, family) else {
-                    return r.error(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
-                };
                 let port = match want.even {
                     Some(reserve_next) => PortWish::Even { reserve_next },
                     None => PortWish::Any,
                 };
-                (ip, port)
+                settings
+                    .relay_ip(local, family)
+                    .map(|ip| (ip, port))
+                    .ok_or(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED)
             }
         };
-        let quota_user = settings.credentials.quota_user(auth.username);
-        if !self.shared.acquire(quota_user) {
-            return r.error(ErrorCode::ALLOCATION_QUOTA_REACHED);
-        }
         let dont_fragment = msg.dont_fragment();
-        let first = match io.bind_relay(&BindRequest {
-            ip,
-            port,
-            dont_fragment,
-        }) {
+        let bound = target.and_then(|(ip, port)| {
+            let req = BindRequest {
+                ip,
+                port,
+                dont_fragment,
+            };
+            bind(io, &req).map_err(|e| bind_error_code(e, want.family.is_some()))
+        });
+        let first = match bound {
             Ok(bound) => bound,
-            Err(e) => {
-                self.shared.release(quota_user);
-                return r.error(bind_error_code(e, want.family.is_some()));
+            Err(code) => {
+                self.shared.quotas().release(quota);
+                return r.error(code);
             }
         };
         let mut relays = [Some(self.relay(first)), None];
@@ -117,10 +141,7 @@ impl Shard {
             (Some(true), Some(next)) => {
                 let reserved = SocketAddr::new(first.addr.ip(), next);
                 let until = now + TOKEN_LIFETIME;
-                let secret = *self.shared.token_secret();
-                let token = self
-                    .reservations
-                    .issue(&secret, self.index, reserved, until);
+                let token = self.shared.issue_token(self.index, reserved, until);
                 self.wheel.insert(until, TimerKey::Token(token));
                 Some(token)
             }
@@ -134,15 +155,19 @@ impl Shard {
             address_error,
         };
         let expires = now + Duration::from_secs(u64::from(lifetime));
-        let alloc = Allocation::new(
-            *client,
-            relays,
-            auth.username,
+        let ns = self.nanos(now);
+        let budget = Budget {
+            quota: Some(quota),
+            to_peer: TokenBucket::new(settings.max_bps, ns),
+            to_client: TokenBucket::new(settings.max_bps, ns),
+        };
+        let owner = Owner {
+            username: auth.username,
             quota_user,
-            auth.key,
-            expires,
-            granted,
-        );
+            key: auth.key,
+        };
+        let mut alloc = Allocation::new(*client, relays, owner, expires, granted, budget);
+        alloc.tcp = tcp;
         let handle = self.table.insert(alloc);
         self.counters.allocations = self.table.len() as u64;
         self.allocation_added(client.transport);

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::io::{Client, RelayId};
 use crate::auth::Key;
+use crate::limits::{QuotaTicket, TokenBucket};
 use crate::metrics::Traffic;
 use crate::stun::{ErrorCode, Family, TransactionId};
 
@@ -62,6 +63,24 @@ pub(crate) struct Granted {
     pub address_error: Option<(Family, ErrorCode)>,
 }
 
+/// Who made an allocation.
+pub(crate) struct Owner<'a> {
+    /// Empty under `no-auth`.
+    pub username: &'a str,
+    pub quota_user: &'a str,
+    pub key: Option<Key>,
+}
+
+/// What an allocation counts against: its quota ticket and its `max-bps` buckets.
+pub(crate) struct Budget {
+    /// Given back (taken out) when the allocation ends.
+    pub quota: Option<QuotaTicket>,
+    /// Client to peer.
+    pub to_peer: TokenBucket,
+    /// Peer to client.
+    pub to_client: TokenBucket,
+}
+
 pub(crate) struct Allocation {
     pub client: Client,
     pub relays: [Option<Relay>; 2],
@@ -71,8 +90,11 @@ pub(crate) struct Allocation {
     pub key: Option<Key>,
     pub expires: Instant,
     pub granted: Granted,
+    pub budget: Budget,
     /// Tick of the wheel entry that is current for this allocation (older entries are stale).
     pub timer: Option<u64>,
+    /// A TCP relay (RFC 6062): its relay is a listening socket, data flows on connections.
+    pub tcp: bool,
     /// Data relayed over the allocation's life, bumped on the data path.
     pub traffic: Traffic,
     /// `traffic` when it was last handed to the per-user metrics.
@@ -85,21 +107,22 @@ impl Allocation {
     pub(crate) fn new(
         client: Client,
         relays: [Option<Relay>; 2],
-        username: &str,
-        quota_user: &str,
-        key: Option<Key>,
+        owner: Owner<'_>,
         expires: Instant,
         granted: Granted,
+        budget: Budget,
     ) -> Self {
         Allocation {
             client,
             relays,
-            username: username.into(),
-            quota_user: quota_user.into(),
-            key,
+            username: owner.username.into(),
+            quota_user: owner.quota_user.into(),
+            key: owner.key,
             expires,
             granted,
+            budget,
             timer: None,
+            tcp: false,
             traffic: Traffic::default(),
             reported: Traffic::default(),
             permissions: Vec::new(),

@@ -1,13 +1,15 @@
 //! The long-term credential mechanism on the server side (RFC 8489 §9.2.4): challenge with REALM
 //! and a stateless NONCE, verify the nonce, the user and MESSAGE-INTEGRITY(-SHA256). Nothing is
-//! stored for a sender before its MESSAGE-INTEGRITY verifies.
+//! stored for a sender before its MESSAGE-INTEGRITY verifies, except a request parked while the
+//! user database is asked for a key the static configuration does not hold.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use super::allocation::{Allocation, Sign};
 use super::response::Responder;
 use super::settings::Settings;
-use crate::auth::{Key, Lookup, NonceCheck, NonceKey};
+use crate::auth::{Key, Lookup, NonceCheck, NonceKey, Resolved};
 use crate::stun::{attr, ErrorCode, Message};
 
 /// A request that passed authentication.
@@ -24,6 +26,21 @@ pub(crate) enum Reject {
     Challenge(ErrorCode),
     /// 400 / 441: a plain error.
     Plain(ErrorCode),
+    /// MESSAGE-INTEGRITY did not verify with the user's key: answered like `Challenge(401)`.
+    BadIntegrity,
+    /// The user database is being asked: park the request and run it again on the answer.
+    Pending,
+    /// The user database cannot be reached: 401 (with REALM and NONCE), counted apart.
+    DbUnavailable,
+}
+
+/// Who asks and when: the user database cache needs the shard (to wake it) and `now`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Asker {
+    pub client: SocketAddr,
+    pub shard: usize,
+    pub now: Instant,
+    pub unix: u64,
 }
 
 /// Authenticates `msg` from `client`; `existing` is the allocation of its 5-tuple, whose cached
@@ -32,10 +49,10 @@ pub(crate) fn authenticate<'m>(
     settings: &Settings,
     nonces: &NonceKey,
     msg: &Message<'m>,
-    client: SocketAddr,
-    unix: u64,
+    asker: Asker,
     existing: Option<&Allocation>,
 ) -> Result<Authed<'m>, Reject> {
+    let Asker { client, unix, .. } = asker;
     if settings.credentials.is_open() {
         return Ok(Authed {
             sign: Sign::None,
@@ -78,12 +95,35 @@ pub(crate) fn authenticate<'m>(
             if *alloc.username != *username {
                 return Err(Reject::Plain(ErrorCode::WRONG_CREDENTIALS));
             }
-            return verify(key).ok_or(unauthorized);
+            return verify(key).ok_or(Reject::BadIntegrity);
         }
     }
-    match settings.credentials.lookup(username, unix) {
-        Lookup::Keys(keys) => keys.iter().find_map(verify).ok_or(unauthorized),
-        Lookup::Expired | Lookup::Unknown => Err(unauthorized),
+    // A user the static configuration knows but whose key does not verify is not asked of the
+    // database again: a wrong password, answered like a challenge.
+    let mut known = false;
+    if let Lookup::Keys(keys) = settings.credentials.lookup(username, unix) {
+        if let Some(authed) = keys.iter().find_map(verify) {
+            return Ok(authed);
+        }
+        known = true;
+    }
+    let not_found = if known {
+        Reject::BadIntegrity
+    } else {
+        unauthorized
+    };
+    let Some(resolver) = &settings.resolver else {
+        return Err(not_found);
+    };
+    match resolver.lookup(username, asker.shard, asker.now) {
+        Resolved::Found(answer) => {
+            match settings.credentials.lookup_answer(username, unix, &answer) {
+                Lookup::Keys(keys) => keys.iter().find_map(verify).ok_or(Reject::BadIntegrity),
+                Lookup::Expired | Lookup::Unknown => Err(not_found),
+            }
+        }
+        Resolved::Pending => Err(Reject::Pending),
+        Resolved::Unavailable => Err(Reject::DbUnavailable),
     }
 }
 
@@ -98,13 +138,30 @@ pub(crate) fn reject(
 ) -> Option<usize> {
     match why {
         Reject::Plain(code) => r.error(code),
-        Reject::Challenge(code) => {
-            let nonce = nonces.issue(unix, client);
-            let realm = settings.credentials.realm();
-            r.error_with(code, &mut |b| {
-                b.add_str(attr::REALM, realm)?;
-                b.add_raw(attr::NONCE, nonce.as_bytes())
-            })
+        Reject::BadIntegrity => {
+            challenge(r, ErrorCode::UNAUTHORIZED, settings, nonces, client, unix)
+        }
+        // The caller parks the request instead of answering.
+        Reject::Pending => None,
+        Reject::Challenge(code) => challenge(r, code, settings, nonces, client, unix),
+        Reject::DbUnavailable => {
+            challenge(r, ErrorCode::UNAUTHORIZED, settings, nonces, client, unix)
         }
     }
+}
+
+fn challenge(
+    r: Responder<'_>,
+    code: ErrorCode,
+    settings: &Settings,
+    nonces: &NonceKey,
+    client: SocketAddr,
+    unix: u64,
+) -> Option<usize> {
+    let nonce = nonces.issue(unix, client);
+    let realm = settings.credentials.realm();
+    r.error_with(code, &mut |b| {
+        b.add_str(attr::REALM, realm)?;
+        b.add_raw(attr::NONCE, nonce.as_bytes())
+    })
 }

@@ -1,6 +1,13 @@
 //! Binding requests (RFC 8489 §6.3.1): XOR-MAPPED-ADDRESS, and MAPPED-ADDRESS for RFC 3489
-//! clients; 420 with UNKNOWN-ATTRIBUTES for unknown comprehension-required attributes.
+//! clients; 420 with UNKNOWN-ATTRIBUTES for unknown comprehension-required attributes. Answers
+//! to unauthenticated UDP sources are rate-limited per source; `secure-stun` requires the
+//! long-term credentials (RFC 8489 §9.2) first.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::auth_flow::{authenticate, Asker, Reject};
+use super::drops::DropReason;
 use super::io::Client;
 use super::response::{unknown_attributes, Responder};
 use super::shard::Shard;
@@ -9,14 +16,40 @@ use crate::stun::{attr, ErrorCode, Message};
 impl Shard {
     pub(super) fn binding(
         &mut self,
+        now: Instant,
+        unix: u64,
         msg: &Message<'_>,
         client: &Client,
-        r: Responder<'_>,
+        mut r: Responder<'_>,
     ) -> Option<usize> {
         self.counters.binding_requests += 1;
+        if self.settings.secure_stun && !self.settings.credentials.is_open() {
+            let settings = Arc::clone(&self.settings);
+            let shared = Arc::clone(&self.shared);
+            let asker = Asker {
+                client: client.remote,
+                shard: self.index,
+                now,
+                unix,
+            };
+            match authenticate(&settings, shared.nonce(), msg, asker, None) {
+                Ok(auth) => r.sign = auth.sign,
+                Err(Reject::Pending) => {
+                    self.parked.park(client, msg.as_bytes(), now);
+                    return None;
+                }
+                Err(why) => {
+                    self.counters.binding_errors += 1;
+                    return self.rejected(now, unix, client, why, r);
+                }
+            }
+        } else if !self.may_answer_unauthenticated(now, client) {
+            return None;
+        }
         let (unknown, n) = unknown_attributes(msg);
         if n > 0 {
             self.counters.binding_errors += 1;
+            self.drops.count(DropReason::UnknownAttribute);
             let types = unknown.get(..n).unwrap_or_default();
             return r.error_with(ErrorCode::UNKNOWN_ATTRIBUTE, &mut |b| {
                 b.add_unknown_attributes(types)

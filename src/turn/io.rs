@@ -76,13 +76,50 @@ pub enum BindError {
     Unavailable,
 }
 
+/// A CONNECTION-ID (RFC 6062 §6.2.1): names one TCP connection between a TCP relay and a peer.
+/// Its top 8 bits are the index of the shard that owns the allocation, so that an engine can hand
+/// a client's data connection (ConnectionBind) to that shard ([`connection_shard`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionId(pub u32);
+
+/// Bits of a [`ConnectionId`] below the shard index.
+pub const CONNECTION_SHARD_SHIFT: u32 = 24;
+
+/// The shard that owns connection `id`.
+pub fn connection_shard(id: ConnectionId) -> usize {
+    (id.0 >> CONNECTION_SHARD_SHIFT) as usize
+}
+
 /// Implemented by each engine: the only way the core touches sockets, synchronously.
+///
+/// The TCP methods (RFC 6062) have defaults that refuse, so an engine without TCP relaying still
+/// builds; the core answers 442/447 then.
 pub trait RelayIo {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError>;
     fn close_relay(&mut self, id: RelayId);
     /// The port after a relay bound with `PortWish::Even { reserve_next: true }` was kept for a
     /// RESERVATION-TOKEN that no Allocate claimed within 30 s: the engine may free `addr`.
     fn release_port(&mut self, _addr: SocketAddr) {}
+    /// A listening TCP relay socket (RFC 6062 §5.1); `close_relay` closes it, and with it every
+    /// peer connection the engine holds for it.
+    fn bind_tcp_relay(&mut self, _req: &BindRequest) -> Result<Bound, BindError> {
+        Err(BindError::Unavailable)
+    }
+    /// Starts a non-blocking TCP connection from TCP relay `relay`'s address to `peer` (RFC 6062
+    /// §5.2). The engine reports the outcome with `Shard::handle_tcp_connected(id, ..)`.
+    fn connect_peer(
+        &mut self,
+        _id: ConnectionId,
+        _relay: RelayId,
+        _peer: SocketAddr,
+    ) -> Result<(), BindError> {
+        Err(BindError::Unavailable)
+    }
+    /// Closes peer connection `id` and, once spliced, the client data connection with it.
+    fn close_connection(&mut self, _id: ConnectionId) {}
+    /// ConnectionBind succeeded (RFC 6062 §5.4): once the response to the current request is
+    /// written, stream `via` carries raw bytes to and from peer connection `id`.
+    fn splice(&mut self, _id: ConnectionId, _via: Via) {}
 }
 
 /// Where the bytes of an [`Output`] are.

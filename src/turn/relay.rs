@@ -1,14 +1,24 @@
 //! The data path (RFC 8656 §10 Send/Data indications, §12 ChannelData): client to peer and peer
-//! to client without copying the payload, without heap allocation and without locks.
+//! to client without copying the payload, without heap allocation and without locks. The only
+//! limit checked per packet is the `max-bps` bucket (and the shard's share of `bps-capacity`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::allocation::family_of;
+use super::drops::DropReason;
 use super::indication;
 use super::io::{Client, Output, RelayId, Span, Transport, HEADROOM};
 use super::shard::Shard;
-use crate::stun::{attr, channel, Message};
+use crate::stun::channel::{self, ChannelError};
+use crate::stun::{attr, Message};
+
+/// Which of an allocation's buckets a packet spends.
+#[derive(Clone, Copy)]
+enum Direction {
+    ToPeer,
+    ToClient,
+}
 
 impl Shard {
     /// ChannelData from a client: `packet` is `buf[HEADROOM..HEADROOM + len]`.
@@ -18,35 +28,37 @@ impl Shard {
         client: &Client,
         packet: &[u8],
     ) -> Output {
-        let Ok((number, payload)) = channel::parse(packet) else {
-            self.counters.malformed += 1;
-            return Output::Nothing;
+        let (number, payload) = match channel::parse(packet) {
+            Ok(parsed) => parsed,
+            Err(ChannelError::TooShort) => return self.drop_for(DropReason::Truncated),
+            Err(ChannelError::BadChannel) => return self.drop_for(DropReason::BadChannelNumber),
+            Err(ChannelError::BadLength) => return self.drop_for(DropReason::BadChannelLength),
         };
-        let Some(alloc) = self
-            .table
-            .find_client(client.via, client.remote)
-            .and_then(|slot| self.table.get_mut(slot))
-        else {
-            return self.drop_packet();
+        let Some(slot) = self.table.find_client(client.via, client.remote) else {
+            return self.drop_for(DropReason::NoAllocation);
+        };
+        let Some(alloc) = self.table.get_mut(slot) else {
+            return self.drop_for(DropReason::NoAllocation);
         };
         if alloc.expires <= now {
-            return self.drop_packet();
+            return self.drop_for(DropReason::NoAllocation);
         }
         alloc.traffic.rcvp += 1;
         alloc.traffic.rcvb += packet.len() as u64;
         let Some(peer) = alloc.channel_peer(number, now) else {
-            return self.drop_packet();
+            return self.drop_for(DropReason::NoChannel);
         };
         if !alloc.is_permitted(peer.ip(), now) {
-            return self.drop_packet();
+            return self.drop_for(DropReason::NoPermission);
         }
         let Some(relay) = alloc.relay_for(family_of(peer.ip())).map(|r| r.id) else {
-            return self.drop_packet();
+            return self.drop_for(DropReason::NoPermission);
         };
-        let start = HEADROOM + channel::HEADER_LEN;
         let n = payload.len();
-        alloc.traffic.peer_sentp += 1;
-        alloc.traffic.peer_sentb += n as u64;
+        if !self.spend(now, slot, Direction::ToPeer, n) {
+            return self.drop_for(DropReason::Bandwidth);
+        }
+        let start = HEADROOM + channel::HEADER_LEN;
         self.send_peer(relay, peer, Span::Packet(start..start + n), n)
     }
 
@@ -57,38 +69,40 @@ impl Shard {
         client: &Client,
         msg: &Message<'_>,
     ) -> Output {
-        let Some(alloc) = self
-            .table
-            .find_client(client.via, client.remote)
-            .and_then(|slot| self.table.get_mut(slot))
-        else {
-            return self.drop_packet();
+        let Some(slot) = self.table.find_client(client.via, client.remote) else {
+            return self.drop_for(DropReason::NoAllocation);
+        };
+        let Some(alloc) = self.table.get_mut(slot) else {
+            return self.drop_for(DropReason::NoAllocation);
         };
         alloc.traffic.rcvp += 1;
         alloc.traffic.rcvb += msg.as_bytes().len() as u64;
         let (Some(Ok(peer)), Some(range)) =
             (msg.xor_address(attr::XOR_PEER_ADDRESS), msg.data_range())
         else {
-            return self.drop_packet();
+            return self.drop_for(DropReason::UnexpectedMessage);
         };
-        let peer = self.settings.internal(peer);
         // An indication with an unknown comprehension-required attribute is discarded
         // (RFC 8489 §6.3.2).
-        let allowed = msg.unknown_required().next().is_none()
-            && alloc.expires > now
-            && alloc.is_permitted(peer.ip(), now)
-            && self.settings.policy.check(peer).is_ok();
-        let relay = alloc.relay_for(family_of(peer.ip())).map(|r| r.id);
-        match relay {
-            Some(relay) if allowed => {
-                let n = range.len();
-                alloc.traffic.peer_sentp += 1;
-                alloc.traffic.peer_sentb += n as u64;
-                let span = Span::Packet(HEADROOM + range.start..HEADROOM + range.end);
-                self.send_peer(relay, peer, span, n)
-            }
-            _ => self.drop_packet(),
+        if msg.unknown_required().next().is_some() {
+            return self.drop_for(DropReason::UnknownAttribute);
         }
+        if alloc.expires <= now {
+            return self.drop_for(DropReason::NoAllocation);
+        }
+        let peer = self.settings.internal(peer);
+        let allowed =
+            alloc.is_permitted(peer.ip(), now) && self.settings.policy.check(peer).is_ok();
+        let relay = alloc.relay_for(family_of(peer.ip())).map(|r| r.id);
+        let Some(relay) = relay.filter(|_| allowed) else {
+            return self.drop_for(DropReason::NoPermission);
+        };
+        let n = range.len();
+        if !self.spend(now, slot, Direction::ToPeer, n) {
+            return self.drop_for(DropReason::Bandwidth);
+        }
+        let span = Span::Packet(HEADROOM + range.start..HEADROOM + range.end);
+        self.send_peer(relay, peer, span, n)
     }
 
     /// A datagram from a peer to relay `relay`: ChannelData when a channel is bound to the peer,
@@ -104,19 +118,26 @@ impl Shard {
         self.counters.peer_rx_packets += 1;
         self.counters.peer_rx_bytes += len as u64;
         let Some(slot) = self.table.find_relay(relay) else {
-            return self.drop_packet();
+            return self.drop_for(DropReason::NoAllocation);
         };
         let Some(alloc) = self.table.get_mut(slot) else {
-            return self.drop_packet();
+            return self.drop_for(DropReason::NoAllocation);
         };
-        if alloc.expires <= now || !alloc.is_permitted(from.ip(), now) {
-            return self.drop_packet();
+        if alloc.expires <= now {
+            return self.drop_for(DropReason::NoAllocation);
+        }
+        if !alloc.is_permitted(from.ip(), now) {
+            return self.drop_for(DropReason::NoPermission);
         }
         alloc.traffic.peer_rcvp += 1;
         alloc.traffic.peer_rcvb += len as u64;
         let (via, to) = (alloc.client.via, alloc.client.remote);
         let stream = alloc.client.transport != Transport::Udp;
-        let range = match alloc.channel_of(from, now) {
+        let number = alloc.channel_of(from, now);
+        if !self.spend(now, slot, Direction::ToClient, len) {
+            return self.drop_for(DropReason::Bandwidth);
+        }
+        let range = match number {
             Some(number) => channel_data(buf, len, number, stream),
             None => {
                 let peer = self.settings.advertised(from);
@@ -134,8 +155,31 @@ impl Shard {
                 }
                 self.send_client(via, to, Span::Packet(range), n)
             }
-            None => self.drop_packet(),
+            None => self.drop_for(DropReason::UnexpectedMessage),
         }
+    }
+
+    /// Takes `bytes` of payload from the allocation's bucket for `dir` and from the shard's share
+    /// of the server capacity; false when either is empty.
+    #[inline]
+    fn spend(&mut self, now: Instant, slot: u32, dir: Direction, bytes: usize) -> bool {
+        let ns = self.nanos(now);
+        let Some(alloc) = self.table.get_mut(slot) else {
+            return false;
+        };
+        let bucket = match dir {
+            Direction::ToPeer => &mut alloc.budget.to_peer,
+            Direction::ToClient => &mut alloc.budget.to_client,
+        };
+        let allowed =
+            bucket.allow(ns, bytes) && self.capacity.allow(self.shared.capacity(), ns, bytes);
+        if allowed {
+            if let Direction::ToPeer = dir {
+                alloc.traffic.peer_sentp += 1;
+                alloc.traffic.peer_sentb += bytes as u64;
+            }
+        }
+        allowed
     }
 }
 

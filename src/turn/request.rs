@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::allocation::{family_of, ChannelConflict};
-use super::auth_flow::{authenticate, reject, Reject};
+use super::auth_flow::{authenticate, reject, Asker, Reject};
+use super::drops::DropReason;
 use super::io::{Client, RelayIo};
 use super::report::{allocation_event, EventKind};
 use super::response::{unknown_attributes, Responder};
@@ -33,18 +34,38 @@ impl Shard {
             }
         }
         let alloc = existing.and_then(|slot| self.table.get(slot));
-        let auth = match authenticate(&settings, shared.nonce(), msg, client.remote, unix, alloc) {
-            Ok(auth) => auth,
-            Err(why) => {
-                if why == Reject::Challenge(ErrorCode::UNAUTHORIZED) {
-                    self.counters.unauthenticated_401 += 1;
-                }
-                return reject(r, why, &settings, shared.nonce(), client.remote, unix);
+        let asker = Asker {
+            client: client.remote,
+            shard: self.index,
+            now,
+            unix,
+        };
+        let mut authed = authenticate(&settings, shared.nonce(), msg, asker, alloc);
+        if matches!(authed, Err(Reject::Challenge(_))) {
+            // A ConnectionBind may carry the nonce issued on the control connection (RFC 6062
+            // §5.4 uses the allocation's credentials): accept that nonce too.
+            if let Some(owner) = self.bind_owner(msg) {
+                let asker = Asker {
+                    client: owner,
+                    ..asker
+                };
+                authed = authenticate(&settings, shared.nonce(), msg, asker, None);
             }
+        }
+        let auth = match authed {
+            Ok(auth) => auth,
+            Err(Reject::Pending) => {
+                // Not answered now (counted as dropped); a full queue loses the request, which
+                // the client retransmits.
+                self.parked.park(client, msg.as_bytes(), now);
+                return None;
+            }
+            Err(why) => return self.rejected(now, unix, client, why, r),
         };
         r.sign = auth.sign;
         let (unknown, n) = unknown_attributes(msg);
         if n > 0 {
+            self.drops.count(DropReason::UnknownAttribute);
             let types = unknown.get(..n).unwrap_or_default();
             return r.error_with(ErrorCode::UNKNOWN_ATTRIBUTE, &mut |b| {
                 b.add_unknown_attributes(types)
@@ -54,11 +75,15 @@ impl Shard {
         if method == Method::ALLOCATE {
             return self.allocate(now, client, msg, existing, &auth, r, io);
         }
+        if method == Method::CONNECTION_BIND {
+            return self.connection_bind(client, msg, &auth, r, io);
+        }
         let Some(slot) = existing else {
             let code = match method {
-                Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND => {
-                    ErrorCode::ALLOCATION_MISMATCH
-                }
+                Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT => ErrorCode::ALLOCATION_MISMATCH,
                 _ => ErrorCode::BAD_REQUEST,
             };
             return r.error(code);
@@ -67,8 +92,46 @@ impl Shard {
             Method::REFRESH => self.refresh(now, slot, msg, r, io),
             Method::CREATE_PERMISSION => self.create_permission(now, slot, msg, r),
             Method::CHANNEL_BIND => self.channel_bind(now, slot, msg, r),
+            Method::CONNECT => self.connect(client, slot, msg, r, io),
             _ => r.error(ErrorCode::BAD_REQUEST),
         }
+    }
+
+    /// For a ConnectionBind naming a connection of this shard: the control connection's address.
+    fn bind_owner(&mut self, msg: &Message<'_>) -> Option<std::net::SocketAddr> {
+        if msg.method() != Method::CONNECTION_BIND {
+            return None;
+        }
+        let id = msg.connection_id()?.ok()?;
+        self.connection_owner(id)
+    }
+
+    /// Answers a request that did not authenticate, within the per-source rate limit.
+    pub(super) fn rejected(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        client: &Client,
+        why: Reject,
+        r: Responder<'_>,
+    ) -> Option<usize> {
+        if !self.may_answer_unauthenticated(now, client) {
+            return None;
+        }
+        match why {
+            // A database that is down is counted apart too, by the resolver.
+            Reject::Challenge(ErrorCode::UNAUTHORIZED) | Reject::DbUnavailable => {
+                self.counters.unauthenticated_401 += 1
+            }
+            Reject::BadIntegrity => {
+                self.counters.unauthenticated_401 += 1;
+                self.drops.count(DropReason::BadIntegrity);
+            }
+            _ => {}
+        }
+        let settings = Arc::clone(&self.settings);
+        let shared = Arc::clone(&self.shared);
+        reject(r, why, &settings, shared.nonce(), client.remote, unix)
     }
 
     fn refresh(
@@ -166,6 +229,10 @@ impl Shard {
             _ => return r.error(ErrorCode::BAD_REQUEST),
         };
         let alloc = self.table.get(slot)?;
+        if alloc.tcp {
+            // RFC 6062 §5: data of a TCP allocation flows on connections, never on channels.
+            return r.error(ErrorCode::BAD_REQUEST);
+        }
         if alloc.relay_for(family_of(peer.ip())).is_none() {
             return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }

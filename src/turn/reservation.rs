@@ -1,5 +1,7 @@
 //! RESERVATION-TOKENs (RFC 8656 §7.2, §14.9): an Allocate with EVEN-PORT R=1 keeps the next port;
-//! a later Allocate carrying the token gets it. Tokens are unguessable and live 30 seconds.
+//! a later Allocate carrying the token gets it. Tokens are unguessable and live 30 seconds. The
+//! table sits in `Shared`: the claiming Allocate may come from another 5-tuple and so land on
+//! another shard; the issuing shard's timer wheel expires the token.
 
 use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
@@ -40,10 +42,16 @@ impl Reservations {
         }
     }
 
-    /// The reserved address for `token` if it is still valid; the token is used up.
+    /// The reserved address for `token` if it is still valid; the token is used up. An expired
+    /// token stays until `expire`, so the issuing shard still releases its port.
     pub(crate) fn take(&mut self, token: &Token, now: Instant) -> Option<SocketAddr> {
-        let (addr, until) = self.held.remove(token)?;
-        (until > now).then_some(addr)
+        match self.held.get(token) {
+            Some(&(addr, until)) if until > now => {
+                self.held.remove(token);
+                Some(addr)
+            }
+            _ => None,
+        }
     }
 
     /// Forgets `token` if it expired unused, returning the port to release.
@@ -92,6 +100,7 @@ mod tests {
         assert_eq!(r.take(&a, t0), Some(addr));
         assert_eq!(r.take(&a, t0), None);
         assert_eq!(r.expire(&b, t0), None);
+        assert_eq!(r.take(&b, t0 + TOKEN_LIFETIME), None);
         assert_eq!(r.expire(&b, t0 + TOKEN_LIFETIME), Some(addr));
         assert_eq!(r.len(), 0);
     }

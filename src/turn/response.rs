@@ -38,6 +38,24 @@ impl<'s> Responder<'s> {
         }
     }
 
+    /// A response to a request answered later (Connect, RFC 6062 §5.2), from what was kept of it.
+    pub(crate) fn deferred(
+        buf: &'s mut [u8],
+        method: Method,
+        tid: TransactionId,
+        software: bool,
+        fingerprint: bool,
+    ) -> Self {
+        Responder {
+            buf,
+            method,
+            tid,
+            software,
+            fingerprint,
+            sign: Sign::None,
+        }
+    }
+
     pub(crate) fn success(self, attrs: Attrs<'_>) -> Option<usize> {
         self.write(Class::Success, attrs)
     }

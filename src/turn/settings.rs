@@ -1,11 +1,12 @@
 //! Shard settings derived from the configuration: relay addresses (coturn `relay-ip`,
-//! `external-ip`), lifetimes (RFC 8656 §7.2, §9, §11), credentials and the peer policy.
+//! `external-ip`), lifetimes (RFC 8656 §7.2, §9, §11), credentials, the peer policy, and the
+//! per-allocation and per-source limits (`max-bps`, `unauthorized-ratelimit`, `stun-only`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::allocation::family_of;
-use crate::auth::Credentials;
+use crate::auth::{Credentials, Resolver};
 use crate::config::{Config, DefaultFamily};
 use crate::limits::PeerPolicy;
 use crate::stun::Family;
@@ -16,6 +17,8 @@ const DEFAULT_LIFETIME: u32 = 600;
 /// Everything a shard needs that comes from the configuration; rebuilt on reload.
 pub struct Settings {
     pub(crate) credentials: Credentials,
+    /// The user database behind the static credentials, if one is configured.
+    pub(crate) resolver: Option<Resolver>,
     pub(crate) policy: PeerPolicy,
     relay_ips: Vec<IpAddr>,
     /// Relay IPs came from the listeners: a loopback one only serves clients that came over
@@ -31,6 +34,18 @@ pub struct Settings {
     pub(crate) software: bool,
     pub(crate) default_family: DefaultFamily,
     pub(crate) udp_relay: bool,
+    /// RFC 6062 TCP relay allocations (`no-tcp-relay` turns them off).
+    pub(crate) tcp_relay: bool,
+    /// `max-bps`: bytes/s per allocation and direction; 0 unlimited.
+    pub(crate) max_bps: u64,
+    /// Answers to an unauthenticated UDP source per second; 0 unlimited.
+    pub(crate) unauth_rps: u32,
+    /// `stun-only`: TURN requests are ignored.
+    pub(crate) stun_only: bool,
+    /// `no-stun`: Binding requests are ignored.
+    pub(crate) no_stun: bool,
+    /// `secure-stun`: Binding requests must authenticate.
+    pub(crate) secure_stun: bool,
     /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
     /// and for TLS clients (`tls-alternate-server`).
     pub(crate) alternate: Option<SocketAddr>,
@@ -77,6 +92,7 @@ impl Settings {
         own_ips.extend(external.iter().map(|(_, public)| *public));
         Ok(Settings {
             credentials: Credentials::from_config(cfg),
+            resolver: Resolver::from_config(cfg)?,
             policy: PeerPolicy::from_config(cfg, listeners, &own_ips),
             relay_ips,
             derived,
@@ -89,10 +105,25 @@ impl Settings {
             software: cfg.software_attribute,
             default_family: cfg.allocation_default_address_family,
             udp_relay: !cfg.no_udp_relay,
+            tcp_relay: !cfg.no_tcp_relay,
+            max_bps: cfg.max_bps,
+            unauth_rps: if cfg.unauthorized_ratelimit {
+                cfg.unauthorized_ratelimit_rps
+            } else {
+                0
+            },
+            stun_only: cfg.stun_only,
+            no_stun: cfg.no_stun,
+            secure_stun: cfg.secure_stun,
             alternate: cfg.alternate_servers.first().copied(),
             tls_alternate: cfg.tls_alternate_servers.first().copied(),
             log_binding: cfg.log_binding,
         })
+    }
+
+    /// The user database resolver, for the engine to register its shard wakers.
+    pub fn resolver(&self) -> Option<&Resolver> {
+        self.resolver.as_ref()
     }
 
     /// The addresses relay sockets are bound on.
@@ -168,6 +199,8 @@ impl fmt::Debug for Settings {
             .field("stale_nonce", &self.stale_nonce)
             .field("fingerprint", &self.fingerprint)
             .field("software", &self.software)
+            .field("max_bps", &self.max_bps)
+            .field("unauth_rps", &self.unauth_rps)
             .finish_non_exhaustive()
     }
 }

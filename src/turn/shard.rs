@@ -5,20 +5,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::io::{Client, Counters, Output, RelayId, RelayIo, Span, Via, HEADROOM};
+use super::drops::{DropReason, Drops};
+use super::io::{
+    Client, ConnectionId, Counters, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM,
+};
+use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
-use super::reservation::{Reservations, Token};
+use super::reservation::Token;
 use super::response::Responder;
 use super::settings::Settings;
 use super::shared::Shared;
 use super::table::{Handle, Table};
+use super::tcp_relay::TcpConns;
 use super::timer::Wheel;
-use crate::stun::{channel, Class, Message, Method};
+use crate::limits::{nanos_since, CapacityShare, SourceRateLimit};
+use crate::stun::{channel, Class, DecodeError, Message, Method};
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TimerKey {
     Alloc(Handle),
     Token(Token),
+    /// RFC 6062: the ConnectionBind deadline of a peer connection.
+    Connection(ConnectionId),
 }
 
 /// One shard's protocol state: allocations, permissions, channels and their timers.
@@ -28,17 +36,30 @@ pub struct Shard {
     pub(crate) index: usize,
     pub(crate) table: Table,
     pub(crate) wheel: Wheel<TimerKey>,
-    pub(crate) reservations: Reservations,
     /// Reused by `handle_timeout`.
     due: Vec<(u64, TimerKey)>,
     pub(crate) counters: Counters,
+    pub(crate) drops: Drops,
+    /// This shard's purse of the server-wide `bps-capacity`.
+    pub(crate) capacity: CapacityShare,
+    /// Answers to unauthenticated UDP sources, per source IP; fixed memory.
+    unauth: SourceRateLimit,
+    /// `shared.epoch`, cached so the data path does not touch shared memory.
+    epoch: Option<Instant>,
+    /// Requests waiting for the user database.
+    pub(crate) parked: ParkedQueue,
     pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
+    /// RFC 6062 peer connections.
+    pub(crate) tcp: TcpConns,
+    /// Set by a request whose answer comes later (Connect): not a dropped request.
+    pub(crate) deferred: bool,
 }
 
 impl Shard {
     pub fn new(settings: Arc<Settings>, shared: Arc<Shared>, index: usize) -> Shard {
+        let unauth = SourceRateLimit::new(settings.unauth_rps);
         let secret = shared.token_secret();
         let mut seed = [0u8; 8];
         seed.copy_from_slice(&secret[24..32]);
@@ -48,11 +69,17 @@ impl Shard {
             index,
             table: Table::default(),
             wheel: Wheel::new(),
-            reservations: Reservations::default(),
             due: Vec::new(),
             counters: Counters::ZERO,
+            drops: Drops::ZERO,
+            capacity: CapacityShare::new(),
+            unauth,
+            epoch: None,
+            parked: ParkedQueue::default(),
             report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
+            tcp: TcpConns::default(),
+            deferred: false,
         }
     }
 
@@ -72,8 +99,7 @@ impl Shard {
         self.counters.client_rx_packets += 1;
         self.counters.client_rx_bytes += len as u64;
         let Some(packet) = buf.get(HEADROOM..HEADROOM.saturating_add(len)) else {
-            self.counters.malformed += 1;
-            return Output::Nothing;
+            return self.drop_for(DropReason::Truncated);
         };
         match packet.first() {
             Some(&b) if channel::is_channel_data(b) => {
@@ -82,10 +108,8 @@ impl Shard {
             Some(&b) if b & 0xC0 == 0 => {
                 self.stun_from_client(now, unix, client, packet, scratch, io)
             }
-            _ => {
-                self.counters.malformed += 1;
-                Output::Nothing
-            }
+            Some(_) => self.drop_for(DropReason::NotStun),
+            None => self.drop_for(DropReason::Truncated),
         }
     }
 
@@ -98,21 +122,25 @@ impl Shard {
         scratch: &mut [u8],
         io: &mut dyn RelayIo,
     ) -> Output {
-        let Ok(msg) = Message::parse(packet) else {
-            self.counters.malformed += 1;
-            return Output::Nothing;
+        let msg = match Message::parse(packet) {
+            Ok(msg) => msg,
+            Err(e) => return self.drop_for(decode_reason(e)),
+        };
+        let binding = msg.method() == Method::BINDING;
+        let disabled = if binding {
+            self.settings.no_stun
+        } else {
+            self.settings.stun_only
         };
         match msg.class() {
+            _ if disabled => return self.drop_for(DropReason::Disabled),
             Class::Request => {}
             Class::Indication if msg.method() == Method::SEND => {
                 return self.send_indication(now, client, &msg);
             }
             // Binding indications are keep-alives (RFC 8489 §6.3.2): nothing to answer.
-            Class::Indication if msg.method() == Method::BINDING => return Output::Nothing,
-            _ => {
-                self.counters.dropped += 1;
-                return Output::Nothing;
-            }
+            Class::Indication if binding => return Output::Nothing,
+            _ => return self.drop_for(DropReason::UnexpectedMessage),
         }
         let r = Responder::new(
             scratch,
@@ -120,13 +148,14 @@ impl Shard {
             self.settings.software,
             self.settings.fingerprint,
         );
-        let written = if msg.method() == Method::BINDING {
-            self.binding(&msg, client, r)
+        let written = if binding {
+            self.binding(now, unix, &msg, client, r)
         } else {
             self.request(now, unix, client, &msg, r, io)
         };
         match written {
             Some(n) => self.send_client(client.via, client.remote, Span::Scratch(n), n),
+            None if std::mem::take(&mut self.deferred) => Output::Nothing,
             None => {
                 self.counters.dropped += 1;
                 Output::Nothing
@@ -154,10 +183,11 @@ impl Shard {
             match key {
                 TimerKey::Alloc(handle) => self.allocation_timer(now, handle, tick, io),
                 TimerKey::Token(token) => {
-                    if let Some(addr) = self.reservations.expire(&token, now) {
+                    if let Some(addr) = self.shared.expire_token(&token, now) {
                         io.release_port(addr);
                     }
                 }
+                TimerKey::Connection(id) => self.connection_timer(id, io),
             }
         }
         self.due = due;
@@ -188,6 +218,18 @@ impl Shard {
         }
     }
 
+    /// Requests parked while the user database was asked, to be fed again through
+    /// `handle_client` (each as a fresh packet at `HEADROOM`) when the resolver wakes the shard.
+    /// Those waiting too long are dropped; the client retransmits them.
+    pub fn take_parked(&mut self, now: Instant) -> Vec<Parked> {
+        self.parked.take(now)
+    }
+
+    /// Whether any request waits for the user database.
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
     /// When `handle_timeout` must be called next.
     pub fn next_timeout(&self) -> Option<Instant> {
         self.wheel.next_deadline()
@@ -205,6 +247,20 @@ impl Shard {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The engine dropped an output to a client that this shard counted as sent (a stream
+    /// client's write queue was full): counted as dropped instead.
+    pub fn frame_dropped(&mut self, bytes: usize) {
+        self.counters.client_tx_packets = self.counters.client_tx_packets.saturating_sub(1);
+        self.counters.client_tx_bytes = self.counters.client_tx_bytes.saturating_sub(bytes as u64);
+        self.counters.dropped += 1;
+    }
+
+    /// Whether stream connection `conn` carries an allocation (an engine closes idle streams
+    /// that do not).
+    pub fn stream_has_allocation(&self, conn: u32) -> bool {
+        self.table.find_stream(conn).is_some()
     }
 
     /// Live allocations on this shard.
@@ -228,14 +284,72 @@ impl Shard {
     }
 
     pub(crate) fn deallocate(&mut self, slot: u32, io: &mut dyn RelayIo) {
-        if let Some(alloc) = self.table.remove(slot) {
+        if self.table.get(slot).is_some_and(|a| a.tcp) {
+            self.close_connections(slot, io);
+        }
+        if let Some(mut alloc) = self.table.remove(slot) {
             for relay in alloc.relays() {
                 io.close_relay(relay.id);
             }
-            self.shared.release(&alloc.quota_user);
+            if let Some(ticket) = alloc.budget.quota.take() {
+                self.shared.quotas().release(ticket);
+            }
             self.counters.allocations = self.table.len() as u64;
             self.allocation_removed(alloc);
         }
+    }
+
+    /// Ends every allocation (the engine is shutting down): relay sockets close and the quota
+    /// counts go back, so a `Shared` that outlives this shard stays exact.
+    pub fn shutdown(&mut self, io: &mut dyn RelayIo) {
+        for slot in self.table.slots() {
+            self.deallocate(slot, io);
+        }
+    }
+
+    /// Nanoseconds since the shared epoch, the time base of the buckets and rate limits.
+    #[inline]
+    pub(crate) fn nanos(&mut self, now: Instant) -> u64 {
+        let epoch = match self.epoch {
+            Some(epoch) => epoch,
+            None => *self.epoch.insert(self.shared.epoch(now)),
+        };
+        nanos_since(epoch, now)
+    }
+
+    /// Whether an answer may go to `client`, which has not authenticated: UDP sources may be
+    /// spoofed, so each source IP gets `unauthorized-ratelimit-rps` answers per second. Streams
+    /// completed a handshake, and loopback sources cannot be spoofed from the network (the
+    /// kernel drops them as martians), so neither can aim a reflection and neither is limited.
+    pub(crate) fn may_answer_unauthenticated(&mut self, now: Instant, client: &Client) -> bool {
+        if client.transport != Transport::Udp
+            || crate::limits::normalize(client.remote.ip()).is_loopback()
+        {
+            return true;
+        }
+        let ns = self.nanos(now);
+        if self.unauth.allow(ns, client.remote.ip()) {
+            return true;
+        }
+        self.drops.count(DropReason::RateLimited);
+        false
+    }
+
+    /// Input dropped for `reason`, counted in `drops` and in the matching `Counters` total.
+    #[inline]
+    pub(crate) fn drop_for(&mut self, reason: DropReason) -> Output {
+        self.drops.count(reason);
+        if reason.is_malformed() {
+            self.counters.malformed += 1;
+        } else {
+            self.counters.dropped += 1;
+        }
+        Output::Nothing
+    }
+
+    /// Counts per reason (see [`DropReason`]).
+    pub fn drops(&self) -> &Drops {
+        &self.drops
     }
 
     #[inline]
@@ -258,12 +372,6 @@ impl Shard {
         Output::Peer { relay, to, data }
     }
 
-    #[inline]
-    pub(crate) fn drop_packet(&mut self) -> Output {
-        self.counters.dropped += 1;
-        Output::Nothing
-    }
-
     /// A transaction id for a Data indication: splitmix64 over a per-shard secret seed.
     #[inline]
     pub(crate) fn next_tid(&mut self) -> [u8; 12] {
@@ -275,11 +383,23 @@ impl Shard {
         tid
     }
 
-    fn splitmix(&mut self) -> u64 {
+    pub(crate) fn splitmix(&mut self) -> u64 {
         self.tid_state = self.tid_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.tid_state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+}
+
+fn decode_reason(e: DecodeError) -> DropReason {
+    match e {
+        DecodeError::TooShort => DropReason::Truncated,
+        DecodeError::NotStun => DropReason::NotStun,
+        DecodeError::BadCookie => DropReason::BadCookie,
+        DecodeError::BadLength | DecodeError::Misaligned | DecodeError::AttrOverflow => {
+            DropReason::BadLength
+        }
+        DecodeError::BadFingerprint => DropReason::BadFingerprint,
     }
 }

@@ -1,33 +1,83 @@
 //! State shared by every shard, control plane only: the nonce key (RFC 8489 §9.2 stateless
-//! nonces), the secret behind RESERVATION-TOKENs (RFC 8656 §7.2), and the allocation quota hook.
+//! nonces), RESERVATION-TOKENs and their table (RFC 8656 §7.2), drain mode, the allocation
+//! quotas (§7.2 step 10: 486/508), the server-wide bandwidth budget (`bps-capacity`) and the time
+//! origin the shards measure limits from.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::reservation::{Reservations, Token};
 use crate::auth::NonceKey;
+use crate::config::Config;
+use crate::limits::{Capacity, Quotas};
 
 pub struct Shared {
     nonce: NonceKey,
     token_secret: [u8; 32],
+    /// Reservation tokens of every shard: a token issued on one shard may be claimed on another
+    /// (the engine's reserved sockets are shared too). Touched only by EVEN-PORT Allocates.
+    reservations: Mutex<Reservations>,
+    quotas: Quotas,
+    capacity: Capacity,
+    /// Every shard counts bucket time from here: `Capacity` compares the times of all shards.
+    epoch: OnceLock<Instant>,
     /// Drain mode (coturn 4.17 SIGUSR1): new allocations are refused, existing ones live on.
     draining: AtomicBool,
 }
 
 impl Shared {
-    /// `key`: 32 random bytes (the engine reads them from getrandom).
+    /// `key`: 32 random bytes (the engine reads them from getrandom). No quotas, no capacity.
     pub fn new(key: [u8; 32]) -> Shared {
+        Shared::with_limits(key, Quotas::new(0, 0), Capacity::new(0))
+    }
+
+    /// `user-quota`, `total-quota` and `bps-capacity` from `cfg`; `epoch` is the engine's start
+    /// time (any instant no later than the first packet).
+    pub fn from_config(key: [u8; 32], cfg: &Config, epoch: Instant) -> Shared {
+        let shared = Shared::with_limits(
+            key,
+            Quotas::from_config(cfg),
+            Capacity::new(cfg.bps_capacity),
+        );
+        let _ = shared.epoch.set(epoch);
+        shared
+    }
+
+    fn with_limits(key: [u8; 32], quotas: Quotas, capacity: Capacity) -> Shared {
         let mut h = Sha256::new();
         h.update(b"tern reservation token");
         h.update(key);
         Shared {
             nonce: NonceKey::from_bytes(key),
             token_secret: h.finalize().into(),
+            reservations: Mutex::new(Reservations::default()),
+            quotas,
+            capacity,
+            epoch: OnceLock::new(),
             draining: AtomicBool::new(false),
         }
+    }
+
+    /// Allocation counts and limits (the engine sets the file-descriptor ceiling here; SIGHUP
+    /// may change the limits).
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
+    }
+
+    pub(crate) fn capacity(&self) -> &Capacity {
+        &self.capacity
+    }
+
+    /// The time origin: the one given to `from_config`, else the first `now` any shard saw.
+    pub(crate) fn epoch(&self, now: Instant) -> Instant {
+        *self.epoch.get_or_init(|| now)
     }
 
     pub(crate) fn nonce(&self) -> &NonceKey {
@@ -38,6 +88,27 @@ impl Shared {
         &self.token_secret
     }
 
+    fn reservations(&self) -> MutexGuard<'_, Reservations> {
+        // The table stays consistent across a panic elsewhere: every method is one map operation.
+        self.reservations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves `addr` for a later Allocate until `until`; the caller schedules `expire_token`.
+    pub(crate) fn issue_token(&self, shard: usize, addr: SocketAddr, until: Instant) -> Token {
+        self.reservations()
+            .issue(&self.token_secret, shard, addr, until)
+    }
+
+    /// The reserved address for `token` if still valid at `now`; the token is used up.
+    pub(crate) fn take_token(&self, token: &Token, now: Instant) -> Option<SocketAddr> {
+        self.reservations().take(token, now)
+    }
+
+    /// Forgets `token` if it expired unclaimed, returning the port the engine may release.
+    pub(crate) fn expire_token(&self, token: &Token, now: Instant) -> Option<SocketAddr> {
+        self.reservations().expire(token, now)
+    }
+
     /// Enters or leaves drain mode; every shard sees it at its next Allocate.
     pub fn set_draining(&self, on: bool) {
         self.draining.store(on, Ordering::Relaxed);
@@ -46,14 +117,6 @@ impl Shared {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
-
-    /// Quota hook (user-quota / total-quota, 486): admits everything until quotas land.
-    pub(crate) fn acquire(&self, _quota_user: &str) -> bool {
-        true
-    }
-
-    /// Gives back what `acquire` took when an allocation ends.
-    pub(crate) fn release(&self, _quota_user: &str) {}
 }
 
 impl Default for Shared {

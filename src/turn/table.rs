@@ -117,6 +117,14 @@ impl Table {
         })
     }
 
+    /// The slots holding an allocation now.
+    pub(crate) fn slots(&self) -> Vec<u32> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots.get(i).is_some_and(|s| s.alloc.is_some()))
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect()
+    }
+
     /// Every live allocation (control plane: visits the whole slab).
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Allocation> {
         self.slots.iter_mut().filter_map(|s| s.alloc.as_mut())

@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 
 const SLOTS: usize = 4096;
 const TICK_MS: u128 = 1000;
+/// How far before the first deadline tick 0 lies (longer than any relative deadline the core
+/// sets before its first one fires).
+const ORIGIN_LEAD: Duration = Duration::from_secs(3600);
 
 pub(crate) struct Wheel<K> {
-    /// Time of tick 0: the first deadline ever inserted decides it.
+    /// Time of tick 0: up to an hour before the first deadline ever inserted, so that a later,
+    /// shorter deadline (a 300 s permission after a 600 s allocation, a 30 s RFC 6062 bind
+    /// deadline) gets its own tick instead of waiting for the first one.
     origin: Option<Instant>,
     slots: Box<[Vec<(u64, K)>]>,
     /// The next tick not yet processed.
@@ -43,7 +48,7 @@ impl<K: Copy> Wheel<K> {
 
     /// The tick an entry with `deadline` lands on (what `insert` returns).
     pub(crate) fn tick_of(&mut self, deadline: Instant) -> u64 {
-        let origin = *self.origin.get_or_insert(deadline);
+        let origin = *self.origin.get_or_insert_with(|| origin_for(deadline));
         let ms = self.ticks_since(origin, deadline);
         let tick = u64::try_from(ms.div_ceil(TICK_MS)).unwrap_or(u64::MAX);
         tick.max(self.cursor)
@@ -115,6 +120,19 @@ impl<K: Copy> Wheel<K> {
     }
 }
 
+/// Tick 0 for a wheel whose first deadline is `deadline`: an hour earlier, or as much earlier as
+/// the monotonic clock allows (it may start at boot).
+fn origin_for(deadline: Instant) -> Instant {
+    let mut back = ORIGIN_LEAD;
+    while !back.is_zero() {
+        if let Some(origin) = deadline.checked_sub(back) {
+            return origin;
+        }
+        back /= 2;
+    }
+    deadline
+}
+
 fn slot_index(tick: u64) -> usize {
     (tick % SLOTS as u64) as usize
 }
@@ -169,6 +187,19 @@ mod tests {
     }
 
     #[test]
+    fn an_earlier_deadline_inserted_later_fires_on_time() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new();
+        w.insert(t0 + secs(600), 1u32);
+        w.insert(t0 + secs(30), 2);
+        let mut out = Vec::new();
+        w.expire(t0 + secs(29), &mut out);
+        assert!(out.is_empty());
+        w.expire(t0 + secs(31), &mut out);
+        assert_eq!(out.iter().map(|e| e.1).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
     fn nothing_fires_before_the_origin() {
         let t0 = Instant::now();
         let mut w = Wheel::new();
@@ -184,9 +215,9 @@ mod tests {
     fn rounds_up_to_the_next_tick() {
         let t0 = Instant::now();
         let mut w = Wheel::new();
-        w.insert(t0, 0u32);
+        let first = w.insert(t0, 0u32);
         let tick = w.insert(t0 + Duration::from_millis(1500), 1);
-        assert_eq!(tick, 2);
+        assert_eq!(tick - first, 2);
         let mut out = Vec::new();
         w.expire(t0 + Duration::from_millis(1999), &mut out);
         assert_eq!(out.len(), 1);

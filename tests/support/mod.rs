@@ -15,9 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub mod uclient;
-
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
+
+pub mod browser;
+pub mod stream_client;
+pub mod tls;
+pub mod uclient;
 
 /// How long the server may take to bind and print its listening lines.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,6 +38,8 @@ pub struct Server {
     child: Child,
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    /// TLS listeners (reported when `--cert` is among the arguments and TLS is not off).
+    pub tls: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
@@ -53,14 +58,32 @@ impl Server {
     /// Runs the binary with exactly `args` and waits for both listening lines (or for the one
     /// transport left when `--no-udp`/`--no-tcp` is among them).
     pub fn start_args(args: &[&str]) -> Server {
-        Server::start_env(args, &[])
+        Server::spawn(&[], args, &[])
     }
 
     /// As [`Server::start_args`], with extra environment variables.
     pub fn start_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
+        Server::spawn(&[], args, env)
+    }
+
+    /// Like `start_args`, run through `wrapper` (e.g. `["prlimit", "--nofile=100:100", "--"]`).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Server {
+        Server::spawn(wrapper, args, &[])
+    }
+
+    fn spawn(wrapper: &[&str], args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
         let want_udp = !args.contains(&"--no-udp");
         let want_tcp = !args.contains(&"--no-tcp");
-        let mut child = Command::new(tern_bin())
+        let want_tls = !args.contains(&"--no-tls") && args.iter().any(|a| a.starts_with("--cert"));
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(tern_bin());
+                c
+            }
+            None => Command::new(tern_bin()),
+        };
+        let mut child = command
             .args(args)
             .args(engine_from_env(args))
             .envs(env.iter().copied())
@@ -77,14 +100,19 @@ impl Server {
             child,
             udp: Vec::new(),
             tcp: Vec::new(),
+            tls: Vec::new(),
             log,
         };
         let deadline = Instant::now() + START_TIMEOUT;
-        while (want_udp && server.udp.is_empty()) || (want_tcp && server.tcp.is_empty()) {
+        while (want_udp && server.udp.is_empty())
+            || (want_tcp && server.tcp.is_empty())
+            || (want_tls && server.tls.is_empty())
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok((Proto::Udp, addr)) => server.udp.push(addr),
                 Ok((Proto::Tcp, addr)) => server.tcp.push(addr),
+                Ok((Proto::Tls, addr)) => server.tls.push(addr),
                 Err(_) => {
                     let status = server.child.try_wait().ok().flatten();
                     panic!(
@@ -103,6 +131,10 @@ impl Server {
 
     pub fn tcp_addr(&self) -> SocketAddr {
         self.tcp[0]
+    }
+
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls[0]
     }
 
     pub fn pid(&self) -> u32 {
@@ -172,6 +204,7 @@ fn engine_from_env(args: &[&str]) -> Option<String> {
 enum Proto {
     Udp,
     Tcp,
+    Tls,
 }
 
 /// Copies a pipe into the shared log line by line; on stdout, reports listening lines.
@@ -201,6 +234,7 @@ fn listening_line(line: &str) -> Option<(Proto, SocketAddr)> {
     for (marker, proto) in [
         ("listening on udp ", Proto::Udp),
         ("listening on tcp ", Proto::Tcp),
+        ("listening on tls ", Proto::Tls),
     ] {
         if let Some(rest) = line.split(marker).nth(1) {
             let addr = rest.split_whitespace().next()?.parse().ok()?;

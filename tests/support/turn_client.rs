@@ -1,5 +1,6 @@
 //! A small TURN-over-UDP client for tests against the real binary: long-term credentials
-//! (401 challenge, then signed requests), Allocate, Refresh, ChannelBind and ChannelData.
+//! (401 challenge, then signed requests), Allocate, Refresh, CreatePermission, ChannelBind and
+//! ChannelData.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -55,11 +56,7 @@ impl TurnClient {
         let reply = self.request(Method::ALLOCATE, &|b| {
             b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])
         })?;
-        let msg = Message::parse(&reply).expect("valid response");
-        Ok(msg
-            .xor_address(attr::XOR_RELAYED_ADDRESS)
-            .expect("XOR-RELAYED-ADDRESS")
-            .expect("well formed"))
+        Ok(relayed(&reply))
     }
 
     /// Refresh with LIFETIME `lifetime`; the granted lifetime on success.
@@ -70,6 +67,24 @@ impl TurnClient {
             .u32_attr(attr::LIFETIME)
             .expect("LIFETIME")
             .expect("well formed"))
+    }
+
+    /// Allocates a UDP relay of the family REQUESTED-ADDRESS-FAMILY names (RFC 8656 §18.8):
+    /// IPv6 when `ipv6`, else IPv4.
+    pub fn allocate_family(&mut self, ipv6: bool) -> Result<SocketAddr, Refused> {
+        let family = if ipv6 { 0x02 } else { 0x01 };
+        let reply = self.request(Method::ALLOCATE, &|b| {
+            b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])?;
+            b.add_raw(attr::REQUESTED_ADDRESS_FAMILY, &[family, 0, 0, 0])
+        })?;
+        Ok(relayed(&reply))
+    }
+
+    pub fn create_permission(&mut self, peer: SocketAddr) -> Result<(), Refused> {
+        self.request(Method::CREATE_PERMISSION, &|b| {
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)
+        })
+        .map(|_| ())
     }
 
     pub fn channel_bind(&mut self, number: u16, peer: SocketAddr) -> Result<(), Refused> {
@@ -159,4 +174,12 @@ impl TurnClient {
         }
         panic!("{method:?}: no response from {}", self.server);
     }
+}
+
+/// The XOR-RELAYED-ADDRESS of an Allocate success response.
+fn relayed(reply: &[u8]) -> SocketAddr {
+    let msg = Message::parse(reply).expect("valid response");
+    msg.xor_address(attr::XOR_RELAYED_ADDRESS)
+        .expect("XOR-RELAYED-ADDRESS")
+        .expect("well formed")
 }

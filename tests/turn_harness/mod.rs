@@ -11,8 +11,8 @@ use tern::auth::{long_term_key, Key};
 use tern::config::{Config, User, UserSecret};
 use tern::stun::{attr, Class, EncodeError, Message, MessageBuilder, MessageType, Method};
 use tern::turn::{
-    BindError, BindRequest, Bound, Client, Output, PortWish, RelayId, RelayIo, Settings, Shard,
-    Shared, Span, Transport, Via, HEADROOM,
+    BindError, BindRequest, Bound, Client, ConnectionId, Output, PortWish, RelayId, RelayIo,
+    Settings, Shard, Shared, Span, Transport, Via, HEADROOM,
 };
 
 pub const REALM: &str = "example.org";
@@ -48,6 +48,11 @@ pub struct FakeIo {
     pub binds: Vec<(BindRequest, Bound)>,
     pub closed: Vec<RelayId>,
     pub released: Vec<SocketAddr>,
+    /// RFC 6062: TCP relays bound, Connects started, connections closed, ConnectionBinds.
+    pub tcp_binds: Vec<(BindRequest, Bound)>,
+    pub connects: Vec<(ConnectionId, RelayId, SocketAddr)>,
+    pub closed_connections: Vec<ConnectionId>,
+    pub splices: Vec<(ConnectionId, Via)>,
     next_port: u16,
     next_id: u32,
 }
@@ -87,6 +92,34 @@ impl RelayIo for FakeIo {
 
     fn release_port(&mut self, addr: SocketAddr) {
         self.released.push(addr);
+    }
+
+    fn bind_tcp_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
+        let bound = self.bind_relay(req)?;
+        self.binds.pop();
+        self.tcp_binds.push((*req, bound));
+        Ok(bound)
+    }
+
+    fn connect_peer(
+        &mut self,
+        id: ConnectionId,
+        relay: RelayId,
+        peer: SocketAddr,
+    ) -> Result<(), BindError> {
+        if let Some(e) = self.fail {
+            return Err(e);
+        }
+        self.connects.push((id, relay, peer));
+        Ok(())
+    }
+
+    fn close_connection(&mut self, id: ConnectionId) {
+        self.closed_connections.push(id);
+    }
+
+    fn splice(&mut self, id: ConnectionId, via: Via) {
+        self.splices.push((id, via));
     }
 }
 
@@ -136,9 +169,14 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(cfg: Config) -> Harness {
+        Harness::with_shared(cfg, Arc::new(Shared::new([9; 32])), 0)
+    }
+
+    /// A shard of index `index` on `shared` (quotas and capacity across shards).
+    pub fn with_shared(cfg: Config, shared: Arc<Shared>, index: usize) -> Harness {
         let settings = Settings::from_config(&cfg, &listeners()).expect("settings");
         Harness {
-            shard: Shard::new(Arc::new(settings), Arc::new(Shared::new([9; 32])), 0),
+            shard: Shard::new(Arc::new(settings), shared, index),
             io: FakeIo::default(),
             now: Instant::now(),
             unix: UNIX_START,
@@ -177,6 +215,26 @@ impl Harness {
         self.collect(out)
     }
 
+    /// The engine's report on a Connect (RFC 6062 §5.2).
+    pub fn connected(&mut self, id: ConnectionId, ok: bool) -> Out {
+        let out = self
+            .shard
+            .handle_tcp_connected(self.now, id, ok, &mut self.scratch);
+        self.collect(out)
+    }
+
+    /// A peer connected to TCP relay `relay` (RFC 6062 §5.3).
+    pub fn peer_connects(
+        &mut self,
+        relay: RelayId,
+        from: SocketAddr,
+    ) -> Option<(ConnectionId, Out)> {
+        let (id, out) =
+            self.shard
+                .handle_peer_connection(self.now, relay, from, &mut self.scratch)?;
+        Some((id, self.collect(out)))
+    }
+
     fn collect(&self, out: Output) -> Out {
         let bytes = |span: Span| match span {
             Span::Packet(r) => self.buf[r].to_vec(),
@@ -202,6 +260,16 @@ pub fn udp_client(remote: &str) -> Client {
     Client {
         via: Via::Udp(0),
         transport: Transport::Udp,
+        local: "192.0.2.1:3478".parse().unwrap(),
+        remote: remote.parse().unwrap(),
+    }
+}
+
+/// A client on TCP connection `conn`.
+pub fn tcp_client(remote: &str, conn: u32) -> Client {
+    Client {
+        via: Via::Stream(conn),
+        transport: Transport::Tcp,
         local: "192.0.2.1:3478".parse().unwrap(),
         remote: remote.parse().unwrap(),
     }

@@ -1,0 +1,219 @@
+//! coturn's PostgreSQL user database (`psql-userdb`, `-e`): a libpq connection string and the
+//! tables of coturn's `schema.sql` (`turnusers_lt`, `turn_secret`, `turn_realm_option`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Client, Config, NoTls};
+
+use super::{error, UserDb, CONNECT_TIMEOUT_S, SCHEMA};
+use crate::auth::key::Key;
+use crate::auth::source::{key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions};
+use crate::auth::SourceError;
+
+/// Reads a connection string (key=value pairs or a `postgresql://` URL).
+fn parse(conn: &str) -> Result<Config, SourceError> {
+    let mut cfg = Config::from_str(conn).map_err(|e| SourceError(format!("psql-userdb: {e}")))?;
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_S));
+    }
+    Ok(cfg)
+}
+
+pub(super) fn check(conn: &str) -> Result<(), SourceError> {
+    parse(conn).map(drop)
+}
+
+/// Host, port, database and user: never the password.
+pub(super) fn describe(conn: &str) -> String {
+    match parse(conn) {
+        Ok(c) => format!(
+            "{:?} port {:?} db {} user {}",
+            c.get_hosts(),
+            c.get_ports(),
+            c.get_dbname().unwrap_or("(default)"),
+            c.get_user().unwrap_or("(default)")
+        ),
+        Err(_) => String::from("(unreadable connection string)"),
+    }
+}
+
+pub(super) struct Postgres {
+    client: Client,
+}
+
+impl Postgres {
+    pub(super) fn connect(conn: &str) -> Result<Postgres, SourceError> {
+        let client = parse(conn)?
+            .connect(NoTls)
+            .map_err(|e| error("PostgreSQL", e))?;
+        Ok(Postgres { client })
+    }
+
+    fn pairs(
+        &mut self,
+        sql: &str,
+        realm: Option<&str>,
+    ) -> Result<Vec<(String, String)>, SourceError> {
+        let rows = match realm {
+            Some(realm) => self.client.query(sql, &[&realm]),
+            None => self.client.query(sql, &[]),
+        }
+        .map_err(|e| error("PostgreSQL", e))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<_, String>(0)
+                        .map_err(|e| error("PostgreSQL", e))?
+                        .trim_end()
+                        .to_owned(),
+                    r.try_get::<_, String>(1)
+                        .map_err(|e| error("PostgreSQL", e))?
+                        .trim_end()
+                        .to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// coturn's tables, for `tern admin` on an empty database (coturn leaves this to the operator).
+    fn ensure_schema(&mut self) -> Result<(), SourceError> {
+        for table in SCHEMA {
+            self.client
+                .batch_execute(table)
+                .map_err(|e| error("PostgreSQL", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl CredentialSource for Postgres {
+    fn user(&mut self, realm: &str, name: &str) -> Result<Answer, SourceError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT hmackey::text FROM turnusers_lt WHERE realm = $1 AND name = $2",
+                &[&realm, &name],
+            )
+            .map_err(|e| error("PostgreSQL", e))?;
+        let key = match row {
+            Some(r) => r
+                .try_get::<_, Option<String>>(0)
+                .map_err(|e| error("PostgreSQL", e))?,
+            None => None,
+        };
+        let secrets = self
+            .client
+            .query(
+                "SELECT value::text FROM turn_secret WHERE realm = $1 ORDER BY value",
+                &[&realm],
+            )
+            .map_err(|e| error("PostgreSQL", e))?
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .collect();
+        Ok(Answer {
+            key: key.as_deref().and_then(key_from_hex),
+            secrets,
+        })
+    }
+
+    fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {
+        let mut options = RealmOptions::default();
+        let rows = self.pairs(
+            "SELECT opt::text, value::text FROM turn_realm_option WHERE realm = $1",
+            Some(realm),
+        )?;
+        for (opt, value) in rows {
+            options.set(&opt, &value);
+        }
+        Ok(options)
+    }
+}
+
+impl UserDb for Postgres {
+    fn add_user(&mut self, realm: &str, name: &str, key: &Key) -> Result<(), SourceError> {
+        self.ensure_schema()?;
+        self.client
+            .execute(
+                "INSERT INTO turnusers_lt (realm, name, hmackey) VALUES ($1, $2, $3) \
+                 ON CONFLICT (realm, name) DO UPDATE SET hmackey = EXCLUDED.hmackey",
+                &[&realm, &name, &key_to_hex(key)],
+            )
+            .map(drop)
+            .map_err(|e| error("PostgreSQL", e))
+    }
+
+    fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError> {
+        self.client
+            .execute(
+                "DELETE FROM turnusers_lt WHERE realm = $1 AND name = $2",
+                &[&realm, &name],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| error("PostgreSQL", e))
+    }
+
+    fn list_users(&mut self, realm: Option<&str>) -> Result<Vec<(String, String)>, SourceError> {
+        match realm {
+            Some(_) => self.pairs(
+                "SELECT realm::text, name::text FROM turnusers_lt WHERE realm = $1 ORDER BY realm, name",
+                realm,
+            ),
+            None => self.pairs(
+                "SELECT realm::text, name::text FROM turnusers_lt ORDER BY realm, name",
+                None,
+            ),
+        }
+    }
+
+    fn add_secret(&mut self, realm: &str, secret: &str) -> Result<(), SourceError> {
+        self.ensure_schema()?;
+        self.client
+            .execute(
+                "INSERT INTO turn_secret (realm, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&realm, &secret],
+            )
+            .map(drop)
+            .map_err(|e| error("PostgreSQL", e))
+    }
+
+    fn delete_secret(&mut self, realm: &str, secret: Option<&str>) -> Result<(), SourceError> {
+        match secret {
+            Some(secret) => self.client.execute(
+                "DELETE FROM turn_secret WHERE realm = $1 AND value = $2",
+                &[&realm, &secret],
+            ),
+            None => self
+                .client
+                .execute("DELETE FROM turn_secret WHERE realm = $1", &[&realm]),
+        }
+        .map(drop)
+        .map_err(|e| error("PostgreSQL", e))
+    }
+
+    fn list_secrets(&mut self, realm: Option<&str>) -> Result<Vec<(String, String)>, SourceError> {
+        match realm {
+            Some(_) => self.pairs(
+                "SELECT realm::text, value::text FROM turn_secret WHERE realm = $1 ORDER BY realm, value",
+                realm,
+            ),
+            None => self.pairs(
+                "SELECT realm::text, value::text FROM turn_secret ORDER BY realm, value",
+                None,
+            ),
+        }
+    }
+
+    fn set_realm_option(&mut self, realm: &str, opt: &str, value: &str) -> Result<(), SourceError> {
+        self.ensure_schema()?;
+        self.client
+            .execute(
+                "INSERT INTO turn_realm_option (realm, opt, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (realm, opt) DO UPDATE SET value = EXCLUDED.value",
+                &[&realm, &opt, &value],
+            )
+            .map(drop)
+            .map_err(|e| error("PostgreSQL", e))
+    }
+}

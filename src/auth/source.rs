@@ -1,0 +1,181 @@
+//! Where long-term keys and TURN REST secrets come from (RFC 8489 §9.2.2, coturn's user
+//! databases): one interface, implemented by the static configuration and by each database.
+
+use std::fmt;
+
+use super::credentials::Credentials;
+use super::key::Key;
+
+/// What a source knows about one user of one realm.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The long-term key MD5(user:realm:password), when the user exists.
+    pub key: Option<Key>,
+    /// The realm's REST shared secrets (every one is tried).
+    pub secrets: Vec<String>,
+}
+
+/// Never prints key material.
+impl fmt::Debug for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("key", &self.key.is_some())
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// coturn's per-realm options (`turn_realm_option`, Redis `turn/realm/<r>/<opt>`); `None` when
+/// the source does not set them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RealmOptions {
+    pub max_bps: Option<u64>,
+    pub user_quota: Option<u32>,
+    pub total_quota: Option<u32>,
+}
+
+impl RealmOptions {
+    /// Sets `opt` (`max-bps`, `user-quota`, `total-quota`) from its text; false for an unknown
+    /// option or a value that is not a number.
+    pub fn set(&mut self, opt: &str, value: &str) -> bool {
+        let value = value.trim();
+        match opt {
+            "max-bps" => value.parse().map(|v| self.max_bps = Some(v)).is_ok(),
+            "user-quota" => value.parse().map(|v| self.user_quota = Some(v)).is_ok(),
+            "total-quota" => value.parse().map(|v| self.total_quota = Some(v)).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+/// The realm options coturn knows, in the order `-G` lists them.
+pub const REALM_OPTIONS: [&str; 3] = ["max-bps", "total-quota", "user-quota"];
+
+/// Why a source could not answer: the database is unreachable, refused the query, or holds data
+/// tern cannot read. The text is for the log and never contains a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceError(pub String);
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// A credential source. Lookups on a database block: they run on the resolver thread
+/// (`resolver.rs`), never on a shard.
+pub trait CredentialSource: Send {
+    /// The key of `name` in `realm` (if any) and the realm's REST secrets.
+    fn user(&mut self, realm: &str, name: &str) -> Result<Answer, SourceError>;
+    /// The realm's options.
+    fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError>;
+}
+
+/// The static configuration (`user=`, `static-auth-secret=`): answers at once, never fails.
+impl CredentialSource for Credentials {
+    fn user(&mut self, realm: &str, name: &str) -> Result<Answer, SourceError> {
+        if realm != self.realm() {
+            return Ok(Answer::default());
+        }
+        Ok(Answer {
+            key: self.static_key(name),
+            secrets: self.static_secrets().to_vec(),
+        })
+    }
+
+    fn realm_options(&mut self, _realm: &str) -> Result<RealmOptions, SourceError> {
+        Ok(RealmOptions::default())
+    }
+}
+
+/// A key as coturn stores it: 32 lowercase hex digits.
+pub fn key_to_hex(key: &Key) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a stored key: 32 hex digits (coturn pads `char(128)` columns with blanks, and accepts
+/// an optional `0x`).
+pub fn key_from_hex(text: &str) -> Option<Key> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    if text.len() != 32 || !text.is_ascii() {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::long_term_key;
+    use crate::config::Config;
+
+    #[test]
+    fn hex_round_trip() {
+        let key = long_term_key("gorst", "north.gov", "hero");
+        // coturn's schema.userdb.redis example.
+        assert_eq!(key_to_hex(&key), "7da2270ccfa49786e0115366d3a3d14d");
+        assert_eq!(
+            key_from_hex("7da2270ccfa49786e0115366d3a3d14d   "),
+            Some(key)
+        );
+        assert_eq!(
+            key_from_hex("0x7DA2270CCFA49786E0115366D3A3D14D"),
+            Some(key)
+        );
+        for bad in [
+            "",
+            "7da2",
+            "7da2270ccfa49786e0115366d3a3d14g",
+            "é7da2270ccfa49786e0115366d3a3d1",
+        ] {
+            assert_eq!(key_from_hex(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn realm_options_parse() {
+        let mut o = RealmOptions::default();
+        assert!(o.set("max-bps", "500000"));
+        assert!(o.set("user-quota", " 3 "));
+        assert!(!o.set("total-quota", "many"));
+        assert!(!o.set("colour", "1"));
+        assert_eq!(
+            o,
+            RealmOptions {
+                max_bps: Some(500_000),
+                user_quota: Some(3),
+                total_quota: None
+            }
+        );
+    }
+
+    #[test]
+    fn static_config_is_a_source() {
+        let mut cfg = Config {
+            realm: "r".into(),
+            ..Config::default()
+        };
+        cfg.users.push(crate::config::User {
+            name: "u".into(),
+            secret: crate::config::UserSecret::Password("p".into()),
+        });
+        cfg.use_auth_secret = true;
+        cfg.static_auth_secrets.push("s".into());
+        let mut creds = Credentials::from_config(&cfg);
+        let a = creds.user("r", "u").unwrap_or_default();
+        assert_eq!(a.key, Some(long_term_key("u", "r", "p")));
+        assert_eq!(a.secrets, vec![String::from("s")]);
+        assert_eq!(creds.user("other", "u").map(|a| a.key), Ok(None));
+        assert_eq!(creds.user("r", "nobody").map(|a| a.key), Ok(None));
+    }
+}

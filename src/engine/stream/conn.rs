@@ -1,0 +1,365 @@
+//! One client stream connection (RFC 8656 §12.5 framing, RFC 8489 §6.2.2/§6.2.3 TCP and TLS):
+//! plain TCP or TLS told apart by the first byte (0x16 starts a TLS handshake, as coturn
+//! detects), a read buffer split into frames with `stun::framing::frame_len`, and a bounded
+//! write queue. Buffers are allocated when bytes arrive and released when drained, so a
+//! connection that sends nothing costs a socket and this struct.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rustls::ServerConnection;
+
+use super::super::tls::Tls;
+
+use crate::stun::framing::frame_len;
+use crate::turn::{ConnectionId, Transport};
+
+/// The longest frame: a STUN message (20-byte header + 16-bit length) or ChannelData
+/// (4-byte header + 16-bit length, padded to 4).
+pub(crate) const MAX_FRAME: usize = 20 + 65_535;
+/// Bytes a connection may have waiting to be written; a frame that would exceed it is dropped
+/// whole (a stream cannot drop part of a frame).
+pub(crate) const WRITE_QUEUE_LIMIT: usize = 256 * 1024;
+/// Reads per wakeup, so one busy connection cannot starve the rest of the shard.
+pub(crate) const READS_PER_WAKEUP: usize = 8;
+/// A drained buffer larger than this is freed rather than kept for the next bytes.
+const KEEP_CAPACITY: usize = 4096;
+/// Plaintext taken out of rustls per call.
+const PLAINTEXT_CHUNK: usize = 4096;
+
+/// The TLS record type of a handshake: the first byte of every TLS ClientHello.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+pub(crate) enum Layer {
+    /// No byte seen yet: TLS if the first is 0x16 and TLS is set up, else plain when `plain`.
+    Detect {
+        plain: bool,
+    },
+    Plain,
+    Tls(Box<ServerConnection>),
+}
+
+/// What the bytes of the connection are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// STUN messages and ChannelData for the core.
+    Stun,
+    /// RFC 6062 data connection: raw bytes to and from peer connection `peer`.
+    Data { peer: usize, id: ConnectionId },
+}
+
+pub(crate) struct Conn {
+    pub(crate) stream: mio::net::TcpStream,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    layer: Layer,
+    pub(crate) mode: Mode,
+    pub(crate) opened: Instant,
+    pub(crate) last_rx: Instant,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    wq: Vec<u8>,
+    wstart: usize,
+}
+
+/// Why a frame could not be taken from the read buffer: the connection must close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BadFrame;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// The write queue is full: the frame is dropped, the connection stays.
+    Full,
+    /// The connection failed: close it.
+    Broken,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        stream: mio::net::TcpStream,
+        local: SocketAddr,
+        remote: SocketAddr,
+        layer: Layer,
+        now: Instant,
+    ) -> Conn {
+        Conn {
+            stream,
+            local,
+            remote,
+            layer,
+            mode: Mode::Stun,
+            opened: now,
+            last_rx: now,
+            rbuf: Vec::new(),
+            rstart: 0,
+            wq: Vec::new(),
+            wstart: 0,
+        }
+    }
+
+    pub(crate) fn transport(&self) -> Transport {
+        match self.layer {
+            Layer::Tls(_) => Transport::Tls,
+            Layer::Detect { .. } | Layer::Plain => Transport::Tcp,
+        }
+    }
+
+    /// Still before the first byte, or inside the TLS handshake.
+    pub(crate) fn handshaking(&self) -> bool {
+        match &self.layer {
+            Layer::Detect { .. } => true,
+            Layer::Plain => false,
+            Layer::Tls(tls) => tls.is_handshaking(),
+        }
+    }
+
+    /// One read from the socket; new plaintext is appended to the read buffer. `Ok(0)` is end of
+    /// stream; `WouldBlock` means drained. `chunk` is the shard's scratch for socket reads.
+    pub(crate) fn fill(&mut self, chunk: &mut [u8], tls: Option<&Tls>) -> io::Result<usize> {
+        self.compact();
+        match &mut self.layer {
+            Layer::Plain => {
+                let n = self.stream.read(chunk)?;
+                self.rbuf
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Layer::Detect { plain } => {
+                let plain = *plain;
+                let n = self.stream.read(chunk)?;
+                let bytes = chunk.get(..n).unwrap_or_default();
+                match (bytes.first(), tls) {
+                    (None, _) => Ok(0),
+                    (Some(&TLS_HANDSHAKE), Some(config)) => {
+                        let tls =
+                            ServerConnection::new(config.current()).map_err(io::Error::other)?;
+                        self.layer = Layer::Tls(Box::new(tls));
+                        self.take_tls(&mut &bytes[..])?;
+                        Ok(n)
+                    }
+                    _ if plain => {
+                        self.layer = Layer::Plain;
+                        self.rbuf.extend_from_slice(bytes);
+                        Ok(n)
+                    }
+                    _ => Err(io::ErrorKind::InvalidData.into()),
+                }
+            }
+            Layer::Tls(tls) => {
+                let n = tls.read_tls(&mut self.stream)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                let mut none: &[u8] = &[];
+                self.take_tls(&mut none)?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Feeds `bytes` (possibly empty: the record was read already) to rustls, then moves the
+    /// plaintext into the read buffer and writes what the handshake wants to send.
+    fn take_tls(&mut self, bytes: &mut &[u8]) -> io::Result<()> {
+        let Layer::Tls(tls) = &mut self.layer else {
+            return Ok(());
+        };
+        while !bytes.is_empty() {
+            tls.read_tls(bytes)?;
+            process(tls, &mut self.stream)?;
+        }
+        process(tls, &mut self.stream)?;
+        let mut plain = [0u8; PLAINTEXT_CHUNK];
+        loop {
+            match tls.reader().read(&mut plain) {
+                Ok(0) => break,
+                Ok(n) => self
+                    .rbuf
+                    .extend_from_slice(plain.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // Handshake messages are written at once; a full socket keeps them for `flush`.
+        match self.flush() {
+            Ok(()) => Ok(()),
+            Err(_) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// The next complete frame in the buffer, consumed; `Ok(None)` when more bytes are needed.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<&[u8]>, BadFrame> {
+        let pending = self.rbuf.get(self.rstart..).unwrap_or_default();
+        match frame_len(pending) {
+            Ok(Some(n)) if n > MAX_FRAME || n == 0 => Err(BadFrame),
+            Ok(Some(n)) if n <= pending.len() => {
+                let start = self.rstart;
+                self.rstart += n;
+                Ok(self.rbuf.get(start..start + n))
+            }
+            Ok(_) if pending.len() > MAX_FRAME => Err(BadFrame),
+            Ok(_) => Ok(None),
+            Err(_) => Err(BadFrame),
+        }
+    }
+
+    /// Puts the last `n` consumed bytes back (a frame handed on with the connection).
+    pub(crate) fn unread(&mut self, n: usize) {
+        self.rstart = self.rstart.saturating_sub(n);
+    }
+
+    /// Bytes read and not yet consumed (a data connection's raw bytes).
+    pub(crate) fn unconsumed(&self) -> &[u8] {
+        self.rbuf.get(self.rstart..).unwrap_or_default()
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.rstart = (self.rstart + n).min(self.rbuf.len());
+        self.compact();
+    }
+
+    /// Frees the read buffer once everything in it was consumed.
+    fn compact(&mut self) {
+        if self.rstart < self.rbuf.len() {
+            if self.rstart > 0 {
+                self.rbuf.drain(..self.rstart);
+                self.rstart = 0;
+            }
+            return;
+        }
+        self.rstart = 0;
+        if self.rbuf.capacity() > KEEP_CAPACITY {
+            self.rbuf = Vec::new();
+        } else {
+            self.rbuf.clear();
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn queued(&self) -> usize {
+        self.wq.len() - self.wstart
+    }
+
+    /// Queues a whole frame, or refuses it when the queue is full; writes what it can now.
+    pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
+        if self.queued() + frame.len() > WRITE_QUEUE_LIMIT {
+            return Err(SendError::Full);
+        }
+        if self.queued() == 0 {
+            if let Layer::Plain | Layer::Detect { .. } = self.layer {
+                let written = match self.stream.write(frame) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                    Err(_) => return Err(SendError::Broken),
+                };
+                self.wq
+                    .extend_from_slice(frame.get(written..).unwrap_or_default());
+                return Ok(());
+            }
+        }
+        self.wq.extend_from_slice(frame);
+        self.flush()
+    }
+
+    /// Queues as much of `bytes` as the queue limit allows (raw data); returns how much.
+    pub(crate) fn send_partial(&mut self, bytes: &[u8]) -> Result<usize, SendError> {
+        let room = WRITE_QUEUE_LIMIT.saturating_sub(self.queued());
+        let take = bytes.get(..room.min(bytes.len())).unwrap_or_default();
+        self.wq.extend_from_slice(take);
+        self.flush()?;
+        Ok(take.len())
+    }
+
+    /// Before the server closes: what is queued goes out as far as the socket takes it without
+    /// waiting, and a TLS client gets close_notify, so it sees an orderly end, not a truncation.
+    pub(crate) fn finish(&mut self) {
+        if let Layer::Tls(tls) = &mut self.layer {
+            tls.send_close_notify();
+        }
+        // Best effort: the connection closes whatever this manages.
+        let _ = self.flush();
+    }
+
+    /// Writes queued bytes (through TLS when it is on) until the socket would block.
+    pub(crate) fn flush(&mut self) -> Result<(), SendError> {
+        let result = match &mut self.layer {
+            Layer::Plain | Layer::Detect { .. } => {
+                write_out(&mut self.stream, &self.wq, &mut self.wstart)
+            }
+            Layer::Tls(tls) => loop {
+                if self.wstart < self.wq.len() {
+                    match tls
+                        .writer()
+                        .write(self.wq.get(self.wstart..).unwrap_or_default())
+                    {
+                        Ok(n) => self.wstart += n,
+                        Err(_) => break Err(SendError::Broken),
+                    }
+                }
+                match write_tls(tls, &mut self.stream) {
+                    Ok(true) if self.wstart < self.wq.len() => {}
+                    Ok(_) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            },
+        };
+        if self.wstart == self.wq.len() {
+            self.wstart = 0;
+            if self.wq.capacity() > KEEP_CAPACITY {
+                self.wq = Vec::new();
+            } else {
+                self.wq.clear();
+            }
+        } else if self.wstart > KEEP_CAPACITY {
+            self.wq.drain(..self.wstart);
+            self.wstart = 0;
+        }
+        result
+    }
+}
+
+/// Runs rustls on what it has read; a protocol error is sent to the client as an alert.
+fn process(tls: &mut ServerConnection, stream: &mut mio::net::TcpStream) -> io::Result<()> {
+    if let Err(e) = tls.process_new_packets() {
+        // The alert is a courtesy: the connection closes either way.
+        let _ = write_tls(tls, stream);
+        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+    }
+    Ok(())
+}
+
+/// Writes TLS records until rustls has none or the socket would block. Ok(true): all written.
+fn write_tls(
+    tls: &mut ServerConnection,
+    stream: &mut mio::net::TcpStream,
+) -> Result<bool, SendError> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(SendError::Broken),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(SendError::Broken),
+        }
+    }
+    Ok(true)
+}
+
+/// Writes `queue[*start..]` until done or the socket would block.
+fn write_out(
+    stream: &mut mio::net::TcpStream,
+    queue: &[u8],
+    start: &mut usize,
+) -> Result<(), SendError> {
+    while *start < queue.len() {
+        match stream.write(queue.get(*start..).unwrap_or_default()) {
+            Ok(0) => return Err(SendError::Broken),
+            Ok(n) => *start += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(SendError::Broken),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Stream clients and TCP relaying: TCP and TLS client connections (RFC 8656 §3.1, §12.5; RFC
+//! 8489 §6.2), their limits and deadlines, and RFC 6062 TCP relay allocations. Each shard owns
+//! its connections; the same sans-IO core serves them as it serves UDP.
+
+mod conn;
+mod guard;
+mod handoff;
+mod listen;
+mod serve;
+mod tcp_relay;
+
+pub(crate) use conn::{Conn, Layer, SendError, MAX_FRAME};
+pub(crate) use guard::{Deadlines, PerIp};
+pub(crate) use handoff::Handoff;
+pub(crate) use listen::bind_tls;
+pub(crate) use tcp_relay::{Io, TcpRelays};
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::slab::Slab;
+use super::tls::Tls;
+use super::token::MAX_ID;
+
+/// Bytes read from a socket per call, into the shard's one scratch buffer.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What every shard's stream side shares.
+pub(crate) struct StreamShared {
+    pub(crate) tls: Option<Arc<Tls>>,
+    pub(crate) per_ip: PerIp,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) handoff: Handoff,
+}
+
+/// What a connection accepted on one listener may speak.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accept {
+    /// TLS, told by the first byte.
+    pub(crate) tls: bool,
+    /// Plain TCP.
+    pub(crate) plain: bool,
+}
+
+/// One shard's stream state.
+pub(crate) struct Streams {
+    pub(crate) conns: Slab<Conn>,
+    pub(crate) shared: Arc<StreamShared>,
+    pub(crate) tcp: TcpRelays,
+    /// Per TCP listener index (the shard's `tcp` list): what its connections may speak.
+    pub(crate) accept: Vec<Accept>,
+    chunk: Box<[u8]>,
+    next_sweep: Instant,
+}
+
+impl Streams {
+    pub(crate) fn new(
+        shared: Arc<StreamShared>,
+        tcp: TcpRelays,
+        accept: Vec<Accept>,
+        now: Instant,
+    ) -> Streams {
+        Streams {
+            conns: Slab::new(MAX_ID),
+            shared,
+            tcp,
+            accept,
+            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            next_sweep: now,
+        }
+    }
+
+    /// The starting layer of a connection accepted on TCP listener `i`.
+    fn layer_for(&self, i: usize) -> Layer {
+        let accept = self.accept.get(i).copied().unwrap_or(Accept {
+            tls: false,
+            plain: true,
+        });
+        if accept.tls && self.shared.tls.is_some() {
+            Layer::Detect {
+                plain: accept.plain,
+            }
+        } else {
+            Layer::Plain
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The shard's stream work: accepting clients (per-address limit, TLS detection), framing their
+//! bytes into the core, handing ConnectionBind connections to the owning shard, splicing RFC 6062
+//! data connections with peer connections, and closing connections past their deadlines.
+
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+use tracing::warn;
+
+use super::super::clock;
+use super::super::shard::Shard;
+use super::super::token::Source;
+use super::conn::{Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
+use super::tcp_relay::{Io, PeerState, TCP_RELAY};
+use crate::turn::{self, Client, ConnectionId, RelayId, Via, HEADROOM};
+
+/// Connections accepted per listener per wakeup.
+const ACCEPTS_PER_WAKEUP: usize = 64;
+/// How often deadlines are checked.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// The longest a Connect to a peer may take before the client gets 447 (RFC 6062 §5.2).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Shard {
+    /// Accepts clients on TCP listener `i`. True when more may be waiting.
+    pub(in crate::engine) fn accept(&mut self, i: usize) -> bool {
+        for _ in 0..ACCEPTS_PER_WAKEUP {
+            let Some(listener) = self.tcp.get(i) else {
+                return false;
+            };
+            let local = listener.addr;
+            match listener.socket.accept() {
+                Ok((stream, remote)) => {
+                    if !self.streams.shared.per_ip.acquire(remote.ip()) {
+                        self.stats.streams_refused += 1;
+                        continue;
+                    }
+                    // Small control messages must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    let layer = self.streams.layer_for(i);
+                    let conn = Conn::new(stream, local, remote, layer, clock::now().0);
+                    self.add_stream(conn);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: the connection waits in the backlog; the next
+                    // connection or a closing one wakes us again.
+                    self.stats.accept_errors += 1;
+                    if self.stats.accept_errors.is_power_of_two() {
+                        warn!("shard {}: accept failed: {e}", self.index);
+                    }
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Registers a connection (its per-address count already taken); its id.
+    fn add_stream(&mut self, conn: Conn) -> Option<usize> {
+        let ip = conn.remote.ip();
+        let id = self.streams.conns.insert_registered(
+            conn,
+            self.poll.registry(),
+            |c| &mut c.stream,
+            |i| Source::Stream(i).token(),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if id.is_none() {
+            self.stats.streams_refused += 1;
+            self.streams.shared.per_ip.release(ip);
+        }
+        id
+    }
+
+    /// Readiness of client connection `id`. True when it may have more to read.
+    pub(in crate::engine) fn service_stream(&mut self, id: usize) -> bool {
+        let mode = match self.streams.conns.get_mut(id) {
+            None => return false,
+            Some(conn) => conn.mode,
+        };
+        if let Mode::Data { peer, id: cid } = mode {
+            return self.pump(id, peer, cid);
+        }
+        if self.streams.conns.get_mut(id).map(Conn::flush) != Some(Ok(())) {
+            self.close_stream(id);
+            return false;
+        }
+        for _ in 0..READS_PER_WAKEUP {
+            let streams = &mut self.streams;
+            let Some(conn) = streams.conns.get_mut(id) else {
+                return false;
+            };
+            match conn.fill(&mut streams.chunk, streams.shared.tls.as_deref()) {
+                Ok(0) => {
+                    self.close_stream(id);
+                    return false;
+                }
+                Ok(_) => conn.last_rx = clock::now().0,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close_stream(id);
+                    return false;
+                }
+            }
+            if !self.process_frames(id) {
+                return false;
+            }
+            if self
+                .streams
+                .conns
+                .get(id)
+                .is_some_and(|c| c.mode != Mode::Stun)
+            {
+                // Spliced: `pump` carries the rest.
+                return true;
+            }
+        }
+        true
+    }
+
+    /// Hands every complete frame to the core. False when the connection was closed or moved.
+    fn process_frames(&mut self, id: usize) -> bool {
+        loop {
+            let Some(conn) = self.streams.conns.get_mut(id) else {
+                return false;
+            };
+            if conn.mode != Mode::Stun {
+                return true;
+            }
+            let (local, remote, transport) = (conn.local, conn.remote, conn.transport());
+            let len = match conn.next_frame() {
+                Ok(Some(frame)) => match self.frame.buf.get_mut(HEADROOM..HEADROOM + frame.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(frame);
+                        frame.len()
+                    }
+                    None => 0,
+                },
+                Ok(None) => return true,
+                Err(_) => 0,
+            };
+            if len == 0 {
+                // A frame tern cannot parse: only this connection is affected.
+                self.stats.bad_frames += 1;
+                self.close_stream(id);
+                return false;
+            }
+            let frame = self.frame.buf.get(HEADROOM..HEADROOM + len);
+            if let Some(cid) = frame.and_then(turn::connection_bind_target) {
+                let owner = turn::connection_shard(cid);
+                if owner != self.index && owner < self.streams.shared.handoff.shards() {
+                    if let Some(conn) = self.streams.conns.get_mut(id) {
+                        conn.unread(len);
+                    }
+                    self.hand_off(id, owner);
+                    return false;
+                }
+            }
+            let (now, unix) = clock::now();
+            let client = Client {
+                via: Via::Stream(id as u32),
+                transport,
+                local,
+                remote,
+            };
+            let mut io = Io {
+                udp: &mut self.relays,
+                tcp: &mut self.streams.tcp,
+            };
+            let before = self.core.allocation_count();
+            let out = self.core.handle_client(
+                now,
+                unix,
+                &client,
+                &mut self.frame.buf,
+                len,
+                &mut self.frame.scratch,
+                &mut io,
+            );
+            self.after_request(now, before);
+            self.send_now(out);
+            self.after_core();
+        }
+    }
+
+    /// Moves connection `id` to shard `owner`, whose allocation its ConnectionBind names.
+    fn hand_off(&mut self, id: usize, owner: usize) {
+        let Some(mut conn) = self.streams.conns.remove(id) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let Err(ip) = self.streams.shared.handoff.send(owner, conn) {
+            self.streams.shared.per_ip.release(ip);
+        }
+    }
+
+    /// Connections other shards handed to this one: registered, then their frames processed.
+    pub(in crate::engine) fn take_handoffs(&mut self) {
+        for conn in self.streams.shared.handoff.take(self.index) {
+            if let Some(id) = self.add_stream(conn) {
+                if self.process_frames(id) {
+                    self.pending.push(Source::Stream(id));
+                }
+            }
+        }
+    }
+
+    /// Carries out what the core asked during its last call: splices and closes.
+    pub(in crate::engine) fn after_core(&mut self) {
+        let tcp = &mut self.streams.tcp;
+        if tcp.splices.is_empty() && tcp.orphans.is_empty() {
+            return;
+        }
+        for (cid, via) in std::mem::take(&mut tcp.splices) {
+            if let Via::Stream(sid) = via {
+                self.start_splice(cid, sid as usize);
+            }
+        }
+        for sid in std::mem::take(&mut self.streams.tcp.orphans) {
+            if let Some(conn) = self.streams.conns.get_mut(sid) {
+                conn.mode = Mode::Stun;
+            }
+            self.close_stream(sid);
+        }
+    }
+
+    fn start_splice(&mut self, cid: ConnectionId, sid: usize) {
+        let Some(pidx) = self.streams.tcp.peer_index(cid) else {
+            return;
+        };
+        let (Some(peer), Some(conn)) = (
+            self.streams.tcp.peers.get_mut(pidx),
+            self.streams.conns.get_mut(sid),
+        ) else {
+            return;
+        };
+        peer.state = PeerState::Spliced(sid);
+        conn.mode = Mode::Data {
+            peer: pidx,
+            id: cid,
+        };
+        // Bytes the peer sent before the bind, and any the client sent after its request.
+        self.pending.push(Source::Stream(sid));
+    }
+
+    /// Moves bytes both ways between client data connection `sid` and peer connection `pidx`,
+    /// each direction bounded by the receiver's queue. True when a direction ran out of budget.
+    fn pump(&mut self, sid: usize, pidx: usize, cid: ConnectionId) -> bool {
+        let streams = &mut self.streams;
+        let (Some(client), Some(peer)) =
+            (streams.conns.get_mut(sid), streams.tcp.peers.get_mut(pidx))
+        else {
+            self.close_spliced(sid, pidx, cid);
+            return false;
+        };
+        if peer.id != cid {
+            self.close_spliced(sid, pidx, cid);
+            return false;
+        }
+        let chunk = &mut streams.chunk;
+        let mut closed = client.flush().is_err() || peer.flush().is_err();
+        let mut more = false;
+        // Client to peer.
+        let mut budget = READS_PER_WAKEUP;
+        while !closed {
+            let pending = client.unconsumed();
+            if !pending.is_empty() {
+                match peer.send_partial(pending) {
+                    Ok(n) => client.consume(n),
+                    Err(_) => closed = true,
+                }
+                if !client.unconsumed().is_empty() {
+                    break;
+                }
+            }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            budget -= 1;
+            match client.fill(chunk, None) {
+                Ok(0) => closed = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => closed = true,
+            }
+        }
+        // Peer to client: read no more than the client's queue can take.
+        let mut budget = READS_PER_WAKEUP;
+        while !closed {
+            let room = WRITE_QUEUE_LIMIT
+                .saturating_sub(client.queued())
+                .min(chunk.len());
+            if room == 0 {
+                break;
+            }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            budget -= 1;
+            let Some(buf) = chunk.get_mut(..room) else {
+                break;
+            };
+            match peer.stream.read(buf) {
+                Ok(0) => closed = true,
+                Ok(n) => {
+                    if client
+                        .send_partial(buf.get(..n).unwrap_or_default())
+                        .is_err()
+                    {
+                        closed = true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => closed = true,
+            }
+        }
+        if closed {
+            self.close_spliced(sid, pidx, cid);
+            return false;
+        }
+        more
+    }
+
+    /// Either end of a spliced pair ended: both close, the core forgets the connection.
+    fn close_spliced(&mut self, sid: usize, pidx: usize, cid: ConnectionId) {
+        let data = Mode::Data {
+            peer: pidx,
+            id: cid,
+        };
+        if self.streams.conns.get(sid).is_some_and(|c| c.mode == data) {
+            self.close_stream(sid);
+        } else {
+            self.forget_peer(pidx, cid);
+        }
+    }
+
+    /// Closes peer connection `pidx` if it still is `cid`, and tells the core it is gone.
+    fn forget_peer(&mut self, pidx: usize, cid: ConnectionId) {
+        if self
+            .streams
+            .tcp
+            .peers
+            .get(pidx)
+            .is_some_and(|p| p.id == cid)
+        {
+            self.streams.tcp.remove_peer(pidx);
+        }
+        self.core.handle_tcp_connection_closed(cid);
+    }
+
+    pub(in crate::engine) fn close_stream(&mut self, id: usize) {
+        let Some(mut conn) = self.streams.conns.remove(id) else {
+            return;
+        };
+        conn.finish();
+        // Deregistering fails only for a socket poll does not know; it closes anyway.
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.streams.shared.per_ip.release(conn.remote.ip());
+        match conn.mode {
+            Mode::Data { peer, id: cid } => self.forget_peer(peer, cid),
+            Mode::Stun => {
+                let mut io = Io {
+                    udp: &mut self.relays,
+                    tcp: &mut self.streams.tcp,
+                };
+                self.core
+                    .handle_stream_closed(Via::Stream(id as u32), &mut io);
+                self.after_core();
+            }
+        }
+    }
+
+    /// A peer connected to TCP relay `i` (RFC 6062 §5.3). True when more may be waiting.
+    pub(in crate::engine) fn accept_peer(&mut self, i: usize) -> bool {
+        for _ in 0..ACCEPTS_PER_WAKEUP {
+            let Some(listener) = self.streams.tcp.listeners.get(i) else {
+                return false;
+            };
+            match listener.socket.accept() {
+                Ok((stream, from)) => {
+                    let _ = stream.set_nodelay(true);
+                    let now = clock::now().0;
+                    self.streams.tcp.now = now;
+                    let relay = RelayId(i as u32 | TCP_RELAY);
+                    let attempt =
+                        self.core
+                            .handle_peer_connection(now, relay, from, &mut self.frame.scratch);
+                    // Without a permission for the peer the connection just closes.
+                    if let Some((cid, out)) = attempt {
+                        match self.streams.tcp.add_peer(cid, stream, PeerState::Waiting) {
+                            Some(_) => self.send_now(out),
+                            None => self.core.handle_tcp_connection_closed(cid),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.stats.accept_errors += 1;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Readiness of peer connection `i`.
+    pub(in crate::engine) fn service_peer(&mut self, i: usize) -> bool {
+        let Some(peer) = self.streams.tcp.peers.get_mut(i) else {
+            return false;
+        };
+        match peer.state {
+            PeerState::Waiting => false,
+            PeerState::Spliced(sid) => {
+                let cid = peer.id;
+                self.pump(sid, i, cid)
+            }
+            PeerState::Connecting => {
+                let failed = !matches!(peer.stream.take_error(), Ok(None));
+                let connected = !failed && peer.stream.peer_addr().is_ok();
+                if failed || connected {
+                    self.connected(i, connected);
+                }
+                false
+            }
+        }
+    }
+
+    /// Reports the outcome of a Connect to the core and sends its answer.
+    fn connected(&mut self, i: usize, ok: bool) {
+        let Some(peer) = self.streams.tcp.peers.get_mut(i) else {
+            return;
+        };
+        let cid = peer.id;
+        if ok {
+            peer.state = PeerState::Waiting;
+        } else {
+            self.streams.tcp.remove_peer(i);
+        }
+        let now = clock::now().0;
+        let out = self
+            .core
+            .handle_tcp_connected(now, cid, ok, &mut self.frame.scratch);
+        self.send_now(out);
+    }
+
+    /// Closes connections past their deadlines: no first byte or no finished TLS handshake in
+    /// time; no allocation and no traffic for the idle time; a Connect still pending.
+    pub(in crate::engine) fn sweep_streams(&mut self, now: Instant) {
+        if now < self.streams.next_sweep {
+            return;
+        }
+        self.streams.next_sweep = now + SWEEP_EVERY;
+        let d = self.streams.shared.deadlines;
+        let mut doomed = Vec::new();
+        for (id, c) in self.streams.conns.iter() {
+            if c.mode != Mode::Stun {
+                continue;
+            }
+            let late = c.handshaking() && now.saturating_duration_since(c.opened) > d.handshake;
+            let idle = now.saturating_duration_since(c.last_rx) > d.idle
+                && !self.core.stream_has_allocation(id as u32);
+            if late || idle {
+                doomed.push(id);
+            }
+        }
+        self.stats.streams_timed_out += doomed.len() as u64;
+        for id in doomed {
+            self.close_stream(id);
+        }
+        let stalled: Vec<usize> = self
+            .streams
+            .tcp
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.state == PeerState::Connecting
+                    && now.saturating_duration_since(p.since) > CONNECT_TIMEOUT
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in stalled {
+            self.connected(i, false);
+        }
+    }
+}

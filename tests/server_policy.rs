@@ -1,0 +1,165 @@
+//! The peer policy on the real binary (RFC 8656 §9.1, §12; tern's safe defaults): CreatePermission
+//! and ChannelBind for loopback, unspecified, link-local and private peers get 403 unless
+//! `allow-loopback-peers` / `allowed-peer-ip` admit them; IPv4-mapped IPv6 forms are normalised
+//! first. Peers are only values here: CreatePermission sends nothing to them.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+
+use support::turn_client::TurnClient;
+use support::uclient::{self, Peer};
+use support::{interop_tool, Server, PASSWORD, USER};
+
+/// A client of the harness's static user.
+fn client(server: &Server) -> TurnClient {
+    TurnClient::new(server.udp_addr(), USER, PASSWORD)
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+const REFUSED_BY_DEFAULT: [&str; 4] = [
+    "127.0.0.1:5000",
+    "0.0.0.0:5000",
+    "169.254.169.254:80",
+    "10.0.0.1:5000",
+];
+
+/// Both ways of admitting a peer answer 403.
+fn assert_refused(c: &mut TurnClient, peer: &str) {
+    assert_eq!(
+        c.create_permission(sa(peer)).map_err(|r| r.code),
+        Err(403),
+        "CreatePermission {peer}"
+    );
+    assert_eq!(
+        c.channel_bind(0x4001, sa(peer)).map_err(|r| r.code),
+        Err(403),
+        "ChannelBind {peer}"
+    );
+}
+
+#[test]
+fn special_peers_get_403_and_a_public_address_is_admitted() {
+    let server = Server::start(&[]);
+    let mut c = client(&server);
+    c.allocate().expect("allocate");
+    for peer in REFUSED_BY_DEFAULT {
+        assert_refused(&mut c, peer);
+    }
+    // Only a value in the request: nothing is ever sent to it.
+    assert_eq!(
+        c.create_permission(sa("8.8.8.8:5000")).map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4002, sa("8.8.8.8:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    // The IPv4-mapped form on an IPv4 allocation is another family (443), refused either way.
+    assert_eq!(
+        c.create_permission(sa("[::ffff:127.0.0.1]:5000"))
+            .map_err(|r| r.code),
+        Err(443)
+    );
+}
+
+#[test]
+fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    }
+    let server = Server::start(&["--listening-ip=::1"]);
+    let mut c = client(&server);
+    let relayed = c.allocate_family(true).expect("an IPv6 allocation");
+    assert!(relayed.is_ipv6(), "{relayed}");
+    for peer in [
+        "[::ffff:127.0.0.1]:5000",
+        "[::ffff:10.0.0.1]:5000",
+        "[::1]:5000",
+    ] {
+        assert_refused(&mut c, peer);
+    }
+    assert_eq!(
+        c.create_permission(sa("[2001:4860:4860::8888]:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+}
+
+#[test]
+fn allow_loopback_peers_admits_loopback_only() {
+    let server = Server::start(&["--allow-loopback-peers"]);
+    let mut c = client(&server);
+    c.allocate().expect("allocate");
+    assert_eq!(
+        c.create_permission(sa("127.0.0.1:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4001, sa("127.0.0.1:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    for peer in &REFUSED_BY_DEFAULT[1..] {
+        assert_eq!(
+            c.create_permission(sa(peer)).map_err(|r| r.code),
+            Err(403),
+            "{peer}"
+        );
+    }
+}
+
+#[test]
+fn allowed_peer_ip_admits_a_private_range() {
+    let server = Server::start(&["--allowed-peer-ip=10.0.0.0/8"]);
+    let mut c = client(&server);
+    c.allocate().expect("allocate");
+    assert_eq!(
+        c.create_permission(sa("10.0.0.1:5000")).map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4001, sa("10.0.0.1:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    for peer in ["127.0.0.1:5000", "169.254.169.254:80", "11.0.0.1:5000"] {
+        let want = if peer.starts_with("11.") {
+            Ok(())
+        } else {
+            Err(403)
+        };
+        assert_eq!(
+            c.create_permission(sa(peer)).map_err(|r| r.code),
+            want,
+            "{peer}"
+        );
+    }
+}
+
+/// The uclient run that relays everything with `allow-loopback-peers` relays nothing without it.
+#[test]
+fn uclient_without_allow_loopback_peers_is_refused() {
+    let (Some(tool), Some(_)) = (uclient::tool(), interop_tool("turnutils_peer")) else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let peer = Peer::start().expect("turnutils_peer");
+    let port = server.udp_addr().port();
+    for (mode, refused) in [
+        ("-c", "channel bind: error 403"),
+        ("-s", "create permission error 403"),
+    ] {
+        let args = ["-u", USER, "-w", PASSWORD, "-m", "1", "-n", "10", mode];
+        let text = uclient::run(&tool, port, peer.port, &args);
+        assert!(text.contains(refused), "uclient {mode}:\n{text}");
+        let received = uclient::totals(&text).map_or(0, |(_, received)| received);
+        assert_eq!(received, 0, "uclient {mode}:\n{text}");
+    }
+}
