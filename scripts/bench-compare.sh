@@ -33,10 +33,12 @@ mkdir -p "$OUT"
 ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FD_LIMIT=$(ulimit -n)
-if [ "$BIG_N" -gt $((FD_LIMIT - 1000)) ]; then
-    echo "RLIMIT_NOFILE is $FD_LIMIT here: the big run makes $((FD_LIMIT - 1000)) allocations, not $BIG_N" >&2
-    BIG_N=$((FD_LIMIT - 1000))
+# tern plans two descriptors per allocation (relay socket + a possible TCP peer connection).
+if [ "$BIG_N" -gt $((FD_LIMIT / 2 - 1000)) ]; then
+    echo "RLIMIT_NOFILE is $FD_LIMIT here: the big run makes $((FD_LIMIT / 2 - 1000)) allocations, not $BIG_N" >&2
+    BIG_N=$((FD_LIMIT / 2 - 1000))
 fi
+export BENCH_FD_LIMIT=$FD_LIMIT
 
 cargo build --release --bins -q
 TERN=target/release/tern
