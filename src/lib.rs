@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod limits;
+pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod stun;

@@ -16,7 +16,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 use tracing::{error, info, warn};
 
-use tern::config::{self, Config, IoEngine};
+use tern::config::{self, Config};
 use tern::engine::Server;
 use tern::limits::PeerPolicy;
 use tern::logging::{self, Logging};
@@ -120,13 +120,6 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
         .context("cannot install signal handlers")?;
     let server = Server::start(&cfg).context("cannot start")?;
-    if cfg.io_engine == IoEngine::Uring {
-        warn!("io-engine uring is not available in this build: using the portable engine");
-    }
-    info!(
-        "I/O engine: portable (epoll), {} shard threads",
-        server.shard_count()
-    );
     let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
     let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
     info!("peer policy: {}", policy.describe());

@@ -9,14 +9,18 @@ mod fdlimit;
 mod interfaces;
 mod listen;
 mod relay;
+mod select;
 mod shard;
 mod slab;
 mod sockets;
 mod stream;
 mod tls;
 mod token;
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use error::EngineError;
+pub use select::EngineKind;
 pub use tls::TlsError;
 
 use std::io;
@@ -50,12 +54,19 @@ pub struct Server {
     settings: Arc<SettingsSlot>,
     /// The bound listening addresses, which settings are derived from (also on reload).
     addrs: Vec<SocketAddr>,
+    /// io_uring shards (they see `stop` and reloaded settings within their bounded wait).
+    rings: Vec<JoinHandle<()>>,
+    engine: EngineKind,
 }
 
 impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
-    /// thread per shard, returns once all are bound (the readiness point).
+    /// thread per shard, returns once all are bound (the readiness point). With io_uring (see
+    /// `select`), each shard's UDP sockets go to a ring shard of their own and the portable shard
+    /// keeps the streams (TCP, TLS).
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
+        let choice = select::choose(cfg.io_engine)?;
+        let rings = choice.kind() == EngineKind::Uring;
         // coturn's turn_realm_option rows override max-bps and the quotas for the realm.
         let cfg = &crate::auth::db::with_realm_options(cfg);
         let shards = shard_count(cfg);
@@ -99,11 +110,15 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             shards: Vec::with_capacity(shards),
             tls: tls.clone(),
-            registry: Arc::new(Registry::new(shards, 0)),
+            registry: Arc::new(Registry::new(shards, if rings { shards } else { 0 })),
             shared: Arc::clone(&shared),
             settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
             addrs: all_addrs.clone(),
+            rings: Vec::new(),
+            engine: choice.kind(),
         };
+        // With rings, the portable shards' port slices come first, the rings' after them.
+        let parts = if rings { 2 * shards } else { shards };
         let mut polls = Vec::with_capacity(shards);
         let mut wakers = Vec::with_capacity(shards);
         for _ in 0..shards {
@@ -129,6 +144,18 @@ impl Server {
             if let Some(resolver) = settings.resolver() {
                 wake_on_answers(resolver, index, &waker);
             }
+            let (sockets, ring_udp) = if rings {
+                let ShardSockets { udp, tcp } = sockets;
+                (
+                    ShardSockets {
+                        udp: Vec::new(),
+                        tcp,
+                    },
+                    udp,
+                )
+            } else {
+                (sockets, Vec::new())
+            };
             let (udp, mut tcp) = register(&poll, sockets, &bound.addrs)?;
             let has_tls = stream_shared.tls.is_some();
             let mut accept = vec![
@@ -169,8 +196,9 @@ impl Server {
                     .try_clone()
                     .map_err(io_error("cloning the poll registry"))
             };
-            let share = relay::share(cfg.min_port, cfg.max_port, shards, index);
-            let relays = Relays::new(registry()?, share, Arc::clone(&reservations), seed()?);
+            let share = relay::share(cfg.min_port, cfg.max_port, parts, index);
+            let ports = relay::Ports::new(share, Arc::clone(&reservations), seed()?);
+            let relays = Relays::new(registry()?, ports);
             let now = clock::now().0;
             let streams = Streams::new(
                 Arc::clone(&stream_shared),
@@ -180,7 +208,7 @@ impl Server {
             );
             let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
             let stop = Arc::clone(&server.stop);
-            let control = server.control(index, cfg.prometheus)?;
+            let control = server.control(index, rings, cfg.prometheus)?;
             // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
             let thread = std::thread::Builder::new()
                 .name(format!("tern-shard-{index}"))
@@ -189,10 +217,29 @@ impl Server {
                 })
                 .map_err(io_error("starting a shard thread"))?;
             server.shards.push((waker, thread));
+            #[cfg(target_os = "linux")]
+            if let select::Choice::Uring(features, _) = &choice {
+                let ring_index = shards + index;
+                let share = relay::share(cfg.min_port, cfg.max_port, parts, ring_index);
+                let ring = uring::spawn(uring::ShardSetup {
+                    index: ring_index,
+                    core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), ring_index),
+                    listeners: ring_udp
+                        .into_iter()
+                        .zip(bound.addrs.iter().copied())
+                        .collect(),
+                    ports: relay::Ports::new(share, Arc::clone(&reservations), seed()?),
+                    features: *features,
+                    control: server.control(index, false, cfg.prometheus)?,
+                    stop: Arc::clone(&server.stop),
+                })?;
+                server.rings.push(ring);
+            }
         }
         for (transport, addr) in &server.listeners {
             info!("listening on {} {addr}", error::name(*transport));
         }
+        info!("I/O engine: {}", choice.describe(shards, rings));
         Ok(server)
     }
 
@@ -253,8 +300,20 @@ impl Server {
         self.shared.is_draining()
     }
 
-    fn control(&self, index: usize, prometheus: bool) -> Result<Control, EngineError> {
-        let slot = self.registry.slot(index).ok_or(EngineError::Io {
+    /// Shard `index`'s control plane; `streams_only` for a portable shard beside a ring (its
+    /// metrics go to the stream slot, the ring's to the UDP slot).
+    fn control(
+        &self,
+        index: usize,
+        streams_only: bool,
+        prometheus: bool,
+    ) -> Result<Control, EngineError> {
+        let slot = if streams_only {
+            self.registry.stream_slot(index)
+        } else {
+            self.registry.slot(index)
+        };
+        let slot = slot.ok_or(EngineError::Io {
             what: "creating a metrics slot",
             source: io::Error::other("no slot for this shard"),
         })?;
@@ -271,7 +330,12 @@ impl Server {
 
     /// How many shard threads run.
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.shards.len() + self.rings.len()
+    }
+
+    /// Which engine runs the UDP listeners and relay sockets.
+    pub fn engine(&self) -> EngineKind {
+        self.engine
     }
 
     /// Signals every shard and waits for its thread to end.
@@ -282,7 +346,8 @@ impl Server {
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);
         self.wake();
-        for (_, thread) in self.shards.drain(..) {
+        let rings = self.rings.drain(..);
+        for thread in self.shards.drain(..).map(|(_, t)| t).chain(rings) {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");
             }

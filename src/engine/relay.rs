@@ -79,29 +79,60 @@ pub(crate) fn share(min: u16, max: u16, shards: usize, index: usize) -> (u16, u1
 pub(crate) struct Relays {
     registry: Registry,
     sockets: Slab<RelaySocket>,
+    ports: Ports,
+}
+
+/// Port choice and binding for one shard, shared by both engines (which differ only in how a
+/// bound socket is polled).
+pub(crate) struct Ports {
     share: (u16, u16),
     rng: u64,
     reservations: Arc<Reservations>,
 }
 
 impl Relays {
-    pub(crate) fn new(
-        registry: Registry,
-        share: (u16, u16),
-        reservations: Arc<Reservations>,
-        seed: u64,
-    ) -> Relays {
+    pub(crate) fn new(registry: Registry, ports: Ports) -> Relays {
         Relays {
             registry,
             sockets: Slab::new(MAX_ID),
+            ports,
+        }
+    }
+
+    pub(crate) fn get(&self, id: usize) -> Option<&RelaySocket> {
+        self.sockets.get(id)
+    }
+}
+
+impl Ports {
+    pub(crate) fn new(share: (u16, u16), reservations: Arc<Reservations>, seed: u64) -> Ports {
+        Ports {
             share,
             rng: seed | 1,
             reservations,
         }
     }
 
-    pub(crate) fn get(&self, id: usize) -> Option<&RelaySocket> {
-        self.sockets.get(id)
+    /// Binds a relay socket as `req` asks (a reserved successor port is handed to the shared
+    /// reservations).
+    pub(crate) fn bind(&mut self, req: &BindRequest) -> Result<Socket, BindError> {
+        Ok(match req.port {
+            PortWish::Any => self.pick(req.ip, false, false, req.dont_fragment)?.0,
+            PortWish::Even { reserve_next } => {
+                let (socket, next) = self.pick(req.ip, true, reserve_next, req.dont_fragment)?;
+                if let Some(next) = next {
+                    if let Some(addr) = next.local_addr().ok().and_then(|a| a.as_socket()) {
+                        self.reservations.put(addr, next, clock::now().0);
+                    }
+                }
+                socket
+            }
+            PortWish::Exact(port) => self.exact(req.ip, port, req.dont_fragment)?,
+        })
+    }
+
+    pub(crate) fn release(&self, addr: SocketAddr) {
+        self.reservations.release(addr);
     }
 
     /// xorshift64*: port choice only needs to be unpredictable enough to spread load, and the
@@ -174,7 +205,9 @@ impl Relays {
             _ => bind_error(&e),
         })
     }
+}
 
+impl Relays {
     fn install(&mut self, socket: Socket) -> Result<Bound, BindError> {
         let addr = socket
             .local_addr()
@@ -204,7 +237,7 @@ impl Relays {
     }
 }
 
-fn bind_error(e: &io::Error) -> BindError {
+pub(crate) fn bind_error(e: &io::Error) -> BindError {
     match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => BindError::Resources,
         _ => BindError::Unavailable,
@@ -213,19 +246,7 @@ fn bind_error(e: &io::Error) -> BindError {
 
 impl RelayIo for Relays {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
-        let socket = match req.port {
-            PortWish::Any => self.pick(req.ip, false, false, req.dont_fragment)?.0,
-            PortWish::Even { reserve_next } => {
-                let (socket, next) = self.pick(req.ip, true, reserve_next, req.dont_fragment)?;
-                if let Some(next) = next {
-                    if let Some(addr) = next.local_addr().ok().and_then(|a| a.as_socket()) {
-                        self.reservations.put(addr, next, clock::now().0);
-                    }
-                }
-                socket
-            }
-            PortWish::Exact(port) => self.exact(req.ip, port, req.dont_fragment)?,
-        };
+        let socket = self.ports.bind(req)?;
         self.install(socket)
     }
 
@@ -237,7 +258,7 @@ impl RelayIo for Relays {
     }
 
     fn release_port(&mut self, addr: SocketAddr) {
-        self.reservations.release(addr);
+        self.ports.release(addr);
     }
 }
 
@@ -265,7 +286,10 @@ mod tests {
         let seed = getrandom::u64().unwrap();
         (
             poll,
-            Relays::new(registry, share, Arc::new(Reservations::default()), seed),
+            Relays::new(
+                registry,
+                Ports::new(share, Arc::new(Reservations::default()), seed),
+            ),
         )
     }
 

@@ -5,7 +5,7 @@
 //! subcommand name and returns the process exit code.
 
 mod admin;
-mod args;
+pub(crate) mod args;
 mod key;
 mod man;
 mod rest;

@@ -85,6 +85,7 @@ impl Server {
         };
         let mut child = command
             .args(args)
+            .args(engine_from_env(args))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -189,6 +190,14 @@ impl Drop for Server {
         }
         let _ = self.child.wait();
     }
+}
+
+/// `--io-engine=$TERN_TEST_ENGINE` (`epoll`, `uring` or `auto`), so the whole suite can run
+/// against each engine; nothing when unset or when the test chose an engine itself.
+fn engine_from_env(args: &[&str]) -> Option<String> {
+    let engine = std::env::var("TERN_TEST_ENGINE").ok()?;
+    let chosen = args.iter().any(|a| a.starts_with("--io-engine"));
+    (!chosen && !engine.is_empty()).then(|| format!("--io-engine={engine}"))
 }
 
 #[derive(Clone, Copy)]

@@ -1,0 +1,169 @@
+//! The provided-buffer ring of one io_uring shard: buffers the kernel fills on multishot
+//! `recvmsg`, each with `turn::HEADROOM` bytes in front of the payload and tailroom behind it.
+//!
+//! With a provided buffer the kernel writes from the buffer's start: an `io_uring_recvmsg_out`
+//! header (16 bytes), the source address (a fixed `sockaddr_in6` field), then the payload. Once
+//! the address is read, those bytes are free, so they serve as the core's headroom; `PAD` spare
+//! bytes before each buffer make up the rest. So the core sees one slice per buffer:
+//! `[PAD][header][name][payload ...][TAILROOM]`, payload at offset `HEADROOM`.
+
+use std::io;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+use io_uring::IoUring;
+
+use crate::engine::batch::TAILROOM;
+use crate::turn::HEADROOM;
+
+/// Bytes of one buffer, including headroom and tailroom (a page: aligned, and a 1500-byte MTU
+/// datagram fits with room for a Send indication's headers).
+pub(crate) const STRIDE: usize = 4096;
+/// `io_uring_recvmsg_out`.
+pub(crate) const OUT_HEADER: usize = 16;
+/// The name field reserved for the source address (large enough for IPv6).
+pub(crate) const NAME_LEN: usize = std::mem::size_of::<libc::sockaddr_in6>();
+/// Spare bytes before the kernel's part of each buffer, so that the payload starts at HEADROOM.
+pub(crate) const PAD: usize = HEADROOM.saturating_sub(OUT_HEADER + NAME_LEN);
+/// Bytes handed to the kernel per buffer.
+const KERNEL_LEN: usize = STRIDE - PAD - TAILROOM;
+/// The largest payload that fits (a longer datagram arrives truncated and is dropped): 3,984
+/// bytes, above any path MTU TURN meets on the Internet.
+pub(crate) const MAX_PAYLOAD: usize = KERNEL_LEN - OUT_HEADER - NAME_LEN;
+// The payload lands exactly at HEADROOM, with the tailroom the core's contract asks for behind
+// the largest one, and a full-MTU datagram with Send indication headers fits.
+const _: () = assert!(PAD + OUT_HEADER + NAME_LEN == HEADROOM);
+const _: () = assert!(HEADROOM + MAX_PAYLOAD + TAILROOM == STRIDE);
+const _: () = assert!(MAX_PAYLOAD >= 1500 + 36);
+
+/// An anonymous, pre-faulted mapping (so its pages count in RSS from the start, not as they are
+/// first used).
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh private anonymous mapping; the result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        NonNull::new(p.cast())
+            .map(|ptr| Mapping { ptr, len })
+            .ok_or_else(|| io::Error::other("mmap returned null"))
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was created by `Mapping::new` with this length.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+pub(crate) struct BufRing {
+    /// The ring entries shared with the kernel (page-aligned, as the kernel requires).
+    entries: Mapping,
+    buffers: Mapping,
+    count: u16,
+    tail: u16,
+    group: u16,
+}
+
+impl BufRing {
+    /// Registers `count` (a power of two) buffers as buffer group `group` of `ring`.
+    pub(crate) fn new(ring: &IoUring, count: u16, group: u16) -> io::Result<BufRing> {
+        if !count.is_power_of_two() {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let entries = Mapping::new(usize::from(count) * std::mem::size_of::<BufRingEntry>())?;
+        let buffers = Mapping::new(usize::from(count) * STRIDE)?;
+        let mut r = BufRing {
+            entries,
+            buffers,
+            count,
+            tail: 0,
+            group,
+        };
+        // SAFETY: the entry array lives as long as `r`; `BufRing` is dropped only after the
+        // buffer group is unregistered (`unregister`) or the ring is gone.
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                r.entries.ptr.as_ptr() as u64,
+                count,
+                group,
+                0,
+            )?;
+        }
+        for bid in 0..count {
+            r.recycle(bid);
+        }
+        r.publish();
+        Ok(r)
+    }
+
+    pub(crate) fn group(&self) -> u16 {
+        self.group
+    }
+
+    /// The whole buffer `bid` (headroom, kernel part, tailroom), or None for an unknown id.
+    pub(crate) fn buffer(&mut self, bid: u16) -> Option<&mut [u8]> {
+        if bid >= self.count {
+            return None;
+        }
+        // SAFETY: `bid < count`, so the range lies inside the buffer mapping; the kernel does not
+        // write to a buffer between handing it out and getting it back through `recycle`.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(
+                self.buffers.ptr.as_ptr().add(usize::from(bid) * STRIDE),
+                STRIDE,
+            )
+        })
+    }
+
+    /// The address of byte `offset` of buffer `bid` (for send iovecs).
+    pub(crate) fn addr(&self, bid: u16, offset: usize) -> *mut u8 {
+        let at = (usize::from(bid.min(self.count - 1)) * STRIDE) + offset.min(STRIDE);
+        // SAFETY: `at` is at most the mapping's length.
+        unsafe { self.buffers.ptr.as_ptr().add(at) }
+    }
+
+    /// Hands buffer `bid` back to the kernel (visible after `publish`).
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        if bid >= self.count {
+            return;
+        }
+        let index = usize::from(self.tail & (self.count - 1));
+        // SAFETY: `index < count`; the entry array has `count` entries. The kernel only reads
+        // entries between its head and the published tail, and this one is past the tail.
+        unsafe {
+            let entry = &mut *self.entries.ptr.as_ptr().cast::<BufRingEntry>().add(index);
+            entry.set_addr(self.addr(bid, PAD) as u64);
+            entry.set_len(KERNEL_LEN as u32);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes recycled buffers visible to the kernel.
+    pub(crate) fn publish(&self) {
+        // SAFETY: the tail field of the ring shares the first entry's reserved field; the kernel
+        // reads it with acquire ordering.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries.ptr.as_ptr().cast()) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+}

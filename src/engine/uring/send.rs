@@ -1,0 +1,276 @@
+//! Outgoing datagrams of one io_uring shard: `sendmsg` submissions built in slots that stay put
+//! until the kernel completes them. Datagrams of one loop turn that leave the same socket for the
+//! same destination with the same size share one submission as UDP GSO segments (`UDP_SEGMENT`,
+//! the last segment may be shorter); without GSO each datagram is its own submission.
+
+use std::net::SocketAddr;
+
+use socket2::SockAddr;
+
+use super::gso;
+use crate::engine::batch::SCRATCH;
+
+/// Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is at least 64).
+pub(crate) const MAX_SEGMENTS: usize = 64;
+/// Bytes per GSO send (one IP datagram before segmentation).
+const GSO_MAX_BYTES: usize = 60_000;
+/// Larger segments go out one by one: a GSO segment above the path MTU fails as a whole.
+const GSO_MAX_SEGMENT: usize = 1472;
+/// Open slots searched for one with the same socket and destination.
+const LOOKBACK: usize = 8;
+
+/// The socket a datagram leaves from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sock {
+    Listener(u32),
+    Relay(u32),
+}
+
+/// A buffer a send keeps until it completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// A provided receive buffer (headers written into its headroom).
+    Buffer(u16),
+    /// A copied response.
+    Response(u16),
+}
+
+pub(crate) struct Slot {
+    hdr: libc::msghdr,
+    name: libc::sockaddr_storage,
+    iov: [libc::iovec; MAX_SEGMENTS],
+    control: [u64; 4],
+    held: [Held; MAX_SEGMENTS],
+    count: usize,
+    seg: usize,
+    bytes: usize,
+    short: bool,
+    pub(crate) sock: Sock,
+    to: SocketAddr,
+}
+
+pub(crate) struct Sends {
+    slots: Box<[Slot]>,
+    free: Vec<u32>,
+    /// Slots being filled this turn.
+    open: Vec<u32>,
+    /// Responses copied out of the shard's scratch buffer.
+    responses: Box<[u8]>,
+    free_responses: Vec<u16>,
+    pub(crate) gso: bool,
+}
+
+/// Why a datagram was not queued; the caller gives the buffer back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Full;
+
+impl Sends {
+    pub(crate) fn new(slots: usize, responses: u16, gso: bool) -> Sends {
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let slot = |_| Slot {
+            // SAFETY: all-zero is a valid msghdr and sockaddr_storage (null pointers, lengths 0).
+            hdr: unsafe { std::mem::zeroed() },
+            // SAFETY: as above.
+            name: unsafe { std::mem::zeroed() },
+            iov: [empty; MAX_SEGMENTS],
+            control: [0; 4],
+            held: [Held::Buffer(0); MAX_SEGMENTS],
+            count: 0,
+            seg: 0,
+            bytes: 0,
+            short: false,
+            sock: Sock::Listener(0),
+            to: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        Sends {
+            slots: (0..slots).map(slot).collect(),
+            free: (0..slots as u32).rev().collect(),
+            open: Vec::with_capacity(slots),
+            responses: vec![0; usize::from(responses) * SCRATCH].into_boxed_slice(),
+            free_responses: (0..responses).rev().collect(),
+            gso,
+        }
+    }
+
+    /// Copies a response out of the scratch buffer, so the scratch can serve the next input.
+    pub(crate) fn copy_response(&mut self, bytes: &[u8]) -> Option<(Held, *mut u8)> {
+        if bytes.len() > SCRATCH {
+            return None;
+        }
+        let i = self.free_responses.pop()?;
+        let start = usize::from(i) * SCRATCH;
+        let dst = self.responses.get_mut(start..start + bytes.len())?;
+        dst.copy_from_slice(bytes);
+        Some((Held::Response(i), dst.as_mut_ptr()))
+    }
+
+    /// Gives back a response buffer that was never queued.
+    pub(crate) fn release_response(&mut self, held: Held) {
+        if let Held::Response(r) = held {
+            self.free_responses.push(r);
+        }
+    }
+
+    /// Queues `len` bytes at `base` (kept alive by `held` until the send completes).
+    pub(crate) fn push(
+        &mut self,
+        sock: Sock,
+        to: SocketAddr,
+        base: *mut u8,
+        len: usize,
+        held: Held,
+    ) -> Result<(), Full> {
+        let gso = self.gso && len <= GSO_MAX_SEGMENT;
+        let joinable = |s: &Slot| {
+            gso && s.sock == sock
+                && s.to == to
+                && s.count < MAX_SEGMENTS
+                && !s.short
+                && len <= s.seg
+                && s.bytes + len <= GSO_MAX_BYTES
+        };
+        let found = self
+            .open
+            .iter()
+            .rev()
+            .take(LOOKBACK)
+            .copied()
+            .find(|&i| self.slots.get(i as usize).is_some_and(joinable));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let i = self.free.pop().ok_or(Full)?;
+                self.open.push(i);
+                let s = self.slot(i).ok_or(Full)?;
+                s.count = 0;
+                s.seg = len;
+                s.bytes = 0;
+                s.short = false;
+                s.sock = sock;
+                s.to = to;
+                i
+            }
+        };
+        let s = self.slot(i).ok_or(Full)?;
+        let k = s.count;
+        s.iov[k] = libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        };
+        s.held[k] = held;
+        s.count += 1;
+        s.bytes += len;
+        s.short = len < s.seg;
+        Ok(())
+    }
+
+    fn slot(&mut self, i: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(i as usize)
+    }
+
+    /// Finishes the slots filled this turn: `(slot, socket, header)` for each submission.
+    pub(crate) fn seal(&mut self, out: &mut Vec<(u32, Sock, *const libc::msghdr)>) {
+        for &i in &self.open {
+            let Some(s) = self.slots.get_mut(i as usize) else {
+                continue;
+            };
+            let name = SockAddr::from(s.to);
+            let n = (name.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+            // SAFETY: `name` holds `n` valid bytes; `s.name` has room for a sockaddr_storage.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    name.as_ptr().cast::<u8>(),
+                    (&mut s.name as *mut libc::sockaddr_storage).cast::<u8>(),
+                    n,
+                );
+            }
+            s.hdr.msg_name = (&mut s.name as *mut libc::sockaddr_storage).cast();
+            s.hdr.msg_namelen = n as libc::socklen_t;
+            s.hdr.msg_iov = s.iov.as_mut_ptr();
+            s.hdr.msg_iovlen = s.count;
+            s.hdr.msg_flags = 0;
+            if s.count > 1 {
+                let len = gso::write_segment_cmsg(&mut s.control, s.seg as u16);
+                s.hdr.msg_control = s.control.as_mut_ptr().cast();
+                s.hdr.msg_controllen = len;
+            } else {
+                s.hdr.msg_control = std::ptr::null_mut();
+                s.hdr.msg_controllen = 0;
+            }
+            out.push((i, s.sock, &s.hdr));
+        }
+        self.open.clear();
+    }
+
+    /// A send completed: the buffers it held, and how many datagrams it carried.
+    pub(crate) fn complete(&mut self, i: u32, mut release: impl FnMut(Held)) -> usize {
+        let Some(s) = self.slots.get_mut(i as usize) else {
+            return 0;
+        };
+        let count = s.count;
+        for &held in &s.held[..count] {
+            match held {
+                Held::Response(r) => self.free_responses.push(r),
+                other => release(other),
+            }
+        }
+        s.count = 0;
+        self.free.push(i);
+        count
+    }
+
+    /// Whether slot `i` was a GSO send (for turning GSO off when the kernel refuses it).
+    pub(crate) fn is_gso(&self, i: u32) -> bool {
+        self.slots.get(i as usize).is_some_and(|s| s.count > 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(s: &mut Sends, sock: Sock, to: SocketAddr, len: usize, bid: u16) {
+        s.push(sock, to, std::ptr::null_mut(), len, Held::Buffer(bid))
+            .unwrap();
+    }
+
+    #[test]
+    fn equal_datagrams_to_one_destination_share_a_send() {
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2000".parse().unwrap();
+        let mut s = Sends::new(8, 2, true);
+        queue(&mut s, Sock::Relay(1), a, 100, 0);
+        queue(&mut s, Sock::Relay(1), b, 100, 1);
+        queue(&mut s, Sock::Relay(1), a, 100, 2);
+        // Shorter: closes the GSO train; the next datagram starts a new send.
+        queue(&mut s, Sock::Relay(1), a, 60, 3);
+        queue(&mut s, Sock::Relay(1), a, 100, 4);
+        queue(&mut s, Sock::Listener(0), a, 100, 5);
+        let mut out = Vec::new();
+        s.seal(&mut out);
+        assert_eq!(out.len(), 4);
+        let mut released = Vec::new();
+        let counts: Vec<usize> = out
+            .iter()
+            .map(|(i, _, _)| s.complete(*i, |h| released.push(h)))
+            .collect();
+        assert_eq!(counts, vec![3, 1, 1, 1]);
+        assert_eq!(released.len(), 6);
+    }
+
+    #[test]
+    fn without_gso_every_datagram_is_its_own_send_until_slots_run_out() {
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let mut s = Sends::new(2, 1, false);
+        queue(&mut s, Sock::Relay(1), a, 100, 0);
+        queue(&mut s, Sock::Relay(1), a, 100, 1);
+        let third = s.push(Sock::Relay(1), a, std::ptr::null_mut(), 1, Held::Buffer(2));
+        assert_eq!(third, Err(Full));
+        let (held, _) = s.copy_response(b"abc").unwrap();
+        assert_eq!(held, Held::Response(0));
+        assert!(s.copy_response(b"x").is_none());
+    }
+}

@@ -1,0 +1,506 @@
+//! One io_uring shard's loop (design.md, "Threads and shards"; "One relayed packet"): multishot
+//! `recvmsg` on every UDP listener and relay socket into the provided-buffer ring, each datagram
+//! through the core, outputs queued as `sendmsg` submissions (GSO-batched) and submitted with the
+//! next wait. A turn handles at most `MAX_COMPLETIONS` completions, so one busy socket cannot
+//! hold the rest; nothing in the loop blocks except the wait itself.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use tracing::{debug, error, warn};
+
+use super::bufring::{BufRing, NAME_LEN, OUT_HEADER, PAD, STRIDE};
+use super::relays::{Change, Relays};
+use super::send::{Held, Sends, Sock};
+use super::sockaddr;
+use super::token::Op;
+use crate::engine::batch::SCRATCH;
+use crate::engine::clock;
+use crate::engine::control::Control;
+use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
+
+/// Completions handled per loop turn.
+const MAX_COMPLETIONS: usize = 1024;
+/// The longest wait, so a stop request is seen without a wake-up.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// Where the payload starts in a buffer, and where the core's slice of the buffer starts.
+const PAYLOAD: usize = PAD + OUT_HEADER + NAME_LEN;
+const CORE_START: usize = PAYLOAD - HEADROOM;
+const _: () = assert!(PAYLOAD >= HEADROOM);
+
+pub(crate) struct Listener {
+    pub(crate) socket: UdpSocket,
+    pub(crate) addr: SocketAddr,
+}
+
+/// What the engine dropped or could not do; logged when the shard stops.
+#[derive(Default, Debug)]
+struct Stats {
+    recv_errors: u64,
+    truncated: u64,
+    send_errors: u64,
+    send_dropped: u64,
+    no_buffers: u64,
+}
+
+pub(crate) struct Shard {
+    pub(crate) index: usize,
+    pub(crate) ring: IoUring,
+    pub(crate) core: turn::Shard,
+    pub(crate) listeners: Vec<Listener>,
+    pub(crate) relays: Relays,
+    pub(crate) bufs: BufRing,
+    pub(crate) sends: Sends,
+    /// The receive template: only its name and control lengths matter to the kernel.
+    pub(crate) msg: Box<libc::msghdr>,
+    /// Fixed-file table size (0: plain descriptors).
+    pub(crate) fixed: u32,
+    pub(crate) scratch: Box<[u8]>,
+    /// Reloaded settings, metrics and allocation events, once per loop turn.
+    control: Control,
+    pub(crate) stop: Arc<AtomicBool>,
+    cqes: Vec<(u64, i32, u32)>,
+    sealed: Vec<(u32, Sock, *const libc::msghdr)>,
+    rearm: Vec<Op>,
+    stats: Stats,
+}
+
+/// A socket as a submission names it.
+#[derive(Clone, Copy)]
+enum Target {
+    Fd(RawFd),
+    Fixed(u32),
+}
+
+impl Shard {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        index: usize,
+        ring: IoUring,
+        core: turn::Shard,
+        listeners: Vec<Listener>,
+        relays: Relays,
+        bufs: BufRing,
+        sends: Sends,
+        fixed: u32,
+        control: Control,
+        stop: Arc<AtomicBool>,
+    ) -> Shard {
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        msg.msg_namelen = NAME_LEN as libc::socklen_t;
+        Shard {
+            index,
+            ring,
+            core,
+            listeners,
+            relays,
+            bufs,
+            sends,
+            msg,
+            fixed,
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            control,
+            stop,
+            cqes: Vec::with_capacity(MAX_COMPLETIONS),
+            sealed: Vec::new(),
+            rearm: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        for i in 0..self.listeners.len() as u32 {
+            self.rearm.push(Op::Listener(i));
+        }
+        self.arm();
+        let mut busy = false;
+        while !self.stop.load(Ordering::Acquire) {
+            let wait = if busy {
+                Duration::ZERO
+            } else {
+                self.sleep_time()
+            };
+            if !self.enter(wait) {
+                break;
+            }
+            busy = self.drain();
+            self.flush();
+            self.bufs.publish();
+            self.arm();
+            self.expire();
+            self.control.after_turn(&mut self.core, clock::now().0);
+        }
+        self.control.finish(&mut self.core);
+        self.teardown();
+        debug!("uring shard {} stopped: {:?}", self.index, self.stats);
+    }
+
+    fn sleep_time(&self) -> Duration {
+        match self.core.next_timeout() {
+            Some(at) => at.saturating_duration_since(clock::now().0).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        }
+    }
+
+    /// Submits what is queued and waits up to `wait` for a completion. False on a fatal error.
+    fn enter(&mut self, wait: Duration) -> bool {
+        let ts = types::Timespec::from(wait);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => true,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN) => true,
+                _ => {
+                    error!(
+                        "uring shard {}: io_uring_enter failed, stopping: {e}",
+                        self.index
+                    );
+                    false
+                }
+            },
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = clock::now().0;
+        if self.core.next_timeout().is_some_and(|at| at <= now) {
+            self.core.handle_timeout(now, &mut self.relays);
+            self.apply_changes();
+        }
+    }
+
+    /// Handles up to `MAX_COMPLETIONS` completions; true when more are waiting.
+    fn drain(&mut self) -> bool {
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.clear();
+        let more = {
+            let mut cq = self.ring.completion();
+            cqes.extend(
+                cq.by_ref()
+                    .take(MAX_COMPLETIONS)
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
+            !cq.is_empty()
+        };
+        // One clock read per batch of completions, as the portable engine reads one per recvmmsg.
+        let now = clock::now();
+        for &(data, result, flags) in &cqes {
+            match Op::decode(data) {
+                Some(op @ (Op::Listener(_) | Op::Relay(..))) => {
+                    self.received(op, result, flags, now)
+                }
+                Some(Op::Send(slot)) => self.sent(slot, result),
+                Some(Op::Cancel) | None => {}
+            }
+        }
+        self.cqes = cqes;
+        more
+    }
+
+    fn sent(&mut self, slot: u32, result: i32) {
+        if result < 0 {
+            self.stats.send_errors += 1;
+            if result == -libc::EIO && self.sends.is_gso(slot) && self.sends.gso {
+                // EIO: the device cannot segment (no checksum offload); send one by one.
+                warn!(
+                    "uring shard {}: UDP GSO refused by the kernel: turned off",
+                    self.index
+                );
+                self.sends.gso = false;
+            }
+        }
+        let bufs = &mut self.bufs;
+        self.sends.complete(slot, |held| {
+            if let Held::Buffer(bid) = held {
+                bufs.recycle(bid);
+            }
+        });
+    }
+
+    fn live(&self, op: Op) -> bool {
+        match op {
+            Op::Listener(i) => (i as usize) < self.listeners.len(),
+            Op::Relay(id, gen) => self.relays.get(id).is_some_and(|r| r.gen == gen),
+            _ => false,
+        }
+    }
+
+    fn received(&mut self, op: Op, result: i32, flags: u32, now: (Instant, u64)) {
+        let live = self.live(op);
+        if live && !cqueue::more(flags) {
+            // The multishot receive ended (ENOBUFS when the ring ran dry, or an error).
+            self.rearm.push(op);
+        }
+        let Some(bid) = cqueue::buffer_select(flags) else {
+            match -result {
+                libc::ENOBUFS => self.stats.no_buffers += 1,
+                libc::ECANCELED => {}
+                _ if result < 0 => self.stats.recv_errors += 1,
+                _ => {}
+            }
+            return;
+        };
+        if !live || result < 0 {
+            self.bufs.recycle(bid);
+            return;
+        }
+        let out = self.input(op, bid, now);
+        self.apply_changes();
+        self.queue(bid, out);
+    }
+
+    /// Parses the datagram in buffer `bid` and hands it to the core.
+    fn input(&mut self, op: Op, bid: u16, (now, unix): (Instant, u64)) -> Output {
+        let Some(buf) = self.bufs.buffer(bid) else {
+            return Output::Nothing;
+        };
+        let Some(header) = buf.get(PAD..PAD + OUT_HEADER) else {
+            return Output::Nothing;
+        };
+        let field =
+            |i: usize| u32::from_ne_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let (name_len, len, msg_flags) = (field(0) as usize, field(8) as usize, field(12));
+        let from = buf
+            .get(PAD + OUT_HEADER..PAD + OUT_HEADER + name_len.min(NAME_LEN))
+            .and_then(sockaddr::parse);
+        let Some(from) = from.filter(|_| msg_flags & libc::MSG_TRUNC as u32 == 0) else {
+            self.stats.truncated += 1;
+            return Output::Nothing;
+        };
+        let Some(core_buf) = buf.get_mut(CORE_START..) else {
+            return Output::Nothing;
+        };
+        match op {
+            Op::Listener(i) => {
+                let Some(local) = self.listeners.get(i as usize).map(|l| l.addr) else {
+                    return Output::Nothing;
+                };
+                let client = Client {
+                    via: Via::Udp(i),
+                    transport: Transport::Udp,
+                    local,
+                    remote: from,
+                };
+                let before = self.core.allocation_count();
+                let out = self.core.handle_client(
+                    now,
+                    unix,
+                    &client,
+                    core_buf,
+                    len,
+                    &mut self.scratch,
+                    &mut self.relays,
+                );
+                if self.core.allocation_count() > before {
+                    // Setup latency: one clock read per new allocation, none per packet.
+                    let d = clock::now().0.saturating_duration_since(now);
+                    self.control.observe_setup(d);
+                }
+                out
+            }
+            Op::Relay(id, _) => self.core.handle_peer(now, RelayId(id), from, core_buf, len),
+            _ => Output::Nothing,
+        }
+    }
+
+    /// Queues the output of buffer `bid`; the buffer goes back to the ring unless a send holds it.
+    fn queue(&mut self, bid: u16, out: Output) {
+        let (sock, to, data) = match out {
+            Output::Client {
+                via: Via::Udp(i),
+                to,
+                data,
+            } => (Sock::Listener(i), to, data),
+            Output::Peer { relay, to, data } => (Sock::Relay(relay.0), to, data),
+            Output::Nothing => return self.bufs.recycle(bid),
+            Output::Client {
+                via: Via::Stream(_),
+                ..
+            } => {
+                // Streams are served by the stream shards; this cannot name one.
+                self.stats.send_dropped += 1;
+                return self.bufs.recycle(bid);
+            }
+        };
+        match data {
+            Span::Packet(range) => {
+                let fits = range.start < range.end && CORE_START + range.end <= STRIDE;
+                let base = self.bufs.addr(bid, CORE_START + range.start);
+                let held = Held::Buffer(bid);
+                if !fits || self.sends.push(sock, to, base, range.len(), held).is_err() {
+                    self.stats.send_dropped += 1;
+                    self.bufs.recycle(bid);
+                }
+            }
+            Span::Scratch(n) => {
+                self.bufs.recycle(bid);
+                let copied = self
+                    .scratch
+                    .get(..n)
+                    .and_then(|b| self.sends.copy_response(b));
+                let Some((held, base)) = copied else {
+                    self.stats.send_dropped += 1;
+                    return;
+                };
+                if self.sends.push(sock, to, base, n, held).is_err() {
+                    self.sends.release_response(held);
+                    self.stats.send_dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// Turns this turn's queued datagrams into `sendmsg` submissions.
+    fn flush(&mut self) {
+        let mut sealed = std::mem::take(&mut self.sealed);
+        self.sends.seal(&mut sealed);
+        for &(slot, sock, hdr) in &sealed {
+            let user_data = Op::Send(slot).encode();
+            let entry = match self.target(sock) {
+                Some(Target::Fd(fd)) => opcode::SendMsg::new(types::Fd(fd), hdr).build(),
+                Some(Target::Fixed(i)) => opcode::SendMsg::new(types::Fixed(i), hdr).build(),
+                None => {
+                    self.stats.send_dropped += 1;
+                    self.sent(slot, 0);
+                    continue;
+                }
+            };
+            self.push(entry.user_data(user_data));
+        }
+        sealed.clear();
+        self.sealed = sealed;
+    }
+
+    /// Arms a multishot receive for every source whose receive ended.
+    fn arm(&mut self) {
+        let mut rearm = std::mem::take(&mut self.rearm);
+        for &op in &rearm {
+            if !self.live(op) {
+                continue;
+            }
+            let sock = match op {
+                Op::Listener(i) => Sock::Listener(i),
+                Op::Relay(id, _) => Sock::Relay(id),
+                _ => continue,
+            };
+            let msg: *const libc::msghdr = &*self.msg;
+            let group = self.bufs.group();
+            let entry = match self.target(sock) {
+                Some(Target::Fd(fd)) => {
+                    opcode::RecvMsgMulti::new(types::Fd(fd), msg, group).build()
+                }
+                Some(Target::Fixed(i)) => {
+                    opcode::RecvMsgMulti::new(types::Fixed(i), msg, group).build()
+                }
+                None => continue,
+            };
+            self.push(entry.user_data(op.encode()));
+        }
+        rearm.clear();
+        self.rearm = rearm;
+    }
+
+    /// Registers new relay sockets with the ring and cancels the receives of closed ones.
+    fn apply_changes(&mut self) {
+        if self.relays.changes.is_empty() {
+            return;
+        }
+        let mut changes = std::mem::take(&mut self.relays.changes);
+        for change in changes.drain(..) {
+            match change {
+                Change::Opened { id, gen, fd } => {
+                    if let Some(slot) = self.fixed_slot(id) {
+                        let ok = self.ring.submitter().register_files_update(slot, &[fd]);
+                        if let Some(r) = self.relays.get_mut(id) {
+                            r.fixed = ok.is_ok();
+                        }
+                    }
+                    self.rearm.push(Op::Relay(id, gen));
+                }
+                Change::Closed {
+                    id,
+                    gen,
+                    fixed,
+                    socket,
+                } => {
+                    let cancel = opcode::AsyncCancel::new(Op::Relay(id, gen).encode()).build();
+                    self.push(cancel.user_data(Op::Cancel.encode()));
+                    if let (true, Some(slot)) = (fixed, self.fixed_slot(id)) {
+                        // Clearing the slot drops the table's reference; the socket closes
+                        // once the cancelled receive lets go of it too.
+                        let _ = self.ring.submitter().register_files_update(slot, &[-1]);
+                    }
+                    drop(socket);
+                }
+            }
+        }
+        self.relays.changes = changes;
+        // New relays receive from the next submission on.
+        self.arm();
+    }
+
+    fn fixed_slot(&self, id: u32) -> Option<u32> {
+        let slot = (self.listeners.len() as u32).checked_add(id)?;
+        (slot < self.fixed).then_some(slot)
+    }
+
+    fn target(&self, sock: Sock) -> Option<Target> {
+        match sock {
+            Sock::Listener(i) => {
+                let l = self.listeners.get(i as usize)?;
+                Some(if i < self.fixed {
+                    Target::Fixed(i)
+                } else {
+                    Target::Fd(l.socket.as_raw_fd())
+                })
+            }
+            Sock::Relay(id) => {
+                let r = self.relays.get(id)?;
+                Some(match self.fixed_slot(id) {
+                    Some(slot) if r.fixed => Target::Fixed(slot),
+                    _ => Target::Fd(r.socket.as_raw_fd()),
+                })
+            }
+        }
+    }
+
+    /// Queues one submission, submitting what is queued first when the queue is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every pointer in the entry (msghdr templates, send slots, buffers) stays
+            // valid until its completion: they live in the shard, which outlives the ring's
+            // requests (`teardown` cancels them all before anything is freed).
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                if e.raw_os_error() != Some(libc::EBUSY) {
+                    error!("uring shard {}: submit failed: {e}", self.index);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Cancels every request and waits for it, so no request outlives the memory it points at.
+    fn teardown(&mut self) {
+        let _ = self.ring.submit();
+        if let Err(e) = self.ring.submitter().register_sync_cancel(
+            Some(types::Timespec::from(Duration::from_secs(1))),
+            types::CancelBuilder::any(),
+        ) {
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                debug!(
+                    "uring shard {}: cancelling requests at stop: {e}",
+                    self.index
+                );
+            }
+        }
+        let _ = self.ring.submitter().unregister_buf_ring(self.bufs.group());
+    }
+}
