@@ -5,8 +5,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-/// The cgroup period; short, so the throttle adds little latency of its own.
-const PERIOD_US: u32 = 10_000;
+/// The kernel's smallest CFS quota (and period), in microseconds.
+const MIN_QUOTA_US: u32 = 1_000;
 
 pub struct CpuCap {
     dir: PathBuf,
@@ -16,7 +16,14 @@ pub struct CpuCap {
 impl CpuCap {
     /// Puts `pid` (all its threads) in a new cgroup limited to `percent` of one CPU.
     pub fn apply(pid: u32, percent: u32) -> Result<CpuCap, String> {
-        let quota = PERIOD_US * percent / 100;
+        // The shortest period the kernel takes for this share: a throttled server stops for
+        // period - quota at a time, and a long stop fills the socket buffers so that every
+        // packet arriving in the same phase of each period is dropped. A client retransmitting
+        // on a fixed timer (a multiple of the period) then loses every copy: an artefact of the
+        // cap, not of overload. With a period of a few milliseconds a stop fits in the buffers.
+        let percent = percent.clamp(1, 100);
+        let period = (MIN_QUOTA_US * 100).div_ceil(percent);
+        let quota = period * percent / 100;
         let name = format!("tern-drill-{}", std::process::id());
         let v1 = PathBuf::from("/sys/fs/cgroup/cpu");
         let v2 = PathBuf::from("/sys/fs/cgroup");
@@ -24,12 +31,12 @@ impl CpuCap {
             (
                 v1,
                 vec![
-                    ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                    ("cpu.cfs_period_us", period.to_string()),
                     ("cpu.cfs_quota_us", quota.to_string()),
                 ],
             )
         } else if v2.join("cgroup.controllers").exists() {
-            (v2, vec![("cpu.max", format!("{quota} {PERIOD_US}"))])
+            (v2, vec![("cpu.max", format!("{quota} {period}"))])
         } else {
             return Err("no cgroup cpu controller".into());
         };

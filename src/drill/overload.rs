@@ -168,6 +168,9 @@ pub fn run(o: &OverloadOpts) -> Outcome {
             ));
         }
     }
+    for why in &control.allocate_failures {
+        problems.push(format!("Allocate probe failed: {why}"));
+    }
     if problems.is_empty() {
         Ok(summary)
     } else {

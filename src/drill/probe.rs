@@ -12,7 +12,10 @@ use super::stats::Histogram;
 use super::wire::{self, Ask, Auth, Reply};
 use super::{PASSWORD, USER};
 
-/// Retransmission timer and attempts for probe requests.
+/// Retransmission timer and attempts for probe requests. Each wait is jittered by up to ±20%:
+/// the drill's CPU cap throttles tern on a fixed period, and a fixed timer would land every
+/// retransmission in the same phase of it (all dropped, or all through), which real clients,
+/// whose clocks owe nothing to the server's scheduler, do not do.
 const RTO: Duration = Duration::from_millis(250);
 const TRIES: u32 = 16;
 
@@ -23,6 +26,8 @@ pub struct ProbeResult {
     /// Probes that got no answer after every retransmission, or a refusal.
     pub binding_failed: u64,
     pub allocate_failed: u64,
+    /// Why each failed Allocate probe failed (which transaction, and what came back).
+    pub allocate_failures: Vec<String>,
 }
 
 pub struct Probe {
@@ -66,11 +71,14 @@ fn probe(
             next_alloc = Instant::now() + allocate_every;
             let t0 = Instant::now();
             match allocate(server) {
-                Some(sock) => {
+                Ok(sock) => {
                     r.allocate.record(t0.elapsed());
                     let _ = deallocate(&sock, server);
                 }
-                None => r.allocate_failed += 1,
+                Err(why) => {
+                    r.allocate_failed += 1;
+                    r.allocate_failures.push(why);
+                }
             }
         }
         thread::sleep(binding_every.saturating_sub(t0.elapsed()));
@@ -78,26 +86,45 @@ fn probe(
     r
 }
 
-/// A complete Allocate from a fresh socket; the socket (holding the allocation) on success.
-fn allocate(server: SocketAddr) -> Option<(UdpSocket, Auth)> {
-    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
+/// A complete Allocate from a fresh socket; the socket (holding the allocation) on success, else
+/// which transaction failed and how.
+fn allocate(server: SocketAddr) -> Result<(UdpSocket, Auth), String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     let mut auth = Auth::default();
-    for _ in 0..3 {
-        match exchange(&sock, server, Ask::Allocate, &auth)? {
-            Reply::Success { .. } => return Some((sock, auth)),
+    let mut answers = Vec::new();
+    for attempt in 1..=3 {
+        let Some(reply) = exchange(&sock, server, Ask::Allocate, &auth) else {
+            return Err(format!(
+                "Allocate #{attempt} from {:?} unanswered after {TRIES} tries (before: {answers:?})",
+                sock.local_addr().ok()
+            ));
+        };
+        match &reply {
+            Reply::Success { .. } => return Ok((sock, auth)),
             Reply::Challenge { realm, nonce, .. } => {
-                if !auth.challenge(&realm, &nonce, USER, PASSWORD) {
-                    return None;
+                if !auth.challenge(realm, nonce, USER, PASSWORD) {
+                    return Err(format!(
+                        "Allocate #{attempt}: credentials refused: {reply:?}"
+                    ));
                 }
             }
-            Reply::Error(_) => return None,
+            Reply::Error(_) => return Err(format!("Allocate #{attempt}: {reply:?}")),
         }
+        answers.push(reply);
     }
-    None
+    Err(format!("no success after 3 Allocates: {answers:?}"))
 }
 
 fn deallocate((sock, auth): &(UdpSocket, Auth), server: SocketAddr) -> Option<Reply> {
     exchange(sock, server, Ask::Refresh(0), auth)
+}
+
+/// `d` times a random factor in [0.8, 1.2).
+fn jittered(d: Duration) -> Duration {
+    let mut b = [0u8; 1];
+    // A failed read leaves 0: the shortest wait, still a valid one.
+    let _ = getrandom::fill(&mut b);
+    d.mul_f64(0.8 + 0.4 * f64::from(b[0]) / 256.0)
 }
 
 /// One request with retransmissions; the answer to it, if one came.
@@ -109,7 +136,7 @@ pub fn exchange(sock: &UdpSocket, server: SocketAddr, ask: Ask, auth: &Auth) -> 
     sock.set_read_timeout(Some(RTO)).ok()?;
     for _ in 0..TRIES {
         sock.send_to(&out[..n], server).ok()?;
-        let deadline = Instant::now() + RTO;
+        let deadline = Instant::now() + jittered(RTO);
         while Instant::now() < deadline {
             let Ok(len) = sock.recv(&mut buf) else { break };
             if let Some((got, reply)) = wire::reply(&buf[..len]) {

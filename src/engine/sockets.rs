@@ -13,6 +13,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// overload into seconds of latency for every client, Binding and Allocate included, where
 /// dropping the excess keeps the control plane answering.
 const LISTENER_BUFFER: usize = 512 << 10;
+/// Receive buffer asked for on each relay socket (coturn's 64 KiB; the kernel doubles it): a
+/// peer's burst fits, but under overload one allocation's queue stays short. The default
+/// (net.core.rmem_default, 208 KiB here) times every relay socket of a busy shard queued half
+/// a second of media at twice the shard's capacity, and late media is worse than lost media.
+const RELAY_BUFFER: usize = 64 << 10;
 const TCP_BACKLOG: i32 = 1024;
 
 fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
@@ -49,6 +54,8 @@ pub(crate) fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener
 pub(crate) fn relay(addr: SocketAddr, dont_fragment: bool) -> io::Result<Socket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
     socket.bind(&addr.into())?;
+    // Best effort, like the listeners' buffers.
+    let _ = socket.set_recv_buffer_size(RELAY_BUFFER);
     if dont_fragment {
         set_dont_fragment(&socket, addr.is_ipv6())?;
     }

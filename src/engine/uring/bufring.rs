@@ -80,12 +80,14 @@ pub(crate) struct BufRing {
     count: u16,
     tail: u16,
     group: u16,
+    /// The id of the first buffer: ids are `first..first + count`, unique across a shard's pools.
+    first: u16,
 }
 
 impl BufRing {
-    /// Registers `count` (a power of two) buffers as buffer group `group` of `ring`.
-    pub(crate) fn new(ring: &IoUring, count: u16, group: u16) -> io::Result<BufRing> {
-        if !count.is_power_of_two() {
+    /// Registers `count` (a power of two) buffers, ids from `first`, as buffer group `group`.
+    pub(crate) fn new(ring: &IoUring, count: u16, group: u16, first: u16) -> io::Result<BufRing> {
+        if !count.is_power_of_two() || first.checked_add(count).is_none() {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
         let entries = Mapping::new(usize::from(count) * std::mem::size_of::<BufRingEntry>())?;
@@ -96,6 +98,7 @@ impl BufRing {
             count,
             tail: 0,
             group,
+            first,
         };
         // SAFETY: the entry array lives as long as `r`; `BufRing` is dropped only after the
         // buffer group is unregistered (`unregister`) or the ring is gone.
@@ -107,7 +110,7 @@ impl BufRing {
                 0,
             )?;
         }
-        for bid in 0..count {
+        for bid in first..first + count {
             r.recycle(bid);
         }
         r.publish();
@@ -118,31 +121,35 @@ impl BufRing {
         self.group
     }
 
+    /// Whether buffer `bid` belongs to this ring.
+    fn owns(&self, bid: u16) -> bool {
+        bid.wrapping_sub(self.first) < self.count
+    }
+
     /// The whole buffer `bid` (headroom, kernel part, tailroom), or None for an unknown id.
     pub(crate) fn buffer(&mut self, bid: u16) -> Option<&mut [u8]> {
-        if bid >= self.count {
+        if !self.owns(bid) {
             return None;
         }
-        // SAFETY: `bid < count`, so the range lies inside the buffer mapping; the kernel does not
-        // write to a buffer between handing it out and getting it back through `recycle`.
+        let index = usize::from(bid - self.first);
+        // SAFETY: `index < count`, so the range lies inside the buffer mapping; the kernel does
+        // not write to a buffer between handing it out and getting it back through `recycle`.
         Some(unsafe {
-            std::slice::from_raw_parts_mut(
-                self.buffers.ptr.as_ptr().add(usize::from(bid) * STRIDE),
-                STRIDE,
-            )
+            std::slice::from_raw_parts_mut(self.buffers.ptr.as_ptr().add(index * STRIDE), STRIDE)
         })
     }
 
     /// The address of byte `offset` of buffer `bid` (for send iovecs).
     pub(crate) fn addr(&self, bid: u16, offset: usize) -> *mut u8 {
-        let at = (usize::from(bid.min(self.count - 1)) * STRIDE) + offset.min(STRIDE);
+        let index = bid.wrapping_sub(self.first).min(self.count - 1);
+        let at = (usize::from(index) * STRIDE) + offset.min(STRIDE);
         // SAFETY: `at` is at most the mapping's length.
         unsafe { self.buffers.ptr.as_ptr().add(at) }
     }
 
     /// Hands buffer `bid` back to the kernel (visible after `publish`).
     pub(crate) fn recycle(&mut self, bid: u16) {
-        if bid >= self.count {
+        if !self.owns(bid) {
             return;
         }
         let index = usize::from(self.tail & (self.count - 1));
@@ -165,5 +172,79 @@ impl BufRing {
             let tail = BufRingEntry::tail(self.entries.ptr.as_ptr().cast()) as *const AtomicU16;
             (*tail).store(self.tail, Ordering::Release);
         }
+    }
+}
+
+/// A shard's receive buffers in two pools: listeners (clients' requests and data) and relay
+/// sockets (peers' data) draw from separate groups. With one pool, a flood of peer traffic took
+/// every buffer under overload; each listener's multishot receive then ended with ENOBUFS as soon
+/// as it was re-armed, and clients (and their Allocate and Binding requests) hashed to that shard
+/// went unheard for seconds while relays were served.
+pub(crate) struct Pools {
+    clients: BufRing,
+    peers: BufRing,
+}
+
+impl Pools {
+    /// `clients` and `peers` buffers (powers of two), as buffer groups `group` and `group + 1`.
+    pub(crate) fn new(ring: &IoUring, clients: u16, peers: u16, group: u16) -> io::Result<Pools> {
+        let clients_ring = BufRing::new(ring, clients, group, 0)?;
+        let peers_ring = match BufRing::new(ring, peers, group.wrapping_add(1), clients) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = ring.submitter().unregister_buf_ring(group);
+                return Err(e);
+            }
+        };
+        Ok(Pools {
+            clients: clients_ring,
+            peers: peers_ring,
+        })
+    }
+
+    /// The buffer group a listener (`true`) or a relay socket (`false`) receives into.
+    pub(crate) fn group(&self, listener: bool) -> u16 {
+        if listener {
+            self.clients.group
+        } else {
+            self.peers.group
+        }
+    }
+
+    pub(crate) fn groups(&self) -> [u16; 2] {
+        [self.clients.group, self.peers.group]
+    }
+
+    fn of(&self, bid: u16) -> &BufRing {
+        if self.clients.owns(bid) {
+            &self.clients
+        } else {
+            &self.peers
+        }
+    }
+
+    fn of_mut(&mut self, bid: u16) -> &mut BufRing {
+        if self.clients.owns(bid) {
+            &mut self.clients
+        } else {
+            &mut self.peers
+        }
+    }
+
+    pub(crate) fn buffer(&mut self, bid: u16) -> Option<&mut [u8]> {
+        self.of_mut(bid).buffer(bid)
+    }
+
+    pub(crate) fn addr(&self, bid: u16, offset: usize) -> *mut u8 {
+        self.of(bid).addr(bid, offset)
+    }
+
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        self.of_mut(bid).recycle(bid);
+    }
+
+    pub(crate) fn publish(&self) {
+        self.clients.publish();
+        self.peers.publish();
     }
 }

@@ -26,7 +26,7 @@ use super::control::Control;
 use super::relay::Ports;
 use super::EngineError;
 use crate::turn;
-use bufring::BufRing;
+use bufring::{BufRing, Pools};
 use send::Sends;
 use shard::{Listener, Shard};
 
@@ -37,8 +37,10 @@ const SQ_ENTRIES: u32 = 2048;
 const CQ_ENTRIES: u32 = 16384;
 /// The smallest queue tried when the kernel is short of memory.
 const MIN_ENTRIES: u32 = 64;
-/// Receive buffers per shard (8 MiB at 4 KiB each, faulted in at start).
-const BUFFERS: u16 = 2048;
+/// Receive buffers per shard for the listeners and for the relay sockets (12 MiB at 4 KiB each,
+/// faulted in at start).
+const CLIENT_BUFFERS: u16 = 1024;
+const PEER_BUFFERS: u16 = 2048;
 /// Send submissions in flight per shard.
 const SEND_SLOTS: usize = 2048;
 /// Responses (from the scratch buffer) in flight per shard.
@@ -71,7 +73,7 @@ pub(crate) fn probe() -> Result<Features, String> {
             return Err(format!("io_uring has no {name}"));
         }
     }
-    let bufs = BufRing::new(&ring, 2, 0).map_err(|e| format!("provided-buffer ring: {e}"))?;
+    let bufs = BufRing::new(&ring, 2, 0, 0).map_err(|e| format!("provided-buffer ring: {e}"))?;
     let result = probe_receive(&mut ring, &bufs);
     let _ = ring.submitter().unregister_buf_ring(0);
     drop(ring);
@@ -187,8 +189,8 @@ pub(crate) fn spawn(setup: ShardSetup) -> Result<JoinHandle<()>, EngineError> {
 fn build_shard(s: ShardSetup) -> Result<Shard, (&'static str, io::Error)> {
     let ring = build_ring(SQ_ENTRIES, CQ_ENTRIES).map_err(|e| ("creating an io_uring", e))?;
     let fixed = fixed_table(&ring, &s.listeners);
-    let bufs =
-        BufRing::new(&ring, BUFFERS, BUFFER_GROUP).map_err(|e| ("registering buffers", e))?;
+    let bufs = Pools::new(&ring, CLIENT_BUFFERS, PEER_BUFFERS, BUFFER_GROUP)
+        .map_err(|e| ("registering buffers", e))?;
     let listeners = s
         .listeners
         .into_iter()

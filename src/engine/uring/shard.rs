@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use tracing::{debug, error, warn};
 
-use super::bufring::{BufRing, NAME_LEN, OUT_HEADER, PAD, STRIDE};
+use super::bufring::{Pools, NAME_LEN, OUT_HEADER, PAD, STRIDE};
 use super::relays::{Change, Relays};
 use super::send::{Held, Sends, Sock};
 use super::sockaddr;
@@ -53,7 +53,7 @@ pub(crate) struct Shard {
     pub(crate) core: turn::Shard,
     pub(crate) listeners: Vec<Listener>,
     pub(crate) relays: Relays,
-    pub(crate) bufs: BufRing,
+    pub(crate) bufs: Pools,
     pub(crate) sends: Sends,
     /// The receive template: only its name and control lengths matter to the kernel.
     pub(crate) msg: Box<libc::msghdr>,
@@ -84,7 +84,7 @@ impl Shard {
         core: turn::Shard,
         listeners: Vec<Listener>,
         relays: Relays,
-        bufs: BufRing,
+        bufs: Pools,
         sends: Sends,
         fixed: u32,
         control: Control,
@@ -389,7 +389,7 @@ impl Shard {
                 _ => continue,
             };
             let msg: *const libc::msghdr = &*self.msg;
-            let group = self.bufs.group();
+            let group = self.bufs.group(matches!(sock, Sock::Listener(_)));
             let entry = match self.target(sock) {
                 Some(Target::Fd(fd)) => {
                     opcode::RecvMsgMulti::new(types::Fd(fd), msg, group).build()
@@ -501,6 +501,8 @@ impl Shard {
                 );
             }
         }
-        let _ = self.ring.submitter().unregister_buf_ring(self.bufs.group());
+        for group in self.bufs.groups() {
+            let _ = self.ring.submitter().unregister_buf_ring(group);
+        }
     }
 }
