@@ -155,6 +155,13 @@ pub(crate) fn by_short(c: char) -> Option<&'static OptSpec> {
 
 /// The known name closest to `name`, if it is close enough to be a likely typo.
 pub(crate) fn closest(name: &str) -> Option<&'static str> {
+    // The distance is at least the difference in length, and the limit below is half the length:
+    // a name over twice as long as every option can match none. Checking that first keeps a
+    // hostile 100 KB key from costing a full edit-distance table per option.
+    let longest = OPTIONS.iter().map(|o| o.name.len()).max()?;
+    if name.len() > 2 * longest + 2 {
+        return None;
+    }
     let (best, dist) = OPTIONS
         .iter()
         .map(|o| (o.name, distance(name, o.name)))
@@ -219,6 +226,13 @@ mod tests {
                 _ => panic!("{}: setter does not fit", o.name),
             }
         }
+    }
+
+    #[test]
+    fn no_suggestion_for_a_name_longer_than_any_option_could_match() {
+        let long = "listening-port".repeat(1000);
+        assert_eq!(closest(&long), None);
+        assert_eq!(closest("listening-portt"), Some("listening-port"));
     }
 
     #[test]
