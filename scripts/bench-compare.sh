@@ -2,7 +2,7 @@
 # Benchmark tern (io_uring and epoll engines) against coturn's turnserver on loopback with
 # tern-load, and write the result tables into BENCHMARKS.md (between the bench-compare markers).
 #
-#   scripts/bench-compare.sh            # everything, about 15 minutes on 2 cores
+#   scripts/bench-compare.sh            # everything, about 18 minutes on 2 cores
 #
 # Every measurement starts a fresh server process with the same coturn flags; the three servers
 # take turns within each repetition (the order rotates), so machine noise falls on all alike.

@@ -142,12 +142,14 @@ if metas:
     nproc, ips = m0["processes"], m0["ips_per_process"]
     if nproc == 1:
         w(f"One tern process on {ips} listening/relay IPs of 127.0.0.0/8 and one tern-load process:")
-        w(f"RLIMIT_NOFILE ({m0['fd_limit']:,}) allows it.")
+        w(f"RLIMIT_NOFILE ({m0['fd_limit']:,}) allows it. \"held\" is the server's `turn_total_allocations`")
+        w("gauge when the data phase starts and half-way through it.")
     else:
-        w(f"{nproc} tern processes (each on its own {ips} listening/relay IP{'s' if ips > 1 else ''} of 127.0.0.0/8) and")
+        own = "its own listening/relay IP" if ips == 1 else f"its own {ips} listening/relay IPs"
+        w(f"{nproc} tern processes (each on {own} of 127.0.0.0/8) and")
         w(f"{nproc} tern-load processes, one per tern, all at once: RLIMIT_NOFILE is {m0['fd_limit']:,}")
-        w("(hard) here, and tern plans two descriptors per allocation, so one process holds at most")
-        w(f"{m0['per_process_cap']:,}. The generators meet after setup and start their data phases")
+        w("(hard) here, and tern plans two descriptors per allocation, so the script gives one process")
+        w(f"at most {m0['per_process_cap']:,} (limit / 2 - 1,000). The generators meet after setup and start their data phases")
         w("together; \"held\" is the sum of the servers' `turn_total_allocations` gauges when they")
         w("start and half-way through. RTT p99 is the worst of the per-process p99s (an upper bound")
         w("for the p99 of all packets together); p50 is the median of the per-process p50s.")
