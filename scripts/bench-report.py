@@ -2,9 +2,9 @@
 """Median tables and ratios from scripts/bench-compare.sh's JSON lines (one per tern-load run),
 as the Markdown that goes into BENCHMARKS.md."""
 import datetime
-import os
 import json
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -21,6 +21,8 @@ CASES = [
     ("s160", "Send indications 160 B, closed loop"),
 ]
 SERVERS = [("uring", "tern io_uring"), ("epoll", "tern epoll"), ("coturn", "coturn 4.6.1")]
+FORWARD = ("forward", "`turnload forward` (raw UDP)")
+TL160 = f"ChannelData 160 B, closed loop ({allocs} allocations), turnload"
 
 
 def pick(server, case):
@@ -66,10 +68,11 @@ w(f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC o
 w(f"{reps} repetitions per cell, {dur} s data phase, medians; ratios are the median of the")
 w("per-repetition ratios (the runs being compared ran back to back), with their range.")
 w("")
-w("### Relayed packets per server CPU-second")
-w("")
-w("| traffic | server | relayed pkts / server CPU-s | relayed pps | RTT p50 / p99 us | server CPU s | loss % | generator CPU s | other CPU s |")
-w("|---|---|---|---|---|---|---|---|---|")
+if any(pick(server, case) for case, _ in CASES for server, _ in SERVERS):
+    w("### Relayed packets per server CPU-second")
+    w("")
+    w("| traffic | server | relayed pkts / server CPU-s | relayed pps | RTT p50 / p99 us | server CPU s | loss % | generator CPU s | other CPU s |")
+    w("|---|---|---|---|---|---|---|---|---|")
 for case, title in CASES:
     for server, name in SERVERS:
         rs = pick(server, case)
@@ -78,26 +81,51 @@ for case, title in CASES:
         w(f"| {title} | {name} | **{fmt(med(rs, 'pkts_per_server_cpu_s'))}** | {fmt(med(rs, 'relayed_pps'))} | "
           f"{fmt(med(rs, 'rtt_us_p50'))} / {fmt(med(rs, 'rtt_us_p99'))} | {fmt(med(rs, 'server_cpu_s'), 2)} | "
           f"{fmt(med(rs, 'loss_pct'), 3)} | {fmt(med(rs, 'gen_cpu_s'), 2)} | {fmt(med(rs, 'other_cpu_s'), 2)} |")
-w("")
-w("### Ratios against coturn")
-w("")
-w("| traffic | tern io_uring / coturn | tern epoll / coturn | target |")
-w("|---|---|---|---|")
-for case, title in CASES:
-    c = pick("coturn", case)
-    w(f"| {title}: pkts per CPU-s | {ratio(pick('uring', case), c, 'pkts_per_server_cpu_s')} | "
-      f"{ratio(pick('epoll', case), c, 'pkts_per_server_cpu_s')} | >= 3.0x |")
-c = pick("coturn", "c160r")
-w(f"| p99 RTT at {int(rate):,} pps (coturn / tern: higher is better) | {ratio(pick('uring', 'c160r'), c, 'rtt_us_p99', invert=True)} | "
-  f"{ratio(pick('epoll', 'c160r'), c, 'rtt_us_p99', invert=True)} | >= 2.0x (p99 <= 0.5x coturn) |")
-c = pick("coturn", "setup")
-w(f"| allocations per second ({int(setup_n):,} allocations) | {ratio(pick('uring', 'setup'), c, 'alloc_per_s')} | "
-  f"{ratio(pick('epoll', 'setup'), c, 'alloc_per_s')} | >= 5.0x |")
-w("")
-w(f"### Setup of {int(setup_n):,} allocations (fresh server each run)")
-w("")
-w("| server | ok / failed | allocations/s | per-client setup p50 / p99 ms | server CPU per allocation us | RSS per allocation B | deallocated |")
-w("|---|---|---|---|---|---|---|")
+    w("")
+tl = [(server, name) for server, name in SERVERS + [FORWARD] if pick(server, "tl160")]
+if tl:
+    w(f"### Cross-check with turnload, and the kernel-path forwarder: ChannelData 160 B closed loop, {allocs} allocations")
+    w("")
+    w("The same traffic from the independent generator (`turnload run`, kernel receive timestamps);")
+    w("`turnload forward` gets it as raw UDP: no TURN, one relay socket per client, one `send` per")
+    w("datagram.")
+    w("")
+    w("| server | relayed pkts / server CPU-s | relayed pps | RTT p50 / p99 us | server CPU s | loss % | generator CPU s | other CPU s |")
+    w("|---|---|---|---|---|---|---|---|")
+    for server, name in tl:
+        rs = pick(server, "tl160")
+        w(f"| {name} | **{fmt(med(rs, 'pkts_per_server_cpu_s'))}** | {fmt(med(rs, 'relayed_pps'))} | "
+          f"{fmt(med(rs, 'rtt_us_p50'))} / {fmt(med(rs, 'rtt_us_p99'))} | {fmt(med(rs, 'server_cpu_s'), 2)} | "
+          f"{fmt(med(rs, 'loss_pct'), 3)} | {fmt(med(rs, 'gen_cpu_s'), 2)} | {fmt(med(rs, 'other_cpu_s'), 2)} |")
+    w("")
+ratios = []
+
+
+def ratio_row(title, case, against, key, target, invert=False):
+    c = pick(against, case)
+    if not c:
+        return
+    ratios.append(f"| {title} | {ratio(pick('uring', case), c, key, invert)} | {ratio(pick('epoll', case), c, key, invert)} | {target} |")
+
+
+for case, title in CASES + [("tl160", TL160)]:
+    ratio_row(f"{title}: pkts per CPU-s, tern / coturn", case, "coturn", "pkts_per_server_cpu_s", ">= 3.0x")
+ratio_row(f"{TL160}: pkts per CPU-s, tern / `turnload forward`", "tl160", "forward", "pkts_per_server_cpu_s", ">= 1.5x")
+ratio_row(f"p99 RTT at {int(rate):,} pps, coturn / tern (higher is better)", "c160r", "coturn", "rtt_us_p99",
+          ">= 2.0x (p99 <= 0.5x coturn)", invert=True)
+ratio_row(f"allocations per second ({int(setup_n):,} allocations), tern / coturn", "setup", "coturn", "alloc_per_s", ">= 5.0x")
+if ratios:
+    w("### Ratios")
+    w("")
+    w("| ratio | tern io_uring | tern epoll | target |")
+    w("|---|---|---|---|")
+    out.extend(ratios)
+    w("")
+if any(pick(server, "setup") for server, _ in SERVERS):
+    w(f"### Setup of {int(setup_n):,} allocations (fresh server each run)")
+    w("")
+    w("| server | ok / failed | allocations/s | per-client setup p50 / p99 ms | server CPU per allocation us | RSS per allocation B | deallocated |")
+    w("|---|---|---|---|---|---|---|")
 for server, name in SERVERS:
     rs = pick(server, "setup")
     if not rs:
@@ -105,22 +133,59 @@ for server, name in SERVERS:
     w(f"| {name} | {fmt(med(rs, 'setup_ok'))} / {fmt(med(rs, 'setup_failed'))} | **{fmt(med(rs, 'alloc_per_s'))}** | "
       f"{fmt(med(rs, 'setup_ms_p50'))} / {fmt(med(rs, 'setup_ms_p99'))} | {fmt(med(rs, 'server_cpu_us_per_alloc'))} | "
       f"**{fmt(med(rs, 'rss_per_alloc_bytes'))}** | {fmt(med(rs, 'dealloc_ok'))} |")
-big = [r for r in runs if r["case"] == "big"]
-if big:
+metas = {r["server"]: r for r in runs if r["case"] == "bigmeta"}
+if metas:
+    m0 = next(iter(metas.values()))
     w("")
-    w(f"### {int(big_n):,} concurrent allocations (6 listening/relay IPs on 127.0.0.0/8, ChannelData 160 B at {int(rate):,} pps)")
-    if int(big_n) < 100_000:
-        limit = os.environ.get("BENCH_FD_LIMIT", "?")
-        w("")
-        w(f"(Not 100,000: RLIMIT_NOFILE is {limit} here and cannot be raised; every allocation needs a")
-        w("descriptor in the generator and one or two in the server, which plans for two.)")
+    w(f"### {int(big_n):,} concurrent allocations (ChannelData 160 B at {int(rate):,} pps in total)")
     w("")
-    w("| server | ok / failed | allocations/s | RSS before / after setup MiB | RSS per allocation B | relayed pps | RTT p50 / p99 us | loss % | pkts / server CPU-s |")
-    w("|---|---|---|---|---|---|---|---|---|")
-    for r in big:
-        mib = lambda v: f"{v / 1048576:,.1f}" if v else "-"
-        w(f"| tern {r['server']} | {r['setup_ok']:,} / {r['setup_failed']:,} {r['failures'] or ''} | {r['alloc_per_s']:,.0f} | "
-          f"{mib(r['rss_before'])} / {mib(r['rss_after_setup'])} | **{fmt(r['rss_per_alloc_bytes'])}** | {r['relayed_pps']:,.0f} | "
-          f"{r['rtt_us_p50']:,} / **{r['rtt_us_p99']:,}** | {r['loss_pct']:.3f} | {fmt(r['pkts_per_server_cpu_s'])} |")
+    nproc, ips = m0["processes"], m0["ips_per_process"]
+    if nproc == 1:
+        w(f"One tern process on {ips} listening/relay IPs of 127.0.0.0/8 and one tern-load process:")
+        w(f"RLIMIT_NOFILE ({m0['fd_limit']:,}) allows it. \"held\" is the server's `turn_total_allocations`")
+        w("gauge when the data phase starts and half-way through it.")
+    else:
+        own = "its own listening/relay IP" if ips == 1 else f"its own {ips} listening/relay IPs"
+        w(f"{nproc} tern processes (each on {own} of 127.0.0.0/8) and")
+        w(f"{nproc} tern-load processes, one per tern, all at once: RLIMIT_NOFILE is {m0['fd_limit']:,}")
+        w("(hard) here, and tern plans two descriptors per allocation, so the script gives one process")
+        w(f"at most {m0['per_process_cap']:,} (limit / 2 - 1,000). The generators meet after setup and start their data phases")
+        w("together; \"held\" is the sum of the servers' `turn_total_allocations` gauges when they")
+        w("start and half-way through. RTT p99 is the worst of the per-process p99s (an upper bound")
+        w("for the p99 of all packets together); p50 is the median of the per-process p50s.")
+    per_ip = -(-int(big_n) // (nproc * ips))
+    per_client_ip = -(-int(big_n) // m0["client_ips"])
+    lo, hi = (int(x) for x in m0["relay_ports"].split("-"))
+    w(f"Ports: relay ports {m0['relay_ports']} ({hi - lo + 1:,}) on each of {nproc * ips} relay IPs, at most")
+    w(f"{per_ip:,} used per IP; clients on {m0['client_ips']} IP{'s' if m0['client_ips'] > 1 else ''} 127.0.1.x with {m0['ephemeral_ports']:,}")
+    w(f"ephemeral ports each, at most {per_client_ip:,} used per IP.")
+    w("")
+    w("| server | processes | ok / failed | held at start / mid data | allocations/s | RSS before / after setup MiB (all tern processes) | RSS per allocation B | relayed pps | RTT p50 / p99 us | loss % | pkts / server CPU-s |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    mib = lambda v: f"{v / 1048576:,.1f}"
+    for server, name in SERVERS:
+        m = metas.get(server)
+        parts = [r for r in runs if r["server"] == server and r["case"].startswith("bigpart")]
+        if not m or not parts:
+            continue
+        tot = lambda k: sum(r.get(k) or 0 for r in parts)
+        ok, failed = tot("setup_ok"), tot("setup_failed")
+        fails = {}
+        for r in parts:
+            for k, v in (r.get("failures") or {}).items():
+                fails[k] = fails.get(k, 0) + v
+        before, after = tot("rss_before"), tot("rss_after_setup")
+        per_alloc = (after - before) / ok if ok else None
+        setup_s = max(r["setup_s"] for r in parts)
+        sent, back = tot("sent"), tot("received")
+        loss = 100.0 * (sent - back) / sent if sent else None
+        cpu = tot("server_cpu_s")
+        traversals = tot("peer_received") + back
+        p50 = statistics.median(r["rtt_us_p50"] for r in parts)
+        p99 = max(r["rtt_us_p99"] for r in parts)
+        w(f"| {name} | {len(parts)} x {ips} IP{'s' if ips > 1 else ''} | {ok:,} / {failed:,}{f' {fails}' if fails else ''} | "
+          f"**{m['held_at_go']:,}** / {m['held_mid_data']:,} | {ok / setup_s if setup_s else 0:,.0f} | "
+          f"{mib(before)} / {mib(after)} | **{fmt(per_alloc)}** | {tot('relayed_pps'):,.0f} | "
+          f"{fmt(p50)} / **{fmt(p99)}** | {fmt(loss, 3)} | {fmt(traversals / cpu if cpu else None)} |")
 w("")
-print("\n".join(out))
+print(re.sub(r"\n{3,}", "\n\n", "\n".join(out)))

@@ -72,9 +72,14 @@ fn auto_prefers_io_uring_here() {
     assert!(log.contains("auto: the io_uring probe succeeded"), "{log}");
 }
 
-/// tern-load's options for a short run against `server`.
+/// Runs tern-load for a short run against `server`.
 fn load(server: &Server, allocations: usize, mode: Mode, duration: f64) -> tern::load::Report {
-    let opts = Options {
+    tern::load::run(&options(server, allocations, mode, duration)).expect("tern-load ran")
+}
+
+/// tern-load's options for a short run against `server`.
+fn options(server: &Server, allocations: usize, mode: Mode, duration: f64) -> Options {
+    Options {
         servers: vec![server.udp_addr()],
         credentials: Credentials::LongTerm {
             user: USER.into(),
@@ -92,8 +97,8 @@ fn load(server: &Server, allocations: usize, mode: Mode, duration: f64) -> tern:
         server_pid: Some(server.pid()),
         label: String::new(),
         teardown: true,
-    };
-    tern::load::run(&opts).expect("tern-load ran")
+        barrier: None,
+    }
 }
 
 #[test]
@@ -112,6 +117,53 @@ fn both_engines_relay_every_packet_of_a_closed_loop() {
             assert_eq!(r.dealloc_ok, Some(16), "{why}");
         }
     }
+}
+
+#[test]
+fn generators_hold_their_allocations_at_the_barrier_until_go() {
+    // The benchmark's multi-process run relies on this: no data phase starts before every
+    // generator has set up, and each says so with a ready file.
+    let server = Server::start(&["--io-engine=epoll", "--allow-loopback-peers"]);
+    let dir = std::env::temp_dir().join(format!("tern-barrier-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("barrier dir");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut o = options(&server, 8, Mode::Channel, 0.5);
+            o.barrier = Some(dir.clone());
+            std::thread::spawn(move || tern::load::run(&o).expect("tern-load ran"))
+        })
+        .collect();
+    let ready = || {
+        std::fs::read_dir(&dir)
+            .expect("barrier dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("ready."))
+            })
+            .count()
+    };
+    // Up to 30 s for two setups of 8 clients.
+    for _ in 0..1500 {
+        if ready() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(ready(), 2, "generators never got ready");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        runs.iter().all(|r| !r.is_finished()),
+        "a generator went on without go"
+    );
+    std::fs::write(dir.join("go"), b"").expect("go file");
+    for r in runs {
+        let r = r.join().expect("generator thread");
+        assert_eq!(r.setup_ok, 8, "{}", r.json());
+        assert!(r.sent > 0, "{}", r.json());
+        assert_eq!(r.received, r.sent, "{}", r.json());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Four free UDP ports in a row on loopback, below the ephemeral range.

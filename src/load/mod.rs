@@ -71,6 +71,9 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
     let cpu1 = pid.and_then(procstat::process_cpu);
     r.rss_after_setup = pid.and_then(procstat::process_rss);
     r.set_setup(&setup, delta(cpu0, cpu1));
+    if let Some(dir) = &opts.barrier {
+        meet(dir)?;
+    }
     if opts.duration > 0.0 && setup.ok > 0 {
         let (busy0, gen0) = (procstat::machine_busy(), procstat::own_cpu());
         let stats = data::run(&mut fleet, opts);
@@ -93,6 +96,19 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
     }
     r.rss_end = pid.and_then(procstat::process_rss);
     Ok(r)
+}
+
+/// Says this generator's setup is done (`ready.PID.N`, N counting runs within the process) and
+/// waits for the one who started them all to create `go`: the data phases of several processes
+/// then overlap while every allocation of all of them is held.
+fn meet(dir: &std::path::Path) -> std::io::Result<()> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::fs::write(dir.join(format!("ready.{}.{n}", std::process::id())), b"")?;
+    while !dir.join("go").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
 }
 
 fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {

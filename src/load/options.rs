@@ -24,6 +24,8 @@ usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [opti
   --client-ips N         spread clients over 127.0.1.1..127.0.1.N (default: 1 per 20000)
   --server-pid PID       report the server's CPU and RSS (from /proc)
   --label TEXT           a name for this run in the JSON line
+  --barrier DIR          after setup, create DIR/ready.PID.N and wait for DIR/go before the
+                         data phase (several generators, one common data phase)
   --no-teardown          leave the allocations to expire
   --help
 
@@ -60,6 +62,8 @@ pub struct Options {
     pub server_pid: Option<u32>,
     pub label: String,
     pub teardown: bool,
+    /// Directory where generators started together meet between setup and data phase.
+    pub barrier: Option<std::path::PathBuf>,
 }
 
 /// The payload's own header (magic, client, sequence, send time).
@@ -83,6 +87,7 @@ const SPECS: &[Spec] = &[
     Spec::value(None, "client-ips"),
     Spec::value(None, "server-pid"),
     Spec::value(None, "label"),
+    Spec::value(None, "barrier"),
     Spec::switch(None, "no-teardown"),
     Spec::switch(Some('h'), "help"),
 ];
@@ -153,6 +158,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
             .map_err(|e| format!("--server-pid: {e}"))?,
         label: p.get("label").unwrap_or("").into(),
         teardown: !p.has("no-teardown"),
+        barrier: p.get("barrier").map(Into::into),
     }))
 }
 
@@ -184,6 +190,7 @@ mod tests {
             "--mode=send",
             "--rate",
             "20000",
+            "--barrier=/tmp/b",
         ]))
         .unwrap()
         .unwrap();
@@ -192,6 +199,7 @@ mod tests {
         assert_eq!(o.client_ips, 3);
         assert_eq!(o.mode, Mode::Send);
         assert_eq!(o.rate, 20_000);
+        assert_eq!(o.barrier.as_deref(), Some(std::path::Path::new("/tmp/b")));
         assert!(matches!(o.credentials, Credentials::Rest { ref user, .. } if user == "tern-load"));
     }
 
