@@ -117,8 +117,24 @@ impl Server {
             rings: Vec::new(),
             engine: choice.kind(),
         };
-        // With rings, the portable shards' port slices come first, the rings' after them.
-        let parts = if rings { 2 * shards } else { shards };
+        // Without rings each portable shard relays for every transport on its own slice of the
+        // port range. With rings, the rings carry UDP clients and get the slices; the portable
+        // shards, which then serve only TCP and TLS clients, pick from the whole range and step
+        // over ports a ring holds (EADDRINUSE). Slicing for both halved the UDP share: a
+        // 3,000-port range held 1,500 UDP allocations per relay IP.
+        let (stream_share, ring_share) = (
+            |index| {
+                if rings {
+                    (
+                        cfg.min_port.min(cfg.max_port),
+                        cfg.min_port.max(cfg.max_port),
+                    )
+                } else {
+                    relay::share(cfg.min_port, cfg.max_port, shards, index)
+                }
+            },
+            |index| relay::share(cfg.min_port, cfg.max_port, shards, index),
+        );
         let mut polls = Vec::with_capacity(shards);
         let mut wakers = Vec::with_capacity(shards);
         for _ in 0..shards {
@@ -196,7 +212,7 @@ impl Server {
                     .try_clone()
                     .map_err(io_error("cloning the poll registry"))
             };
-            let share = relay::share(cfg.min_port, cfg.max_port, parts, index);
+            let share = stream_share(index);
             let ports = relay::Ports::new(share, Arc::clone(&reservations), seed()?);
             let relays = Relays::new(registry()?, ports);
             let now = clock::now().0;
@@ -220,7 +236,7 @@ impl Server {
             #[cfg(target_os = "linux")]
             if let select::Choice::Uring(features, _) = &choice {
                 let ring_index = shards + index;
-                let share = relay::share(cfg.min_port, cfg.max_port, parts, ring_index);
+                let share = ring_share(index);
                 let ring = uring::spawn(uring::ShardSetup {
                     index: ring_index,
                     core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), ring_index),
