@@ -62,6 +62,13 @@ fn default_refusals() {
         ("fc00::1", Refusal::Private),
         ("100.64.0.1", Refusal::SharedAddress),
         ("100.127.255.255", Refusal::SharedAddress),
+        ("192.0.0.8", Refusal::Reserved),
+        ("192.88.99.1", Refusal::Reserved),
+        ("198.18.0.1", Refusal::Reserved),
+        ("198.19.255.255", Refusal::Reserved),
+        ("240.0.0.1", Refusal::Reserved),
+        ("254.255.255.255", Refusal::Reserved),
+        ("::ffff:240.0.0.1", Refusal::Reserved),
         ("224.0.0.1", Refusal::Multicast),
         ("239.255.255.250", Refusal::Multicast),
         ("::ffff:224.0.0.1", Refusal::Multicast),
@@ -88,6 +95,12 @@ fn default_admits_public_addresses() {
         "100.63.255.255",
         "169.253.255.255",
         "11.0.0.1",
+        "192.0.1.1",
+        "192.0.3.1",
+        "192.0.2.1",
+        "192.88.98.1",
+        "198.17.255.255",
+        "198.20.0.1",
     ] {
         assert_eq!(verdict(&p, addr), Ok(()), "{addr}");
     }

@@ -24,6 +24,11 @@ pub enum Refusal {
     Private,
     /// 100.64.0.0/10 (carrier-grade NAT, RFC 6598).
     SharedAddress,
+    /// Another IANA special-purpose IPv4 range (RFC 6890) that no public peer uses and some
+    /// networks route internally: 192.0.0.0/24 (protocol assignments), 192.88.99.0/24 (6to4
+    /// relays), 198.18.0.0/15 (benchmarking labs), 240.0.0.0/4 (reserved, used inside some
+    /// clouds). The documentation nets are not routed anywhere and stay admitted.
+    Reserved,
     /// One of the server's own listening transport addresses.
     OwnListener,
     /// Inside a `denied-peer-ip` range.
@@ -41,6 +46,9 @@ impl fmt::Display for Refusal {
             Refusal::Private => "private address (an allowed-peer-ip range admits it)",
             Refusal::SharedAddress => {
                 "shared address space 100.64/10 (an allowed-peer-ip range admits it)"
+            }
+            Refusal::Reserved => {
+                "special-purpose address range (an allowed-peer-ip range admits it)"
             }
             Refusal::OwnListener => "one of the server's own listening addresses",
             Refusal::Denied => "denied by denied-peer-ip",
@@ -207,6 +215,12 @@ fn never(ip: IpAddr) -> Result<(), Refusal> {
     }
 }
 
+/// The IPv4 special-purpose ranges of [`Refusal::Reserved`] (coturn's example configuration
+/// lists them for `denied-peer-ip`; tern refuses them by default).
+fn special_v4([a, b, c, _]: [u8; 4]) -> bool {
+    matches!((a, b, c), (192, 0, 0) | (192, 88, 99) | (198, 18 | 19, _)) || a >= 240
+}
+
 /// The internal ranges refused unless admitted. `ip` is normalised.
 fn internal(ip: IpAddr) -> Option<Refusal> {
     match ip {
@@ -220,6 +234,8 @@ fn internal(ip: IpAddr) -> Option<Refusal> {
                 Some(Refusal::Private)
             } else if a == 100 && (64..128).contains(&b) {
                 Some(Refusal::SharedAddress)
+            } else if special_v4(v4.octets()) {
+                Some(Refusal::Reserved)
             } else {
                 None
             }
