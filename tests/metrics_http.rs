@@ -139,6 +139,7 @@ fn populated() -> Arc<Registry> {
             ..Default::default()
         },
         unauthenticated_401_dropped: 5,
+        drops: std::array::from_fn(|i| i as u64),
     });
     st.publish_extra(&ShardExtra {
         allocations: AllocationCounts {
@@ -147,6 +148,7 @@ fn populated() -> Arc<Registry> {
             ..Default::default()
         },
         unauthenticated_401_dropped: 0,
+        drops: std::array::from_fn(|i| 100 * i as u64),
     });
     let mut h = Histogram::default();
     h.observe(Duration::from_micros(80));
@@ -248,6 +250,15 @@ fn scrape_sums_every_shard_with_coturn_names_and_types() {
         Value::Counter(5.0)
     );
     assert_eq!(c("turn_unauthenticated_401_requests"), Value::Counter(29.0));
+    // Drops by reason: the sum over shards, one sample per reason.
+    for (i, reason) in tern::turn::DropReason::ALL.iter().enumerate() {
+        assert_eq!(
+            value(&scrape, "tern_drops_total", &[("reason", reason.name())]),
+            Value::Counter(101.0 * i as f64),
+            "{}",
+            reason.name()
+        );
+    }
 
     let alloc = |t| value(&scrape, "turn_total_allocations", &[("type", t)]);
     assert_eq!(alloc("UDP"), Value::Gauge(4.0));

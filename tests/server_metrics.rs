@@ -222,3 +222,60 @@ fn username_labels_split_traffic_by_user() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn dropped_input_is_counted_by_reason() {
+    let (server, addr) = start_with_metrics(&[]);
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("socket");
+    let mut bad_cookie = [0u8; 20];
+    bad_cookie[1] = 0x01; // a Binding request whose magic cookie is zero
+    let datagrams: [&[u8]; 3] = [
+        b"\x00\x01\x00",         // shorter than any header
+        &bad_cookie,             // STUN without the magic cookie
+        b"\x40\x00\x00\x04ping", // ChannelData from a client without allocation
+    ];
+    for d in datagrams {
+        sock.send_to(d, server.udp_addr()).expect("send");
+    }
+    let want = [
+        ("truncated", 1.0),
+        ("bad_cookie", 1.0),
+        ("no_allocation", 1.0),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (body, scrape) = loop {
+        let (body, scrape) = fetch(addr);
+        let all = want.iter().all(|(reason, n)| {
+            find(&scrape, "tern_drops_total", &[("reason", reason)]) == Some(*n)
+        });
+        if all || Instant::now() > deadline {
+            break (body, scrape);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for (reason, n) in want {
+        assert_eq!(
+            find(&scrape, "tern_drops_total", &[("reason", reason)]),
+            Some(n),
+            "{reason}:\n{body}"
+        );
+    }
+    // Every reason is exported, those not seen at zero.
+    assert_eq!(
+        find(&scrape, "tern_drops_total", &[("reason", "bandwidth")]),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(body.contains("# TYPE tern_drops_total counter"), "{body}");
+    // The totals the reasons break down.
+    assert_eq!(
+        find(&scrape, "tern_malformed_packets_total", &[]),
+        Some(2.0),
+        "{body}"
+    );
+    assert_eq!(
+        find(&scrape, "tern_dropped_packets_total", &[]),
+        Some(1.0),
+        "{body}"
+    );
+}

@@ -99,6 +99,7 @@ impl Control {
         self.metrics.publish_extra(&ShardExtra {
             allocations,
             unauthenticated_401_dropped: core.drops().unauthenticated_401_dropped(),
+            drops: core.drops().counts(),
         });
         self.metrics.publish_setup_latency(&self.setup_latency);
     }

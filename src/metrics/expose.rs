@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::publish::Registry;
 use super::users::Traffic;
+use crate::turn::DropReason;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -164,6 +165,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Well-formed packets dropped (no allocation, no permission, policy)",
     ),
     (
+        "tern_drops_total",
+        Kind::Counter,
+        "Input dropped or refused, by reason (malformed STUN or ChannelData, no allocation, \
+         channel or permission, bandwidth, disabled, rate limited)",
+    ),
+    (
         "tern_shard_packets_total",
         Kind::Counter,
         "Packets received from clients and peers, per shard",
@@ -273,6 +280,11 @@ pub fn render(registry: &Registry, username_labels: bool) -> String {
 
     single(&mut out, "tern_malformed_packets_total", c.malformed);
     single(&mut out, "tern_dropped_packets_total", c.dropped);
+
+    header(&mut out, "tern_drops_total");
+    for (reason, n) in DropReason::ALL.iter().zip(extra.drops) {
+        let _ = writeln!(out, "tern_drops_total{{reason=\"{}\"}} {n}", reason.name());
+    }
 
     header(&mut out, "tern_shard_packets_total");
     for (i, slot) in registry.slots().iter().enumerate() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::histogram::{Histogram, HistogramSlot, HistogramSnapshot};
 use super::users::UserTrafficSink;
-use crate::turn::{Counters, Transport};
+use crate::turn::{Counters, DropReason, Transport};
 
 /// Converts between [`Counters`] and a flat array in both directions from one field list. The
 /// patterns name every field without `..`, so adding a field to `Counters` fails to compile here
@@ -95,6 +95,8 @@ pub struct ShardExtra {
     pub allocations: AllocationCounts,
     /// 401 answers suppressed by the unauthenticated-response rate limit.
     pub unauthenticated_401_dropped: u64,
+    /// Input dropped, per [`DropReason`] (in `DropReason::ALL` order).
+    pub drops: [u64; DropReason::COUNT],
 }
 
 /// Which engine a slot belongs to, for the `kind` label of per-shard metrics.
@@ -123,6 +125,7 @@ pub struct ShardSlot {
     counters: [AtomicU64; FIELDS],
     allocations: [AtomicU64; 4],
     unauthenticated_401_dropped: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
     setup_latency: HistogramSlot,
 }
 
@@ -133,6 +136,7 @@ impl ShardSlot {
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             allocations: std::array::from_fn(|_| AtomicU64::new(0)),
             unauthenticated_401_dropped: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
             setup_latency: HistogramSlot::default(),
         }
     }
@@ -151,6 +155,9 @@ impl ShardSlot {
         }
         self.unauthenticated_401_dropped
             .store(e.unauthenticated_401_dropped, Relaxed);
+        for (slot, v) in self.drops.iter().zip(e.drops) {
+            slot.store(v, Relaxed);
+        }
     }
 
     /// The shard's allocation-setup latency histogram (see [`Histogram`]).
@@ -177,6 +184,7 @@ impl ShardSlot {
                 dtls,
             },
             unauthenticated_401_dropped: self.unauthenticated_401_dropped.load(Relaxed),
+            drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
         }
     }
 }
@@ -250,6 +258,9 @@ impl Registry {
             sum.unauthenticated_401_dropped = sum
                 .unauthenticated_401_dropped
                 .wrapping_add(e.unauthenticated_401_dropped);
+            for (s, v) in sum.drops.iter_mut().zip(e.drops) {
+                *s = s.wrapping_add(v);
+            }
         }
         sum
     }

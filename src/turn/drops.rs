@@ -119,6 +119,11 @@ impl Drops {
         self.by_reason[reason as usize]
     }
 
+    /// Every reason's count, in [`DropReason::ALL`] order.
+    pub fn counts(&self) -> [u64; DropReason::COUNT] {
+        self.by_reason
+    }
+
     /// (label, count) for every reason, in [`DropReason::ALL`] order.
     pub fn by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         DropReason::ALL
