@@ -11,6 +11,7 @@ mod listen;
 mod relay;
 mod select;
 mod shard;
+mod shed;
 mod slab;
 mod sockets;
 mod stream;

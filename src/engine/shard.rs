@@ -18,12 +18,16 @@ use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
 use super::clock;
 use super::control::Control;
 use super::relay::Relays;
+use super::shed::Shed;
 use super::stream::{Io, SendError, Streams, MAX_FRAME};
 use super::token::Source;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
 /// Receive batches per source per wakeup.
 const BATCHES_PER_WAKEUP: usize = 4;
+/// Batches read from a listener per wakeup while the shard is behind: more than it relays, so
+/// that requests queued behind shed data are reached (see `shed`).
+const BATCHES_BEHIND: usize = 16;
 /// The longest sleep, so a stop request is noticed even if a wake-up is lost.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 const EVENTS: usize = 256;
@@ -62,6 +66,7 @@ pub(crate) struct Shard {
     pub(super) pending: Vec<Source>,
     work: Vec<Source>,
     pub(super) stats: Stats,
+    shed: Shed,
     stop: Arc<AtomicBool>,
     control: Control,
 }
@@ -93,6 +98,7 @@ impl Shard {
             pending: Vec::new(),
             work: Vec::new(),
             stats: Stats::default(),
+            shed: Shed::default(),
             stop,
             control,
         }
@@ -109,6 +115,7 @@ impl Shard {
                 error!("shard {}: poll failed, stopping: {e}", self.index);
                 break;
             }
+            self.shed.turn(!self.pending.is_empty());
             std::mem::swap(&mut self.work, &mut self.pending);
             self.work
                 .extend(events.iter().filter_map(|e| Source::from_token(e.token())));
@@ -170,7 +177,12 @@ impl Shard {
 
     /// Receives from listener `udp` or relay socket `relay` in batches and answers each datagram.
     fn recv_datagrams(&mut self, udp: Option<usize>, relay: Option<usize>) -> bool {
-        for _ in 0..BATCHES_PER_WAKEUP {
+        let batches = if udp.is_some() && self.shed.behind() {
+            BATCHES_BEHIND
+        } else {
+            BATCHES_PER_WAKEUP
+        };
+        for _ in 0..batches {
             let (fd, local) = match (udp, relay) {
                 (Some(i), _) => match self.udp.get(i) {
                     Some(l) => (l.socket.as_raw_fd(), l.addr),
@@ -200,6 +212,11 @@ impl Shard {
                 };
                 let out = match (udp, relay) {
                     (Some(i), _) => {
+                        let payload = slot.buf.get(HEADROOM..HEADROOM + slot.len);
+                        if self.shed.sheds(payload.unwrap_or_default()) {
+                            self.core.shed();
+                            continue;
+                        }
                         let client = Client {
                             via: Via::Udp(i as u32),
                             transport: Transport::Udp,

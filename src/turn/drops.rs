@@ -38,10 +38,13 @@ pub enum DropReason {
     Disabled,
     /// An answer to an unauthenticated sender withheld by the per-source rate limit.
     RateLimited,
+    /// Relayed data from a client shed unprocessed while the shard was behind, so that
+    /// requests waiting behind it are served (the engine decides; see `engine::shed`).
+    Overload,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
 
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Truncated,
@@ -60,6 +63,7 @@ impl DropReason {
         DropReason::Bandwidth,
         DropReason::Disabled,
         DropReason::RateLimited,
+        DropReason::Overload,
     ];
 
     /// The metric label.
@@ -81,6 +85,7 @@ impl DropReason {
             DropReason::Bandwidth => "bandwidth",
             DropReason::Disabled => "disabled",
             DropReason::RateLimited => "rate_limited",
+            DropReason::Overload => "overload",
         }
     }
 

@@ -335,6 +335,11 @@ impl Shard {
         false
     }
 
+    /// A client datagram the engine shed unprocessed under overload (counted like any drop).
+    pub(crate) fn shed(&mut self) {
+        self.drop_for(DropReason::Overload);
+    }
+
     /// Input dropped for `reason`, counted in `drops` and in the matching `Counters` total.
     #[inline]
     pub(crate) fn drop_for(&mut self, reason: DropReason) -> Output {

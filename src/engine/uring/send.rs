@@ -57,6 +57,10 @@ pub(crate) struct Sends {
     /// Responses copied out of the shard's scratch buffer.
     responses: Box<[u8]>,
     free_responses: Vec<u16>,
+    /// Free slots relayed data may not take: kept for responses. Under overload completions
+    /// wait in the queue and data took every slot, so a Binding or Allocate answer found none and
+    /// was dropped after the work of answering it.
+    reserve: usize,
     pub(crate) gso: bool,
 }
 
@@ -91,6 +95,7 @@ impl Sends {
             open: Vec::with_capacity(slots),
             responses: vec![0; usize::from(responses) * SCRATCH].into_boxed_slice(),
             free_responses: (0..responses).rev().collect(),
+            reserve: slots / 16,
             gso,
         }
     }
@@ -142,6 +147,9 @@ impl Sends {
         let i = match found {
             Some(i) => i,
             None => {
+                if matches!(held, Held::Buffer(_)) && self.free.len() <= self.reserve {
+                    return Err(Full);
+                }
                 let i = self.free.pop().ok_or(Full)?;
                 self.open.push(i);
                 let s = self.slot(i).ok_or(Full)?;
@@ -235,6 +243,26 @@ mod tests {
     fn queue(s: &mut Sends, sock: Sock, to: SocketAddr, len: usize, bid: u16) {
         s.push(sock, to, std::ptr::null_mut(), len, Held::Buffer(bid))
             .unwrap();
+    }
+
+    #[test]
+    fn the_last_slots_are_kept_for_responses() {
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let mut s = Sends::new(32, 4, false);
+        let mut queued = 0;
+        while s
+            .push(Sock::Relay(1), a, std::ptr::null_mut(), 100, Held::Buffer(0))
+            .is_ok()
+        {
+            queued += 1;
+        }
+        assert_eq!(queued, 32 - 32 / 16);
+        for _ in 0..32 / 16 {
+            let (held, base) = s.copy_response(b"answer").unwrap();
+            assert_eq!(s.push(Sock::Listener(0), a, base, 6, held), Ok(()));
+        }
+        let (held, base) = s.copy_response(b"answer").unwrap();
+        assert_eq!(s.push(Sock::Listener(0), a, base, 6, held), Err(Full));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::token::Op;
 use crate::engine::batch::SCRATCH;
 use crate::engine::clock;
 use crate::engine::control::Control;
+use crate::engine::shed::Shed;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
 /// Completions handled per loop turn.
@@ -66,6 +67,9 @@ pub(crate) struct Shard {
     cqes: Vec<(u64, i32, u32)>,
     sealed: Vec<(u32, Sock, *const libc::msghdr)>,
     rearm: Vec<Op>,
+    shed: Shed,
+    /// A listener's receive ran out of buffers this turn (the shard is behind).
+    starved: bool,
     stats: Stats,
 }
 
@@ -109,6 +113,8 @@ impl Shard {
             cqes: Vec::with_capacity(MAX_COMPLETIONS),
             sealed: Vec::new(),
             rearm: Vec::new(),
+            shed: Shed::default(),
+            starved: false,
             stats: Stats::default(),
         }
     }
@@ -128,6 +134,7 @@ impl Shard {
             if !self.enter(wait) {
                 break;
             }
+            self.shed.turn(busy || std::mem::take(&mut self.starved));
             busy = self.drain();
             self.flush();
             self.bufs.publish();
@@ -235,6 +242,9 @@ impl Shard {
         if live && !cqueue::more(flags) {
             // The multishot receive ended (ENOBUFS when the ring ran dry, or an error).
             self.rearm.push(op);
+            if matches!(op, Op::Listener(_)) && result == -libc::ENOBUFS {
+                self.starved = true;
+            }
         }
         let Some(bid) = cqueue::buffer_select(flags) else {
             match -result {
@@ -280,6 +290,11 @@ impl Shard {
                 let Some(local) = self.listeners.get(i as usize).map(|l| l.addr) else {
                     return Output::Nothing;
                 };
+                let payload = core_buf.get(HEADROOM..HEADROOM + len).unwrap_or_default();
+                if self.shed.sheds(payload) {
+                    self.core.shed();
+                    return Output::Nothing;
+                }
                 let client = Client {
                     via: Via::Udp(i),
                     transport: Transport::Udp,
