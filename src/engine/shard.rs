@@ -27,6 +27,16 @@ const BATCHES_PER_WAKEUP: usize = 4;
 /// The longest sleep, so a stop request is noticed even if a wake-up is lost.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 const EVENTS: usize = 256;
+/// A turn that received fewer datagrams than this (but some) is followed by a nap of
+/// `NAP` before the next poll: at moderate rates (tens of thousands of datagrams per second
+/// over many clients) a wake-up per datagram costs more CPU than the datagram itself, and
+/// datagrams arriving while the shard naps wake no one (nobody waits on the poll). Busier
+/// turns poll at once, so closed-loop traffic is not slowed.
+const NAP_BELOW: usize = 16;
+/// The nap: with the kernel's default 50 us timer slack a datagram waits at most about 200 us
+/// more per relay hop, only while traffic flows - well below any Internet path's RTT jitter and
+/// far below the p99 target (half of coturn's).
+const NAP: Duration = Duration::from_micros(150);
 
 pub(crate) struct Listener<S> {
     pub(crate) socket: S,
@@ -61,6 +71,8 @@ pub(crate) struct Shard {
     pub(super) frame: Slot,
     pub(super) pending: Vec<Source>,
     work: Vec<Source>,
+    /// Datagrams received in this turn (decides the nap before the next poll).
+    received: usize,
     pub(super) stats: Stats,
     stop: Arc<AtomicBool>,
     control: Control,
@@ -92,6 +104,7 @@ impl Shard {
             frame: Slot::new(MAX_FRAME),
             pending: Vec::new(),
             work: Vec::new(),
+            received: 0,
             stats: Stats::default(),
             stop,
             control,
@@ -101,7 +114,12 @@ impl Shard {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(EVENTS);
         while !self.stop.load(Ordering::Acquire) {
-            let timeout = self.sleep_time();
+            let mut timeout = self.sleep_time();
+            if (1..NAP_BELOW).contains(&self.received) && timeout > NAP {
+                std::thread::sleep(NAP);
+                timeout -= NAP;
+            }
+            self.received = 0;
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -192,6 +210,7 @@ impl Shard {
                 }
             };
             let (now, unix) = clock::now();
+            self.received += got.count;
             for k in 0..got.count {
                 let slot = &mut self.batch.slots[k];
                 let Some(from) = slot.from else {
