@@ -78,6 +78,12 @@ pub(crate) struct Shard {
     control: Control,
 }
 
+/// The nap before the next poll, after a turn that received `received` datagrams, when the
+/// poll would wait up to `timeout`: only after a quiet but not idle turn, never past a timer.
+fn nap(received: usize, timeout: Duration) -> Option<Duration> {
+    ((1..NAP_BELOW).contains(&received) && timeout > NAP).then_some(NAP)
+}
+
 impl Shard {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -115,9 +121,9 @@ impl Shard {
         let mut events = Events::with_capacity(EVENTS);
         while !self.stop.load(Ordering::Acquire) {
             let mut timeout = self.sleep_time();
-            if (1..NAP_BELOW).contains(&self.received) && timeout > NAP {
-                std::thread::sleep(NAP);
-                timeout -= NAP;
+            if let Some(nap) = nap(self.received, timeout) {
+                std::thread::sleep(nap);
+                timeout -= nap;
             }
             self.received = 0;
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -400,5 +406,23 @@ fn send_stream(streams: &mut Streams, id: usize, bytes: Option<&[u8]>) -> Result
         (Some(conn), Some(bytes)) => conn.send(bytes),
         // The connection is gone, or the core named bytes it does not have: nothing to send.
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_naps_only_after_a_quiet_turn_and_never_past_its_timer() {
+        assert_eq!(nap(1, MAX_SLEEP), Some(NAP));
+        assert_eq!(nap(NAP_BELOW - 1, MAX_SLEEP), Some(NAP));
+        // Idle: the next datagram wakes the shard at once.
+        assert_eq!(nap(0, MAX_SLEEP), None);
+        // Busy (closed loop): poll again at once.
+        assert_eq!(nap(NAP_BELOW, MAX_SLEEP), None);
+        // Work pending (timeout zero) or a timer due within the nap.
+        assert_eq!(nap(1, Duration::ZERO), None);
+        assert_eq!(nap(1, NAP), None);
     }
 }

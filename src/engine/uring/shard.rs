@@ -86,6 +86,17 @@ enum Target {
     Fixed(u32),
 }
 
+/// While traffic flows (the last turn had completions) a wait asks for `BATCH` completions but
+/// gives up after `BATCH_WAIT`, so one wake-up serves several datagrams; an idle shard, or one
+/// whose next timer is sooner, waits for the first completion or the timer.
+fn batch_wait(until_timer: Duration, flowing: bool) -> (usize, Duration) {
+    if flowing && until_timer > BATCH_WAIT {
+        (BATCH, BATCH_WAIT)
+    } else {
+        (1, until_timer)
+    }
+}
+
 impl Shard {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -157,20 +168,13 @@ impl Shard {
         debug!("uring shard {} stopped: {:?}", self.index, self.stats);
     }
 
-    /// How many completions to wait for, and for how long. While traffic flows (the last turn
-    /// had completions) the wait asks for `BATCH` completions but gives up after `BATCH_WAIT`,
-    /// so one wake-up serves several datagrams; when idle it waits for the first completion or
-    /// the next timer.
+    /// How many completions to wait for, and for how long (`batch_wait`).
     fn wait_for(&self, now: Instant, flowing: bool) -> (usize, Duration) {
         let until_timer = match self.core.next_timeout() {
             Some(at) => at.saturating_duration_since(now).min(MAX_SLEEP),
             None => MAX_SLEEP,
         };
-        if flowing && until_timer > BATCH_WAIT {
-            (BATCH, BATCH_WAIT)
-        } else {
-            (1, until_timer)
-        }
+        batch_wait(until_timer, flowing)
     }
 
     /// Submits what is queued and waits up to `wait` for `want` completions. False on a fatal
@@ -528,5 +532,21 @@ impl Shard {
             }
         }
         let _ = self.ring.submitter().unregister_buf_ring(self.bufs.group());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_flowing_shard_waits_for_a_batch_and_never_past_its_timer() {
+        assert_eq!(batch_wait(MAX_SLEEP, true), (BATCH, BATCH_WAIT));
+        // Idle: the first datagram wakes the shard, however long the timer is.
+        assert_eq!(batch_wait(MAX_SLEEP, false), (1, MAX_SLEEP));
+        // A timer due sooner than the batch window is not delayed by it.
+        let soon = BATCH_WAIT / 2;
+        assert_eq!(batch_wait(soon, true), (1, soon));
+        assert_eq!(batch_wait(Duration::ZERO, true), (1, Duration::ZERO));
     }
 }
