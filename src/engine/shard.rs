@@ -27,16 +27,6 @@ const BATCHES_PER_WAKEUP: usize = 4;
 /// The longest sleep, so a stop request is noticed even if a wake-up is lost.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 const EVENTS: usize = 256;
-/// A turn that received fewer datagrams than this (but some) is followed by a nap of
-/// `NAP` before the next poll: at moderate rates (tens of thousands of datagrams per second
-/// over many clients) a wake-up per datagram costs more CPU than the datagram itself, and
-/// datagrams arriving while the shard naps wake no one (nobody waits on the poll). Busier
-/// turns poll at once, so closed-loop traffic is not slowed.
-const NAP_BELOW: usize = 16;
-/// The nap: with the kernel's default 50 us timer slack a datagram waits at most about 200 us
-/// more per relay hop, only while traffic flows - well below any Internet path's RTT jitter and
-/// far below the p99 target (half of coturn's).
-const NAP: Duration = Duration::from_micros(150);
 
 pub(crate) struct Listener<S> {
     pub(crate) socket: S,
@@ -71,17 +61,9 @@ pub(crate) struct Shard {
     pub(super) frame: Slot,
     pub(super) pending: Vec<Source>,
     work: Vec<Source>,
-    /// Datagrams received in this turn (decides the nap before the next poll).
-    received: usize,
     pub(super) stats: Stats,
     stop: Arc<AtomicBool>,
     control: Control,
-}
-
-/// The nap before the next poll, after a turn that received `received` datagrams, when the
-/// poll would wait up to `timeout`: only after a quiet but not idle turn, never past a timer.
-fn nap(received: usize, timeout: Duration) -> Option<Duration> {
-    ((1..NAP_BELOW).contains(&received) && timeout > NAP).then_some(NAP)
 }
 
 impl Shard {
@@ -110,7 +92,6 @@ impl Shard {
             frame: Slot::new(MAX_FRAME),
             pending: Vec::new(),
             work: Vec::new(),
-            received: 0,
             stats: Stats::default(),
             stop,
             control,
@@ -120,12 +101,7 @@ impl Shard {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(EVENTS);
         while !self.stop.load(Ordering::Acquire) {
-            let mut timeout = self.sleep_time();
-            if let Some(nap) = nap(self.received, timeout) {
-                std::thread::sleep(nap);
-                timeout -= nap;
-            }
-            self.received = 0;
+            let timeout = self.sleep_time();
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -216,7 +192,6 @@ impl Shard {
                 }
             };
             let (now, unix) = clock::now();
-            self.received += got.count;
             for k in 0..got.count {
                 let slot = &mut self.batch.slots[k];
                 let Some(from) = slot.from else {
@@ -406,23 +381,5 @@ fn send_stream(streams: &mut Streams, id: usize, bytes: Option<&[u8]>) -> Result
         (Some(conn), Some(bytes)) => conn.send(bytes),
         // The connection is gone, or the core named bytes it does not have: nothing to send.
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shard_naps_only_after_a_quiet_turn_and_never_past_its_timer() {
-        assert_eq!(nap(1, MAX_SLEEP), Some(NAP));
-        assert_eq!(nap(NAP_BELOW - 1, MAX_SLEEP), Some(NAP));
-        // Idle: the next datagram wakes the shard at once.
-        assert_eq!(nap(0, MAX_SLEEP), None);
-        // Busy (closed loop): poll again at once.
-        assert_eq!(nap(NAP_BELOW, MAX_SLEEP), None);
-        // Work pending (timeout zero) or a timer due within the nap.
-        assert_eq!(nap(1, Duration::ZERO), None);
-        assert_eq!(nap(1, NAP), None);
     }
 }
