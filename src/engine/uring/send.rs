@@ -251,7 +251,13 @@ mod tests {
         let mut s = Sends::new(32, 4, false);
         let mut queued = 0;
         while s
-            .push(Sock::Relay(1), a, std::ptr::null_mut(), 100, Held::Buffer(0))
+            .push(
+                Sock::Relay(1),
+                a,
+                std::ptr::null_mut(),
+                100,
+                Held::Buffer(0),
+            )
             .is_ok()
         {
             queued += 1;

@@ -28,6 +28,16 @@ use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM}
 const MAX_COMPLETIONS: usize = 1024;
 /// The longest wait, so a stop request is seen without a wake-up.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// While traffic flows, a wait returns once this many completions are there (or after
+/// `BATCH_WAIT`). At moderate rates (tens of thousands of datagrams per second over many
+/// clients) waking up for every datagram costs more CPU than the datagram itself; this many
+/// per wake-up makes the wake-up a small share.
+const BATCH: usize = 32;
+/// The longest a datagram waits for others to arrive before it is handled: the latency added
+/// per relay hop, only while traffic flows (an idle shard wakes on the first datagram). 200 us
+/// is well below the RTT jitter of any Internet path and far below the p99 target (half of
+/// coturn's), and at 20k packets/s it gathers about 8 datagrams plus their send completions.
+const BATCH_WAIT: Duration = Duration::from_micros(200);
 /// Where the payload starts in a buffer, and where the core's slice of the buffer starts.
 const PAYLOAD: usize = PAD + OUT_HEADER + NAME_LEN;
 const CORE_START: usize = PAYLOAD - HEADROOM;
@@ -80,6 +90,17 @@ enum Target {
     Fixed(u32),
 }
 
+/// While traffic flows (the last turn had completions) a wait asks for `BATCH` completions but
+/// gives up after `BATCH_WAIT`, so one wake-up serves several datagrams; an idle shard, or one
+/// whose next timer is sooner, waits for the first completion or the timer.
+fn batch_wait(until_timer: Duration, flowing: bool) -> (usize, Duration) {
+    if flowing && until_timer > BATCH_WAIT {
+        (BATCH, BATCH_WAIT)
+    } else {
+        (1, until_timer)
+    }
+}
+
 impl Shard {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -124,41 +145,51 @@ impl Shard {
             self.rearm.push(Op::Listener(i));
         }
         self.arm();
-        let mut busy = false;
+        let (mut busy, mut flowing) = (false, false);
+        let mut now = clock::now();
         while !self.stop.load(Ordering::Acquire) {
-            let wait = if busy {
-                Duration::ZERO
+            let (want, wait) = if busy {
+                (1, Duration::ZERO)
             } else {
-                self.sleep_time()
+                self.wait_for(now.0, flowing)
             };
-            if !self.enter(wait) {
+            if !self.enter(want, wait) {
                 break;
             }
             self.shed.turn(busy || std::mem::take(&mut self.starved));
-            busy = self.drain();
+            // One clock read per turn serves the datagrams, the timers and the metrics; the next
+            // wait is computed from it too, late by at most one turn's work (far below the
+            // second-scale TURN timers).
+            now = clock::now();
+            let handled;
+            (busy, handled) = self.drain(now);
+            flowing = handled > 0;
             self.flush();
             self.bufs.publish();
             self.arm();
-            self.expire();
-            self.control.after_turn(&mut self.core, clock::now().0);
+            self.expire(now.0);
+            self.control.after_turn(&mut self.core, now.0);
         }
         self.control.finish(&mut self.core);
         self.teardown();
         debug!("uring shard {} stopped: {:?}", self.index, self.stats);
     }
 
-    fn sleep_time(&self) -> Duration {
-        match self.core.next_timeout() {
-            Some(at) => at.saturating_duration_since(clock::now().0).min(MAX_SLEEP),
+    /// How many completions to wait for, and for how long (`batch_wait`).
+    fn wait_for(&self, now: Instant, flowing: bool) -> (usize, Duration) {
+        let until_timer = match self.core.next_timeout() {
+            Some(at) => at.saturating_duration_since(now).min(MAX_SLEEP),
             None => MAX_SLEEP,
-        }
+        };
+        batch_wait(until_timer, flowing)
     }
 
-    /// Submits what is queued and waits up to `wait` for a completion. False on a fatal error.
-    fn enter(&mut self, wait: Duration) -> bool {
+    /// Submits what is queued and waits up to `wait` for `want` completions. False on a fatal
+    /// error.
+    fn enter(&mut self, want: usize, wait: Duration) -> bool {
         let ts = types::Timespec::from(wait);
         let args = types::SubmitArgs::new().timespec(&ts);
-        match self.ring.submitter().submit_with_args(1, &args) {
+        match self.ring.submitter().submit_with_args(want, &args) {
             Ok(_) => true,
             Err(e) => match e.raw_os_error() {
                 Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN) => true,
@@ -173,16 +204,16 @@ impl Shard {
         }
     }
 
-    fn expire(&mut self) {
-        let now = clock::now().0;
+    fn expire(&mut self, now: Instant) {
         if self.core.next_timeout().is_some_and(|at| at <= now) {
             self.core.handle_timeout(now, &mut self.relays);
             self.apply_changes();
         }
     }
 
-    /// Handles up to `MAX_COMPLETIONS` completions; true when more are waiting.
-    fn drain(&mut self) -> bool {
+    /// Handles up to `MAX_COMPLETIONS` completions (datagrams stamped `now`, as the portable
+    /// engine stamps a recvmmsg batch); whether more are waiting, and how many were handled.
+    fn drain(&mut self, now: (Instant, u64)) -> (bool, usize) {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
         let more = {
@@ -194,8 +225,6 @@ impl Shard {
             );
             !cq.is_empty()
         };
-        // One clock read per batch of completions, as the portable engine reads one per recvmmsg.
-        let now = clock::now();
         for &(data, result, flags) in &cqes {
             match Op::decode(data) {
                 Some(op @ (Op::Listener(_) | Op::Relay(..))) => {
@@ -205,8 +234,9 @@ impl Shard {
                 Some(Op::Cancel) | None => {}
             }
         }
+        let handled = cqes.len();
         self.cqes = cqes;
-        more
+        (more, handled)
     }
 
     fn sent(&mut self, slot: u32, result: i32) {
@@ -519,5 +549,21 @@ impl Shard {
         for group in self.bufs.groups() {
             let _ = self.ring.submitter().unregister_buf_ring(group);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_flowing_shard_waits_for_a_batch_and_never_past_its_timer() {
+        assert_eq!(batch_wait(MAX_SLEEP, true), (BATCH, BATCH_WAIT));
+        // Idle: the first datagram wakes the shard, however long the timer is.
+        assert_eq!(batch_wait(MAX_SLEEP, false), (1, MAX_SLEEP));
+        // A timer due sooner than the batch window is not delayed by it.
+        let soon = BATCH_WAIT / 2;
+        assert_eq!(batch_wait(soon, true), (1, soon));
+        assert_eq!(batch_wait(Duration::ZERO, true), (1, Duration::ZERO));
     }
 }
