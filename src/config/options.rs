@@ -153,7 +153,8 @@ pub(crate) fn by_short(c: char) -> Option<&'static OptSpec> {
     OPTIONS.iter().find(|o| o.short == Some(c))
 }
 
-/// The known name closest to `name`, if it is close enough to be a likely typo.
+/// The known name closest to `name`, if it is close enough to be a likely typo (the first of
+/// equally close names, in table order).
 pub(crate) fn closest(name: &str) -> Option<&'static str> {
     // The distance is at least the difference in length, and the limit below is half the length:
     // a name over twice as long as every option can match none. Checking that first keeps a
@@ -162,39 +163,58 @@ pub(crate) fn closest(name: &str) -> Option<&'static str> {
     if name.len() > 2 * longest + 2 {
         return None;
     }
-    let (best, dist) = OPTIONS
-        .iter()
-        .map(|o| (o.name, distance(name, o.name)))
-        .min_by_key(|&(_, d)| d)?;
-    let limit = (name.chars().count() / 2).max(2);
-    (dist <= limit).then_some(best)
+    let a = normalized(name);
+    let limit = (a.len() / 2).max(2);
+    let (mut b, mut row) = (Vec::new(), Vec::new());
+    let mut best: Option<(&'static str, usize)> = None;
+    for o in OPTIONS {
+        b.clear();
+        b.extend(o.name.chars().map(normal));
+        // Only a strictly closer name replaces the best, and no name is closer than the
+        // difference in length: most of the table is skipped without a distance.
+        let gap = a.len().abs_diff(b.len());
+        if gap > limit || best.is_some_and(|(_, d)| gap >= d) {
+            continue;
+        }
+        let d = distance(&a, &b, &mut row);
+        if d <= limit && best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((o.name, d));
+        }
+    }
+    best.map(|(n, _)| n)
 }
 
-/// Levenshtein distance, where a case-only or `_`/`-` difference costs nothing extra to notice.
-fn distance(a: &str, b: &str) -> usize {
-    let norm = |s: &str| -> Vec<char> {
-        s.chars()
-            .map(|c| {
-                if c == '_' {
-                    '-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect()
-    };
-    let (a, b) = (norm(a), norm(b));
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// A case-only or `_`/`-` difference costs nothing.
+fn normal(c: char) -> char {
+    if c == '_' {
+        '-'
+    } else {
+        c.to_ascii_lowercase()
     }
-    prev[b.len()]
+}
+
+fn normalized(s: &str) -> Vec<char> {
+    s.chars().map(normal).collect()
+}
+
+/// Levenshtein distance of two normalised names, one row of the table at a time in `row`.
+fn distance(a: &[char], b: &[char], row: &mut Vec<usize>) -> usize {
+    row.clear();
+    row.extend(0..=b.len());
+    for (i, ca) in a.iter().enumerate() {
+        // `diag` is the previous row's value at j, `row[j]` still holds the previous row's j+1.
+        let mut diag = i;
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            let value = (diag + usize::from(ca != cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diag = above;
+            row[j + 1] = value;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -225,6 +245,25 @@ mod tests {
                 (_, _, Setter::None) => {}
                 _ => panic!("{}: setter does not fit", o.name),
             }
+        }
+    }
+
+    #[test]
+    fn edit_distances() {
+        let mut row = Vec::new();
+        for (a, b, d) in [
+            ("kitten", "sitting", 3),
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("flaw", "lawn", 2),
+            ("listening-port", "listening-port", 0),
+            ("Listening_Port", "listening-port", 0),
+        ] {
+            assert_eq!(
+                distance(&normalized(a), &normalized(b), &mut row),
+                d,
+                "{a} {b}"
+            );
         }
     }
 
