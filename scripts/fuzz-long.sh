@@ -15,12 +15,16 @@ mkdir -p "$logs"
 cargo +nightly fuzz build -O || exit 1
 if [ "$#" -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
 
-artifacts() { find "fuzz/artifacts/$1" -type f 2>/dev/null | wc -l; }
+# Failures: crash-, leak-, timeout- and oom- inputs. libFuzzer also keeps slow-unit- inputs (over
+# 10 s, which a niced run sharing the machine can hit); those are counted apart.
+artifacts() { find "fuzz/artifacts/$1" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) 2>/dev/null | wc -l; }
+slow() { find "fuzz/artifacts/$1" -type f -name 'slow-unit-*' 2>/dev/null | wc -l; }
 
 run() {
     local target="$1" dir="$logs/$1"
     mkdir -p "$dir" "fuzz/work/$target" "fuzz/corpus/$target"
     artifacts "$target" >"$dir/artifacts-before"
+    slow "$target" >"$dir/slow-before"
     local root="$PWD" parallel=()
     if [ "$jobs" -gt 1 ]; then parallel=(-jobs="$jobs" -workers="$jobs"); fi
     # -jobs writes one fuzz-N.log per job into the current directory.
@@ -37,13 +41,14 @@ done
 wait
 
 failed=0
-printf '%-16s %14s %8s %s\n' target executions crashes status
+printf '%-16s %14s %8s %10s %s\n' target executions crashes slow-units status
 for target in "${targets[@]}"; do
     dir="$logs/$target"
     execs=$(cat "$dir"/*.log 2>/dev/null | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{s+=$1} END {print s+0}')
     crashes=$(( $(artifacts "$target") - $(cat "$dir/artifacts-before") ))
+    slow_units=$(( $(slow "$target") - $(cat "$dir/slow-before") ))
     status=$(cat "$dir/status")
-    printf '%-16s %14s %8s %s\n' "$target" "$execs" "$crashes" "$status"
+    printf '%-16s %14s %8s %10s %s\n' "$target" "$execs" "$crashes" "$slow_units" "$status"
     if [ "$status" != 0 ] || [ "$crashes" != 0 ]; then failed=1; fi
 done
 echo "logs: $logs"
