@@ -179,7 +179,8 @@ impl PeerPolicy {
             "\npeers: loopback refused"
         });
         out.push_str(
-            "; link-local, ULA, RFC 1918 and 100.64.0.0/10 refused unless an allowed-peer-ip admits them",
+            "; link-local, ULA, RFC 1918, 100.64.0.0/10, 192.0.0.0/24, 192.88.99.0/24, \
+             198.18.0.0/15 and 240.0.0.0/4 refused unless an allowed-peer-ip admits them",
         );
         out.push_str("\nallowed-peer-ip (wins over denied):");
         list(&mut out, &self.allowed);
