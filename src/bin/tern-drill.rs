@@ -20,6 +20,7 @@ soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S
 overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
           --factor F (2) --cpu-percent P tern's CPU cap (25)
           --control-p99-ms MS (3000) --data-p99-ms MS (250) --rss-growth-mib M (64)
+          --overload-tern-arg ARG (repeatable: e.g. --io-engine=epoll)
 --ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s)";
 
 struct Args {
@@ -54,6 +55,7 @@ fn parse() -> Result<Args, String> {
             data_p99: Duration::from_millis(250),
             cpu_percent: 25,
             rss_growth_kib: 64 * 1024,
+            tern_args: Vec::new(),
         },
         bin,
         drills: Vec::new(),
@@ -90,6 +92,7 @@ fn parse() -> Result<Args, String> {
             "--data-p99-ms" => a.overload.data_p99 = millis(num(&value()?)?),
             "--cpu-percent" => a.overload.cpu_percent = num(&value()?)?,
             "--rss-growth-mib" => a.overload.rss_growth_kib = num::<u64>(&value()?)? * 1024,
+            "--overload-tern-arg" => a.overload.tern_args.push(value()?),
             "-h" | "--help" => return Err(USAGE.into()),
             d if !d.starts_with('-') => a.drills.push(d.to_owned()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),

@@ -30,12 +30,14 @@ pub struct OverloadOpts {
     pub cpu_percent: u32,
     /// RSS may grow at most this much over the idle RSS.
     pub rss_growth_kib: u64,
+    /// More arguments for tern (e.g. `--io-engine=epoll`).
+    pub tern_args: Vec<String>,
 }
 
 pub fn run(o: &OverloadOpts) -> Outcome {
     super::raise_nofile();
     let peers = EchoPeers::start(8)?;
-    let mut tern = Tern::start(&o.bin, &[], &[])?;
+    let mut tern = Tern::start(&o.bin, &[], &o.tern_args)?;
     let cap = match CpuCap::apply(tern.pid(), o.cpu_percent) {
         Ok(cap) => cap,
         Err(e) => {
