@@ -22,27 +22,9 @@ pub const PASSWORD: &str = "drill-password";
 pub const REALM: &str = "drill.test";
 
 /// Raises this process's soft RLIMIT_NOFILE to the hard limit (each allocation holds a client
-/// socket); the soft limit in force.
+/// socket); the soft limit in force (1024, the usual default, if it cannot be read).
 pub fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: setrlimit reads the struct we own; on failure the old limit stays.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = lim.rlim_max;
-        }
-    }
-    lim.rlim_cur
+    tern::engine::raise_nofile().unwrap_or(1024)
 }
 
 /// An `Ok` summary starting with this marks a drill that could not run here (printed as SKIP).

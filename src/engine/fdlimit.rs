@@ -12,8 +12,8 @@ pub(crate) const PER_ALLOCATION: u64 = 2;
 pub(crate) const RESERVE: u64 = 64;
 
 /// Raises the soft limit to the hard one (as far as the kernel allows) and returns the soft
-/// limit in force.
-pub(crate) fn raise_nofile() -> io::Result<u64> {
+/// limit in force. Public for the drill program, whose clients need as many descriptors.
+pub fn raise_nofile() -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -21,6 +21,7 @@ mod token;
 mod uring;
 
 pub use error::EngineError;
+pub use fdlimit::raise_nofile;
 pub use select::EngineKind;
 pub use tls::TlsError;
 
