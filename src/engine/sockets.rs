@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -95,6 +95,32 @@ pub(crate) fn set_dont_fragment(socket: &Socket, v6: bool) -> io::Result<()> {
     }
 }
 
+/// `SO_MEMINFO` and its `SK_MEMINFO_DROPS` field (linux/sock_diag.h; the libc crate names
+/// neither).
+const SO_MEMINFO: libc::c_int = 55;
+const SK_MEMINFO_DROPS: usize = 8;
+const SK_MEMINFO_VARS: usize = 9;
+
+/// Datagrams the kernel has dropped on this socket since it was opened (its receive queue was
+/// full), or None where the kernel does not say (before Linux 4.7).
+pub(crate) fn kernel_drops(fd: RawFd) -> Option<u32> {
+    let mut info = [0u32; SK_MEMINFO_VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: `info` has room for `len` bytes; the kernel writes at most that many and says how
+    // many in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let whole = len as usize >= std::mem::size_of_val(&info);
+    (rc == 0 && whole).then_some(info[SK_MEMINFO_DROPS])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +138,21 @@ mod tests {
         let r_addr = r.local_addr().unwrap().as_socket().unwrap();
         let err = relay(r_addr, false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn the_kernel_counts_what_a_full_listener_drops() {
+        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+        let rx = udp_listener(any).unwrap();
+        let fd = rx.as_raw_fd();
+        assert_eq!(kernel_drops(fd), Some(0));
+        let tx = std::net::UdpSocket::bind(any).unwrap();
+        let to = rx.local_addr().unwrap();
+        // Far more than the receive buffer holds (1 MiB at most with the default rmem_max).
+        for _ in 0..20_000 {
+            let _ = tx.send_to(&[0; 1000], to);
+        }
+        assert!(kernel_drops(fd).is_some_and(|n| n > 0));
     }
 
     #[test]
