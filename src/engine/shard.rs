@@ -115,7 +115,9 @@ impl Shard {
                 error!("shard {}: poll failed, stopping: {e}", self.index);
                 break;
             }
-            self.shed.turn(!self.pending.is_empty());
+            let listeners = self.udp.iter().map(|l| l.socket.as_raw_fd());
+            self.shed
+                .turn(!self.pending.is_empty(), clock::now().0, listeners);
             std::mem::swap(&mut self.work, &mut self.pending);
             self.work
                 .extend(events.iter().filter_map(|e| Source::from_token(e.token())));
