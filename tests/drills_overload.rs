@@ -1,48 +1,26 @@
 //! The overload drill's CI variant: tern capped to a quarter of a core, offered twice the echo
-//! rate it carried in a closed loop for 8 s. On the epoll engine it must pass whole: survival,
-//! bounded RSS, and Binding and Allocate all answered with a p99 under the generous CI bound (5 s
-//! against the debug build, retransmissions included). On io_uring (the default) it must survive
-//! with bounded RSS and answer after the load; its control-plane p99 under a CPU cap is the open
-//! finding in docs/robustness.md (one io_uring_enter runs for hundreds of milliseconds there), so
-//! that part is printed, not asserted.
+//! rate it carried in a closed loop for 8 s, on the default engine (io_uring where the kernel
+//! allows it, as on CI's machines) and on the portable epoll engine. Each must pass whole:
+//! survival, bounded RSS, the client really offering more than capacity, Binding and Allocate
+//! answered with the release drill's p99 bound (3 s, retransmissions included) and relayed round
+//! trips with a p99 under 1 s (the release drill asks 250 ms; a debug build is several times
+//! slower per packet).
 
 #[path = "drills_support/mod.rs"]
 mod drills;
 
-fn overload(engine: &str) -> String {
-    let arg = format!("--io-engine={engine}");
-    drills::run(&[
-        "--ci",
-        "--control-p99-ms",
-        "5000",
-        "--data-p99-ms",
-        "5000",
-        "--overload-tern-arg",
-        &arg,
-        "overload",
-    ])
-}
-
 /// One test, so that the two drills (each loading both cores) never run at the same time.
 #[test]
 fn twice_capacity_is_survived_and_the_control_plane_answers() {
-    drills::assert_pass(&overload("epoll"), "overload");
-    let out = overload("uring");
-    if out.lines().any(|l| l.starts_with("SKIP overload:")) {
-        return;
-    }
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("PASS overload:") || l.starts_with("FAIL overload:"))
-        .unwrap_or_else(|| panic!("no overload verdict:\n{out}"));
-    // The drill lists every problem before the summary; none of these may be among them.
-    for problem in [
-        "died",
-        "RSS grew",
-        "no Binding answer after",
-        "could not offer",
-    ] {
-        assert!(!line.contains(problem), "{problem}:\n{out}");
-    }
-    assert!(line.contains("Binding after the load"), "{out}");
+    let out = drills::run(&[
+        "--ci",
+        "--control-p99-ms",
+        "3000",
+        "--data-p99-ms",
+        "1000",
+        "overload",
+        "overload-epoll",
+    ]);
+    drills::assert_pass(&out, "overload");
+    drills::assert_pass(&out, "overload-epoll");
 }

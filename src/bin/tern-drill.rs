@@ -13,8 +13,10 @@ use std::time::Duration;
 use drill::{faults, overload, soak, Outcome, SKIPPED};
 
 const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
-drills: soak overload port-range descriptors restart disk-full faults (the four fault drills)
-        all (overload and the fault drills)
+drills: soak overload overload-epoll port-range descriptors restart disk-full
+        faults (the four fault drills) all (both overloads and the fault drills)
+        overload runs tern's default engine (io_uring where the kernel allows it), overload-epoll
+        the portable one
 soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (240, re-binds the channel too)
           --rate PPS per allocation (1) --sources N client IPs 127.0.0.2.. (8) --rss-pct P (5)
 overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (60)
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
             "faults" => names.extend(["port-range", "descriptors", "restart", "disk-full"]),
             "all" => names.extend([
                 "overload",
+                "overload-epoll",
                 "port-range",
                 "descriptors",
                 "restart",
@@ -143,6 +146,10 @@ fn main() -> ExitCode {
         let outcome: Outcome = match name {
             "soak" => soak::run(&args.soak),
             "overload" => overload::run(&args.overload),
+            "overload-epoll" => overload::run(&overload::OverloadOpts {
+                tern_args: [&args.overload.tern_args[..], &["--io-engine=epoll".into()]].concat(),
+                ..args.overload.clone()
+            }),
             "port-range" => faults::port_range(&args.bin),
             "descriptors" => faults::descriptors(&args.bin),
             "restart" => faults::restart(&args.bin),

@@ -14,6 +14,7 @@ use super::proc::Tern;
 use super::stats::{ms, Histogram};
 use super::{Outcome, SKIPPED};
 
+#[derive(Clone)]
 pub struct OverloadOpts {
     pub bin: PathBuf,
     pub allocations: usize,
