@@ -72,13 +72,19 @@ impl Control {
         }
     }
 
-    /// Called after every loop turn.
-    pub(crate) fn after_turn(&mut self, core: &mut turn::Shard, now: Instant) {
+    /// Called when a loop turn starts, before any input is handled: reloaded settings (one atomic
+    /// load when nothing changed). Applied after the turn instead, the first request a sleeping
+    /// shard woke for after a reload was still judged by the old settings.
+    pub(crate) fn before_turn(&mut self, core: &mut turn::Shard) {
         let generation = self.settings.generation();
         if generation != self.seen {
             self.seen = generation;
             core.set_settings(self.settings.current());
         }
+    }
+
+    /// Called after every loop turn.
+    pub(crate) fn after_turn(&mut self, core: &mut turn::Shard, now: Instant) {
         core.drain_events(&mut log_event);
         if let Some(users) = &mut self.users {
             if self.next_traffic.is_none_or(|t| now >= t) {

@@ -115,6 +115,7 @@ impl Shard {
                 error!("shard {}: poll failed, stopping: {e}", self.index);
                 break;
             }
+            self.control.before_turn(&mut self.core);
             let listeners = self.udp.iter().map(|l| l.socket.as_raw_fd());
             self.shed
                 .turn(!self.pending.is_empty(), clock::now().0, listeners);

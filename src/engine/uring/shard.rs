@@ -161,6 +161,7 @@ impl Shard {
             if !self.enter(want, wait) {
                 break;
             }
+            self.control.before_turn(&mut self.core);
             // One clock read per turn serves the datagrams, the timers and the metrics; the next
             // wait is computed from it too, late by at most one turn's work (far below the
             // second-scale TURN timers).
