@@ -119,6 +119,9 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     // Installed before binding, so a signal during start-up is handled once running.
     let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
         .context("cannot install signal handlers")?;
+    // coturn's turn_realm_option rows override max-bps and the quotas for the realm, and its
+    // allowed_peer_ip and denied_peer_ip rows join the configuration's peer lists.
+    let cfg = tern::auth::db::with_database_options(&cfg);
     let server = Server::start(&cfg).context("cannot start")?;
     let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
     let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
@@ -271,7 +274,7 @@ fn reload(args: &[String], started: &Config, running: &Config, server: &Server) 
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    let new = loaded.config;
+    let new = tern::auth::db::with_database_options(&loaded.config);
     if let Err(e) = server.reload(&new) {
         error!("reload rejected: {e}; keeping the running configuration");
         return None;

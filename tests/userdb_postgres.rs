@@ -1,11 +1,13 @@
 //! coturn's PostgreSQL user database (`psql-userdb`, `-e`, coturn's `schema.sql`):
-//! interop with coturn's `turnadmin` and `turnserver`, two tern nodes on one PostgreSQL, an outage.
+//! interop with coturn's `turnadmin` and `turnserver`, two tern nodes on one PostgreSQL, an outage,
+//! peer address lists.
 
 mod support;
 mod userdb_support;
 
 use userdb_support::scenarios::{
-    coturn_user_allocates_on_tern, outage, tern_user_allocates_on_coturn, two_nodes_share_users,
+    coturn_user_allocates_on_tern, outage, peer_lists_apply, tern_user_allocates_on_coturn,
+    two_nodes_share_users,
 };
 use userdb_support::Postgres;
 
@@ -43,4 +45,16 @@ fn postgres_outage_refuses_new_users_and_keeps_relaying() {
         &mut || pg.borrow_mut().stop(),
         &mut || pg.borrow_mut().resume(),
     );
+}
+
+#[test]
+fn postgres_peer_address_lists_apply() {
+    let Some(pg) = Postgres::start() else { return };
+    let conn = pg.conn();
+    let mut add = |list: &str, realm: &str, range: &str| {
+        let sql =
+            format!("INSERT INTO {list}_peer_ip (realm, ip_range) VALUES ('{realm}', '{range}')");
+        assert!(pg.psql(&sql), "{sql}");
+    };
+    peer_lists_apply(&["-e", &conn], &format!("--psql-userdb={conn}"), &mut add);
 }

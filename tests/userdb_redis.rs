@@ -1,11 +1,13 @@
 //! coturn's Redis user database (`redis-userdb`, `-N`, keys `turn/realm/<r>/user/<u>/key`):
-//! interop with coturn's `turnadmin` and `turnserver`, two tern nodes on one Redis, an outage.
+//! interop with coturn's `turnadmin` and `turnserver`, two tern nodes on one Redis, an outage,
+//! peer address lists (`turn/realm/<r>/allowed-peer-ip`, a set as coturn's admin writes it).
 
 mod support;
 mod userdb_support;
 
 use userdb_support::scenarios::{
-    coturn_user_allocates_on_tern, outage, tern_user_allocates_on_coturn, two_nodes_share_users,
+    coturn_user_allocates_on_tern, outage, peer_lists_apply, tern_user_allocates_on_coturn,
+    two_nodes_share_users,
 };
 use userdb_support::Redis;
 
@@ -41,4 +43,23 @@ fn redis_outage_refuses_new_users_and_keeps_relaying() {
         &mut || redis.borrow_mut().stop(),
         &mut || redis.borrow_mut().resume(),
     );
+}
+
+#[test]
+fn redis_peer_address_lists_apply() {
+    let Some(redis) = Redis::start() else { return };
+    let conn = redis.conn();
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let mut add = |list: &str, realm: &str, range: &str| {
+        let mut c = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis");
+        let key = format!("turn/realm/{realm}/{list}-peer-ip");
+        redis::cmd("SADD")
+            .arg(&key)
+            .arg(range)
+            .query::<i64>(&mut c)
+            .expect("SADD a peer range");
+    };
+    peer_lists_apply(&["-N", &conn], &format!("--redis-userdb={conn}"), &mut add);
 }

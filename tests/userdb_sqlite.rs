@@ -1,11 +1,13 @@
 //! coturn's SQLite user database (`userdb`, `-b`): files written by coturn's `turnadmin` work in
-//! tern and files written by `tern admin` work in coturn; REST secrets and realm options from the
-//! database apply.
+//! tern and files written by `tern admin` work in coturn; REST secrets, realm options and peer
+//! address lists from the database apply.
 
 mod support;
 mod userdb_support;
 
-use userdb_support::scenarios::{coturn_user_allocates_on_tern, tern_user_allocates_on_coturn};
+use userdb_support::scenarios::{
+    coturn_user_allocates_on_tern, peer_lists_apply, tern_user_allocates_on_coturn,
+};
 use userdb_support::{relayed, tern_admin, TempDir, TurnClient, REALM};
 
 #[test]
@@ -94,4 +96,20 @@ fn admin_lists_and_deletes() {
     tern_admin(&["-s", "s1", "-r", REALM, "-b", file]);
     tern_admin(&["-X", "s1", "-r", REALM, "-b", file]);
     assert_eq!(tern_admin(&["-S", "-b", file]), "");
+}
+
+#[test]
+fn sqlite_peer_address_lists_apply() {
+    let dir = TempDir::new("sqlite");
+    let file = dir.path("turndb");
+    let file = file.to_str().expect("utf-8 path");
+    let mut add = |list: &str, realm: &str, range: &str| {
+        let db = rusqlite::Connection::open(file).expect("open the SQLite file");
+        db.execute(
+            &format!("INSERT INTO {list}_peer_ip (realm, ip_range) VALUES (?1, ?2)"),
+            [realm, range],
+        )
+        .expect("insert a peer range");
+    };
+    peer_lists_apply(&["-b", file], &format!("--userdb={file}"), &mut add);
 }

@@ -28,6 +28,7 @@ pub use file::{find_config_file, parse_str, SEARCH_DIRS};
 pub use help::usage;
 pub use load::{load, Loaded};
 pub use options::{option, options, Arg, OptSpec, Status};
+pub(crate) use values::ip_range;
 pub use values::SYSLOG_FACILITIES;
 
 /// An inclusive range of addresses of one family, from `IP`, `IP1-IP2` or `IP/prefix`.

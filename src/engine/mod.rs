@@ -69,8 +69,6 @@ impl Server {
     pub fn start(cfg: &Config) -> Result<Server, EngineError> {
         let choice = select::choose(cfg.io_engine)?;
         let rings = choice.kind() == EngineKind::Uring;
-        // coturn's turn_realm_option rows override max-bps and the quotas for the realm.
-        let cfg = &crate::auth::db::with_realm_options(cfg);
         let shards = shard_count(cfg);
         let tls = match tls::setup(cfg).map_err(EngineError::Tls)? {
             Setup::On(tls, warnings) => {
@@ -294,7 +292,6 @@ impl Server {
     /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
     /// their key and relays. Listening addresses are the ones bound at start.
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
-        let cfg = &crate::auth::db::with_realm_options(cfg);
         let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
         self.shared
             .quotas()

@@ -159,3 +159,71 @@ fn log_shows(server: &Server, needles: &[&str]) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// coturn's peer address lists in the database (`allowed_peer_ip`, `denied_peer_ip`) join the
+/// configuration's, as in coturn: a range denied for the server's realm is refused with 403
+/// although the configuration admits loopback peers, a range denied for another realm does not
+/// apply, an allowed range admits private peers the default policy refuses, and a row added
+/// while tern runs applies from the next SIGHUP. `db` names the database for `tern admin`;
+/// `add(list, realm, range)` writes one row into `allowed` or `denied`.
+pub fn peer_lists_apply(db: &[&str], tern_db: &str, add: &mut dyn FnMut(&str, &str, &str)) {
+    let mut args = vec!["-a", "-u", "peer-lists", "-r", REALM, "-p", "pw"];
+    args.extend_from_slice(db);
+    tern_admin(&args);
+    add("denied", REALM, "127.0.0.2");
+    add("denied", "another.realm", "127.0.0.3");
+    add("allowed", REALM, "10.0.0.1-10.0.0.255");
+    let server = tern_on(tern_db);
+    let log = || server.log();
+    let peer = |ip: &str| SocketAddr::new(ip.parse().expect("an IP"), 9);
+    // The policy tern logs at start (just after it listens) is the one it applies, the
+    // database's ranges included.
+    let policy = server
+        .wait_for_log(
+            "allowed-peer-ip (wins over denied):",
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no peer policy logged; log:\n{}", log()));
+    assert_eq!(
+        policy,
+        "allowed-peer-ip (wins over denied): 10.0.0.1-10.0.0.255; denied-peer-ip: 127.0.0.2"
+    );
+    let mut c = TurnClient::new(server.udp_addr(), "peer-lists", "pw", REALM);
+    assert!(relayed(&c.allocate()), "{}", log());
+    assert_eq!(
+        c.create_permission(peer("127.0.0.2")),
+        Outcome::Error(403),
+        "{}",
+        log()
+    );
+    assert!(
+        relayed(&c.create_permission(peer("127.0.0.3"))),
+        "{}",
+        log()
+    );
+    assert!(relayed(&c.create_permission(peer("10.0.0.7"))), "{}", log());
+    assert_eq!(
+        c.create_permission(peer("10.0.1.7")),
+        Outcome::Error(403),
+        "{}",
+        log()
+    );
+
+    add("denied", REALM, "127.0.0.4");
+    assert!(
+        relayed(&c.create_permission(peer("127.0.0.4"))),
+        "{}",
+        log()
+    );
+    server.signal(libc::SIGHUP);
+    server
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no reload; log:\n{}", log()));
+    assert_eq!(
+        c.create_permission(peer("127.0.0.4")),
+        Outcome::Error(403),
+        "{}",
+        log()
+    );
+    assert!(relayed(&c.create_permission(peer("10.0.0.7"))), "{}", log());
+}

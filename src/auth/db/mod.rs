@@ -32,6 +32,13 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS admin_user (name varchar(32), realm varchar(127), password varchar(127), primary key (name))",
 ];
 
+/// The peer address ranges a user database holds for one realm, unparsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerIpRanges {
+    pub allowed: Vec<String>,
+    pub denied: Vec<String>,
+}
+
 /// Which database, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DbSpec {
@@ -87,6 +94,10 @@ pub trait UserDb: CredentialSource {
     /// (realm, secret) pairs, of one realm when `realm` is given, sorted.
     fn list_secrets(&mut self, realm: Option<&str>) -> Result<Vec<(String, String)>, SourceError>;
     fn set_realm_option(&mut self, realm: &str, opt: &str, value: &str) -> Result<(), SourceError>;
+    /// coturn's peer address lists that apply to `realm` (`allowed_peer_ip` and `denied_peer_ip`
+    /// rows of that realm or of the empty realm; Redis `turn/realm/<r>/allowed-peer-ip` and
+    /// `.../denied-peer-ip`), as written in the database.
+    fn peer_ip_ranges(&mut self, realm: &str) -> Result<PeerIpRanges, SourceError>;
 }
 
 /// Connects (and for SQLite, creates the file and coturn's tables, as coturn does).
@@ -98,15 +109,28 @@ pub fn open(spec: &DbSpec) -> Result<Box<dyn UserDb>, SourceError> {
     })
 }
 
-/// `cfg` with the realm options of `cfg.realm` from the user database applied (coturn lets
-/// `turn_realm_option` override `max-bps`, `user-quota` and `total-quota`). Read once, when the
-/// server starts; an unreachable database leaves the configuration as it is, with a warning.
-pub fn with_realm_options(cfg: &Config) -> Config {
+/// `cfg` with what the user database adds for `cfg.realm`: the realm options (coturn lets
+/// `turn_realm_option` override `max-bps`, `user-quota` and `total-quota`) and the peer address
+/// lists (`allowed_peer_ip`, `denied_peer_ip`), added to `allowed-peer-ip` and `denied-peer-ip`
+/// from the configuration as coturn adds them. Read when the server starts and on every reload
+/// (SIGHUP); an unreachable database leaves the configuration as it is, with an error in the log.
+pub fn with_database_options(cfg: &Config) -> Config {
     let mut out = cfg.clone();
     let Ok(Some(spec)) = DbSpec::from_config(cfg) else {
         return out;
     };
-    match open(&spec).and_then(|mut db| db.realm_options(&cfg.realm)) {
+    let mut db = match open(&spec) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!(
+                "user database {}: cannot read the realm options and the peer address lists \
+                 ({e}); using the configuration's alone",
+                spec.describe()
+            );
+            return out;
+        }
+    };
+    match db.realm_options(&cfg.realm) {
         Ok(options) => {
             if let Some(v) = options.max_bps {
                 out.max_bps = v;
@@ -129,9 +153,73 @@ pub fn with_realm_options(cfg: &Config) -> Config {
             spec.describe()
         ),
     }
+    match db.peer_ip_ranges(&cfg.realm) {
+        Ok(ranges) => add_peer_ranges(&mut out, &ranges),
+        Err(e) => tracing::error!(
+            "user database {}: cannot read the peer address lists ({e}); only the \
+             configuration's allowed-peer-ip and denied-peer-ip apply",
+            spec.describe()
+        ),
+    }
     out
+}
+
+/// Adds the database's peer ranges to the configuration's; a row that is no address range is
+/// logged and skipped (the rest still apply).
+fn add_peer_ranges(cfg: &mut Config, ranges: &PeerIpRanges) {
+    let lists = [
+        (
+            "allowed_peer_ip",
+            &ranges.allowed,
+            &mut cfg.allowed_peer_ips,
+        ),
+        ("denied_peer_ip", &ranges.denied, &mut cfg.denied_peer_ips),
+    ];
+    for (table, rows, into) in lists {
+        let before = into.len();
+        for row in rows {
+            match crate::config::ip_range(row.trim()) {
+                Ok(range) => into.push(range),
+                Err(why) => tracing::warn!(
+                    "user database: {table} row {row:?} is not an address range ({why}); ignored"
+                ),
+            }
+        }
+        if into.len() > before {
+            tracing::info!(
+                "{} peer address ranges from the user database's {table} for realm {:?}",
+                into.len() - before,
+                cfg.realm
+            );
+        }
+    }
 }
 
 fn error(what: &str, e: impl std::fmt::Display) -> SourceError {
     SourceError(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_peer_ranges_join_the_configurations_and_bad_rows_are_skipped() {
+        let mut cfg = Config::default();
+        cfg.denied_peer_ips
+            .push(crate::config::ip_range("192.0.2.1").unwrap());
+        let ranges = PeerIpRanges {
+            allowed: vec!["10.0.0.1-10.0.0.9 ".into(), "not a range".into()],
+            denied: vec!["198.51.100.0/24".into(), "10.0.0.9-10.0.0.1".into()],
+        };
+        add_peer_ranges(&mut cfg, &ranges);
+        let shown = |v: &[crate::config::IpRange]| -> Vec<String> {
+            v.iter().map(|r| format!("{}-{}", r.start, r.end)).collect()
+        };
+        assert_eq!(shown(&cfg.allowed_peer_ips), ["10.0.0.1-10.0.0.9"]);
+        assert_eq!(
+            shown(&cfg.denied_peer_ips),
+            ["192.0.2.1-192.0.2.1", "198.51.100.0-198.51.100.255"]
+        );
+    }
 }

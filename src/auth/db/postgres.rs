@@ -1,12 +1,13 @@
 //! coturn's PostgreSQL user database (`psql-userdb`, `-e`): a libpq connection string and the
-//! tables of coturn's `schema.sql` (`turnusers_lt`, `turn_secret`, `turn_realm_option`).
+//! tables of coturn's `schema.sql` (`turnusers_lt`, `turn_secret`, `turn_realm_option`,
+//! `allowed_peer_ip`, `denied_peer_ip`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use postgres::{Client, Config, NoTls};
 
-use super::{error, UserDb, CONNECT_TIMEOUT_S, SCHEMA};
+use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S, SCHEMA};
 use crate::auth::key::Key;
 use crate::auth::source::{key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions};
 use crate::auth::SourceError;
@@ -215,5 +216,29 @@ impl UserDb for Postgres {
             )
             .map(drop)
             .map_err(|e| error("PostgreSQL", e))
+    }
+
+    fn peer_ip_ranges(&mut self, realm: &str) -> Result<PeerIpRanges, SourceError> {
+        let mut list = |table: &str| -> Result<Vec<String>, SourceError> {
+            let sql = format!(
+                "SELECT ip_range::text FROM {table} WHERE realm = $1 OR realm = '' \
+                 ORDER BY ip_range"
+            );
+            let rows = self
+                .client
+                .query(&sql, &[&realm])
+                .map_err(|e| error("PostgreSQL", e))?;
+            rows.iter()
+                .map(|r| {
+                    r.try_get::<_, String>(0)
+                        .map(|v| v.trim_end().to_owned())
+                        .map_err(|e| error("PostgreSQL", e))
+                })
+                .collect()
+        };
+        Ok(PeerIpRanges {
+            allowed: list("allowed_peer_ip")?,
+            denied: list("denied_peer_ip")?,
+        })
     }
 }

@@ -1,14 +1,15 @@
 //! coturn's Redis user database (`redis-userdb`, `-N`): the connection string coturn reads
 //! (`ip= port= dbname= password= connect_timeout=`) and its key layout (`schema.userdb.redis`):
 //! `turn/realm/<r>/user/<u>/key` (hex key) or `.../password`, the secret set
-//! `turn/realm/<r>/secret`, and `turn/realm/<r>/<option>`.
+//! `turn/realm/<r>/secret`, `turn/realm/<r>/<option>`, and the peer address lists
+//! `turn/realm/<r>/allowed-peer-ip` and `.../denied-peer-ip` (a set of ranges, or one range).
 
 use std::fmt;
 use std::time::Duration;
 
 use redis::{Client, Commands, Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
-use super::{error, UserDb, CONNECT_TIMEOUT_S};
+use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S};
 use crate::auth::key::{long_term_key, Key};
 use crate::auth::source::{
     key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, REALM_OPTIONS,
@@ -240,6 +241,31 @@ impl UserDb for Redis {
         self.conn
             .set(format!("turn/realm/{realm}/{opt}"), value)
             .map_err(|e| error("Redis", e))
+    }
+
+    fn peer_ip_ranges(&mut self, realm: &str) -> Result<PeerIpRanges, SourceError> {
+        Ok(PeerIpRanges {
+            allowed: self.ranges(&format!("turn/realm/{realm}/allowed-peer-ip"))?,
+            denied: self.ranges(&format!("turn/realm/{realm}/denied-peer-ip"))?,
+        })
+    }
+}
+
+impl Redis {
+    /// The ranges under `key`: coturn reads a set's members, or a single string.
+    fn ranges(&mut self, key: &str) -> Result<Vec<String>, SourceError> {
+        let kind: String = redis::cmd("TYPE")
+            .arg(key)
+            .query(&mut self.conn)
+            .map_err(|e| error("Redis", e))?;
+        let mut ranges: Vec<String> = match kind.as_str() {
+            "set" => self.conn.smembers(key),
+            "string" => self.conn.get(key).map(|v: String| vec![v]),
+            _ => Ok(Vec::new()),
+        }
+        .map_err(|e| error("Redis", e))?;
+        ranges.sort();
+        Ok(ranges)
     }
 }
 

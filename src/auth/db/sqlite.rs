@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{error, UserDb, SCHEMA};
+use super::{error, PeerIpRanges, UserDb, SCHEMA};
 use crate::auth::key::Key;
 use crate::auth::source::{key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions};
 use crate::auth::SourceError;
@@ -165,5 +165,21 @@ impl UserDb for Sqlite {
             )
             .map(drop)
             .map_err(|e| error("SQLite", e))
+    }
+
+    fn peer_ip_ranges(&mut self, realm: &str) -> Result<PeerIpRanges, SourceError> {
+        let list = |table: &str| -> rusqlite::Result<Vec<String>> {
+            let sql = format!(
+                "SELECT ip_range FROM {table} WHERE realm = ?1 OR realm = '' ORDER BY ip_range"
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map([realm], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        };
+        let (allowed, denied) = (list("allowed_peer_ip"), list("denied_peer_ip"));
+        Ok(PeerIpRanges {
+            allowed: allowed.map_err(|e| error("SQLite", e))?,
+            denied: denied.map_err(|e| error("SQLite", e))?,
+        })
     }
 }
