@@ -16,6 +16,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 use tracing::{error, info, warn};
 
+use tern::auth::db::DbSpec;
 use tern::config::{self, Config};
 use tern::engine::Server;
 use tern::limits::PeerPolicy;
@@ -31,6 +32,9 @@ const DRAIN_CHECK: Duration = Duration::from_millis(100);
 /// Shards publish their allocation counts once per loop turn (at least every 100 ms): counts
 /// read this long after the drain began include every allocation made before it.
 const DRAIN_SETTLE: Duration = Duration::from_millis(300);
+/// How often the user database's realm options and peer lists are read again (coturn's
+/// authentication thread reads them every 5 s).
+const DATABASE_EVERY: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -121,7 +125,11 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .context("cannot install signal handlers")?;
     // coturn's turn_realm_option rows override max-bps and the quotas for the realm, and its
     // allowed_peer_ip and denied_peer_ip rows join the configuration's peer lists.
-    let cfg = tern::auth::db::with_database_options(&cfg);
+    let base = cfg;
+    let cfg = tern::auth::db::with_database_options(&base);
+    for c in ops::reload::changes(&base, &base, &cfg).applied {
+        info!("user database: {}: {}", c.option, c.detail);
+    }
     let server = Server::start(&cfg).context("cannot start")?;
     let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
     let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
@@ -137,7 +145,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     drop_privileges(cfg.proc_user.as_deref(), cfg.proc_group.as_deref())
         .context("cannot drop privileges")?;
     ready();
-    run_until_stopped(args, cfg, &server, &logging, signals);
+    run_until_stopped(args, base, cfg, &server, &logging, signals);
     if let Err(e) = notify("STOPPING=1") {
         warn!("cannot notify systemd: {e}");
     }
@@ -189,9 +197,12 @@ fn ready() {
     }
 }
 
-/// Serves signals until SIGINT/SIGTERM, or until a drain has finished.
+/// Serves signals until SIGINT/SIGTERM, or until a drain has finished; reads the user
+/// database's realm options and peer lists again every `DATABASE_EVERY`. `base` is the
+/// configuration as loaded, `started` the one the server started with (`base` and the database).
 fn run_until_stopped(
     args: &[String],
+    mut base: Config,
     started: Config,
     server: &Server,
     logging: &Logging,
@@ -211,13 +222,18 @@ fn run_until_stopped(
         .ok();
     let mut running = started.clone();
     let mut drain_since: Option<Instant> = None;
+    let mut database = Database {
+        next: monotonic() + DATABASE_EVERY,
+        down: false,
+    };
     loop {
         match rx.recv_timeout(DRAIN_CHECK) {
             Ok(SIGHUP) => {
                 if let Err(e) = logging.reopen() {
                     error!("cannot reopen the log file: {e}");
                 }
-                if let Some(new) = reload(args, &started, &running, server) {
+                if let Some((loaded, new)) = reload(args, &started, &running, server) {
+                    base = loaded;
                     running = new;
                 }
                 if server.has_tls() {
@@ -244,6 +260,7 @@ fn run_until_stopped(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
+        database.refresh(&base, &started, &mut running, server);
         let settled = drain_since.is_some_and(|t| monotonic().duration_since(t) >= DRAIN_SETTLE);
         if settled && server.allocations() <= running.drain_min_allocations {
             info!("drained: stopping");
@@ -257,9 +274,58 @@ fn monotonic() -> Instant {
     Instant::now()
 }
 
+/// When the user database is read again, and whether it was down at the last read.
+struct Database {
+    next: Instant,
+    down: bool,
+}
+
+impl Database {
+    /// Once every `DATABASE_EVERY` with a user database: its realm options and peer lists again,
+    /// applied when they changed (coturn re-reads them every 5 s too). While the database is
+    /// down the last ones read stay, and that is logged once.
+    fn refresh(&mut self, base: &Config, started: &Config, running: &mut Config, server: &Server) {
+        if !matches!(DbSpec::from_config(base), Ok(Some(_))) || monotonic() < self.next {
+            return;
+        }
+        let new = match tern::auth::db::database_options(base) {
+            Ok(new) => new,
+            Err(e) => {
+                if !std::mem::replace(&mut self.down, true) {
+                    error!("{e}; keeping the realm options and peer lists read last");
+                }
+                self.next = monotonic() + DATABASE_EVERY;
+                return;
+            }
+        };
+        if std::mem::take(&mut self.down) {
+            info!("user database readable again");
+        }
+        self.next = monotonic() + DATABASE_EVERY;
+        if new == *running {
+            return;
+        }
+        let changes = ops::reload::changes(started, running, &new);
+        if let Err(e) = server.reload(&new) {
+            error!("user database changes not applied: {e}");
+            return;
+        }
+        for c in &changes.applied {
+            info!("user database: {}: {}", c.option, c.detail);
+        }
+        *running = new;
+    }
+}
+
 /// SIGHUP: re-reads the configuration with the start-up arguments and hands the new settings to
-/// every shard. Returns the new configuration, or None when it was rejected (the old one stays).
-fn reload(args: &[String], started: &Config, running: &Config, server: &Server) -> Option<Config> {
+/// every shard. Returns the configuration as loaded and as applied (with the user database's
+/// options), or None when it was rejected (the old one stays).
+fn reload(
+    args: &[String],
+    started: &Config,
+    running: &Config,
+    server: &Server,
+) -> Option<(Config, Config)> {
     info!("SIGHUP: reloading the configuration");
     let loaded = match config::load(args) {
         Ok(loaded) => loaded,
@@ -294,7 +360,7 @@ fn reload(args: &[String], started: &Config, running: &Config, server: &Server) 
         changes.applied.len(),
         changes.restart.len()
     );
-    Some(new)
+    Some((loaded.config, new))
 }
 
 /// The server's own relay addresses as the core derives them: `relay-ip`, else the listening

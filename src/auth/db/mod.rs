@@ -9,7 +9,7 @@ mod sqlite;
 use std::path::PathBuf;
 
 use super::key::Key;
-use super::source::{CredentialSource, RealmOptions, SourceError};
+use super::source::{CredentialSource, SourceError};
 use crate::config::Config;
 
 pub use self::redis::RedisParams;
@@ -115,53 +115,46 @@ pub fn open(spec: &DbSpec) -> Result<Box<dyn UserDb>, SourceError> {
 /// from the configuration as coturn adds them. Read when the server starts and on every reload
 /// (SIGHUP); an unreachable database leaves the configuration as it is, with an error in the log.
 pub fn with_database_options(cfg: &Config) -> Config {
-    let mut out = cfg.clone();
-    let Ok(Some(spec)) = DbSpec::from_config(cfg) else {
-        return out;
-    };
-    let mut db = match open(&spec) {
-        Ok(db) => db,
+    match database_options(cfg) {
+        Ok(out) => out,
         Err(e) => {
             tracing::error!(
-                "user database {}: cannot read the realm options and the peer address lists \
-                 ({e}); using the configuration's alone",
-                spec.describe()
+                "{e}; the configuration's realm options and peer lists apply alone until the \
+                 database answers"
             );
-            return out;
+            cfg.clone()
         }
+    }
+}
+
+/// `with_database_options`, or why the database could not be read (`cfg` itself when no user
+/// database is configured). The main loop reads it again every few seconds, as coturn does, and
+/// keeps what it had while the database is down.
+pub fn database_options(cfg: &Config) -> Result<Config, SourceError> {
+    let mut out = cfg.clone();
+    let Ok(Some(spec)) = DbSpec::from_config(cfg) else {
+        return Ok(out);
     };
-    match db.realm_options(&cfg.realm) {
-        Ok(options) => {
-            if let Some(v) = options.max_bps {
-                out.max_bps = v;
-            }
-            if let Some(v) = options.user_quota {
-                out.user_quota = v;
-            }
-            if let Some(v) = options.total_quota {
-                out.total_quota = v;
-            }
-            if options != RealmOptions::default() {
-                tracing::info!(
-                    "realm {:?} options from the user database: {options:?}",
-                    cfg.realm
-                );
-            }
-        }
-        Err(e) => tracing::warn!(
-            "user database {}: cannot read the realm options ({e}); using the configuration's",
-            spec.describe()
-        ),
+    let unreadable = |e: SourceError| {
+        error(
+            &format!("user database {}: cannot read", spec.describe()),
+            e,
+        )
+    };
+    let mut db = open(&spec).map_err(unreadable)?;
+    let options = db.realm_options(&cfg.realm).map_err(unreadable)?;
+    let ranges = db.peer_ip_ranges(&cfg.realm).map_err(unreadable)?;
+    if let Some(v) = options.max_bps {
+        out.max_bps = v;
     }
-    match db.peer_ip_ranges(&cfg.realm) {
-        Ok(ranges) => add_peer_ranges(&mut out, &ranges),
-        Err(e) => tracing::error!(
-            "user database {}: cannot read the peer address lists ({e}); only the \
-             configuration's allowed-peer-ip and denied-peer-ip apply",
-            spec.describe()
-        ),
+    if let Some(v) = options.user_quota {
+        out.user_quota = v;
     }
-    out
+    if let Some(v) = options.total_quota {
+        out.total_quota = v;
+    }
+    add_peer_ranges(&mut out, &ranges);
+    Ok(out)
 }
 
 /// Adds the database's peer ranges to the configuration's; a row that is no address range is
@@ -186,7 +179,7 @@ fn add_peer_ranges(cfg: &mut Config, ranges: &PeerIpRanges) {
             }
         }
         if into.len() > before {
-            tracing::info!(
+            tracing::debug!(
                 "{} peer address ranges from the user database's {table} for realm {:?}",
                 into.len() - before,
                 cfg.realm
