@@ -279,3 +279,46 @@ fn dropped_input_is_counted_by_reason() {
         "{body}"
     );
 }
+
+/// Datagrams dropped by the kernel because this server's listener queue was full, summed over
+/// the UDP sockets bound to `port` (`/proc/net/udp`, last column).
+fn kernel_drops_on_port(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").expect("read /proc/net/udp");
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let bound = fields.get(1)?.ends_with(&local);
+            bound.then(|| fields.last()?.parse::<u64>().ok()).flatten()
+        })
+        .sum()
+}
+
+#[test]
+fn datagrams_the_kernel_drops_at_a_full_listener_are_counted() {
+    let (server, addr) = start_with_metrics(&[]);
+    let port = server.udp_addr().port();
+    assert_eq!(kernel_drops_on_port(port), 0);
+    // Stopped, tern reads nothing: a burst far beyond the listener's receive buffer (1 MiB at
+    // most here) overflows it, and the kernel counts what it dropped.
+    server.signal(libc::SIGSTOP);
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("socket");
+    for _ in 0..20_000 {
+        let _ = sock.send_to(&[0u8; 1000], server.udp_addr());
+    }
+    let dropped = kernel_drops_on_port(port);
+    server.signal(libc::SIGCONT);
+    assert!(dropped > 0, "the kernel dropped nothing");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let (_, scrape) = fetch(addr);
+        let seen = find(&scrape, "tern_drops_total", &[("reason", "listener_queue")]);
+        if seen == Some(dropped as f64) || Instant::now() > deadline {
+            break seen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(seen, Some(dropped as f64), "{}", server.log());
+}

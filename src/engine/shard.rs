@@ -117,8 +117,9 @@ impl Shard {
             }
             self.control.before_turn(&mut self.core);
             let listeners = self.udp.iter().map(|l| l.socket.as_raw_fd());
-            self.shed
-                .turn(!self.pending.is_empty(), clock::now().0, listeners);
+            let waiting = !self.pending.is_empty();
+            let lost = self.shed.turn(waiting, clock::now().0, listeners);
+            self.core.kernel_dropped(lost);
             std::mem::swap(&mut self.work, &mut self.pending);
             self.work
                 .extend(events.iter().filter_map(|e| Source::from_token(e.token())));

@@ -37,23 +37,33 @@ pub(crate) struct Shed {
     relayed: usize,
     /// Client data relayed per turn while the kernel drops at the listeners (None: it does not).
     budget: Option<usize>,
-    /// The listeners' drop counters at the last check, and when the next check is due.
-    drops: Option<u64>,
+    /// The listeners' drop counters at the last check (they start at zero with the sockets),
+    /// and when the next check is due.
+    drops: u64,
     next_check: Option<Instant>,
 }
 
 impl Shed {
     /// Starts a turn at `now`; `waiting`: the previous turn left input waiting. When a check is
     /// due, reads the drop counters of the shard's UDP listeners `fds` and adjusts the budget.
-    pub(crate) fn turn(&mut self, waiting: bool, now: Instant, fds: impl Iterator<Item = RawFd>) {
+    /// Returns how many datagrams the kernel dropped at them since the last check.
+    #[must_use]
+    pub(crate) fn turn(
+        &mut self,
+        waiting: bool,
+        now: Instant,
+        fds: impl Iterator<Item = RawFd>,
+    ) -> u64 {
+        let mut dropped = 0;
         if self.next_check.is_none_or(|at| now >= at) {
             self.next_check = Some(now + CHECK_EVERY);
-            let total = fds.filter_map(kernel_drops).map(u64::from).sum();
-            if let Some(before) = self.drops.replace(total) {
-                self.observe(total > before);
-            }
+            let total: u64 = fds.filter_map(kernel_drops).map(u64::from).sum();
+            // The kernel's counters are 32 bits and may wrap: a wrap goes uncounted.
+            dropped = total.saturating_sub(std::mem::replace(&mut self.drops, total));
+            self.observe(dropped > 0);
         }
         self.start(waiting);
+        dropped
     }
 
     fn start(&mut self, waiting: bool) {
@@ -190,17 +200,22 @@ mod tests {
         let fds = || std::iter::once(rx.as_raw_fd());
         let mut s = Shed::default();
         let t0 = crate::engine::clock::now().0;
-        // The first check only takes the counters as they are.
-        s.turn(false, t0, fds());
+        // A fresh socket has dropped nothing.
+        assert_eq!(s.turn(false, t0, fds()), 0);
         assert_eq!(relays(&mut s, false, 1000), 1000);
         for _ in 0..20_000 {
             let _ = tx.send_to(&[0; 1000], to);
         }
         // Not yet due: nothing is read.
-        s.turn(false, t0 + CHECK_EVERY / 2, fds());
+        assert_eq!(s.turn(false, t0 + CHECK_EVERY / 2, fds()), 0);
         assert!(!s.behind());
         assert_eq!(relays(&mut s, false, 1000), 1000);
-        s.turn(false, t0 + CHECK_EVERY, fds());
+        let dropped = s.turn(false, t0 + CHECK_EVERY, fds());
+        assert!(dropped > 0);
+        assert_eq!(
+            Some(dropped),
+            crate::engine::sockets::kernel_drops(rx.as_raw_fd()).map(u64::from)
+        );
         assert!(s.behind());
         assert_eq!(relays(&mut s, false, 1000), 500);
         // The queue is read and nothing more is dropped: the budget grows back and is lifted.
@@ -210,7 +225,7 @@ mod tests {
         let mut at = t0 + CHECK_EVERY;
         while s.behind() {
             at += CHECK_EVERY;
-            s.turn(false, at, fds());
+            assert_eq!(s.turn(false, at, fds()), 0);
             assert!(at < t0 + 100 * CHECK_EVERY, "the budget was never lifted");
         }
     }

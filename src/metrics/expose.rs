@@ -168,7 +168,8 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "tern_drops_total",
         Kind::Counter,
         "Input dropped or refused, by reason (malformed STUN or ChannelData, no allocation, \
-         channel or permission, bandwidth, disabled, rate limited)",
+         channel or permission, bandwidth, disabled, rate limited, shed under overload, dropped \
+         by the kernel at a full listener queue)",
     ),
     (
         "tern_shard_packets_total",

@@ -3,8 +3,9 @@
 //! (RFC 8656 §10-§12), bandwidth limits (§21.3.3), and answers withheld from unauthenticated
 //! senders. Plain per-shard integers, like `Counters`, summed when scraped.
 
-/// One reason input was dropped. Every drop also counts in `Counters::malformed` (the
-/// `Malformed` group) or `Counters::dropped` (the rest), so those totals stay as they were.
+/// One reason input was dropped. Every drop but `ListenerQueue` (datagrams tern never
+/// received) also counts in `Counters::malformed` (the `Malformed` group) or `Counters::dropped`
+/// (the rest), so those totals stay as they were.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// Shorter than a STUN header (20) or a ChannelData header (4), or empty.
@@ -41,10 +42,13 @@ pub enum DropReason {
     /// Relayed data from a client shed unprocessed while the shard was behind, so that
     /// requests waiting behind it are served (the engine decides; see `engine::shed`).
     Overload,
+    /// Datagrams the kernel dropped because a UDP listener's receive queue was full: the shard
+    /// did not read fast enough (the engine reads the kernel's count; see `engine::shed`).
+    ListenerQueue,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Truncated,
@@ -64,6 +68,7 @@ impl DropReason {
         DropReason::Disabled,
         DropReason::RateLimited,
         DropReason::Overload,
+        DropReason::ListenerQueue,
     ];
 
     /// The metric label.
@@ -86,6 +91,7 @@ impl DropReason {
             DropReason::Disabled => "disabled",
             DropReason::RateLimited => "rate_limited",
             DropReason::Overload => "overload",
+            DropReason::ListenerQueue => "listener_queue",
         }
     }
 
@@ -144,7 +150,12 @@ impl Drops {
 
     #[inline]
     pub(crate) fn count(&mut self, reason: DropReason) {
-        self.by_reason[reason as usize] += 1;
+        self.add(reason, 1);
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, reason: DropReason, n: u64) {
+        self.by_reason[reason as usize] += n;
     }
 }
 

@@ -340,6 +340,13 @@ impl Shard {
         self.drop_for(DropReason::Overload);
     }
 
+    /// `n` datagrams the kernel dropped at this shard's full listener queues (the engine reads
+    /// the kernel's count). Counted by reason only: tern never received them, so the totals
+    /// behind coturn's `turn_packet_dropped` keep coturn's meaning.
+    pub(crate) fn kernel_dropped(&mut self, n: u64) {
+        self.drops.add(DropReason::ListenerQueue, n);
+    }
+
     /// Input dropped for `reason`, counted in `drops` and in the matching `Counters` total.
     #[inline]
     pub(crate) fn drop_for(&mut self, reason: DropReason) -> Output {

@@ -168,7 +168,8 @@ impl Shard {
             now = clock::now();
             let listeners = self.listeners.iter().map(|l| l.socket.as_raw_fd());
             let waiting = busy || std::mem::take(&mut self.starved);
-            self.shed.turn(waiting, now.0, listeners);
+            let lost = self.shed.turn(waiting, now.0, listeners);
+            self.core.kernel_dropped(lost);
             let handled;
             (busy, handled) = self.drain(now);
             flowing = handled > 0;
