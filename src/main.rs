@@ -288,20 +288,19 @@ impl Database {
         if !matches!(DbSpec::from_config(base), Ok(Some(_))) || monotonic() < self.next {
             return;
         }
+        self.next = monotonic() + DATABASE_EVERY;
         let new = match tern::auth::db::database_options(base) {
             Ok(new) => new,
             Err(e) => {
                 if !std::mem::replace(&mut self.down, true) {
                     error!("{e}; keeping the realm options and peer lists read last");
                 }
-                self.next = monotonic() + DATABASE_EVERY;
                 return;
             }
         };
         if std::mem::take(&mut self.down) {
             info!("user database readable again");
         }
-        self.next = monotonic() + DATABASE_EVERY;
         if new == *running {
             return;
         }

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 use super::sockets::kernel_drops;
 
 /// Client data datagrams relayed per turn while input is left waiting; the rest are shed.
-pub(crate) const BEHIND_BUDGET: usize = 256;
+const BEHIND_BUDGET: usize = 256;
 /// The smallest budget the kernel's drops can bring it to: relaying never stops altogether.
 const MIN_BUDGET: usize = 8;
 /// A budget that has grown past this without new drops is lifted.
 const MAX_BUDGET: usize = 4096;
 /// How often the listeners' drop counters are read (one `getsockopt` per listener).
-pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(1);
+const CHECK_EVERY: Duration = Duration::from_millis(1);
 
 /// One shard's shedding state.
 #[derive(Default)]
