@@ -32,13 +32,25 @@ pub struct Page<'a> {
     pub timeout_ms: u32,
 }
 
-/// Runs the page in headless Chromium and returns what it reported, or None (with the skip
-/// notice) when Chromium is not installed.
+/// Runs the page in headless Chromium and returns what it reported for the page's one group of
+/// URLs, or None (with the skip notice) when Chromium is not installed.
 pub fn run_page(page: &Page<'_>) -> Option<serde_json::Value> {
+    let mut runs = run_groups(page, &[page.urls.to_vec()])?;
+    Some(runs.swap_remove(0))
+}
+
+/// Runs one relay-only pair per group of URLs in the same page at the same time (one browser
+/// start for several transports); `page.urls` is ignored. One result per group, in order.
+pub fn run_groups(page: &Page<'_>, groups: &[Vec<String>]) -> Option<Vec<serde_json::Value>> {
     let chromium = interop_tool("chromium")?;
     let http = PageServer::start();
+    let turn = groups
+        .iter()
+        .map(|g| g.join(","))
+        .collect::<Vec<_>>()
+        .join("|");
     let query = [
-        ("turn", page.urls.join(",")),
+        ("turn", turn),
         ("user", page.user.to_string()),
         ("pass", page.pass.to_string()),
         ("n", page.messages.to_string()),
@@ -54,7 +66,13 @@ pub fn run_page(page: &Page<'_>) -> Option<serde_json::Value> {
     drop(browser);
     let body =
         result.unwrap_or_else(|_| panic!("no result from the page within {RESULT_TIMEOUT:?}"));
-    Some(serde_json::from_str(&body).unwrap_or_else(|e| panic!("result {body:?}: {e}")))
+    let value: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("result {body:?}: {e}"));
+    let runs = value["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs in the page's result: {body}"));
+    assert_eq!(runs.len(), groups.len(), "{body}");
+    Some(runs.clone())
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.

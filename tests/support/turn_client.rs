@@ -33,7 +33,18 @@ pub struct TurnClient {
 
 impl TurnClient {
     pub fn new(server: SocketAddr, user: &str, password: &str) -> TurnClient {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
+        TurnClient::bound(
+            "127.0.0.1:0".parse().expect("address"),
+            server,
+            user,
+            password,
+        )
+    }
+
+    /// A client whose socket is bound to `local` (the wildcard of the server's family, on a host
+    /// whose route to the server is not loopback).
+    pub fn bound(local: SocketAddr, server: SocketAddr, user: &str, password: &str) -> TurnClient {
+        let socket = UdpSocket::bind(local).expect("bind a client socket");
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("read timeout");
@@ -78,6 +89,20 @@ impl TurnClient {
             b.add_raw(attr::REQUESTED_ADDRESS_FAMILY, &[family, 0, 0, 0])
         })?;
         Ok(relayed(&reply))
+    }
+
+    /// A dual allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY IPv6): every
+    /// XOR-RELAYED-ADDRESS of the answer, IPv4 first.
+    pub fn allocate_dual(&mut self) -> Result<Vec<SocketAddr>, Refused> {
+        let reply = self.request(Method::ALLOCATE, &|b| {
+            b.add_raw(attr::REQUESTED_TRANSPORT, &[UDP, 0, 0, 0])?;
+            b.add_raw(attr::ADDITIONAL_ADDRESS_FAMILY, &[0x02, 0, 0, 0])
+        })?;
+        let msg = Message::parse(&reply).expect("valid response");
+        Ok(msg
+            .xor_addresses(attr::XOR_RELAYED_ADDRESS)
+            .map(|a| a.expect("well formed"))
+            .collect())
     }
 
     pub fn create_permission(&mut self, peer: SocketAddr) -> Result<(), Refused> {
