@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
+pub mod aiortc;
 pub mod browser;
 pub mod stream_client;
 pub mod tls;
