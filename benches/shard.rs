@@ -75,7 +75,7 @@ impl Bench {
             ..Config::default()
         };
         let listeners: [SocketAddr; 1] = ["192.0.2.1:3478".parse().unwrap()];
-        let settings = Settings::from_config(&cfg, &listeners).expect("settings");
+        let settings = Settings::from_config(&cfg, &listeners, &[]).expect("settings");
         let mut b = Bench {
             shard: Shard::new(Arc::new(settings), Arc::new(Shared::default()), 0),
             client: Client {

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod load;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod stun;
 pub mod tools;
 pub mod turn;

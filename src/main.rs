@@ -6,7 +6,6 @@
 mod ops;
 
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -19,7 +18,6 @@ use tracing::{error, info, warn};
 use tern::auth::db::DbSpec;
 use tern::config::{self, Config};
 use tern::engine::Server;
-use tern::limits::PeerPolicy;
 use tern::logging::{self, Logging};
 use tern::metrics::{self, MetricsServer};
 
@@ -131,9 +129,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         info!("user database: {}: {}", c.option, c.detail);
     }
     let server = Server::start(&cfg).context("cannot start")?;
-    let listeners: Vec<SocketAddr> = server.listeners().iter().map(|(_, a)| *a).collect();
-    let policy = PeerPolicy::from_config(&cfg, &listeners, &relay_ips(&cfg, &listeners));
-    info!("peer policy: {}", policy.describe());
+    info!("peer policy: {}", server.peer_policy());
     let metrics = start_metrics(&cfg, &server)?;
     let pidfile = match &cfg.pidfile {
         Some(path) => Some(
@@ -360,18 +356,4 @@ fn reload(
         changes.restart.len()
     );
     Some((loaded.config, new))
-}
-
-/// The server's own relay addresses as the core derives them: `relay-ip`, else the listening
-/// addresses, plus the public forms from `external-ip`.
-fn relay_ips(cfg: &Config, listeners: &[SocketAddr]) -> Vec<IpAddr> {
-    let mut ips: Vec<IpAddr> = if cfg.relay_ips.is_empty() {
-        listeners.iter().map(SocketAddr::ip).collect()
-    } else {
-        cfg.relay_ips.clone()
-    };
-    ips.extend(cfg.external_ips.iter().map(|e| e.public));
-    ips.sort();
-    ips.dedup();
-    ips
 }

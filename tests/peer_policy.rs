@@ -359,10 +359,212 @@ fn describe_names_the_effective_policy() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
+    let host = PeerPolicy::from_config(&cfg, &[sa("10.0.0.10:3478")], &[ip("10.0.0.10")])
+        .with_interfaces(&[ip("127.0.0.1"), ip("10.0.0.10"), ip("203.0.113.10")])
+        .with_mapped(&[ip("10.0.0.10")])
+        .describe();
+    assert!(host.lines().count() <= 4, "{host}");
+    for needle in [
+        "on every address of this host the ports 3478, 5349",
+        "this host behind external-ip admitted over UDP on any other port: 10.0.0.10",
+        "TCP relaying (RFC 6062) into an address of this host refused unless an allowed-peer-ip \
+         admits it: 10.0.0.10, 127.0.0.1, 203.0.113.10",
+    ] {
+        assert!(host.contains(needle), "{needle:?} missing from:\n{host}");
+    }
+    let metrics = Config {
+        prometheus: true,
+        ..Config::default()
+    };
+    let text = policy(&metrics).describe();
+    assert!(
+        text.contains("and the metrics port 9641 (also on loopback)"),
+        "{text}"
+    );
     let default = policy(&Config::default()).describe();
+    assert!(!default.contains("metrics port"), "{default}");
     assert!(default.contains("loopback refused"), "{default}");
     assert!(
         default.contains("allowed-peer-ip (wins over denied): none"),
         "{default}"
+    );
+}
+
+/// A VM with 203.0.113.10 on its interface (topology a), listening on it and on loopback.
+fn public_host(cfg: &Config) -> PeerPolicy {
+    let host = [ip("127.0.0.1"), ip("203.0.113.10")];
+    let listeners = [sa("127.0.0.1:3478"), sa("203.0.113.10:3478")];
+    PeerPolicy::from_config(cfg, &listeners, &host).with_interfaces(&host)
+}
+
+#[test]
+fn the_hosts_public_address_is_an_ordinary_udp_peer_but_refused_over_tcp() {
+    let p = public_host(&Config::default());
+    // An SFU beside the relay.
+    assert_eq!(p.check(sa("203.0.113.10:10000")), Ok(()));
+    assert_eq!(p.check_ip(ip("203.0.113.10")), Ok(()));
+    // Relay to relay.
+    assert_eq!(p.check(sa("203.0.113.10:50000")), Ok(()));
+    assert_eq!(
+        p.check_tcp(sa("203.0.113.10:5432")),
+        Err(Refusal::OwnAddress)
+    );
+    assert_eq!(
+        p.check_tcp(sa("[::ffff:203.0.113.10]:5432")),
+        Err(Refusal::OwnAddress)
+    );
+    assert_eq!(
+        p.check_tcp(sa("203.0.113.10:50000")),
+        Err(Refusal::OwnAddress),
+        "over TCP, relay addresses are this host like any other"
+    );
+    // Not this host: TCP is judged like UDP.
+    assert_eq!(p.check_tcp(sa("203.0.113.11:5432")), Ok(()));
+    assert_eq!(p.check_tcp(sa("10.0.0.1:5432")), Err(Refusal::Private));
+}
+
+#[test]
+fn allowed_peer_ip_admits_tcp_into_the_host() {
+    let cfg = Config {
+        allowed_peer_ips: vec![range("203.0.113.10", "203.0.113.10")],
+        ..Config::default()
+    };
+    let p = public_host(&cfg);
+    assert_eq!(p.check_tcp(sa("203.0.113.10:5432")), Ok(()));
+    assert_eq!(
+        p.check_tcp(sa("203.0.113.10:3478")),
+        Err(Refusal::OwnListener)
+    );
+    let wide = Config {
+        allowed_peer_ips: vec![range("203.0.113.0", "203.0.113.255")],
+        ..Config::default()
+    };
+    assert_eq!(public_host(&wide).check_tcp(sa("203.0.113.10:22")), Ok(()));
+}
+
+#[test]
+fn loopback_over_tcp_follows_allow_loopback_peers() {
+    let p = public_host(&Config::default());
+    assert_eq!(p.check_tcp(sa("127.0.0.1:5432")), Err(Refusal::Loopback));
+    let open = Config {
+        allow_loopback_peers: true,
+        ..Config::default()
+    };
+    let p = public_host(&open);
+    assert_eq!(p.check_tcp(sa("127.0.0.1:5432")), Ok(()));
+    assert_eq!(p.check_tcp(sa("127.0.0.1:3478")), Err(Refusal::OwnListener));
+}
+
+#[test]
+fn listener_ports_are_refused_on_every_address_of_the_host() {
+    // A second public address the server does not listen on still reaches its wildcard-bound
+    // neighbours, but not tern's own ports.
+    let p = public_host(&Config::default()).with_interfaces(&[ip("198.51.100.7")]);
+    for peer in [
+        "198.51.100.7:3478",
+        "203.0.113.10:5349",
+        "[::ffff:198.51.100.7]:3478",
+    ] {
+        assert_eq!(p.check(sa(peer)), Err(Refusal::OwnListener), "{peer}");
+        assert_eq!(p.check_tcp(sa(peer)), Err(Refusal::OwnListener), "{peer}");
+    }
+    assert_eq!(p.check(sa("198.51.100.7:10000")), Ok(()));
+    assert_eq!(
+        p.check_tcp(sa("198.51.100.7:10000")),
+        Err(Refusal::OwnAddress)
+    );
+    assert_eq!(
+        p.check(sa("198.51.100.8:3478")),
+        Ok(()),
+        "another host's port 3478"
+    );
+}
+
+#[test]
+fn the_metrics_port_is_refused_on_every_address_of_the_host_and_loopback() {
+    let cfg = Config {
+        prometheus: true,
+        prometheus_port: 9641,
+        allow_loopback_peers: true,
+        allowed_peer_ips: vec![range("203.0.113.10", "203.0.113.10")],
+        ..Config::default()
+    };
+    let p = public_host(&cfg);
+    for peer in [
+        "203.0.113.10:9641",
+        "127.0.0.1:9641",
+        "127.0.0.2:9641",
+        "[::1]:9641",
+    ] {
+        assert_eq!(p.check(sa(peer)), Err(Refusal::OwnListener), "{peer}");
+        assert_eq!(p.check_tcp(sa(peer)), Err(Refusal::OwnListener), "{peer}");
+    }
+    assert_eq!(p.check(sa("198.51.100.8:9641")), Ok(()));
+    let off = Config {
+        prometheus: false,
+        ..cfg
+    };
+    assert_eq!(public_host(&off).check_tcp(sa("127.0.0.1:9641")), Ok(()));
+}
+
+#[test]
+fn the_private_address_behind_a_nat_mapping_is_this_host_over_udp() {
+    let cfg = Config {
+        prometheus: true,
+        denied_peer_ips: vec![range("10.0.0.0", "10.255.255.255")],
+        ..Config::default()
+    };
+    let host = [ip("127.0.0.1"), ip("10.0.0.10")];
+    let p = PeerPolicy::from_config(&cfg, &[sa("10.0.0.10:3478")], &host)
+        .with_interfaces(&host)
+        .with_mapped(&[ip("10.0.0.10")]);
+    assert_eq!(p.check(sa("10.0.0.10:10000")), Ok(()));
+    assert_eq!(p.check(sa("10.0.0.10:1000")), Ok(()));
+    assert_eq!(p.check_ip(ip("10.0.0.10")), Ok(()));
+    assert_eq!(p.check(sa("10.0.0.10:3478")), Err(Refusal::OwnListener));
+    assert_eq!(p.check(sa("10.0.0.10:9641")), Err(Refusal::OwnListener));
+    assert_eq!(p.check(sa("10.0.0.11:10000")), Err(Refusal::Denied));
+    assert_eq!(p.check_tcp(sa("10.0.0.10:10000")), Err(Refusal::OwnAddress));
+    // Without the mapping, the same address is an ordinary private one outside the relay ports.
+    let unmapped = PeerPolicy::from_config(&cfg, &[sa("10.0.0.10:3478")], &host);
+    assert_eq!(unmapped.check(sa("10.0.0.10:10000")), Err(Refusal::Denied));
+    assert_eq!(unmapped.check(sa("10.0.0.10:50000")), Ok(()));
+}
+
+#[test]
+fn a_loopback_mapping_opens_nothing() {
+    let host = [ip("127.0.0.1")];
+    let p = PeerPolicy::from_config(&Config::default(), &[sa("127.0.0.1:3478")], &host)
+        .with_mapped(&host);
+    assert_eq!(p.check(sa("127.0.0.1:10000")), Err(Refusal::Loopback));
+    assert_eq!(p.check_ip(ip("127.0.0.1")), Err(Refusal::Loopback));
+}
+
+#[test]
+fn the_private_side_of_public_slash_private_is_mapped_without_settings() {
+    let cfg = Config {
+        external_ips: vec![tern::config::ExternalIp {
+            public: ip("203.0.113.9"),
+            private: Some(ip("172.16.0.9")),
+        }],
+        ..Config::default()
+    };
+    let p = policy(&cfg);
+    assert_eq!(p.check(sa("172.16.0.9:10000")), Ok(()));
+    assert_eq!(
+        p.check_tcp(sa("172.16.0.9:10000")),
+        Err(Refusal::OwnAddress)
+    );
+    assert_eq!(
+        p.check_tcp(sa("203.0.113.9:10000")),
+        Err(Refusal::OwnAddress)
+    );
+}
+
+#[test]
+fn own_address_refusal_says_what_admits_it() {
+    assert_eq!(
+        Refusal::OwnAddress.to_string(),
+        "an address of this host, refused for TCP relaying (an allowed-peer-ip range admits it)"
     );
 }

@@ -6,7 +6,7 @@ mod turn_harness;
 
 use std::net::SocketAddr;
 
-use tern::config::ExternalIp;
+use tern::config::{Config, ExternalIp};
 use tern::stun::{attr, Class, EncodeError, MessageBuilder, MessageType, Method};
 use tern::turn::{Client, PortWish, Settings, Transport, Via};
 use turn_harness::*;
@@ -49,15 +49,15 @@ fn relay_ip_is_the_address_the_client_reached_else_the_first_non_loopback() {
 
 #[test]
 fn settings_need_a_relay_address() {
-    let none = Settings::from_config(&config(), &["0.0.0.0:3478".parse().unwrap()]);
+    let none = Settings::from_config(&config(), &["0.0.0.0:3478".parse().unwrap()], &[]);
     assert!(none.is_err());
     let mut cfg = config();
     cfg.relay_ips = vec![ip("198.51.100.20")];
-    let s = Settings::from_config(&cfg, &["0.0.0.0:3478".parse().unwrap()]).unwrap();
+    let s = Settings::from_config(&cfg, &["0.0.0.0:3478".parse().unwrap()], &[]).unwrap();
     assert_eq!(s.relay_ips(), &[ip("198.51.100.20")]);
     // An explicit loopback relay-ip serves every client.
     cfg.relay_ips = vec![ip("127.0.0.1")];
-    let s = Settings::from_config(&cfg, &[]).unwrap();
+    let s = Settings::from_config(&cfg, &[], &[]).unwrap();
     assert_eq!(
         s.relay_ip(ip("192.0.2.1"), tern::stun::Family::V4),
         Some(ip("127.0.0.1"))
@@ -267,7 +267,7 @@ fn external_ip_is_advertised_and_mapped_back() {
 }
 
 #[test]
-fn external_ip_without_private_maps_every_relay_of_the_family() {
+fn a_bare_external_ip_is_advertised_for_one_relay_address() {
     let mut cfg = config();
     cfg.external_ips = vec![ExternalIp {
         public: ip("203.0.113.100"),
@@ -276,6 +276,83 @@ fn external_ip_without_private_maps_every_relay_of_the_family() {
     let mut h = Harness::new(cfg);
     let mut c = TestClient::new("203.0.113.5:40000");
     assert_eq!(c.allocated(&mut h).ip(), ip("203.0.113.100"));
+    // Loopback advertises itself: a peer naming the public address must map back to one socket.
+    let mut lo = TestClient::with(
+        client_at("127.0.0.1:3478", "127.0.0.1:5000"),
+        USER,
+        PASSWORD,
+    );
+    assert_eq!(lo.allocated(&mut h).ip(), ip("127.0.0.1"));
+}
+
+/// A cloud VM: 10.0.0.10 on the interface, 1:1 NAT from 203.0.113.10, `external-ip=203.0.113.10`
+/// and loopback listed first, as getifaddrs does.
+fn behind_nat(cfg: Config) -> Harness {
+    let mut cfg = cfg;
+    cfg.external_ips = vec![ExternalIp {
+        public: ip("203.0.113.10"),
+        private: None,
+    }];
+    Harness::on_host(cfg, &["127.0.0.1", "10.0.0.10"])
+}
+
+fn nat_client(remote: &str) -> TestClient {
+    TestClient::with(client_at("10.0.0.10:3478", remote), USER, PASSWORD)
+}
+
+fn channel_data(payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x40, 0x00, 0, payload.len() as u8];
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn two_relays_behind_a_nat_reach_each_other_through_the_public_address() {
+    let mut h = behind_nat(config());
+    let mut a = nat_client("198.51.100.1:1000");
+    let mut b = nat_client("198.51.100.2:2000");
+    let a_pub = a.allocated(&mut h);
+    let b_pub = b.allocated(&mut h);
+    assert_eq!(
+        (a_pub.ip(), b_pub.ip()),
+        (ip("203.0.113.10"), ip("203.0.113.10"))
+    );
+    assert!(is_success(&a.bind(&mut h, 0x4000, b_pub)));
+    assert!(is_success(&b.permit(&mut h, a_pub)));
+    let out = h.client_in(&a.client, &channel_data(b"abc"));
+    let b_real = h.io.binds[1].1.addr;
+    assert_eq!(b_real.ip(), ip("10.0.0.10"));
+    assert_eq!(
+        out,
+        Out::Peer {
+            relay: h.io.binds[0].1.id,
+            to: b_real,
+            bytes: b"abc".to_vec()
+        }
+    );
+}
+
+#[test]
+fn an_sfu_on_the_public_address_is_reached_but_the_listeners_are_not() {
+    let mut h = behind_nat(config());
+    let mut a = nat_client("198.51.100.1:1000");
+    a.allocated(&mut h);
+    let sfu: SocketAddr = "203.0.113.10:10000".parse().unwrap();
+    assert!(is_success(&a.permit(&mut h, sfu)));
+    assert!(is_success(&a.bind(&mut h, 0x4000, sfu)));
+    assert_eq!(
+        h.client_in(&a.client, &channel_data(b"rtp")),
+        Out::Peer {
+            relay: h.io.binds[0].1.id,
+            to: "10.0.0.10:10000".parse().unwrap(),
+            bytes: b"rtp".to_vec()
+        }
+    );
+    let listener: SocketAddr = "203.0.113.10:3478".parse().unwrap();
+    assert_eq!(code(&a.bind(&mut h, 0x4001, listener)), 403);
+    // Another private address of the network stays refused.
+    let neighbour: SocketAddr = "10.0.0.11:10000".parse().unwrap();
+    assert_eq!(code(&a.bind(&mut h, 0x4002, neighbour)), 403);
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn udp(b: &mut MessageBuilder<'_>) -> Result<(), EncodeError> {
 /// Two harnesses whose shards (index 0 and 1) share one `Shared`, on the same virtual clock.
 fn two_shards() -> (Harness, Harness) {
     let shared = Arc::new(Shared::new([3; 32]));
-    let settings = Arc::new(Settings::from_config(&config(), &listeners()).unwrap());
+    let settings = Arc::new(Settings::from_config(&config(), &listeners(), &[]).unwrap());
     let mut a = Harness::new(config());
     let mut b = Harness::new(config());
     a.shard = Shard::new(Arc::clone(&settings), Arc::clone(&shared), 0);

@@ -8,9 +8,9 @@ mod turn_harness;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tern::config::Config;
+use tern::config::{Config, ExternalIp, IpRange};
 use tern::stun::{attr, Class, Method};
-use tern::turn::{connection_shard, ConnectionId, Settings, Shard, Shared, Via};
+use tern::turn::{connection_shard, ConnectionId, EventKind, Settings, Shard, Shared, Via};
 use turn_harness::*;
 
 const TCP: u8 = 6;
@@ -182,7 +182,8 @@ fn ending_the_allocation_closes_its_connections() {
 
 #[test]
 fn connection_ids_name_their_shard() {
-    let settings = Arc::new(Settings::from_config(&config_with_peers(), &listeners()).unwrap());
+    let settings =
+        Arc::new(Settings::from_config(&config_with_peers(), &listeners(), &[]).unwrap());
     let mut h = Harness::new(config_with_peers());
     h.shard = Shard::new(settings, Arc::new(Shared::new([9; 32])), 3);
     let mut ctl = TestClient::with(tcp_client("203.0.113.5:40001", 1), USER, PASSWORD);
@@ -194,4 +195,77 @@ fn connection_ids_name_their_shard() {
     for (id, _, _) in &h.io.connects {
         assert_eq!(connection_shard(*id), 3);
     }
+}
+
+/// The events the shard reported since the last call.
+fn events(h: &mut Harness) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    h.shard.drain_events(&mut |e| kinds.push(e.kind));
+    kinds
+}
+
+/// A cloud VM: 10.0.0.10 on the interface behind a 1:1 NAT from 203.0.113.10.
+fn nat_host(cfg: Config) -> Harness {
+    let cfg = Config {
+        external_ips: vec![ExternalIp {
+            public: ip("203.0.113.10"),
+            private: None,
+        }],
+        ..cfg
+    };
+    Harness::on_host(cfg, &["127.0.0.1", "10.0.0.10"])
+}
+
+#[test]
+fn a_connect_into_this_host_is_refused_and_reported_once_per_allocation() {
+    let mut h = nat_host(config_with_peers());
+    let mut ctl = TestClient::with(tcp_client("198.51.100.1:40001", 1), USER, PASSWORD);
+    ctl.client.local = "10.0.0.10:3478".parse().unwrap();
+    tcp_allocation(&mut h, &mut ctl);
+    events(&mut h);
+    let database: SocketAddr = "203.0.113.10:5432".parse().unwrap();
+    assert_eq!(code(&connect(&mut h, &mut ctl, database)), 403);
+    assert_eq!(
+        events(&mut h),
+        [EventKind::TcpOwnAddressRefused {
+            named: database,
+            peer: "10.0.0.10:5432".parse().unwrap(),
+        }]
+    );
+    let private: SocketAddr = "10.0.0.10:22".parse().unwrap();
+    assert_eq!(code(&connect(&mut h, &mut ctl, private)), 403);
+    assert_eq!(events(&mut h), [], "reported once per allocation");
+    // Relay addresses are this host too: no TCP relaying between allocations by default.
+    let relay: SocketAddr = "203.0.113.10:50000".parse().unwrap();
+    assert_eq!(code(&connect(&mut h, &mut ctl, relay)), 403);
+    assert!(h.io.connects.is_empty());
+
+    let mut other = TestClient::with(tcp_client("198.51.100.2:40001", 2), USER, PASSWORD);
+    other.client.local = "10.0.0.10:3478".parse().unwrap();
+    tcp_allocation(&mut h, &mut other);
+    events(&mut h);
+    assert_eq!(code(&connect(&mut h, &mut other, database)), 403);
+    assert_eq!(
+        events(&mut h).len(),
+        1,
+        "another allocation reports its own"
+    );
+}
+
+#[test]
+fn allowed_peer_ip_admits_tcp_into_this_host_but_never_its_listeners() {
+    let mut cfg = config_with_peers();
+    cfg.allowed_peer_ips.push(IpRange {
+        start: ip("10.0.0.10"),
+        end: ip("10.0.0.10"),
+    });
+    let mut h = nat_host(cfg);
+    let mut ctl = TestClient::with(tcp_client("198.51.100.1:40001", 1), USER, PASSWORD);
+    ctl.client.local = "10.0.0.10:3478".parse().unwrap();
+    tcp_allocation(&mut h, &mut ctl);
+    let database: SocketAddr = "203.0.113.10:5432".parse().unwrap();
+    assert_eq!(connect(&mut h, &mut ctl, database), Out::Nothing);
+    assert_eq!(h.io.connects[0].2, "10.0.0.10:5432".parse().unwrap());
+    let listener: SocketAddr = "203.0.113.10:3478".parse().unwrap();
+    assert_eq!(code(&connect(&mut h, &mut ctl, listener)), 403);
 }

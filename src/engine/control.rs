@@ -2,12 +2,14 @@
 //! settings, publish its counters to the metrics registry, log the core's allocation events, and
 //! once a second hand per-user traffic to the shared table. Nothing here runs per packet.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
+use crate::limits::normalize;
 use crate::metrics::{AllocationCounts, Histogram, ShardExtra, ShardSlot, UserTrafficBatch};
 use crate::turn::{self, Event, EventKind, Settings};
 
@@ -39,7 +41,7 @@ impl SettingsSlot {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn current(&self) -> Arc<Settings> {
+    pub(crate) fn current(&self) -> Arc<Settings> {
         Arc::clone(&self.current.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -168,5 +170,51 @@ fn log_event(e: &Event) {
             t.peer_sentp,
             t.peer_sentb,
         ),
+        EventKind::TcpOwnAddressRefused { named, peer } => info!(
+            "allocation user={user} client={transport} {} relay={relay}: {}",
+            e.client,
+            own_address_refused(named, peer)
+        ),
+    }
+}
+
+/// Why a Connect into this host got 403, and the configuration line that would admit it (the
+/// address the policy checked, which differs from the one the client named behind
+/// `external-ip`).
+fn own_address_refused(named: SocketAddr, peer: SocketAddr) -> String {
+    let also = if named == peer {
+        String::new()
+    } else {
+        format!(" ({peer})")
+    };
+    format!(
+        "refused TCP relaying to {named}{also}, an address of this host; allowed-peer-ip={} \
+         admits it",
+        normalize(peer.ip())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_own_address_refusal_names_the_line_that_admits_it() {
+        let public: SocketAddr = "203.0.113.10:5432".parse().unwrap();
+        assert_eq!(
+            own_address_refused(public, public),
+            "refused TCP relaying to 203.0.113.10:5432, an address of this host; \
+             allowed-peer-ip=203.0.113.10 admits it"
+        );
+        assert_eq!(
+            own_address_refused(public, "10.0.0.10:5432".parse().unwrap()),
+            "refused TCP relaying to 203.0.113.10:5432 (10.0.0.10:5432), an address of this \
+             host; allowed-peer-ip=10.0.0.10 admits it"
+        );
+        let mapped: SocketAddr = "[::ffff:203.0.113.10]:22".parse().unwrap();
+        assert!(
+            own_address_refused(mapped, mapped).ends_with("allowed-peer-ip=203.0.113.10 admits it"),
+            "the range is written in the form the policy compares"
+        );
     }
 }

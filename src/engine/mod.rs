@@ -6,7 +6,6 @@ mod clock;
 mod control;
 mod error;
 mod fdlimit;
-mod interfaces;
 mod listen;
 mod relay;
 mod select;
@@ -36,6 +35,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::metrics::{Registry, UserTrafficBatch};
+use crate::net;
 use crate::turn::{self, Settings, Shared, Transport};
 use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
@@ -83,7 +83,8 @@ impl Server {
                 None
             }
         };
-        let bound = bind_listeners(cfg, shards)?;
+        let interfaces = net::local_addresses().map_err(io_error("listing interface addresses"))?;
+        let bound = bind_listeners(cfg, shards, &interfaces)?;
         let tls_bound = match &tls {
             Some(_) => {
                 let ips: Vec<IpAddr> = bound.addrs.iter().map(SocketAddr::ip).collect();
@@ -96,7 +97,11 @@ impl Server {
             all_addrs.extend(t.addrs.iter().copied());
         }
         let settings =
-            Arc::new(Settings::from_config(cfg, &all_addrs).map_err(EngineError::Settings)?);
+            Settings::from_config(cfg, &all_addrs, &interfaces).map_err(EngineError::Settings)?;
+        for w in settings.warnings() {
+            warn!("{w}");
+        }
+        let settings = Arc::new(settings);
         let epoch = clock::now().0;
         let shared = Arc::new(Shared::from_config(random_key()?, cfg, epoch));
         plan_descriptors(&shared, shards, all_addrs.len());
@@ -292,7 +297,15 @@ impl Server {
     /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
     /// their key and relays. Listening addresses are the ones bound at start.
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
-        let settings = Settings::from_config(cfg, &self.addrs).map_err(EngineError::Settings)?;
+        // Addresses come and go (DHCP, SLAAC): the policy follows the ones present now.
+        let interfaces = net::local_addresses().map_err(io_error("listing interface addresses"))?;
+        let settings =
+            Settings::from_config(cfg, &self.addrs, &interfaces).map_err(EngineError::Settings)?;
+        if settings.warnings() != self.settings.current().warnings() {
+            for w in settings.warnings() {
+                warn!("{w}");
+            }
+        }
         self.shared
             .quotas()
             .set_limits(cfg.user_quota, cfg.total_quota);
@@ -304,6 +317,11 @@ impl Server {
         self.settings.replace(Arc::new(settings));
         self.wake();
         Ok(())
+    }
+
+    /// The peer policy in force, for the log (see `PeerPolicy::describe`).
+    pub fn peer_policy(&self) -> String {
+        self.settings.current().policy.describe()
     }
 
     /// Drain mode: new allocations are refused from now on; existing ones continue.
@@ -383,15 +401,16 @@ fn shard_count(cfg: &Config) -> usize {
     }
 }
 
-/// Listening addresses from the config, or every interface address; an interface address that
-/// cannot be bound (e.g. an IPv6 address still in duplicate address detection) is skipped.
-fn bind_listeners(cfg: &Config, shards: usize) -> Result<Listeners, EngineError> {
-    let auto = cfg.listening_ips.is_empty();
-    let mut ips: Vec<IpAddr> = if auto {
-        interfaces::local_addresses().map_err(io_error("listing interface addresses"))?
-    } else {
-        cfg.listening_ips.clone()
-    };
+/// The listening addresses: those of the config with each wildcard expanded, or every
+/// interface address when none is given (`interfaces`). An address the operator did not write
+/// that cannot be bound (e.g. an IPv6 address still in duplicate address detection) is skipped.
+fn bind_listeners(
+    cfg: &Config,
+    shards: usize,
+    interfaces: &[IpAddr],
+) -> Result<Listeners, EngineError> {
+    let mut ips = net::expand(&cfg.listening_ips, interfaces);
+    let written = |ip: IpAddr| cfg.listening_ips.contains(&ip);
     let want = Transports {
         udp: !cfg.no_udp,
         tcp: !cfg.no_tcp,
@@ -399,7 +418,9 @@ fn bind_listeners(cfg: &Config, shards: usize) -> Result<Listeners, EngineError>
     loop {
         match listen::bind(&ips, cfg.listening_port, shards, want) {
             Err(EngineError::Bind { addr, source, .. })
-                if auto && ips.len() > 1 && source.kind() == io::ErrorKind::AddrNotAvailable =>
+                if !written(addr.ip())
+                    && ips.len() > 1
+                    && source.kind() == io::ErrorKind::AddrNotAvailable =>
             {
                 warn!("skipping interface address {}: {source}", addr.ip());
                 ips.retain(|ip| *ip != addr.ip());

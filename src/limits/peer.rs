@@ -1,5 +1,6 @@
-//! Which peers a client may reach through the relay (RFC 8656 §21.2 and §21.3.5): never the
-//! server's own listeners or unroutable addresses, and by default nothing internal.
+//! Which peers a client may reach through the relay (RFC 8656 §21.2 and §21.3.5, RFC 6062
+//! §5.2 for TCP): never the server's own listeners or unroutable addresses, by default nothing
+//! internal, and over TCP nothing on this host.
 
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
@@ -29,8 +30,12 @@ pub enum Refusal {
     /// relays), 198.18.0.0/15 (benchmarking labs), 240.0.0.0/4 (reserved, used inside some
     /// clouds). The documentation nets are not routed anywhere and stay admitted.
     Reserved,
-    /// One of the server's own listening transport addresses.
+    /// One of the server's own listening transport addresses, or a listener or metrics port on
+    /// any address of this host.
     OwnListener,
+    /// TCP relaying (RFC 6062 Connect) into an address of this host, which reaches every
+    /// service bound to a wildcard address past the host's firewall.
+    OwnAddress,
     /// Inside a `denied-peer-ip` range.
     Denied,
 }
@@ -51,6 +56,10 @@ impl fmt::Display for Refusal {
                 "special-purpose address range (an allowed-peer-ip range admits it)"
             }
             Refusal::OwnListener => "one of the server's own listening addresses",
+            Refusal::OwnAddress => {
+                "an address of this host, refused for TCP relaying (an allowed-peer-ip range \
+                 admits it)"
+            }
             Refusal::Denied => "denied by denied-peer-ip",
         })
     }
@@ -63,7 +72,18 @@ pub struct PeerPolicy {
     denied: Vec<Range>,
     allow_loopback: bool,
     listeners: Vec<SocketAddr>,
+    /// Every port the server listens on (TURN and metrics), refused on every address in `own`.
+    ports: Vec<u16>,
+    /// `prometheus-port` when `prometheus` is on: also refused on every loopback address, where
+    /// the metrics endpoint's wildcard socket answers too.
+    metrics_port: Option<u16>,
+    /// Relay addresses, exempt on relay ports: relaying between two allocations always works.
     relay_ips: Vec<IpAddr>,
+    /// Real addresses behind an `external-ip` mapping: the host under its public name, an
+    /// ordinary peer over UDP on any port (an SFU beside the relay).
+    mapped: Vec<IpAddr>,
+    /// Every address of this host: interfaces, listeners, relays, both sides of `external-ip`.
+    own: Vec<IpAddr>,
     min_port: u16,
     max_port: u16,
 }
@@ -71,52 +91,61 @@ pub struct PeerPolicy {
 impl PeerPolicy {
     /// `listeners` and `relay_ips` come from the engine; the configured listening addresses
     /// and ports, relay IPs and external IPs are added too, so a policy built before binding is
-    /// no weaker.
+    /// no weaker. The host's interface addresses come with [`with_interfaces`], the relay
+    /// addresses a bare `external-ip` stands for with [`with_mapped`].
+    ///
+    /// [`with_interfaces`]: Self::with_interfaces
+    /// [`with_mapped`]: Self::with_mapped
     pub fn from_config(cfg: &Config, listeners: &[SocketAddr], relay_ips: &[IpAddr]) -> PeerPolicy {
-        let ports = [
+        let configured_ports: Vec<u16> = [
             Some(cfg.listening_port),
             Some(cfg.tls_listening_port),
             cfg.alt_listening_port,
             cfg.alt_tls_listening_port,
-        ];
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| *p != 0)
+        .collect();
+        let mut ports = Vec::new();
+        for port in configured_ports.iter().copied() {
+            push_new(&mut ports, port);
+        }
+        for port in listeners.iter().map(SocketAddr::port).filter(|p| *p != 0) {
+            push_new(&mut ports, port);
+        }
         let configured = cfg
             .listening_ips
             .iter()
-            .filter(|ip| !ip.is_unspecified())
-            .flat_map(|ip| {
-                ports
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| *p != 0)
-                    .map(|p| SocketAddr::new(*ip, p))
-            });
+            .flat_map(|ip| configured_ports.iter().map(|p| SocketAddr::new(*ip, *p)));
         let mut own_listeners = Vec::new();
         for addr in listeners.iter().copied().chain(configured) {
             let addr = SocketAddr::new(normalize(addr.ip()), addr.port());
-            if !own_listeners.contains(&addr) {
-                own_listeners.push(addr);
+            if !addr.ip().is_unspecified() {
+                push_new(&mut own_listeners, addr);
             }
         }
-        let external = cfg
-            .external_ips
-            .iter()
-            .flat_map(|e| std::iter::once(e.public).chain(e.private));
+        let external_public = cfg.external_ips.iter().map(|e| e.public);
+        let external_private: Vec<IpAddr> =
+            cfg.external_ips.iter().filter_map(|e| e.private).collect();
         let mut own_relays = Vec::new();
         for ip in relay_ips
             .iter()
             .chain(&cfg.relay_ips)
             .copied()
-            .chain(external)
+            .chain(external_public.clone())
+            .chain(external_private.iter().copied())
         {
             let ip = normalize(ip);
             // A loopback relay address is never exempt: on a server listening on every
             // interface it would open 127.0.0.1's high ports to any client. Relaying between
             // two loopback allocations needs `allow-loopback-peers`, as in coturn.
-            if !ip.is_unspecified() && !ip.is_loopback() && !own_relays.contains(&ip) {
-                own_relays.push(ip);
+            if !ip.is_unspecified() && !ip.is_loopback() {
+                push_new(&mut own_relays, ip);
             }
         }
-        PeerPolicy {
+        let metrics_port = cfg.prometheus.then_some(cfg.prometheus_port);
+        let mut policy = PeerPolicy {
             allowed: cfg
                 .allowed_peer_ips
                 .iter()
@@ -124,18 +153,61 @@ impl PeerPolicy {
                 .collect(),
             denied: cfg.denied_peer_ips.iter().map(|r| Range::new(*r)).collect(),
             allow_loopback: cfg.allow_loopback_peers,
-            listeners: own_listeners,
-            relay_ips: own_relays,
+            listeners: Vec::new(),
+            ports,
+            metrics_port,
+            relay_ips: Vec::new(),
+            mapped: Vec::new(),
+            own: Vec::new(),
             min_port: cfg.min_port,
             max_port: cfg.max_port,
-        }
+        };
+        let own_ips: Vec<IpAddr> = own_listeners
+            .iter()
+            .map(SocketAddr::ip)
+            .chain(own_relays.iter().copied())
+            .chain(relay_ips.iter().copied())
+            .chain(cfg.listening_ips.iter().copied())
+            .chain(cfg.prometheus_address)
+            .collect();
+        policy.listeners = own_listeners;
+        policy.relay_ips = own_relays;
+        policy = policy
+            .with_interfaces(&own_ips)
+            .with_mapped(&external_private);
+        policy
     }
 
-    /// For ChannelBind and Send, which name a transport address.
+    /// Adds the host's interface addresses (the engine lists them; the core never does) to the
+    /// addresses treated as this host.
+    pub fn with_interfaces(mut self, interfaces: &[IpAddr]) -> PeerPolicy {
+        for ip in interfaces {
+            let ip = normalize(*ip);
+            if !ip.is_unspecified() {
+                push_new(&mut self.own, ip);
+            }
+        }
+        self
+    }
+
+    /// Adds the real addresses behind `external-ip` mappings: this host under its public name,
+    /// admitted over UDP on any port but its own listeners'. A loopback one stays loopback.
+    pub fn with_mapped(mut self, mapped: &[IpAddr]) -> PeerPolicy {
+        self = self.with_interfaces(mapped);
+        for ip in mapped {
+            let ip = normalize(*ip);
+            if !ip.is_unspecified() && !ip.is_loopback() {
+                push_new(&mut self.mapped, ip);
+            }
+        }
+        self
+    }
+
+    /// For ChannelBind and Send, which name a transport address to relay UDP to.
     pub fn check(&self, peer: SocketAddr) -> Result<(), Refusal> {
         let ip = normalize(peer.ip());
         never(ip)?;
-        if self.listeners.contains(&SocketAddr::new(ip, peer.port())) {
+        if self.own_port(ip, peer.port()) {
             return Err(Refusal::OwnListener);
         }
         self.admit(ip, Some(peer.port()))
@@ -149,12 +221,47 @@ impl PeerPolicy {
         self.admit(ip, None)
     }
 
+    /// For an RFC 6062 Connect: like [`check`](Self::check), but an address of this host is
+    /// refused unless an `allowed-peer-ip` range admits it (loopback follows
+    /// `allow-loopback-peers`), and the relay and `external-ip` exemptions do not apply.
+    pub fn check_tcp(&self, peer: SocketAddr) -> Result<(), Refusal> {
+        let ip = normalize(peer.ip());
+        never(ip)?;
+        if self.own_port(ip, peer.port()) {
+            return Err(Refusal::OwnListener);
+        }
+        if self.own.contains(&ip) && !ip.is_loopback() && !self.is_allowed(ip) {
+            return Err(Refusal::OwnAddress);
+        }
+        self.screen(ip)
+    }
+
+    /// A listener, or a listener or metrics port on an address of this host.
+    fn own_port(&self, ip: IpAddr, port: u16) -> bool {
+        let own = self.own.contains(&ip);
+        self.listeners.contains(&SocketAddr::new(ip, port))
+            || (own && self.ports.contains(&port))
+            || (self.metrics_port == Some(port) && (own || ip.is_loopback()))
+    }
+
     fn admit(&self, ip: IpAddr, port: Option<u16>) -> Result<(), Refusal> {
         let relay_port = port.is_none_or(|p| (self.min_port..=self.max_port).contains(&p));
         if relay_port && self.relay_ips.contains(&ip) {
             return Ok(());
         }
-        if self.allowed.iter().any(|r| r.contains(ip)) {
+        if self.mapped.contains(&ip) {
+            return Ok(());
+        }
+        self.screen(ip)
+    }
+
+    fn is_allowed(&self, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|r| r.contains(ip))
+    }
+
+    /// The lists and the internal ranges. `ip` is normalised.
+    fn screen(&self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.is_allowed(ip) {
             return Ok(());
         }
         if self.denied.iter().any(|r| r.contains(ip)) {
@@ -173,6 +280,11 @@ impl PeerPolicy {
             "peers always refused: 0.0.0.0/8, ::, multicast, 255.255.255.255, the listeners",
         );
         list(&mut out, &self.listeners);
+        out.push_str(", and on every address of this host the ports");
+        list(&mut out, &self.ports);
+        if let Some(port) = self.metrics_port {
+            let _ = write!(out, " and the metrics port {port} (also on loopback)");
+        }
         out.push_str(if self.allow_loopback {
             "\npeers: loopback admitted (allow-loopback-peers)"
         } else {
@@ -192,7 +304,20 @@ impl PeerPolicy {
             self.min_port, self.max_port
         );
         list(&mut out, &self.relay_ips);
+        out.push_str("; this host behind external-ip admitted over UDP on any other port:");
+        list(&mut out, &self.mapped);
+        out.push_str(
+            "; TCP relaying (RFC 6062) into an address of this host refused unless an \
+             allowed-peer-ip admits it:",
+        );
+        list(&mut out, &self.own);
         out
+    }
+}
+
+fn push_new<T: PartialEq>(items: &mut Vec<T>, item: T) {
+    if !items.contains(&item) {
+        items.push(item);
     }
 }
 

@@ -1,5 +1,5 @@
-//! The local interface addresses to listen on when `listening-ip` is not given (coturn binds each
-//! address separately, so a reply leaves from the address the client reached).
+//! The host's interface addresses (getifaddrs): what an absent `listening-ip` and the wildcards
+//! stand for, and the addresses the peer policy treats as the host itself.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -7,7 +7,7 @@ use std::ptr;
 
 /// Every IPv4 and IPv6 address of every interface, IPv4 first, without duplicates. IPv6
 /// link-local addresses are skipped: binding them needs a scope id the config cannot express.
-pub(crate) fn local_addresses() -> io::Result<Vec<IpAddr>> {
+pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
     let mut head: *mut libc::ifaddrs = ptr::null_mut();
     // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {

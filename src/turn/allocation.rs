@@ -95,6 +95,8 @@ pub(crate) struct Allocation {
     pub timer: Option<u64>,
     /// A TCP relay (RFC 6062): its relay is a listening socket, data flows on connections.
     pub tcp: bool,
+    /// A Connect into an address of this host was refused and reported (reported once).
+    pub own_address_reported: bool,
     /// Data relayed over the allocation's life, bumped on the data path.
     pub traffic: Traffic,
     /// `traffic` when it was last handed to the per-user metrics.
@@ -123,6 +125,7 @@ impl Allocation {
             budget,
             timer: None,
             tcp: false,
+            own_address_reported: false,
             traffic: Traffic::default(),
             reported: Traffic::default(),
             permissions: Vec::new(),

@@ -20,6 +20,13 @@ pub enum EventKind {
     AllocationDeleted,
     /// A Binding request answered (logged only with `log-binding`).
     Binding,
+    /// An RFC 6062 Connect refused with 403 because the peer is an address of this host; the
+    /// first of the allocation only. `named` is what the client sent, `peer` the address it
+    /// stands for here (they differ behind `external-ip`).
+    TcpOwnAddressRefused {
+        named: SocketAddr,
+        peer: SocketAddr,
+    },
 }
 
 /// One thing worth a log line. Never carries a password or key.

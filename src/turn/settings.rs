@@ -2,13 +2,14 @@
 //! `external-ip`), lifetimes (RFC 8656 §7.2, §9, §11), credentials, the peer policy, and the
 //! per-allocation and per-source limits (`max-bps`, `unauthorized-ratelimit`, `stun-only`).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use super::allocation::family_of;
 use crate::auth::{Credentials, Resolver};
-use crate::config::{Config, DefaultFamily};
+use crate::config::{Config, DefaultFamily, ExternalIp};
 use crate::limits::PeerPolicy;
+use crate::net;
 use crate::stun::Family;
 
 /// RFC 8656 §7.2: the default lifetime, and coturn's floor for a requested one.
@@ -21,11 +22,13 @@ pub struct Settings {
     pub(crate) resolver: Option<Resolver>,
     pub(crate) policy: PeerPolicy,
     relay_ips: Vec<IpAddr>,
-    /// Relay IPs came from the listeners: a loopback one only serves clients that came over
-    /// loopback.
-    derived: bool,
-    /// (real relay IP, advertised public IP).
+    /// A loopback address was written in `relay-ip`: it serves every client. One that came from
+    /// the listeners or a wildcard only serves clients that came over loopback.
+    explicit_loopback: bool,
+    /// (real relay IP, advertised public IP): at most one pair per public IP.
     external: Vec<(IpAddr, IpAddr)>,
+    /// Start-up warnings about `external-ip` (see [`Settings::warnings`]).
+    warnings: Vec<String>,
     pub(crate) max_lifetime: u32,
     pub(crate) permission_lifetime: u32,
     pub(crate) channel_lifetime: u32,
@@ -57,15 +60,20 @@ pub struct Settings {
 impl Settings {
     /// `listeners`: every transport address the server listens on (UDP, TCP and TLS), used for
     /// the relay addresses when `relay-ip` is empty, and by the peer policy to refuse relaying
-    /// into the server's own control ports.
-    pub fn from_config(cfg: &Config, listeners: &[SocketAddr]) -> Result<Settings, String> {
-        let derived = cfg.relay_ips.is_empty();
-        let mut relay_ips: Vec<IpAddr> = Vec::new();
-        let candidates = if derived {
+    /// into the server's own control ports. `interfaces`: every address of the host, as the
+    /// engine listed them (the core never lists them itself): what a wildcard `relay-ip` stands
+    /// for, and what the peer policy treats as the host itself.
+    pub fn from_config(
+        cfg: &Config,
+        listeners: &[SocketAddr],
+        interfaces: &[IpAddr],
+    ) -> Result<Settings, String> {
+        let candidates = if cfg.relay_ips.is_empty() {
             listeners.iter().map(|l| l.ip()).collect()
         } else {
-            cfg.relay_ips.clone()
+            net::expand(&cfg.relay_ips, interfaces)
         };
+        let mut relay_ips: Vec<IpAddr> = Vec::new();
         for ip in candidates {
             if !ip.is_unspecified() && !relay_ips.contains(&ip) {
                 relay_ips.push(ip);
@@ -76,27 +84,23 @@ impl Settings {
                 "no relay address: set relay-ip (or listening-ip) to an address of this host",
             ));
         }
-        let mut external = Vec::new();
-        for ext in &cfg.external_ips {
-            match ext.private {
-                Some(private) => external.push((private, ext.public)),
-                None => {
-                    let same_family = |ip: &&IpAddr| family_of(**ip) == family_of(ext.public);
-                    for ip in relay_ips.iter().filter(same_family) {
-                        external.push((*ip, ext.public));
-                    }
-                }
-            }
-        }
+        let mut host = interfaces.to_vec();
+        host.extend(listeners.iter().map(SocketAddr::ip));
+        let (external, warnings) = external_pairs(&relay_ips, &cfg.external_ips, &host);
         let mut own_ips = relay_ips.clone();
         own_ips.extend(external.iter().map(|(_, public)| *public));
+        let mapped: Vec<IpAddr> = external.iter().map(|(real, _)| *real).collect();
+        let policy = PeerPolicy::from_config(cfg, listeners, &own_ips)
+            .with_interfaces(interfaces)
+            .with_mapped(&mapped);
         Ok(Settings {
             credentials: Credentials::from_config(cfg),
             resolver: Resolver::from_config(cfg)?,
-            policy: PeerPolicy::from_config(cfg, listeners, &own_ips),
+            policy,
             relay_ips,
-            derived,
+            explicit_loopback: cfg.relay_ips.iter().any(IpAddr::is_loopback),
             external,
+            warnings,
             max_lifetime: cfg.max_allocate_lifetime,
             permission_lifetime: cfg.permission_lifetime,
             channel_lifetime: cfg.channel_lifetime,
@@ -121,6 +125,12 @@ impl Settings {
         })
     }
 
+    /// What the engine should warn about at start-up: an `external-ip` that names no address of
+    /// this host or of no relay, and which relay address it was attached to.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// The user database resolver, for the engine to register its shard wakers.
     pub fn resolver(&self) -> Option<&Resolver> {
         self.resolver.as_ref()
@@ -141,7 +151,7 @@ impl Settings {
         if family_of(local) == family && self.relay_ips.contains(&local) {
             return Some(local);
         }
-        let loopback_ok = !self.derived || local.is_loopback();
+        let loopback_ok = self.explicit_loopback || local.is_loopback();
         self.relay_ips
             .iter()
             .copied()
@@ -187,11 +197,79 @@ impl Settings {
     }
 }
 
+/// The (real, public) pairs of the `external-ip` lines over `relay_ips`, and what to warn about.
+///
+/// `PUBLIC/PRIVATE` advertises PRIVATE as PUBLIC. A bare PUBLIC (coturn allows one) is the
+/// address of exactly one relay IP, so that a peer naming PUBLIC maps back to one socket: none
+/// when PUBLIC is itself a relay IP (the host has it on an interface), else the first
+/// non-loopback relay IP of its family, loopback only when there is no other. Every other relay
+/// IP advertises itself. `host`: every address of this host.
+fn external_pairs(
+    relay_ips: &[IpAddr],
+    external: &[ExternalIp],
+    host: &[IpAddr],
+) -> (Vec<(IpAddr, IpAddr)>, Vec<String>) {
+    let mut pairs = Vec::new();
+    let mut warnings = Vec::new();
+    for ext in external {
+        let public = ext.public;
+        if let Some(private) = ext.private {
+            if !relay_ips.contains(&private) {
+                warnings.push(format!(
+                    "external-ip {public}/{private}: {private} is not a relay address, so no \
+                     relay is advertised as {public}"
+                ));
+            }
+            pairs.push((private, public));
+            continue;
+        }
+        if relay_ips.contains(&public) {
+            continue;
+        }
+        let family = family_of(public);
+        let of_family: Vec<IpAddr> = relay_ips
+            .iter()
+            .copied()
+            .filter(|ip| family_of(*ip) == family)
+            .collect();
+        let routable: Vec<IpAddr> = of_family
+            .iter()
+            .copied()
+            .filter(|ip| !ip.is_loopback())
+            .collect();
+        let Some(&real) = routable.first().or(of_family.first()) else {
+            warnings.push(format!(
+                "external-ip {public} is not used: no relay address is of its family"
+            ));
+            continue;
+        };
+        pairs.push((real, public));
+        if net::is_local(public, host) {
+            continue;
+        }
+        let mut warning = format!(
+            "external-ip {public} is not an address of this host: advertised for relay \
+             address {real}"
+        );
+        if routable.len() > 1 {
+            let others: Vec<String> = routable.iter().map(ToString::to_string).collect();
+            let _ = write!(
+                warning,
+                " (the first of the relay addresses {}; if the 1:1 NAT forwards {public} to \
+                 another one, write external-ip={public}/PRIVATE)",
+                others.join(", ")
+            );
+        }
+        warnings.push(warning);
+    }
+    (pairs, warnings)
+}
+
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("relay_ips", &self.relay_ips)
-            .field("derived", &self.derived)
+            .field("explicit_loopback", &self.explicit_loopback)
             .field("external", &self.external)
             .field("max_lifetime", &self.max_lifetime)
             .field("permission_lifetime", &self.permission_lifetime)
@@ -202,5 +280,199 @@ impl fmt::Debug for Settings {
             .field("max_bps", &self.max_bps)
             .field("unauth_rps", &self.unauth_rps)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn bare(public: &str) -> ExternalIp {
+        ExternalIp {
+            public: ip(public),
+            private: None,
+        }
+    }
+
+    fn pair(public: &str, private: &str) -> ExternalIp {
+        ExternalIp {
+            public: ip(public),
+            private: Some(ip(private)),
+        }
+    }
+
+    /// A server listening on each of `addrs` (port 3478), which are also the host's addresses.
+    fn settings(addrs: &[&str], external: Vec<ExternalIp>) -> Settings {
+        let cfg = Config {
+            no_auth: true,
+            external_ips: external,
+            ..Config::default()
+        };
+        let listeners: Vec<SocketAddr> =
+            addrs.iter().map(|a| SocketAddr::new(ip(a), 3478)).collect();
+        let host: Vec<IpAddr> = addrs.iter().map(|a| ip(a)).collect();
+        Settings::from_config(&cfg, &listeners, &host).unwrap()
+    }
+
+    #[test]
+    fn a_bare_public_address_on_an_interface_maps_nothing() {
+        let s = settings(&["127.0.0.1", "203.0.113.10"], vec![bare("203.0.113.10")]);
+        for addr in ["203.0.113.10:50000", "127.0.0.1:50000"] {
+            assert_eq!(s.advertised(sa(addr)), sa(addr));
+        }
+        assert_eq!(
+            s.internal(sa("203.0.113.10:50000")),
+            sa("203.0.113.10:50000")
+        );
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    }
+
+    #[test]
+    fn a_bare_public_address_behind_nat_is_the_first_non_loopback_relay() {
+        // getifaddrs lists loopback first.
+        let s = settings(&["127.0.0.1", "10.0.0.10"], vec![bare("203.0.113.10")]);
+        assert_eq!(
+            s.advertised(sa("10.0.0.10:50000")),
+            sa("203.0.113.10:50000")
+        );
+        assert_eq!(
+            s.advertised(sa("127.0.0.1:50000")),
+            sa("127.0.0.1:50000"),
+            "loopback advertises itself"
+        );
+        assert_eq!(s.internal(sa("203.0.113.10:10000")), sa("10.0.0.10:10000"));
+        assert_eq!(
+            s.warnings(),
+            [
+                "external-ip 203.0.113.10 is not an address of this host: advertised for relay \
+              address 10.0.0.10"
+            ]
+        );
+    }
+
+    #[test]
+    fn several_candidate_relays_are_named_in_the_warning() {
+        let s = settings(
+            &["127.0.0.1", "10.0.0.10", "172.17.0.1"],
+            vec![bare("203.0.113.10")],
+        );
+        assert_eq!(
+            s.advertised(sa("10.0.0.10:50000")),
+            sa("203.0.113.10:50000")
+        );
+        assert_eq!(s.advertised(sa("172.17.0.1:50000")), sa("172.17.0.1:50000"));
+        assert_eq!(s.internal(sa("203.0.113.10:1")), sa("10.0.0.10:1"));
+        assert_eq!(
+            s.warnings(),
+            [
+                "external-ip 203.0.113.10 is not an address of this host: advertised for relay \
+              address 10.0.0.10 (the first of the relay addresses 10.0.0.10, 172.17.0.1; if the \
+              1:1 NAT forwards 203.0.113.10 to another one, write \
+              external-ip=203.0.113.10/PRIVATE)"
+            ]
+        );
+    }
+
+    #[test]
+    fn loopback_carries_a_bare_public_address_only_when_it_is_the_only_relay() {
+        let s = settings(&["127.0.0.1"], vec![bare("203.0.113.10")]);
+        assert_eq!(
+            s.advertised(sa("127.0.0.1:50000")),
+            sa("203.0.113.10:50000")
+        );
+        assert_eq!(s.internal(sa("203.0.113.10:50000")), sa("127.0.0.1:50000"));
+    }
+
+    #[test]
+    fn a_bare_public_address_of_the_host_that_is_no_relay_maps_without_a_warning() {
+        let cfg = Config {
+            no_auth: true,
+            external_ips: vec![bare("203.0.113.10")],
+            ..Config::default()
+        };
+        let host = [ip("127.0.0.1"), ip("10.0.0.10"), ip("203.0.113.10")];
+        let s = Settings::from_config(&cfg, &[sa("10.0.0.10:3478")], &host).unwrap();
+        assert_eq!(
+            s.advertised(sa("10.0.0.10:50000")),
+            sa("203.0.113.10:50000")
+        );
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    }
+
+    #[test]
+    fn public_slash_private_maps_exactly_that_pair() {
+        let s = settings(
+            &["127.0.0.1", "10.0.0.10", "172.17.0.1"],
+            vec![pair("203.0.113.10", "10.0.0.10")],
+        );
+        assert_eq!(
+            s.advertised(sa("10.0.0.10:50000")),
+            sa("203.0.113.10:50000")
+        );
+        assert_eq!(s.advertised(sa("172.17.0.1:50000")), sa("172.17.0.1:50000"));
+        assert_eq!(s.internal(sa("203.0.113.10:9")), sa("10.0.0.10:9"));
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        let unused = settings(&["10.0.0.10"], vec![pair("203.0.113.10", "10.0.0.99")]);
+        assert_eq!(
+            unused.warnings(),
+            ["external-ip 203.0.113.10/10.0.0.99: 10.0.0.99 is not a relay address, so no relay \
+              is advertised as 203.0.113.10"]
+        );
+    }
+
+    #[test]
+    fn dual_stack_maps_each_family_apart() {
+        let s = settings(
+            &["127.0.0.1", "10.0.0.10", "::1", "2001:db8::10"],
+            vec![bare("203.0.113.10")],
+        );
+        assert_eq!(s.advertised(sa("10.0.0.10:5")), sa("203.0.113.10:5"));
+        assert_eq!(s.advertised(sa("[2001:db8::10]:5")), sa("[2001:db8::10]:5"));
+        assert_eq!(s.internal(sa("[2001:db8::10]:5")), sa("[2001:db8::10]:5"));
+        let v6 = settings(&["127.0.0.1", "10.0.0.10"], vec![bare("2001:db8::99")]);
+        assert_eq!(v6.advertised(sa("10.0.0.10:5")), sa("10.0.0.10:5"));
+        assert_eq!(
+            v6.warnings(),
+            ["external-ip 2001:db8::99 is not used: no relay address is of its family"]
+        );
+        let both = settings(
+            &["::1", "fd00::10", "2001:db8::10"],
+            vec![bare("2001:db8::99")],
+        );
+        assert_eq!(both.internal(sa("[2001:db8::99]:5")), sa("[fd00::10]:5"));
+    }
+
+    #[test]
+    fn a_wildcard_relay_ip_stands_for_the_host_addresses_of_its_family() {
+        let host = [ip("127.0.0.1"), ip("10.0.0.10"), ip("::1")];
+        let mut cfg = Config {
+            no_auth: true,
+            relay_ips: vec![ip("0.0.0.0")],
+            ..Config::default()
+        };
+        let s = Settings::from_config(&cfg, &[], &host).unwrap();
+        assert_eq!(s.relay_ips(), [ip("127.0.0.1"), ip("10.0.0.10")]);
+        assert_eq!(
+            s.relay_ip(ip("192.0.2.1"), Family::V4),
+            Some(ip("10.0.0.10")),
+            "a loopback address from a wildcard serves loopback clients only"
+        );
+        assert_eq!(
+            s.relay_ip(ip("127.0.0.1"), Family::V4),
+            Some(ip("127.0.0.1"))
+        );
+        cfg.relay_ips = vec![ip("::")];
+        assert_eq!(
+            Settings::from_config(&cfg, &[], &[ip("127.0.0.1")]).unwrap_err(),
+            "no relay address: set relay-ip (or listening-ip) to an address of this host"
+        );
     }
 }

@@ -13,9 +13,11 @@ use super::hash::FxHashMap;
 use super::io::{
     Client, ConnectionId, Output, RelayId, RelayIo, Span, Transport, Via, CONNECTION_SHARD_SHIFT,
 };
+use super::report::{allocation_event, EventKind};
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};
 use super::table::Handle;
+use crate::limits::Refusal;
 use crate::stun::{attr, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
 
 /// RFC 6062 §5.2/§5.3: a peer connection without a ConnectionBind after 30 s is closed.
@@ -82,10 +84,10 @@ impl Shard {
         io: &mut dyn RelayIo,
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
-        let peer = match msg.xor_address(attr::XOR_PEER_ADDRESS) {
-            Some(Ok(peer)) => settings.internal(peer),
-            _ => return r.error(ErrorCode::BAD_REQUEST),
+        let Some(Ok(named)) = msg.xor_address(attr::XOR_PEER_ADDRESS) else {
+            return r.error(ErrorCode::BAD_REQUEST);
         };
+        let peer = settings.internal(named);
         let alloc = self.table.get(slot)?;
         if !alloc.tcp {
             return r.error(ErrorCode::BAD_REQUEST);
@@ -93,8 +95,13 @@ impl Shard {
         let Some(relay) = alloc.relay_for(family_of(peer.ip())).map(|r| r.id) else {
             return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         };
-        if settings.policy.check(peer).is_err() {
-            return r.error(ErrorCode::FORBIDDEN);
+        match settings.policy.check_tcp(peer) {
+            Ok(()) => {}
+            Err(Refusal::OwnAddress) => {
+                self.own_address_refused(slot, named, peer);
+                return r.error(ErrorCode::FORBIDDEN);
+            }
+            Err(_) => return r.error(ErrorCode::FORBIDDEN),
         }
         let handle = self.table.handle(slot)?;
         let taken = self
@@ -126,6 +133,20 @@ impl Shard {
         );
         self.deferred = true;
         None
+    }
+
+    /// Reports a Connect refused because `peer` (named `named` by the client) is this host, once
+    /// per allocation: the operator learns which `allowed-peer-ip` would admit it, and a client
+    /// retrying cannot flood the log.
+    fn own_address_refused(&mut self, slot: u32, named: SocketAddr, peer: SocketAddr) {
+        let Some(alloc) = self.table.get_mut(slot) else {
+            return;
+        };
+        if std::mem::replace(&mut alloc.own_address_reported, true) {
+            return;
+        }
+        let event = allocation_event(EventKind::TcpOwnAddressRefused { named, peer }, alloc, 0);
+        self.report.push(event);
     }
 
     /// ConnectionBind (RFC 6062 §5.4) on a new client connection that has no allocation.

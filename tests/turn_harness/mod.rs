@@ -174,7 +174,20 @@ impl Harness {
 
     /// A shard of index `index` on `shared` (quotas and capacity across shards).
     pub fn with_shared(cfg: Config, shared: Arc<Shared>, index: usize) -> Harness {
-        let settings = Settings::from_config(&cfg, &listeners()).expect("settings");
+        let settings = Settings::from_config(&cfg, &listeners(), &[]).expect("settings");
+        Harness::with_settings(settings, shared, index)
+    }
+
+    /// A server on a host whose interface addresses are `addrs` (in getifaddrs order), listening
+    /// on each at port 3478.
+    pub fn on_host(cfg: Config, addrs: &[&str]) -> Harness {
+        let host: Vec<IpAddr> = addrs.iter().map(|a| ip(a)).collect();
+        let listeners: Vec<SocketAddr> = host.iter().map(|ip| SocketAddr::new(*ip, 3478)).collect();
+        let settings = Settings::from_config(&cfg, &listeners, &host).expect("settings");
+        Harness::with_settings(settings, Arc::new(Shared::new([9; 32])), 0)
+    }
+
+    fn with_settings(settings: Settings, shared: Arc<Shared>, index: usize) -> Harness {
         Harness {
             shard: Shard::new(Arc::new(settings), shared, index),
             io: FakeIo::default(),

@@ -89,7 +89,7 @@ impl World {
     pub fn new(fingerprint: bool) -> Option<World> {
         let cfg = config(fingerprint);
         let listeners: Vec<SocketAddr> = LISTENERS.iter().filter_map(|s| s.parse().ok()).collect();
-        let settings = Settings::from_config(&cfg, &listeners).ok()?;
+        let settings = Settings::from_config(&cfg, &listeners, &[]).ok()?;
         let policy = PeerPolicy::from_config(&cfg, &listeners, settings.relay_ips());
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
