@@ -2,10 +2,10 @@
 //! file:line errors, did-you-mean warnings, and the start-up refusals.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tern::config::{
-    check_config, load, Config, Diagnostic, ExternalIp, IpRange, LogTarget, UserSecret,
+    check_config, load, parse_str, Config, Diagnostic, ExternalIp, IpRange, LogTarget, UserSecret,
 };
 
 /// A file in a fresh temporary directory, removed on drop.
@@ -319,10 +319,17 @@ fn external_ip_forms() {
             private: None
         }]
     );
-    let (c, _) = ok(
-        &format!("{AUTH}external-ip=203.0.113.5/10.0.0.5\nexternal-ip=2001:db8::5/fd00::5\n"),
-        &[],
+    // The PUBLIC/PRIVATE forms, parsed without the host check (their private parts are not
+    // this host's).
+    let mut c = Config::default();
+    let mut d = Vec::new();
+    parse_str(
+        "external-ip=203.0.113.5/10.0.0.5\nexternal-ip=2001:db8::5/fd00::5\n",
+        Path::new("forms.conf"),
+        &mut c,
+        &mut d,
     );
+    assert!(d.is_empty(), "{d:?}");
     assert_eq!(
         c.external_ips,
         [
@@ -346,6 +353,55 @@ fn external_ip_forms() {
         d.iter()
             .any(|l| l.starts_with(&format!("{path}:3: external-ip: "))),
         "{d:?}"
+    );
+    // Loopback is an address of every host; 192.0.2.254 (TEST-NET-1) of none.
+    let (c, _) = ok(&format!("{AUTH}external-ip=203.0.113.5/127.0.0.1\n"), &[]);
+    assert_eq!(c.external_ips[0].private, Some(ip("127.0.0.1")));
+    let (d, path) = fails(
+        &format!("{AUTH}no-tls\nexternal-ip=203.0.113.5/192.0.2.254\n"),
+        &[],
+    );
+    assert!(
+        d.iter().any(|l| l.starts_with(&format!(
+            "{path}:4: external-ip: the PRIVATE part 192.0.2.254 of 203.0.113.5/192.0.2.254 is \
+             not an address of this host"
+        ))),
+        "{d:?}"
+    );
+    let (d, _) = fails(AUTH, &["--external-ip=203.0.113.5/192.0.2.254"]);
+    assert!(
+        d.iter()
+            .any(|l| l.starts_with("--external-ip: the PRIVATE part 192.0.2.254")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn check_config_refuses_what_start_up_would_refuse_at_its_line() {
+    let run = |text: &str| {
+        let f = TempConf::new(text);
+        let mut out = Vec::new();
+        let code = check_config(&args(&[&f.p()]), &mut out);
+        (code, String::from_utf8(out).expect("utf-8"), f.p())
+    };
+    for (line, text) in [
+        ("external-ip", "external-ip=203.0.113.5/192.0.2.254\n"),
+        ("listening-ip", "listening-ip=192.0.2.254\n"),
+        ("relay-ip", "relay-ip=192.0.2.254\n"),
+    ] {
+        let (code, out, path) = run(&format!("{AUTH}{text}"));
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("error: {path}:3: {line}: ")), "{out}");
+    }
+    let (code, out, _) = run(&format!(
+        "{AUTH}listening-ip=0.0.0.0\nexternal-ip=203.0.113.5\n"
+    ));
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(&format!("{AUTH}no-udp\nno-tcp\n"));
+    assert_eq!(code, 1, "TLS alone cannot start: {out}");
+    assert!(
+        out.contains("error: no-udp: with no-tcp nothing is left to listen on"),
+        "{out}"
     );
 }
 

@@ -95,6 +95,78 @@ fn a_bad_value_is_refused_with_file_and_line() {
 }
 
 #[test]
+fn an_external_ip_private_part_of_another_host_is_refused_at_its_line() {
+    // 192.0.2.254 (TEST-NET-1) is no address of this host.
+    let conf = TempConf::new(
+        "external-ip",
+        "no-auth\nno-tls\nexternal-ip=203.0.113.10/192.0.2.254\n",
+    );
+    let expected = format!(
+        "{}:3: external-ip: the PRIVATE part 192.0.2.254",
+        conf.path()
+    );
+    let run = tern(&["-c", conf.path(), "--listening-port=0"]);
+    assert!(!run.status.success(), "started with a foreign PRIVATE part");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains(&expected), "no {expected} in:\n{stderr}");
+    let check = tern(&["check-config", conf.path()]);
+    assert!(!check.status.success());
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        stdout.contains(&format!("error: {expected}")),
+        "no {expected} in:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_wildcard_listening_ip_listens_on_every_address_of_its_family() {
+    let user = format!("--user={}:{}", support::USER, support::PASSWORD);
+    let realm = format!("--realm={}", support::REALM);
+    let server = Server::start_args(&[
+        "-n",
+        "--listening-ip=0.0.0.0",
+        "--listening-port=0",
+        "--no-tls",
+        &user,
+        &realm,
+    ]);
+    let port = server.udp_addr().port();
+    let v4: Vec<std::net::IpAddr> = tern::net::local_addresses()
+        .expect("interface addresses")
+        .into_iter()
+        .filter(|ip| ip.is_ipv4())
+        .collect();
+    assert!(!v4.is_empty());
+    for ip in &v4 {
+        let line = format!("listening on udp {}", std::net::SocketAddr::new(*ip, port));
+        assert!(
+            server.wait_for_log(&line, QUICK).is_some(),
+            "no {line:?} in:\n{}",
+            server.log()
+        );
+    }
+    assert!(
+        !server.log().contains("listening on udp [::"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        !server.log().contains("listening on udp 0.0.0.0"),
+        "{}",
+        server.log()
+    );
+    let loopback = std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port);
+    let mut client =
+        support::turn_client::TurnClient::new(loopback, support::USER, support::PASSWORD);
+    let relayed = client.allocate().expect("allocate through the wildcard");
+    assert_eq!(
+        relayed.ip(),
+        loopback.ip(),
+        "the relay is the address reached"
+    );
+}
+
+#[test]
 fn no_authentication_is_refused_with_a_clear_message() {
     let out = tern(&["-n", "--listening-ip=127.0.0.1", "--listening-port=0"]);
     assert!(!out.status.success(), "started an open relay");

@@ -1,12 +1,13 @@
 //! RFC 6062 TCP relay allocations against the real binary with a hand-written client and a TCP
 //! echo peer: Connect then ConnectionBind carries raw bytes both ways (§5.2, §5.4); a peer that
 //! connects to the relayed address is announced with ConnectionAttempt only when a permission
-//! admits it (§5.3); `no-tcp-relay` refuses TCP allocations with 442 (§5.1).
+//! admits it (§5.3); `no-tcp-relay` refuses TCP allocations with 442 (§5.1); a Connect into an
+//! address of this host is refused (403) and logged unless `allowed-peer-ip` admits it.
 
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use support::stream_client::{TurnStream, TCP, UDP};
@@ -148,4 +149,44 @@ fn no_udp_relay_leaves_tcp_relays() {
     assert_eq!(ctl.allocate(UDP).unwrap(), Err(442));
     let mut other = control(&server);
     assert!(other.allocate(TCP).unwrap().is_ok());
+}
+
+/// A non-loopback IPv4 address of this machine, if it has one.
+fn host_address() -> Option<IpAddr> {
+    tern::net::local_addresses()
+        .ok()?
+        .into_iter()
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+}
+
+#[test]
+fn a_connect_into_this_host_is_refused_and_logged_once_with_the_line_that_admits_it() {
+    let Some(own) = host_address() else {
+        eprintln!("SKIP: no non-loopback IPv4 address on this host");
+        return;
+    };
+    // A service of this host bound to every address, as a database often is.
+    let service = TcpListener::bind("0.0.0.0:0").expect("bind the host's service");
+    let target = SocketAddr::new(own, service.local_addr().unwrap().port());
+    let server = Server::start(&[]);
+    let mut ctl = control(&server);
+    ctl.allocate(TCP).unwrap().expect("TCP allocate");
+    assert_eq!(ctl.connect(target).unwrap(), Err(403));
+    assert_eq!(ctl.connect(target).unwrap(), Err(403));
+    let line = format!(
+        "refused TCP relaying to {target}, an address of this host; allowed-peer-ip={own} admits it"
+    );
+    server
+        .wait_for_log(&line, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no {line:?} in:\n{}", server.log()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.log().matches(&line).count(), 1, "{}", server.log());
+
+    let admits = format!("--allowed-peer-ip={own}");
+    let server = Server::start(&[&admits]);
+    let mut ctl = control(&server);
+    ctl.allocate(TCP).unwrap().expect("TCP allocate");
+    ctl.connect(target)
+        .unwrap()
+        .unwrap_or_else(|code| panic!("Connect with {admits}: {code}\n{}", server.log()));
 }

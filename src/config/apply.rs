@@ -49,6 +49,7 @@ pub(crate) fn apply(
             if let Err(e) = set(cfg, value) {
                 return error(diags, e);
             }
+            cfg.origins.record(spec.name, at.clone());
         }
         Setter::None => {}
     }

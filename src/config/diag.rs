@@ -10,6 +10,27 @@ pub struct Location {
     pub line: usize,
 }
 
+/// Where each option value came from, in the order applied: a file line, or `None` for a flag.
+/// Checks across options use it to point at the line of the value they refuse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origins(Vec<(&'static str, Option<Location>)>);
+
+impl Origins {
+    pub(crate) fn record(&mut self, option: &'static str, at: Option<Location>) {
+        self.0.push((option, at));
+    }
+
+    /// Where the `index`-th value of `option` was given (counting every source in the order
+    /// applied); `None` for a flag, or when there is no such value.
+    pub fn of(&self, option: &str, index: usize) -> Option<&Location> {
+        self.0
+            .iter()
+            .filter(|(name, _)| *name == option)
+            .nth(index)
+            .and_then(|(_, at)| at.as_ref())
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Severity {
     Error,
@@ -90,5 +111,24 @@ mod tests {
         assert_eq!(w.to_string(), "warning: --max-bps: bad");
         let plain = Diagnostic::error(None, None, "no auth".into());
         assert_eq!(plain.to_string(), "no auth");
+    }
+
+    #[test]
+    fn origins_count_values_per_option() {
+        let line = |n| Location {
+            file: PathBuf::from("/x/t.conf"),
+            line: n,
+        };
+        let mut o = Origins::default();
+        o.record("external-ip", Some(line(3)));
+        o.record("realm", Some(line(4)));
+        o.record("external-ip", Some(line(5)));
+        o.record("external-ip", None);
+        assert_eq!(o.of("external-ip", 0), Some(&line(3)));
+        assert_eq!(o.of("external-ip", 1), Some(&line(5)));
+        assert_eq!(o.of("external-ip", 2), None, "a flag has no line");
+        assert_eq!(o.of("external-ip", 3), None);
+        assert_eq!(o.of("realm", 0), Some(&line(4)));
+        assert_eq!(o.of("relay-ip", 0), None);
     }
 }

@@ -1,11 +1,12 @@
 //! Building the effective `Config` from the command line: the file (if any), then the flags
-//! (which win), then `user` entries, then the cross-option checks.
+//! (which win), then `user` entries, then the cross-option checks and the address options
+//! against the host's addresses.
 
 use super::apply::{apply, apply_pending, dedupe_not_implemented, Pending};
 use super::cli::{parse_args, FileChoice};
 use super::diag::Diagnostic;
 use super::file::{find_config_file, parse_file, SEARCH_DIRS};
-use super::semantic::finalize;
+use super::semantic::{finalize, host_addresses};
 use super::Config;
 use std::path::Path;
 
@@ -82,6 +83,7 @@ pub(crate) fn build(args: &[String], file_operand: bool) -> (Config, Vec<Diagnos
     }
     apply_pending(&mut cfg, &mut diags, pending);
     finalize(&mut cfg, &mut diags);
+    host_addresses(&cfg, &mut diags);
     dedupe_not_implemented(&mut diags);
     (cfg, diags)
 }

@@ -23,7 +23,7 @@ mod values;
 
 pub use check::check_config;
 pub use cli::{action, Action};
-pub use diag::{Diagnostic, Location, Severity};
+pub use diag::{Diagnostic, Location, Origins, Severity};
 pub use file::{find_config_file, parse_str, SEARCH_DIRS};
 pub use help::usage;
 pub use load::{load, Loaded};
@@ -197,6 +197,8 @@ pub struct Config {
     pub tls_alternate_servers: Vec<SocketAddr>,
     /// Options given that tern accepts and ignores by design (e.g. `no-cli`), for check-config.
     pub ignored_options: Vec<String>,
+    /// Where each value was given, for checks across options to name the line.
+    pub origins: Origins,
 
     // Prometheus.
     pub prometheus: bool,
@@ -282,6 +284,7 @@ impl Default for Config {
             alternate_servers: Vec::new(),
             tls_alternate_servers: Vec::new(),
             ignored_options: Vec::new(),
+            origins: Origins::default(),
             prometheus: false,
             prometheus_port: 9641,
             prometheus_address: None,

@@ -1,8 +1,13 @@
 //! Checks across options, after every source is applied: the authentication mode (tern never
-//! starts an open relay by accident), coturn's own refusals, and derived settings.
+//! starts an open relay by accident), coturn's own refusals, derived settings, and the address
+//! options against the host's addresses (what would stop the engine from starting).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use super::diag::Diagnostic;
 use super::Config;
+use crate::net;
 
 /// What to set when no authentication mode is configured.
 pub(crate) const NO_AUTH_MODE: &str =
@@ -51,15 +56,106 @@ pub(crate) fn finalize(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
         "together with stun-only nothing is left to serve",
     );
     refuse(
-        cfg.no_udp && cfg.no_tcp && cfg.no_tls && cfg.no_dtls,
+        cfg.no_udp && cfg.no_tcp,
         "no-udp",
-        "with no-tcp, no-tls and no-dtls every listener is disabled",
+        "with no-tcp nothing is left to listen on: TLS listeners are bound beside the UDP and \
+         TCP ones, and DTLS is not implemented",
     );
     refuse(
         cfg.external_ips.len() > 1 && cfg.external_ips.iter().any(|x| x.private.is_none()),
         "external-ip",
         "several external-ip lines must each be PUBLIC/PRIVATE; a bare PUBLIC can only be given once",
     );
+}
+
+/// The address options against this host's interface addresses, listed only when one of them
+/// is given (without any, tern uses every address the host has).
+pub(crate) fn host_addresses(cfg: &Config, diags: &mut Vec<Diagnostic>) {
+    if cfg.listening_ips.is_empty() && cfg.relay_ips.is_empty() && cfg.external_ips.is_empty() {
+        return;
+    }
+    match net::local_addresses() {
+        Ok(host) => addresses(cfg, &host, diags),
+        Err(e) => diags.push(Diagnostic::warning(
+            None,
+            None,
+            format!(
+                "cannot list this host's addresses ({e}): listening-ip, relay-ip and \
+                 external-ip are not checked against them"
+            ),
+        )),
+    }
+}
+
+/// What the engine would refuse, at the line that asks for it: a listening or relay address
+/// the host does not have, wildcards that leave nothing to listen on or relay from, and an
+/// `external-ip` PRIVATE part that is no address of this host (coturn would advertise a relay
+/// nobody can reach). `host`: every interface address.
+pub(crate) fn addresses(cfg: &Config, host: &[IpAddr], diags: &mut Vec<Diagnostic>) {
+    let at = |option: &str, index: usize| cfg.origins.of(option, index).cloned();
+    for (option, ips) in [
+        ("listening-ip", &cfg.listening_ips),
+        ("relay-ip", &cfg.relay_ips),
+    ] {
+        let nothing_left = net::expand(ips, host).is_empty();
+        for (index, ip) in ips.iter().enumerate() {
+            let message = if ip.is_unspecified() {
+                if !net::expand(&[*ip], host).is_empty() {
+                    continue;
+                }
+                let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+                let mut m =
+                    format!("{ip} stands for every {family} address of this host, and it has none");
+                if !nothing_left {
+                    let warning = Diagnostic::warning(at(option, index), Some(option), m);
+                    diags.push(warning);
+                    continue;
+                }
+                m.push_str(if option == "relay-ip" {
+                    ": no relay address is left"
+                } else {
+                    ": nothing is left to listen on"
+                });
+                m
+            } else if !net::is_local(*ip, host) {
+                format!("{ip} is not an address of this host ({})", list(host))
+            } else {
+                continue;
+            };
+            diags.push(Diagnostic::error(at(option, index), Some(option), message));
+        }
+    }
+    for (index, ext) in cfg.external_ips.iter().enumerate() {
+        let Some(private) = ext.private else {
+            continue;
+        };
+        if net::is_local(private, host) {
+            continue;
+        }
+        let public = ext.public;
+        let message = format!(
+            "the PRIVATE part {private} of {public}/{private} is not an address of this host: \
+             it must be the address on this host that the 1:1 NAT forwards {public} to ({})",
+            list(host)
+        );
+        diags.push(Diagnostic::error(
+            at("external-ip", index),
+            Some("external-ip"),
+            message,
+        ));
+    }
+}
+
+/// "this host has A, B, C" for a message.
+fn list(host: &[IpAddr]) -> String {
+    if host.is_empty() {
+        return String::from("this host has no address");
+    }
+    let mut out = String::from("this host has");
+    for (i, ip) in host.iter().enumerate() {
+        let _ = write!(out, "{}{ip}", if i == 0 { " " } else { ", " });
+    }
+    out
 }
 
 fn auth(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
@@ -106,5 +202,134 @@ fn auth(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
     if cfg.realm.is_empty() {
         let msg = "is not set; set realm=YOUR.DOMAIN (it is part of every user's key)";
         diags.push(about("realm", msg, false));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_str, ExternalIp};
+    use std::path::Path;
+
+    const FILE: &str = "/etc/tern/t.conf";
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    /// The address diagnostics for `text` on a host with `host`, as check-config prints them.
+    fn check_on(host: &[&str], text: &str) -> Vec<String> {
+        let mut cfg = Config::default();
+        let mut diags = Vec::new();
+        parse_str(text, Path::new(FILE), &mut cfg, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        addresses(&cfg, &ips(host), &mut diags);
+        diags
+            .iter()
+            .map(|d| format!("{}{d}", if d.is_error() { "error: " } else { "" }))
+            .collect()
+    }
+
+    /// A cloud VM: a private address on the interface, loopback first, IPv6 loopback.
+    fn check(text: &str) -> Vec<String> {
+        check_on(&["127.0.0.1", "10.0.0.10", "::1"], text)
+    }
+
+    #[test]
+    fn the_deployment_forms_pass() {
+        for text in [
+            "external-ip=203.0.113.10/10.0.0.10\n",
+            "external-ip=203.0.113.10\n",
+            "external-ip=203.0.113.10\nlistening-ip=0.0.0.0\n",
+            "listening-ip=0.0.0.0\nlistening-ip=::\n",
+            "listening-ip=10.0.0.10\nrelay-ip=10.0.0.10\n",
+            "listening-ip=127.0.0.2\nrelay-ip=0.0.0.0\n",
+        ] {
+            assert_eq!(check(text), Vec::<String>::new(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_private_part_that_is_no_address_of_this_host_is_an_error_at_its_line() {
+        assert_eq!(
+            check("realm=x\nexternal-ip=203.0.113.10/10.99.0.5\n"),
+            [format!(
+                "error: {FILE}:2: external-ip: the PRIVATE part 10.99.0.5 of \
+                 203.0.113.10/10.99.0.5 is not an address of this host: it must be the address \
+                 on this host that the 1:1 NAT forwards 203.0.113.10 to (this host has \
+                 127.0.0.1, 10.0.0.10, ::1)"
+            )]
+        );
+        let two = check("external-ip=203.0.113.10/10.0.0.10\nexternal-ip=2001:db8::1/fd00::9\n");
+        assert_eq!(two.len(), 1, "{two:?}");
+        assert!(
+            two[0].starts_with(&format!("error: {FILE}:2: external-ip: ")),
+            "{two:?}"
+        );
+    }
+
+    #[test]
+    fn a_flag_is_named_as_a_flag() {
+        let cfg = Config {
+            external_ips: vec![ExternalIp {
+                public: "203.0.113.10".parse().unwrap(),
+                private: Some("10.99.0.5".parse().unwrap()),
+            }],
+            ..Config::default()
+        };
+        let mut diags = Vec::new();
+        addresses(&cfg, &ips(&["127.0.0.1"]), &mut diags);
+        assert_eq!(diags.len(), 1);
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("--external-ip: the PRIVATE part 10.99.0.5"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn listening_and_relay_addresses_must_be_on_this_host() {
+        assert_eq!(
+            check("listening-ip=10.0.0.10\nlistening-ip=198.51.100.99\n"),
+            [format!(
+                "error: {FILE}:2: listening-ip: 198.51.100.99 is not an address of this host \
+                 (this host has 127.0.0.1, 10.0.0.10, ::1)"
+            )]
+        );
+        let relay = check("relay-ip=198.51.100.99\n");
+        assert_eq!(relay.len(), 1);
+        assert!(
+            relay[0].starts_with(&format!(
+                "error: {FILE}:1: relay-ip: 198.51.100.99 is not an address of this host"
+            )),
+            "{relay:?}"
+        );
+    }
+
+    #[test]
+    fn a_wildcard_of_a_family_the_host_lacks_is_an_error_only_when_nothing_is_left() {
+        let v4_only = ["127.0.0.1", "10.0.0.10"];
+        assert_eq!(
+            check_on(&v4_only, "listening-ip=::\n"),
+            [format!(
+                "error: {FILE}:1: listening-ip: :: stands for every IPv6 address of this host, \
+                 and it has none: nothing is left to listen on"
+            )]
+        );
+        assert_eq!(
+            check_on(&v4_only, "relay-ip=::\n"),
+            [format!(
+                "error: {FILE}:1: relay-ip: :: stands for every IPv6 address of this host, and \
+                 it has none: no relay address is left"
+            )]
+        );
+        assert_eq!(
+            check_on(&v4_only, "listening-ip=0.0.0.0\nlistening-ip=::\n"),
+            [format!(
+                "warning: {FILE}:2: listening-ip: :: stands for every IPv6 address of this \
+                 host, and it has none"
+            )]
+        );
     }
 }
