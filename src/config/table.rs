@@ -30,17 +30,17 @@ pub(crate) static OPTIONS: &[O] = &[
     })
     .short('L')
     .repeats()
-    .help("listener IP address (default: every local address)"),
+    .help("listener IP (default: every local address; 0.0.0.0 or ::, every one of that family)"),
     O::value("relay-ip", |c, s| v::ip(s).map(|a| c.relay_ips.push(a)))
         .short('E')
         .repeats()
-        .help("relay IP address (default: the listening addresses)"),
+        .help("relay IP (default: the listening IPs; 0.0.0.0 or ::, all local IPs of that family)"),
     O::value("external-ip", |c, s| {
         v::external_ip(s).map(|x| c.external_ips.push(x))
     })
     .short('X')
     .repeats()
-    .help("public address advertised for a relay address behind 1:1 NAT: PUB or PUB/PRIV"),
+    .help("1:1 NAT: PUB/PRIV (PRIV on this host), or PUB for the first non-loopback relay IP"),
     O::value("min-port", |c, s| v::relay_port(s).map(|p| c.min_port = p))
         .help("lowest relay port (49152)"),
     O::value("max-port", |c, s| v::relay_port(s).map(|p| c.max_port = p))
@@ -282,7 +282,7 @@ pub(crate) static OPTIONS: &[O] = &[
         v::ip_range(s).map(|r| c.allowed_peer_ips.push(r))
     })
     .repeats()
-    .help("peer IP, IP1-IP2 or CIDR allowed (wins over denied and the private-range default)"),
+    .help("peer IP, IP1-IP2 or CIDR admitted (over denied, private ranges, this host over TCP)"),
     O::value("denied-peer-ip", |c, s| {
         v::ip_range(s).map(|r| c.denied_peer_ips.push(r))
     })
