@@ -29,6 +29,15 @@ impl Origins {
             .nth(index)
             .and_then(|(_, at)| at.as_ref())
     }
+
+    /// Where the value in force of a single-valued `option` (the last one given) came from.
+    pub fn last(&self, option: &str) -> Option<&Location> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == option)
+            .and_then(|(_, at)| at.as_ref())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,5 +139,13 @@ mod tests {
         assert_eq!(o.of("external-ip", 3), None);
         assert_eq!(o.of("realm", 0), Some(&line(4)));
         assert_eq!(o.of("relay-ip", 0), None);
+        o.record("realm", Some(line(9)));
+        assert_eq!(o.last("realm"), Some(&line(9)));
+        assert_eq!(
+            o.last("external-ip"),
+            None,
+            "the last value came from a flag"
+        );
+        assert_eq!(o.last("relay-ip"), None);
     }
 }

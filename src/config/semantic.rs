@@ -71,7 +71,12 @@ pub(crate) fn finalize(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
 /// The address options against this host's interface addresses, listed only when one of them
 /// is given (without any, tern uses every address the host has).
 pub(crate) fn host_addresses(cfg: &Config, diags: &mut Vec<Diagnostic>) {
-    if cfg.listening_ips.is_empty() && cfg.relay_ips.is_empty() && cfg.external_ips.is_empty() {
+    let metrics_address = cfg.prometheus && cfg.prometheus_address.is_some();
+    if cfg.listening_ips.is_empty()
+        && cfg.relay_ips.is_empty()
+        && cfg.external_ips.is_empty()
+        && !metrics_address
+    {
         return;
     }
     match net::local_addresses() {
@@ -87,9 +92,9 @@ pub(crate) fn host_addresses(cfg: &Config, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// What the engine would refuse, at the line that asks for it: a listening or relay address
-/// the host does not have, wildcards that leave nothing to listen on or relay from, and an
-/// `external-ip` PRIVATE part that is no address of this host (coturn would advertise a relay
+/// What the engine would refuse, at the line that asks for it: a listening, relay or metrics
+/// address the host does not have, wildcards that leave nothing to listen on or relay from, and
+/// an `external-ip` PRIVATE part that is no address of this host (coturn would advertise a relay
 /// nobody can reach). `host`: every interface address.
 pub(crate) fn addresses(cfg: &Config, host: &[IpAddr], diags: &mut Vec<Diagnostic>) {
     let at = |option: &str, index: usize| cfg.origins.of(option, index).cloned();
@@ -123,6 +128,15 @@ pub(crate) fn addresses(cfg: &Config, host: &[IpAddr], diags: &mut Vec<Diagnosti
                 continue;
             };
             diags.push(Diagnostic::error(at(option, index), Some(option), message));
+        }
+    }
+    if let Some(ip) = cfg.prometheus_address.filter(|_| cfg.prometheus) {
+        if !ip.is_unspecified() && !net::is_local(ip, host) {
+            diags.push(Diagnostic::error(
+                cfg.origins.last("prometheus-address").cloned(),
+                Some("prometheus-address"),
+                format!("{ip} is not an address of this host ({})", list(host)),
+            ));
         }
     }
     for (index, ext) in cfg.external_ips.iter().enumerate() {
@@ -305,6 +319,24 @@ mod tests {
             )),
             "{relay:?}"
         );
+    }
+
+    #[test]
+    fn the_metrics_address_must_be_on_this_host_when_metrics_are_on() {
+        assert_eq!(
+            check("prometheus\nprometheus-address=10.0.0.99\n"),
+            [format!(
+                "error: {FILE}:2: prometheus-address: 10.0.0.99 is not an address of this host \
+                 (this host has 127.0.0.1, 10.0.0.10, ::1)"
+            )]
+        );
+        for text in [
+            "prometheus-address=10.0.0.99\n",
+            "prometheus\nprometheus-address=10.0.0.10\n",
+            "prometheus\nprometheus-address=::\n",
+        ] {
+            assert_eq!(check(text), Vec::<String>::new(), "{text}");
+        }
     }
 
     #[test]

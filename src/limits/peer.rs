@@ -236,12 +236,17 @@ impl PeerPolicy {
         self.screen(ip)
     }
 
-    /// A listener, or a listener or metrics port on an address of this host.
+    /// A listener or metrics port on an address of this host (every listener is one: its IP is
+    /// in `own`, its port in `ports`). The port is looked at first: on the data path it rarely
+    /// matches, and then the address list is not scanned.
     fn own_port(&self, ip: IpAddr, port: u16) -> bool {
+        let listener = self.ports.contains(&port);
+        let metrics = self.metrics_port == Some(port);
+        if !listener && !metrics {
+            return false;
+        }
         let own = self.own.contains(&ip);
-        self.listeners.contains(&SocketAddr::new(ip, port))
-            || (own && self.ports.contains(&port))
-            || (self.metrics_port == Some(port) && (own || ip.is_loopback()))
+        (listener && own) || (metrics && (own || ip.is_loopback()))
     }
 
     fn admit(&self, ip: IpAddr, port: Option<u16>) -> Result<(), Refusal> {
