@@ -385,3 +385,169 @@ fn message_integrity_sha256_is_verified_and_answered_in_kind() {
     assert!(m.has_integrity_sha256() && !m.has_integrity());
     assert_eq!(m.verify_integrity_sha256(&c.key), Ok(()));
 }
+
+/// The Allocate of coturn 4.6's `turnutils_uclient -Z`: ADDITIONAL-ADDRESS-FAMILY IPv6 under the
+/// draft number 0x8032, no REQUESTED-ADDRESS-FAMILY, a one-byte EVEN-PORT without R (sent at
+/// random), LIFETIME 777.
+fn uclient_dual(b: &mut MessageBuilder<'_>) -> Result<(), EncodeError> {
+    udp(b)?;
+    b.add_u32(attr::LIFETIME, 777)?;
+    b.add_raw(attr::EVEN_PORT, &[0x00])?;
+    b.add_raw(attr::ADDITIONAL_ADDRESS_FAMILY_DRAFT, &[0x02, 0, 0, 0])
+}
+
+/// Refresh with REQUESTED-ADDRESS-FAMILY `family` (0x01 IPv4, 0x02 IPv6), as uclient -Z sends.
+fn refresh_family(c: &mut TestClient, h: &mut Harness, family: u8, lifetime: u32) -> Out {
+    c.request(h, Method::REFRESH, &move |b| {
+        b.add_u32(attr::LIFETIME, lifetime)?;
+        b.add_raw(attr::REQUESTED_ADDRESS_FAMILY, &[family, 0, 0, 0])
+    })
+}
+
+/// A dual allocation in uclient's form, with a live permission for one peer of each family:
+/// (client, IPv4 relay, IPv6 relay).
+fn dual_with_peers(h: &mut Harness) -> (TestClient, tern::turn::RelayId, tern::turn::RelayId) {
+    let mut c = TestClient::new("203.0.113.5:40000");
+    let out = c.request(h, Method::ALLOCATE, &uclient_dual);
+    let addrs = relayed(&out);
+    assert_eq!(addrs.len(), 2, "{:?}", out.error_code());
+    let (v4, v6) = (relay_id_of(h, addrs[0]), relay_id_of(h, addrs[1]));
+    permit_both(&mut c, h);
+    (c, v4, v6)
+}
+
+fn v4_peer() -> SocketAddr {
+    "198.51.100.7:9".parse().unwrap()
+}
+
+fn v6_peer() -> SocketAddr {
+    "[2001:db8:5::7]:9".parse().unwrap()
+}
+
+/// Permissions last 300 s: tests that outlive them permit again, for the relays still held.
+fn permit_both(c: &mut TestClient, h: &mut Harness) {
+    for peer in [v4_peer(), v6_peer()] {
+        let out = c.permit(h, peer);
+        assert!(
+            is_success(&out) || code(&out) == 443,
+            "{:?}",
+            out.error_code()
+        );
+    }
+}
+
+/// Whether a datagram from `peer` on `relay` reaches the client.
+fn relays_from(h: &mut Harness, relay: tern::turn::RelayId, peer: SocketAddr) -> bool {
+    match h.peer_in(relay, peer, b"ping") {
+        Out::Client { bytes, .. } => tern::stun::Message::parse(&bytes)
+            .is_ok_and(|m| m.xor_address(attr::XOR_PEER_ADDRESS) == Some(Ok(peer))),
+        _ => false,
+    }
+}
+
+fn logged_relays(h: &mut Harness) -> Vec<Vec<SocketAddr>> {
+    let mut lines = Vec::new();
+    h.shard
+        .drain_events(&mut |e| lines.push(e.relays.iter().flatten().copied().collect()));
+    lines
+}
+
+#[test]
+fn uclient_dual_allocation_under_the_draft_number_gets_both_relays() {
+    let mut h = Harness::new(config());
+    let mut c = TestClient::new("203.0.113.5:40000");
+    let out = c.request(&mut h, Method::ALLOCATE, &uclient_dual);
+    assert!(is_success(&out), "{:?}", out.error_code());
+    let addrs = relayed(&out);
+    assert_eq!(
+        addrs.iter().map(SocketAddr::ip).collect::<Vec<_>>(),
+        vec![ip("192.0.2.1"), ip("2001:db8::1")]
+    );
+    assert_eq!(out.message().u32_attr(attr::LIFETIME), Some(Ok(777)));
+    assert_eq!(
+        logged_relays(&mut h),
+        vec![addrs.clone()],
+        "the created line names both"
+    );
+    // Each family relays through its own socket.
+    permit_both(&mut c, &mut h);
+    let (v4, v6) = (relay_id_of(&h, addrs[0]), relay_id_of(&h, addrs[1]));
+    assert!(relays_from(&mut h, v4, v4_peer()));
+    assert!(relays_from(&mut h, v6, v6_peer()));
+
+    // With REQUESTED-ADDRESS-FAMILY the draft attribute is a 400, as in coturn.
+    let mut d = TestClient::new("203.0.113.6:40000");
+    let out = d.request(&mut h, Method::ALLOCATE, &|b| {
+        udp(b)?;
+        b.add_raw(attr::REQUESTED_ADDRESS_FAMILY, &[0x01, 0, 0, 0])?;
+        b.add_raw(attr::ADDITIONAL_ADDRESS_FAMILY_DRAFT, &[0x02, 0, 0, 0])
+    });
+    assert_eq!(code(&out), 400);
+    // A value that is no address family (MS-TURN's MS-ALTERNATE-HOST-NAME) is not a dual request.
+    let out = d.request(&mut h, Method::ALLOCATE, &|b| {
+        udp(b)?;
+        b.add_raw(attr::ADDITIONAL_ADDRESS_FAMILY_DRAFT, b"turn.example.net")
+    });
+    assert_eq!(relayed(&out).len(), 1);
+}
+
+#[test]
+fn refresh_naming_a_family_refreshes_only_that_relay() {
+    let mut h = Harness::new(config());
+    let (mut c, v4, v6) = dual_with_peers(&mut h);
+    h.advance(700);
+    let out = refresh_family(&mut c, &mut h, 0x02, 777);
+    assert_eq!(out.message().u32_attr(attr::LIFETIME), Some(Ok(777)));
+    // The IPv4 relay ends at its own 777 s; the IPv6 one lives on.
+    h.advance(78);
+    assert_eq!(h.io.closed, vec![v4]);
+    assert_eq!(h.shard.allocation_count(), 1);
+    permit_both(&mut c, &mut h);
+    assert!(!relays_from(&mut h, v4, v4_peer()));
+    assert!(relays_from(&mut h, v6, v6_peer()));
+    assert_eq!(code(&c.permit(&mut h, v4_peer())), 443);
+    assert_eq!(code(&refresh_family(&mut c, &mut h, 0x01, 777)), 443);
+    // A Refresh without a family refreshes what is left.
+    assert!(is_success(&c.refresh(&mut h, Some(600))));
+    h.advance(599);
+    assert_eq!(h.shard.allocation_count(), 1);
+    h.advance(2);
+    assert_eq!(h.io.closed, vec![v4, v6]);
+    assert_eq!(h.shard.allocation_count(), 0);
+}
+
+#[test]
+fn refresh_zero_naming_a_family_deletes_only_that_relay() {
+    let mut h = Harness::new(config());
+    let (mut c, v4, v6) = dual_with_peers(&mut h);
+    logged_relays(&mut h);
+    let out = refresh_family(&mut c, &mut h, 0x01, 0);
+    assert_eq!(out.message().u32_attr(attr::LIFETIME), Some(Ok(0)));
+    assert_eq!(h.io.closed, vec![v4]);
+    assert_eq!(h.shard.allocation_count(), 1);
+    assert!(!relays_from(&mut h, v4, v4_peer()));
+    assert!(relays_from(&mut h, v6, v6_peer()));
+    assert_eq!(code(&refresh_family(&mut c, &mut h, 0x01, 600)), 443);
+    assert!(is_success(&refresh_family(&mut c, &mut h, 0x02, 600)));
+    let v6_addr = h.io.binds[1].1.addr;
+    assert_eq!(logged_relays(&mut h), vec![vec![v6_addr]]);
+    // Deleting the last relay ends the allocation.
+    assert!(is_success(&refresh_family(&mut c, &mut h, 0x02, 0)));
+    assert_eq!(h.io.closed, vec![v4, v6]);
+    assert_eq!(h.shard.allocation_count(), 0);
+    assert_eq!(h.shard.counters().allocations, 0);
+    assert_eq!(code(&c.refresh(&mut h, Some(600))), 437);
+}
+
+#[test]
+fn refresh_naming_a_family_the_allocation_lacks_gets_443() {
+    let mut h = Harness::new(config());
+    let mut c = TestClient::new("203.0.113.5:40000");
+    c.allocated(&mut h);
+    for lifetime in [600, 0] {
+        assert_eq!(code(&refresh_family(&mut c, &mut h, 0x02, lifetime)), 443);
+    }
+    assert!(h.io.closed.is_empty());
+    assert_eq!(h.shard.allocation_count(), 1);
+    assert!(is_success(&refresh_family(&mut c, &mut h, 0x01, 600)));
+}

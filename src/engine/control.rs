@@ -137,7 +137,12 @@ fn log_event(e: &Event) {
         &e.username
     };
     let transport = crate::engine::error::name(e.transport);
-    let relay = e.relay.map_or_else(|| String::from("-"), |r| r.to_string());
+    let relays: Vec<String> = e.relays.iter().flatten().map(ToString::to_string).collect();
+    let relay = if relays.is_empty() {
+        String::from("-")
+    } else {
+        relays.join(",")
+    };
     let t = &e.traffic;
     match e.kind {
         EventKind::Binding => info!("binding request from {transport} {}", e.client),

@@ -30,6 +30,9 @@ pub const RESPONSE_PORT: u16 = 0x0027;
 pub const CONNECTION_ID: u16 = 0x002A;
 pub const ADDITIONAL_ADDRESS_FAMILY: u16 = 0x8000;
 pub const ADDRESS_ERROR_CODE: u16 = 0x8001;
+/// ADDITIONAL-ADDRESS-FAMILY as the TURN-bis drafts numbered it, which coturn up to 4.7 still
+/// sends (`turnutils_uclient -Z`). MS-TURN uses the same number for MS-ALTERNATE-HOST-NAME.
+pub const ADDITIONAL_ADDRESS_FAMILY_DRAFT: u16 = 0x8032;
 pub const PASSWORD_ALGORITHMS: u16 = 0x8002;
 pub const ALTERNATE_DOMAIN: u16 = 0x8003;
 pub const ICMP: u16 = 0x8004;
@@ -79,6 +82,7 @@ pub fn is_known(t: u16) -> bool {
             | USE_CANDIDATE
             | CONNECTION_ID
             | ADDITIONAL_ADDRESS_FAMILY
+            | ADDITIONAL_ADDRESS_FAMILY_DRAFT
             | ADDRESS_ERROR_CODE
             | PASSWORD_ALGORITHMS
             | ICMP

@@ -116,6 +116,13 @@ impl<'a> Message<'a> {
         self.get(attr::ADDITIONAL_ADDRESS_FAMILY).map(family)
     }
 
+    /// ADDITIONAL-ADDRESS-FAMILY under its draft number (coturn up to 4.7). A value that is no
+    /// address family is taken for the MS-TURN attribute of that number and left alone.
+    pub fn draft_additional_address_family(&self) -> Option<Family> {
+        self.get(attr::ADDITIONAL_ADDRESS_FAMILY_DRAFT)
+            .and_then(|v| family(v).ok())
+    }
+
     /// The R bit: reserve the next port too. The value is one byte (RFC 8656 §18.6); some
     /// clients write the padded 4.
     pub fn even_port(&self) -> Option<Result<bool, AttrError>> {

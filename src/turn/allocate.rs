@@ -127,7 +127,9 @@ impl Shard {
                 return r.error(code);
             }
         };
-        let mut relays = [Some(self.relay(first)), None];
+        let lifetime = settings.granted_lifetime(want.lifetime);
+        let expires = now + Duration::from_secs(u64::from(lifetime));
+        let mut relays = [Some(self.relay(first, expires)), None];
         let mut address_error = None;
         if want.additional {
             match settings.relay_ip(local, Family::V6) {
@@ -137,7 +139,7 @@ impl Shard {
                     port: PortWish::Any,
                     dont_fragment,
                 }) {
-                    Ok(bound) => relays[1] = Some(self.relay(bound)),
+                    Ok(bound) => relays[1] = Some(self.relay(bound, expires)),
                     Err(e) => address_error = Some((Family::V6, bind_error_code(e, true))),
                 },
             }
@@ -152,14 +154,12 @@ impl Shard {
             }
             _ => None,
         };
-        let lifetime = settings.granted_lifetime(want.lifetime);
         let granted = Granted {
             tid: *msg.transaction_id(),
             lifetime,
             token,
             address_error,
         };
-        let expires = now + Duration::from_secs(u64::from(lifetime));
         let ns = self.nanos(now);
         let budget = Budget {
             quota: Some(quota),
@@ -184,11 +184,12 @@ impl Shard {
         written
     }
 
-    fn relay(&self, bound: Bound) -> Relay {
+    fn relay(&self, bound: Bound, expires: Instant) -> Relay {
         Relay {
             id: bound.id,
             addr: bound.addr,
             advertised: self.settings.advertised(bound.addr),
+            expires,
         }
     }
 }
@@ -221,7 +222,10 @@ fn wanted(msg: &Message<'_>) -> Result<Wanted, ErrorCode> {
         Some(Err(AttrError::BadFamily)) => return Err(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
         Some(Err(_)) => return Err(bad),
     };
-    let additional = match msg.additional_address_family() {
+    // coturn up to 4.7 (`turnutils_uclient -Z`) asks for a dual allocation under the draft
+    // number; with REQUESTED-ADDRESS-FAMILY it is a 400 there too.
+    let draft = msg.draft_additional_address_family().map(Ok);
+    let additional = match msg.additional_address_family().or(draft) {
         None => false,
         Some(Ok(Family::V6)) => true,
         Some(Ok(Family::V4)) | Some(Err(_)) => return Err(bad),

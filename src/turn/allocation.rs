@@ -22,6 +22,10 @@ pub(crate) struct Relay {
     pub addr: SocketAddr,
     /// What XOR-RELAYED-ADDRESS says (the `external-ip` public form when one applies).
     pub advertised: SocketAddr,
+    /// When this relay ends. A Refresh with REQUESTED-ADDRESS-FAMILY refreshes or deletes only
+    /// the relay of that family (RFC 8656 §7.3, as coturn does), so the two relays of a dual
+    /// allocation may end apart.
+    pub expires: Instant,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +92,7 @@ pub(crate) struct Allocation {
     pub username: Box<str>,
     pub quota_user: Box<str>,
     pub key: Option<Key>,
+    /// When the last relay ends, and with it the allocation.
     pub expires: Instant,
     pub granted: Granted,
     pub budget: Budget,
@@ -141,6 +146,44 @@ impl Allocation {
     #[inline]
     pub(crate) fn relay_for(&self, family: Family) -> Option<&Relay> {
         self.relays().find(|r| family_of(r.addr.ip()) == family)
+    }
+
+    /// Whether relay `id` of this allocation still relays at `now`.
+    #[inline]
+    pub(crate) fn relay_live(&self, id: RelayId, now: Instant) -> bool {
+        self.relays().any(|r| r.id == id && r.expires > now)
+    }
+
+    /// Makes the relay of `family`, or every relay, last until `until`.
+    pub(crate) fn refresh(&mut self, family: Option<Family>, until: Instant) {
+        for relay in self.relays.iter_mut().flatten() {
+            if family.is_none_or(|f| family_of(relay.addr.ip()) == f) {
+                relay.expires = until;
+            }
+        }
+        self.settle_expiry();
+    }
+
+    /// Takes relay `id` out; the allocation then lasts as long as the relay left.
+    pub(crate) fn take_relay(&mut self, id: RelayId) -> Option<Relay> {
+        let relay = self
+            .relays
+            .iter_mut()
+            .find(|r| r.is_some_and(|r| r.id == id))?
+            .take();
+        self.settle_expiry();
+        relay
+    }
+
+    /// A relay whose lifetime ran out by `now`.
+    pub(crate) fn expired_relay(&self, now: Instant) -> Option<RelayId> {
+        self.relays().find(|r| r.expires <= now).map(|r| r.id)
+    }
+
+    fn settle_expiry(&mut self) {
+        if let Some(last) = self.relays().map(|r| r.expires).max() {
+            self.expires = last;
+        }
     }
 
     #[inline]
@@ -238,7 +281,11 @@ impl Allocation {
     pub(crate) fn next_deadline(&self) -> Instant {
         let perms = self.permissions.iter().map(|p| p.expires);
         let chans = self.channels.iter().map(|c| c.expires);
-        perms.chain(chans).fold(self.expires, Instant::min)
+        let relays = self.relays().map(|r| r.expires);
+        perms
+            .chain(chans)
+            .chain(relays)
+            .fold(self.expires, Instant::min)
     }
 }
 

@@ -51,7 +51,8 @@ impl Shard {
         if !alloc.is_permitted(peer.ip(), now) {
             return self.drop_for(DropReason::NoPermission);
         }
-        let Some(relay) = alloc.relay_for(family_of(peer.ip())).map(|r| r.id) else {
+        let relay = alloc.relay_for(family_of(peer.ip()));
+        let Some(relay) = relay.filter(|r| r.expires > now).map(|r| r.id) else {
             return self.drop_for(DropReason::NoPermission);
         };
         let n = payload.len();
@@ -93,8 +94,8 @@ impl Shard {
         let peer = self.settings.internal(peer);
         let allowed =
             alloc.is_permitted(peer.ip(), now) && self.settings.policy.check(peer).is_ok();
-        let relay = alloc.relay_for(family_of(peer.ip())).map(|r| r.id);
-        let Some(relay) = relay.filter(|_| allowed) else {
+        let relay = alloc.relay_for(family_of(peer.ip()));
+        let Some(relay) = relay.filter(|r| allowed && r.expires > now).map(|r| r.id) else {
             return self.drop_for(DropReason::NoPermission);
         };
         let n = range.len();
@@ -123,7 +124,8 @@ impl Shard {
         let Some(alloc) = self.table.get_mut(slot) else {
             return self.drop_for(DropReason::NoAllocation);
         };
-        if alloc.expires <= now {
+        // The relay's own lifetime: one relay of a dual allocation may end before the other.
+        if !alloc.relay_live(relay, now) {
             return self.drop_for(DropReason::NoAllocation);
         }
         if !alloc.is_permitted(from.ip(), now) {

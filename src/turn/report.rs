@@ -37,8 +37,9 @@ pub struct Event {
     pub username: Box<str>,
     pub transport: Transport,
     pub client: SocketAddr,
-    /// The first relayed transport address (as advertised to the client).
-    pub relay: Option<SocketAddr>,
+    /// The relayed transport addresses (as advertised to the client): both of a dual
+    /// allocation, IPv4 first.
+    pub relays: [Option<SocketAddr>; 2],
     /// Seconds granted (created, refreshed); 0 when deleted.
     pub lifetime: u32,
     /// Traffic over the allocation's whole life so far.
@@ -97,7 +98,7 @@ pub(crate) fn allocation_event(kind: EventKind, alloc: &Allocation, lifetime: u3
         username: alloc.username.clone(),
         transport: alloc.client.transport,
         client: alloc.client.remote,
-        relay: alloc.relays().next().map(|r| r.advertised),
+        relays: alloc.relays.map(|r| r.map(|r| r.advertised)),
         lifetime,
         traffic: alloc.traffic,
     }
@@ -110,7 +111,7 @@ impl Shard {
             username: Box::from(""),
             transport,
             client,
-            relay: None,
+            relays: [None; 2],
             lifetime: 0,
             traffic: Traffic::default(),
         });

@@ -134,6 +134,9 @@ impl Shard {
         reject(r, why, &settings, shared.nonce(), client.remote, unix)
     }
 
+    /// Refresh (RFC 8656 §7.3). With REQUESTED-ADDRESS-FAMILY only the relay of that family is
+    /// refreshed, or deleted with lifetime 0, as coturn does for dual allocations; the allocation
+    /// ends with its last relay.
     fn refresh(
         &mut self,
         now: Instant,
@@ -147,22 +150,29 @@ impl Shard {
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => return r.error(e.into()),
         };
-        let alloc = self.table.get(slot)?;
-        match msg.requested_address_family() {
-            None => {}
+        let family = match msg.requested_address_family() {
+            None => None,
+            Some(Ok(family)) => Some(family),
             Some(Err(e)) => return r.error(e.into()),
-            Some(Ok(family)) if alloc.relay_for(family).is_none() => {
-                return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH)
-            }
-            Some(Ok(_)) => {}
-        }
+        };
+        // A relay past its own lifetime is gone even before the wheel's tick collects it.
+        self.end_expired_relays(slot, now, io);
+        let alloc = self.table.get(slot)?;
+        let relay = match family.map(|f| alloc.relay_for(f)) {
+            None => None,
+            Some(Some(relay)) => Some(relay.id),
+            Some(None) => return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH),
+        };
         if requested == Some(0) {
-            self.deallocate(slot, io);
+            match relay {
+                Some(id) => self.end_relay(slot, id, io),
+                None => self.deallocate(slot, io),
+            }
             return r.success(&mut |b| b.add_u32(attr::LIFETIME, 0));
         }
         let lifetime = self.settings.granted_lifetime(requested);
         let alloc = self.table.get_mut(slot)?;
-        alloc.expires = now + Duration::from_secs(u64::from(lifetime));
+        alloc.refresh(family, now + Duration::from_secs(u64::from(lifetime)));
         let event = allocation_event(EventKind::AllocationRefreshed, alloc, lifetime);
         self.report.push(event);
         self.schedule(slot);

@@ -203,9 +203,27 @@ impl Shard {
         alloc.timer = None;
         if alloc.expires <= now {
             self.deallocate(handle.slot, io);
-        } else {
-            alloc.sweep(now);
-            self.schedule(handle.slot);
+            return;
+        }
+        alloc.sweep(now);
+        self.end_expired_relays(handle.slot, now, io);
+        self.schedule(handle.slot);
+    }
+
+    /// Ends the relays of the allocation in `slot` whose own lifetime ran out by `now` (a dual
+    /// allocation refreshed for one family only).
+    pub(crate) fn end_expired_relays(&mut self, slot: u32, now: Instant, io: &mut dyn RelayIo) {
+        while let Some(id) = self.table.get(slot).and_then(|a| a.expired_relay(now)) {
+            self.end_relay(slot, id, io);
+        }
+    }
+
+    /// Ends relay `id` of the allocation in `slot`; the allocation ends with its last relay.
+    pub(crate) fn end_relay(&mut self, slot: u32, id: RelayId, io: &mut dyn RelayIo) {
+        if self.table.get(slot).is_some_and(|a| a.relays().count() < 2) {
+            self.deallocate(slot, io);
+        } else if self.table.remove_relay(slot, id).is_some() {
+            io.close_relay(id);
         }
     }
 

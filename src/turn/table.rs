@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::allocation::Allocation;
+use super::allocation::{Allocation, Relay};
 use super::hash::FxHashMap;
 use super::io::{RelayId, Via};
 
@@ -78,6 +78,13 @@ impl Table {
         self.free.push(slot);
         self.live -= 1;
         Some(alloc)
+    }
+
+    /// Takes relay `id` out of the allocation in `slot`, which keeps its other relay.
+    pub(crate) fn remove_relay(&mut self, slot: u32, id: RelayId) -> Option<Relay> {
+        let relay = self.get_mut(slot)?.take_relay(id)?;
+        self.by_relay.remove(&relay.id);
+        Some(relay)
     }
 
     #[inline]
