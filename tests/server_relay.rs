@@ -25,6 +25,18 @@ fn one_shard_server() -> Server {
     Server::start(&["--allow-loopback-peers", "--relay-threads=1"])
 }
 
+/// Relay addresses of both families, for dual allocations (RFC 8656 §7.2
+/// ADDITIONAL-ADDRESS-FAMILY): uclient `-Z` allocates an IPv4 and an IPv6 relay, then refreshes
+/// one family at random.
+fn dual_server() -> Server {
+    Server::start(&[
+        "--allow-loopback-peers",
+        "--relay-threads=2",
+        "--relay-ip=127.0.0.1",
+        "--relay-ip=::1",
+    ])
+}
+
 /// TURN REST credentials only (coturn's `use-auth-secret`), two shards.
 fn rest_server() -> Server {
     let secret = format!("--static-auth-secret={REST_SECRET}");
@@ -73,7 +85,7 @@ fn uclient_echoes_every_packet_in_every_mode() {
     let (Some(tool), Some(_)) = (uclient::tool(), interop_tool("turnutils_peer")) else {
         return;
     };
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         (
             "long-term channels",
             long_term_server,
@@ -103,6 +115,11 @@ fn uclient_echoes_every_packet_in_every_mode() {
             "TCP client",
             one_shard_server,
             &["-u", USER, "-w", PASSWORD, "-t", "-c"],
+        ),
+        (
+            "dual allocation",
+            dual_server,
+            &["-u", USER, "-w", PASSWORD, "-Z"],
         ),
     ];
     let failures: Vec<String> = thread::scope(|s| {
