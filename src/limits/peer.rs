@@ -133,7 +133,7 @@ impl PeerPolicy {
             .iter()
             .chain(&cfg.relay_ips)
             .copied()
-            .chain(external_public.clone())
+            .chain(external_public)
             .chain(external_private.iter().copied())
         {
             let ip = normalize(ip);
@@ -144,24 +144,6 @@ impl PeerPolicy {
                 push_new(&mut own_relays, ip);
             }
         }
-        let metrics_port = cfg.prometheus.then_some(cfg.prometheus_port);
-        let mut policy = PeerPolicy {
-            allowed: cfg
-                .allowed_peer_ips
-                .iter()
-                .map(|r| Range::new(*r))
-                .collect(),
-            denied: cfg.denied_peer_ips.iter().map(|r| Range::new(*r)).collect(),
-            allow_loopback: cfg.allow_loopback_peers,
-            listeners: Vec::new(),
-            ports,
-            metrics_port,
-            relay_ips: Vec::new(),
-            mapped: Vec::new(),
-            own: Vec::new(),
-            min_port: cfg.min_port,
-            max_port: cfg.max_port,
-        };
         let own_ips: Vec<IpAddr> = own_listeners
             .iter()
             .map(SocketAddr::ip)
@@ -170,12 +152,25 @@ impl PeerPolicy {
             .chain(cfg.listening_ips.iter().copied())
             .chain(cfg.prometheus_address)
             .collect();
-        policy.listeners = own_listeners;
-        policy.relay_ips = own_relays;
-        policy = policy
-            .with_interfaces(&own_ips)
-            .with_mapped(&external_private);
-        policy
+        PeerPolicy {
+            allowed: cfg
+                .allowed_peer_ips
+                .iter()
+                .map(|r| Range::new(*r))
+                .collect(),
+            denied: cfg.denied_peer_ips.iter().map(|r| Range::new(*r)).collect(),
+            allow_loopback: cfg.allow_loopback_peers,
+            listeners: own_listeners,
+            ports,
+            metrics_port: cfg.prometheus.then_some(cfg.prometheus_port),
+            relay_ips: own_relays,
+            mapped: Vec::new(),
+            own: Vec::new(),
+            min_port: cfg.min_port,
+            max_port: cfg.max_port,
+        }
+        .with_interfaces(&own_ips)
+        .with_mapped(&external_private)
     }
 
     /// Adds the host's interface addresses (the engine lists them; the core never does) to the

@@ -252,12 +252,12 @@ fn external_pairs(
              address {real}"
         );
         if routable.len() > 1 {
-            let others: Vec<String> = routable.iter().map(ToString::to_string).collect();
+            let candidates: Vec<String> = routable.iter().map(ToString::to_string).collect();
             let _ = write!(
                 warning,
                 " (the first of the relay addresses {}; if the 1:1 NAT forwards {public} to \
                  another one, write external-ip={public}/PRIVATE)",
-                others.join(", ")
+                candidates.join(", ")
             );
         }
         warnings.push(warning);
