@@ -286,10 +286,9 @@ impl Lab {
     /// Drops every UDP datagram the internet router would forward between the client and the
     /// VM side, as a firewall that allows only TCP would.
     pub fn block_udp_from_client(&self) -> Result<(), String> {
-        self.sh(
-            "internet",
-            &[
-                "iptables",
+        for tool in ["iptables", "ip6tables"] {
+            let rule = [
+                tool,
                 "-A",
                 "FORWARD",
                 "-i",
@@ -298,22 +297,10 @@ impl Lab {
                 "udp",
                 "-j",
                 "DROP",
-            ],
-        )?;
-        self.sh(
-            "internet",
-            &[
-                "ip6tables",
-                "-A",
-                "FORWARD",
-                "-i",
-                "to-client",
-                "-p",
-                "udp",
-                "-j",
-                "DROP",
-            ],
-        )
+            ];
+            self.sh("internet", &rule)?;
+        }
+        Ok(())
     }
 }
 
