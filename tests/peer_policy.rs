@@ -75,6 +75,13 @@ fn default_refusals() {
         ("ff02::1", Refusal::Multicast),
         ("255.255.255.255", Refusal::Broadcast),
         ("::ffff:255.255.255.255", Refusal::Broadcast),
+        ("2002:7f00:1::", Refusal::SixToFour),
+        ("2002:808:808::1", Refusal::SixToFour),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Refusal::Teredo),
+        ("2001::1", Refusal::Teredo),
+        ("64:ff9b:1::a00:1", Refusal::Nat64),
+        ("64:ff9b:1::808:808", Refusal::Nat64),
+        ("100::1", Refusal::Discard),
     ];
     for (addr, refusal) in cases {
         assert_eq!(verdict(&p, addr), Err(refusal), "{addr}");
@@ -106,6 +113,110 @@ fn default_admits_public_addresses() {
     }
     // Deprecated site-local fec0::/10 is internal.
     assert_eq!(verdict(&p, "fec0::1"), Err(Refusal::Private));
+}
+
+/// 6to4 and local-use NAT64 addresses reach the IPv4 address inside them through a gateway:
+/// refused as what they are by default, and once a range admits them the IPv4 address is checked
+/// as well, with every rule an IPv4 peer meets.
+#[test]
+fn gateway_forms_are_admitted_by_range_and_their_ipv4_is_checked() {
+    let cfg = Config {
+        allowed_peer_ips: vec![
+            range("2002::", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            range("64:ff9b:1::", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"),
+        ],
+        denied_peer_ips: vec![range("8.8.4.4", "8.8.4.4")],
+        ..Config::default()
+    };
+    let p = policy(&cfg);
+    let cases = [
+        ("2002:808:808::1", Ok(())),
+        ("2002:7f00:1::", Err(Refusal::Loopback)),
+        ("2002:a00:1::", Err(Refusal::Private)),
+        ("2002:a9fe:a9fe::", Err(Refusal::LinkLocal)),
+        ("2002:0:1::", Err(Refusal::Unspecified)),
+        ("2002:e000:1::", Err(Refusal::Multicast)),
+        ("2002:ffff:ffff::", Err(Refusal::Broadcast)),
+        ("2002:808:404::", Err(Refusal::Denied)),
+        ("64:ff9b:1::808:808", Ok(())),
+        ("64:ff9b:1:abcd::808:808", Ok(())),
+        ("64:ff9b:1::7f00:1", Err(Refusal::Loopback)),
+        ("64:ff9b:1::a00:1", Err(Refusal::Private)),
+        ("64:ff9b:1::a9fe:a9fe", Err(Refusal::LinkLocal)),
+        ("64:ff9b:1::1", Err(Refusal::Unspecified)),
+        // Not admitted by these ranges.
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Err(Refusal::Teredo)),
+        ("100::1", Err(Refusal::Discard)),
+    ];
+    for (addr, want) in cases {
+        assert_eq!(verdict(&p, addr), want, "{addr}");
+    }
+    // An admitted IPv4 address does not admit the 6to4 form of it: the form is its own range.
+    let v4_only = Config {
+        allowed_peer_ips: vec![range("10.0.0.0", "10.255.255.255")],
+        ..Config::default()
+    };
+    let p = policy(&v4_only);
+    assert_eq!(verdict(&p, "2002:a00:1::"), Err(Refusal::SixToFour));
+    assert_eq!(verdict(&p, "64:ff9b:1::a00:1"), Err(Refusal::Nat64));
+    // Both admitted: the IPv4 address inside passes its own check.
+    let both = Config {
+        allowed_peer_ips: vec![
+            range("10.0.0.0", "10.255.255.255"),
+            range("2002::", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        ],
+        ..Config::default()
+    };
+    assert_eq!(verdict(&policy(&both), "2002:a00:1::"), Ok(()));
+    // Loopback inside 6to4 follows allow-loopback-peers like loopback itself.
+    let loopback = Config {
+        allow_loopback_peers: true,
+        ..cfg.clone()
+    };
+    assert_eq!(verdict(&policy(&loopback), "2002:7f00:1::"), Ok(()));
+}
+
+/// Teredo's embedded addresses are not checked (the client's is its NAT's mapping), and the
+/// discard prefix embeds nothing: a range admits them as they are.
+#[test]
+fn teredo_and_discard_are_admitted_by_range_as_they_are() {
+    let cfg = Config {
+        allowed_peer_ips: vec![
+            range("2001::", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"),
+            range("100::", "100::ffff:ffff:ffff:ffff"),
+        ],
+        ..Config::default()
+    };
+    let p = policy(&cfg);
+    for addr in ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::1", "100::1"] {
+        assert_eq!(verdict(&p, addr), Ok(()), "{addr}");
+    }
+    assert_eq!(verdict(&p, "2002:7f00:1::"), Err(Refusal::SixToFour));
+}
+
+/// The listener and TCP rules see the IPv4 address inside an admitted 6to4 address too.
+#[test]
+fn the_ipv4_inside_6to4_meets_the_listener_and_tcp_rules() {
+    let cfg = Config {
+        allowed_peer_ips: vec![range("2002::", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff")],
+        ..Config::default()
+    };
+    // 203.0.113.10 is 2002:cb00:710a::.
+    let p = public_host(&cfg);
+    assert_eq!(
+        p.check(sa("[2002:cb00:710a::1]:3478")),
+        Err(Refusal::OwnListener)
+    );
+    assert_eq!(p.check(sa("[2002:cb00:710a::1]:10000")), Ok(()));
+    assert_eq!(
+        p.check_tcp(sa("[2002:cb00:710a::1]:10000")),
+        Err(Refusal::OwnAddress)
+    );
+    assert_eq!(
+        p.check_tcp(sa("[2002:7f00:1::]:10000")),
+        Err(Refusal::Loopback)
+    );
+    assert_eq!(p.check_tcp(sa("[2002:808:808::]:10000")), Ok(()));
 }
 
 #[test]
@@ -383,6 +494,18 @@ fn describe_names_the_effective_policy() {
     );
     let default = policy(&Config::default()).describe();
     assert!(!default.contains("metrics port"), "{default}");
+    for needle in [
+        "6to4 2002::/16",
+        "Teredo 2001::/32",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "the IPv4 address inside an admitted 6to4 or NAT64 address is checked as well",
+    ] {
+        assert!(
+            default.contains(needle),
+            "{needle:?} missing from:\n{default}"
+        );
+    }
     assert!(default.contains("loopback refused"), "{default}");
     assert!(
         default.contains("allowed-peer-ip (wins over denied): none"),

@@ -1,7 +1,8 @@
 //! The peer policy on the real binary (RFC 8656 §9.1, §12; tern's safe defaults): CreatePermission
 //! and ChannelBind for loopback, unspecified, link-local and private peers get 403 unless
 //! `allow-loopback-peers` / `allowed-peer-ip` admit them; IPv4-mapped IPv6 forms are normalised
-//! first. Peers are only values here: CreatePermission sends nothing to them.
+//! first, and 6to4, Teredo, local-use NAT64 and discard-only peers are refused by default. Peers
+//! are only values here: CreatePermission sends nothing to them.
 
 mod support;
 
@@ -86,6 +87,50 @@ fn ipv4_mapped_loopback_is_refused_on_an_ipv6_relay() {
     }
     assert_eq!(
         c.create_permission(sa("[2001:4860:4860::8888]:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+}
+
+/// IPv6 forms that reach an IPv4 address through a gateway (6to4, Teredo, local-use NAT64) and
+/// the discard prefix are refused by default; admitting 2002::/16 still refuses the loopback
+/// address inside `2002:7f00:1::`.
+#[test]
+fn gateway_forms_are_refused_on_an_ipv6_relay() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    }
+    let gateway_forms = [
+        "[2002:7f00:1::]:5000",
+        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:5000",
+        "[64:ff9b:1::a00:1]:5000",
+        "[100::1]:5000",
+    ];
+    let server = Server::start(&["--listening-ip=::1"]);
+    let mut c = client(&server);
+    assert!(c
+        .allocate_family(true)
+        .expect("an IPv6 allocation")
+        .is_ipv6());
+    for peer in gateway_forms {
+        assert_refused(&mut c, peer);
+    }
+
+    let server = Server::start(&["--listening-ip=::1", "--allowed-peer-ip=2002::/16"]);
+    let mut c = client(&server);
+    assert!(c
+        .allocate_family(true)
+        .expect("an IPv6 allocation")
+        .is_ipv6());
+    assert_refused(&mut c, "[2002:7f00:1::]:5000");
+    assert_eq!(
+        c.create_permission(sa("[2002:808:808::1]:5000"))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    assert_eq!(
+        c.channel_bind(0x4002, sa("[2002:808:808::1]:5000"))
             .map_err(|r| r.code),
         Ok(())
     );

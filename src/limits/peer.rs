@@ -5,7 +5,7 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use super::range::{normalize, Range};
+use super::range::{embedded_v4, normalize, Range};
 use crate::config::Config;
 
 /// Why a peer address is refused (answered with 403).
@@ -25,6 +25,19 @@ pub enum Refusal {
     Private,
     /// 100.64.0.0/10 (carrier-grade NAT, RFC 6598).
     SharedAddress,
+    /// 6to4 2002::/16 (RFC 3056): a relay router on the path sends it to the IPv4 address in
+    /// bits 16..48. When an `allowed-peer-ip` range admits it, that IPv4 address is checked too.
+    SixToFour,
+    /// Teredo 2001::/32 (RFC 4380): a Teredo relay sends it to the IPv4 client address inside it,
+    /// obfuscated. That address is the client's NAT mapping and is not checked: an
+    /// `allowed-peer-ip` range that admits Teredo admits its addresses as they are.
+    Teredo,
+    /// The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215): a NAT64 gateway on the path sends it
+    /// to the IPv4 address inside it. When an `allowed-peer-ip` range admits it, the IPv4 address
+    /// in its last 32 bits (the RFC 6052 /96 layout) is checked too.
+    Nat64,
+    /// The discard-only prefix 100::/64 (RFC 6666), routed into a sink where it is used.
+    Discard,
     /// Another IANA special-purpose IPv4 range (RFC 6890) that no public peer uses and some
     /// networks route internally: 192.0.0.0/24 (protocol assignments), 192.88.99.0/24 (6to4
     /// relays), 198.18.0.0/15 (benchmarking labs), 240.0.0.0/4 (reserved, used inside some
@@ -51,6 +64,19 @@ impl fmt::Display for Refusal {
             Refusal::Private => "private address (an allowed-peer-ip range admits it)",
             Refusal::SharedAddress => {
                 "shared address space 100.64/10 (an allowed-peer-ip range admits it)"
+            }
+            Refusal::SixToFour => {
+                "6to4 address 2002::/16, which a relay router sends to the IPv4 address inside \
+                 it (an allowed-peer-ip range admits it; that IPv4 address is checked as well)"
+            }
+            Refusal::Teredo => "Teredo address 2001::/32 (an allowed-peer-ip range admits it)",
+            Refusal::Nat64 => {
+                "local-use NAT64 address 64:ff9b:1::/48, which a NAT64 gateway sends to the IPv4 \
+                 address inside it (an allowed-peer-ip range admits it; that IPv4 address is \
+                 checked as well)"
+            }
+            Refusal::Discard => {
+                "discard-only address 100::/64 (an allowed-peer-ip range admits it)"
             }
             Refusal::Reserved => {
                 "special-purpose address range (an allowed-peer-ip range admits it)"
@@ -200,35 +226,40 @@ impl PeerPolicy {
 
     /// For ChannelBind and Send, which name a transport address to relay UDP to.
     pub fn check(&self, peer: SocketAddr) -> Result<(), Refusal> {
-        let ip = normalize(peer.ip());
-        never(ip)?;
-        if self.own_port(ip, peer.port()) {
-            return Err(Refusal::OwnListener);
-        }
-        self.admit(ip, Some(peer.port()))
+        let port = peer.port();
+        with_embedded(peer.ip(), |ip| {
+            never(ip)?;
+            if self.own_port(ip, port) {
+                return Err(Refusal::OwnListener);
+            }
+            self.admit(ip, Some(port))
+        })
     }
 
     /// For CreatePermission, which names only an IP (RFC 8656 §9): the listener rule needs a
     /// port, so it is left to [`check`](Self::check).
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
-        let ip = normalize(ip);
-        never(ip)?;
-        self.admit(ip, None)
+        with_embedded(ip, |ip| {
+            never(ip)?;
+            self.admit(ip, None)
+        })
     }
 
     /// For an RFC 6062 Connect: like [`check`](Self::check), but an address of this host is
     /// refused unless an `allowed-peer-ip` range admits it (loopback follows
     /// `allow-loopback-peers`), and the relay and `external-ip` exemptions do not apply.
     pub fn check_tcp(&self, peer: SocketAddr) -> Result<(), Refusal> {
-        let ip = normalize(peer.ip());
-        never(ip)?;
-        if self.own_port(ip, peer.port()) {
-            return Err(Refusal::OwnListener);
-        }
-        if self.own.contains(&ip) && !ip.is_loopback() && !self.is_allowed(ip) {
-            return Err(Refusal::OwnAddress);
-        }
-        self.screen(ip)
+        let port = peer.port();
+        with_embedded(peer.ip(), |ip| {
+            never(ip)?;
+            if self.own_port(ip, port) {
+                return Err(Refusal::OwnListener);
+            }
+            if self.own.contains(&ip) && !ip.is_loopback() && !self.is_allowed(ip) {
+                return Err(Refusal::OwnAddress);
+            }
+            self.screen(ip)
+        })
     }
 
     /// A listener or metrics port on an address of this host (every listener is one: its IP is
@@ -292,7 +323,9 @@ impl PeerPolicy {
         });
         out.push_str(
             "; link-local, ULA, RFC 1918, 100.64.0.0/10, 192.0.0.0/24, 192.88.99.0/24, \
-             198.18.0.0/15 and 240.0.0.0/4 refused unless an allowed-peer-ip admits them",
+             198.18.0.0/15, 240.0.0.0/4, 6to4 2002::/16, Teredo 2001::/32, local-use NAT64 \
+             64:ff9b:1::/48 and discard-only 100::/64 refused unless an allowed-peer-ip admits \
+             them; the IPv4 address inside an admitted 6to4 or NAT64 address is checked as well",
         );
         out.push_str("\nallowed-peer-ip (wins over denied):");
         list(&mut out, &self.allowed);
@@ -327,6 +360,18 @@ fn list<T: fmt::Display>(out: &mut String, items: &[T]) {
     }
     for (i, item) in items.iter().enumerate() {
         let _ = write!(out, "{}{item}", if i == 0 { " " } else { ", " });
+    }
+}
+
+/// `rule` on the normalised `ip` and then, when it is a 6to4 or local-use NAT64 address that
+/// passed, on the IPv4 address a gateway would reach for it: admitting 2002::/16 must not admit
+/// `2002:7f00:1::` (127.0.0.1).
+fn with_embedded(ip: IpAddr, rule: impl Fn(IpAddr) -> Result<(), Refusal>) -> Result<(), Refusal> {
+    let ip = normalize(ip);
+    rule(ip)?;
+    match embedded_v4(ip) {
+        Some(v4) => rule(IpAddr::V4(v4)),
+        None => Ok(()),
     }
 }
 
@@ -367,7 +412,8 @@ fn internal(ip: IpAddr) -> Option<Refusal> {
             }
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let first = s[0];
             if v6.is_loopback() {
                 Some(Refusal::Loopback)
             } else if first & 0xffc0 == 0xfe80 {
@@ -375,8 +421,68 @@ fn internal(ip: IpAddr) -> Option<Refusal> {
             } else if first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0 {
                 Some(Refusal::Private)
             } else {
-                None
+                match s {
+                    [0x2002, ..] => Some(Refusal::SixToFour),
+                    [0x2001, 0, ..] => Some(Refusal::Teredo),
+                    [0x64, 0xff9b, 1, ..] => Some(Refusal::Nat64),
+                    [0x100, 0, 0, 0, ..] => Some(Refusal::Discard),
+                    _ => None,
+                }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn internal_of(s: &str) -> Option<Refusal> {
+        internal(normalize(s.parse().unwrap()))
+    }
+
+    #[test]
+    fn gateway_prefixes_end_where_their_rfcs_say() {
+        let cases = [
+            ("2002::", Some(Refusal::SixToFour)),
+            (
+                "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                Some(Refusal::SixToFour),
+            ),
+            ("2001:1::", None),
+            ("2003::1", None),
+            ("2001::", Some(Refusal::Teredo)),
+            (
+                "2001:0:ffff:ffff:ffff:ffff:ffff:ffff",
+                Some(Refusal::Teredo),
+            ),
+            ("2001:1::1", None),
+            ("2001:db8::1", None),
+            ("64:ff9b:1::", Some(Refusal::Nat64)),
+            ("64:ff9b:1:ffff:ffff:ffff:ffff:ffff", Some(Refusal::Nat64)),
+            ("64:ff9b:2::1", None),
+            ("64:ff9b:0:1::1", None),
+            ("100::", Some(Refusal::Discard)),
+            ("100::ffff:ffff:ffff:ffff", Some(Refusal::Discard)),
+            ("100:0:0:1::", None),
+            ("101::1", None),
+        ];
+        for (addr, want) in cases {
+            assert_eq!(internal_of(addr), want, "{addr}");
+        }
+    }
+
+    #[test]
+    fn each_gateway_refusal_names_its_prefix() {
+        for (refusal, prefix) in [
+            (Refusal::SixToFour, "2002::/16"),
+            (Refusal::Teredo, "2001::/32"),
+            (Refusal::Nat64, "64:ff9b:1::/48"),
+            (Refusal::Discard, "100::/64"),
+        ] {
+            let text = refusal.to_string();
+            assert!(text.contains(prefix), "{text}");
+            assert!(text.contains("allowed-peer-ip"), "{text}");
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Address ranges for peer policy (`allowed-peer-ip`, `denied-peer-ip`) and the normalisation of
-//! IPv6 forms that carry an IPv4 address (RFC 4291 §2.5.5, RFC 6052 §2.1).
+//! Address ranges for peer policy (`allowed-peer-ip`, `denied-peer-ip`), the normalisation of
+//! IPv6 forms that are an IPv4 address (RFC 4291 §2.5.5, RFC 6052 §2.1), and the IPv4 addresses
+//! inside forms that reach one through a gateway (6to4, RFC 3056 §2; local-use NAT64, RFC 8215).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -29,6 +30,27 @@ pub fn normalize(ip: IpAddr) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(low))
     } else {
         ip
+    }
+}
+
+/// The IPv4 address a gateway on the path would reach for `ip`, which must be normalised: the 6to4
+/// relay router's for 2002::/16 (RFC 3056 §2, bits 16..48), and a local-use NAT64's for
+/// 64:ff9b:1::/48 (RFC 8215). None for any other address, Teredo included.
+///
+/// A NAT64 prefix inside 64:ff9b:1::/48 may be a /48, /56, /64 or /96 (RFC 6052 §2.2), and the
+/// address alone does not say which. The IPv4 address is read at the /96 position, the last 32
+/// bits: the layout of the well-known prefix and the one NAT64 gateways are usually given. Read
+/// at every position, most addresses of one layout would look internal in another (an
+/// address's last octet lands in the first octet of the /96 reading), refusing good peers.
+pub fn embedded_v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    let IpAddr::V6(v6) = ip else {
+        return None;
+    };
+    let bits = u128::from(v6);
+    match v6.segments() {
+        [0x2002, ..] => Some(Ipv4Addr::from((bits >> 80) as u32)),
+        [0x64, 0xff9b, 1, ..] => Some(Ipv4Addr::from(bits as u32)),
+        _ => None,
     }
 }
 
@@ -133,6 +155,32 @@ mod tests {
         assert_eq!(normalize(ip("64:ff9b:1::1")), ip("64:ff9b:1::1"));
         assert_eq!(normalize(ip("1::ffff:127.0.0.1")), ip("1::ffff:127.0.0.1"));
         assert_eq!(normalize(ip("8.8.8.8")), ip("8.8.8.8"));
+    }
+
+    #[test]
+    fn embedded_v4_of_gateway_forms() {
+        let v4 = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
+        assert_eq!(embedded_v4(ip("2002:7f00:1::")), v4("127.0.0.1"));
+        assert_eq!(embedded_v4(ip("2002:808:808:1:2:3:4:5")), v4("8.8.8.8"));
+        assert_eq!(embedded_v4(ip("64:ff9b:1::a00:1")), v4("10.0.0.1"));
+        assert_eq!(
+            embedded_v4(ip("64:ff9b:1:ffff:ffff:ffff:7f00:1")),
+            v4("127.0.0.1")
+        );
+        for other in [
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2003:7f00:1::",
+            "2001:db8::1",
+            "64:ff9b:2::a00:1",
+            "64:ff9b:0:1::a00:1",
+            "100::1",
+            "::1",
+            "10.0.0.1",
+        ] {
+            assert_eq!(embedded_v4(normalize(ip(other))), None, "{other}");
+        }
+        // The well-known NAT64 prefix is normalised to its IPv4 address before this is asked.
+        assert_eq!(embedded_v4(normalize(ip("64:ff9b::7f00:1"))), None);
     }
 
     #[test]
