@@ -6,8 +6,8 @@ mod support;
 mod userdb_support;
 
 use userdb_support::scenarios::{
-    coturn_user_allocates_on_tern, outage, peer_lists_apply, tern_user_allocates_on_coturn,
-    two_nodes_share_users,
+    coturn_user_allocates_on_tern, first_request_answered_at_once, outage, peer_lists_apply,
+    tern_user_allocates_on_coturn, two_nodes_share_users,
 };
 use userdb_support::Postgres;
 
@@ -25,6 +25,13 @@ fn tern_admin_postgres_users_allocate_on_coturn() {
     let Some(pg) = Postgres::start() else { return };
     let conn = pg.conn();
     tern_user_allocates_on_coturn(&["-e", &conn], &["-e", &conn]);
+}
+
+#[test]
+fn postgres_first_request_is_answered_on_both_engines() {
+    let Some(pg) = Postgres::start() else { return };
+    let conn = pg.conn();
+    first_request_answered_at_once(&["-e", &conn], &format!("--psql-userdb={conn}"));
 }
 
 #[test]

@@ -6,8 +6,8 @@ mod support;
 mod userdb_support;
 
 use userdb_support::scenarios::{
-    coturn_user_allocates_on_tern, outage, peer_lists_apply, tern_user_allocates_on_coturn,
-    two_nodes_share_users,
+    coturn_user_allocates_on_tern, first_request_answered_at_once, outage, peer_lists_apply,
+    tern_user_allocates_on_coturn, two_nodes_share_users,
 };
 use userdb_support::Redis;
 
@@ -23,6 +23,13 @@ fn tern_admin_redis_users_allocate_on_coturn() {
     let Some(redis) = Redis::start() else { return };
     let conn = redis.conn();
     tern_user_allocates_on_coturn(&["-N", &conn], &["-N", &conn]);
+}
+
+#[test]
+fn redis_first_request_is_answered_on_both_engines() {
+    let Some(redis) = Redis::start() else { return };
+    let conn = redis.conn();
+    first_request_answered_at_once(&["-N", &conn], &format!("--redis-userdb={conn}"));
 }
 
 #[test]

@@ -6,7 +6,8 @@ mod support;
 mod userdb_support;
 
 use userdb_support::scenarios::{
-    coturn_user_allocates_on_tern, peer_lists_apply, tern_user_allocates_on_coturn,
+    coturn_user_allocates_on_tern, first_request_answered_at_once, peer_lists_apply,
+    tern_user_allocates_on_coturn,
 };
 use userdb_support::{relayed, tern_admin, TempDir, TurnClient, REALM};
 
@@ -16,6 +17,14 @@ fn turnadmin_sqlite_users_allocate_on_tern() {
     let file = dir.path("turndb");
     let file = file.to_str().expect("utf-8 path");
     coturn_user_allocates_on_tern(&["-b", file], &format!("--userdb={file}"));
+}
+
+#[test]
+fn sqlite_first_request_is_answered_on_both_engines() {
+    let dir = TempDir::new("sqlite");
+    let file = dir.path("turndb");
+    let file = file.to_str().expect("utf-8 path");
+    first_request_answered_at_once(&["-b", file], &format!("--userdb={file}"));
 }
 
 #[test]

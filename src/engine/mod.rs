@@ -59,7 +59,13 @@ pub struct Server {
     /// io_uring shards (they see `stop` and reloaded settings within their bounded wait).
     rings: Vec<JoinHandle<()>>,
     engine: EngineKind,
+    /// How each shard, by its index, is woken when a user database answer it waits for is in:
+    /// given to the resolver of every reload too, since a reload builds a new one.
+    answer_wakes: Vec<(usize, AnswerWake)>,
 }
+
+/// Wakes one shard's loop (see `Server::wake_on_answers`).
+type AnswerWake = Arc<dyn Fn() + Send + Sync>;
 
 impl Server {
     /// Binds every listener (UDP + TCP per listening address and shard, SO_REUSEPORT), starts one
@@ -121,6 +127,7 @@ impl Server {
             addrs: all_addrs.clone(),
             rings: Vec::new(),
             engine: choice.kind(),
+            answer_wakes: Vec::new(),
         };
         // Without rings each portable shard relays for every transport on its own slice of the
         // port range. With rings, the rings carry UDP clients and get the slices; the portable
@@ -162,9 +169,9 @@ impl Server {
             .zip(polls.into_iter().zip(wakers))
             .enumerate()
         {
-            if let Some(resolver) = settings.resolver() {
-                wake_on_answers(resolver, index, &waker);
-            }
+            let mio_waker = Arc::clone(&waker);
+            // A failed wake is covered by the shard's bounded sleep.
+            server.wake_on_answers(&settings, index, Arc::new(move || drop(mio_waker.wake())));
             let (sockets, ring_udp) = if rings {
                 let ShardSockets { udp, tcp } = sockets;
                 (
@@ -242,6 +249,10 @@ impl Server {
             if let select::Choice::Uring(features, _) = &choice {
                 let ring_index = shards + index;
                 let share = ring_share(index);
+                let waker =
+                    Arc::new(uring::Waker::new().map_err(io_error("creating a ring waker"))?);
+                let ring_waker = Arc::clone(&waker);
+                server.wake_on_answers(&settings, ring_index, Arc::new(move || ring_waker.wake()));
                 let ring = uring::spawn(uring::ShardSetup {
                     index: ring_index,
                     core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), ring_index),
@@ -253,6 +264,7 @@ impl Server {
                     features: *features,
                     control: server.control(index, false, cfg.prometheus)?,
                     stop: Arc::clone(&server.stop),
+                    waker,
                 })?;
                 server.rings.push(ring);
             }
@@ -310,8 +322,8 @@ impl Server {
             .quotas()
             .set_limits(cfg.user_quota, cfg.total_quota);
         if let Some(resolver) = settings.resolver() {
-            for (index, (waker, _)) in self.shards.iter().enumerate() {
-                wake_on_answers(resolver, index, waker);
+            for (index, wake) in &self.answer_wakes {
+                wake_on_answers(resolver, *index, wake);
             }
         }
         self.settings.replace(Arc::new(settings));
@@ -331,6 +343,15 @@ impl Server {
 
     pub fn is_draining(&self) -> bool {
         self.shared.is_draining()
+    }
+
+    /// Lets the user database resolver of `settings` wake shard `index` (its index in the
+    /// resolver's questions) when an answer it waits for is in, and the resolvers of reloads.
+    fn wake_on_answers(&mut self, settings: &Settings, index: usize, wake: AnswerWake) {
+        if let Some(resolver) = settings.resolver() {
+            wake_on_answers(resolver, index, &wake);
+        }
+        self.answer_wakes.push((index, wake));
     }
 
     /// Shard `index`'s control plane; `streams_only` for a portable shard beside a ring (its
@@ -502,10 +523,9 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) {
 }
 
 /// Lets the user database resolver wake shard `index` when an answer it waits for is in.
-fn wake_on_answers(resolver: &crate::auth::Resolver, index: usize, waker: &Arc<Waker>) {
-    let waker = Arc::clone(waker);
-    // A lost wake-up is covered by the client's retransmission.
-    resolver.set_waker(index, Box::new(move || drop(waker.wake())));
+fn wake_on_answers(resolver: &crate::auth::Resolver, index: usize, wake: &AnswerWake) {
+    let wake = Arc::clone(wake);
+    resolver.set_waker(index, Box::new(move || wake()));
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.

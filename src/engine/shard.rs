@@ -379,12 +379,9 @@ impl Shard {
                     continue;
                 }
             }
-            let len = parked.bytes.len();
-            let Some(dst) = self.frame.buf.get_mut(HEADROOM..HEADROOM + len) else {
-                continue;
-            };
-            dst.copy_from_slice(&parked.bytes);
-            self.frame_to_core(&client, len);
+            if let Some(len) = parked.load(&mut self.frame.buf) {
+                self.frame_to_core(&client, len);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::io::Client;
+use super::io::{Client, HEADROOM};
 
 /// Requests one shard keeps waiting at most; more are dropped (the client retransmits).
 const MAX_PARKED: usize = 256;
@@ -18,6 +18,17 @@ pub struct Parked {
     pub client: Client,
     pub bytes: Vec<u8>,
     since: Instant,
+}
+
+impl Parked {
+    /// Copies the request into `buf` at `HEADROOM`, where `handle_client` expects a packet that
+    /// has just arrived; its length, or None when `buf` is too short for it.
+    pub fn load(&self, buf: &mut [u8]) -> Option<usize> {
+        let len = self.bytes.len();
+        buf.get_mut(HEADROOM..HEADROOM + len)?
+            .copy_from_slice(&self.bytes);
+        Some(len)
+    }
 }
 
 #[derive(Debug, Default)]

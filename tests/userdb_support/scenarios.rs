@@ -1,32 +1,50 @@
 //! The acceptance scenarios of the user databases, each run against SQLite, Redis and
 //! PostgreSQL by the `userdb_*` test files: interop with coturn's `turnadmin` and `turnserver`,
-//! two tern nodes on one database, and a database outage.
+//! two tern nodes on one database, a database outage, and the first request of a user answered
+//! without waiting for a retransmission on either engine.
 // Deadlines for real processes need the real clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use tern::auth::{NEGATIVE_TTL, POSITIVE_TTL};
+use tern::auth::{long_term_key, NEGATIVE_TTL, POSITIVE_TTL};
+use tern::stun::{attr, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
 
 use super::{
     allocate_until, refused, relayed, tern_admin, turnadmin, Coturn, Outcome, TurnClient, REALM,
 };
-use crate::support::Server;
+use crate::support::{read_stun, transaction_id, Server};
 
 /// Slack on top of a cache TTL for a loaded machine: generous, the bound is what is asserted.
 const SLACK: Duration = Duration::from_secs(8);
 
+/// The engines a scenario runs on when it names them itself (`--io-engine=`).
+const ENGINES: [&str; 2] = ["uring", "epoll"];
+/// How long the first answer to a user may take: a UDP client would retransmit after 500 ms
+/// (RFC 8489 §6.2.1), so an answer later than this is one a client waited for; half of it
+/// leaves room for a database connection and the debug build on a loaded machine.
+const FIRST_ANSWER: Duration = Duration::from_millis(250);
+
 /// tern on the database named by `tern_db` (e.g. `--userdb=FILE`).
 pub fn tern_on(tern_db: &str) -> Server {
-    Server::start_args(&[
+    tern_with(tern_db, &[])
+}
+
+/// tern on the database named by `tern_db`, with `extra` arguments.
+fn tern_with(tern_db: &str, extra: &[&str]) -> Server {
+    let realm = format!("--realm={REALM}");
+    let mut args = vec![
         "-n",
         "--listening-ip=127.0.0.1",
         "--listening-port=0",
-        &format!("--realm={REALM}"),
+        &realm,
         "--allow-loopback-peers",
         tern_db,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Server::start_args(&args)
 }
 
 /// A user written by coturn's `turnadmin -a` (into `db`, coturn's flags) allocates on tern;
@@ -231,4 +249,149 @@ pub fn peer_lists_apply(db: &[&str], tern_db: &str, add: &mut dyn FnMut(&str, &s
     server
         .wait_for_log("user database: denied-peer-ip", Duration::from_secs(1))
         .unwrap_or_else(|| panic!("the change was not logged:\n{}", log()));
+}
+
+/// The first authenticated request of a user whose key is not cached yet is answered at once,
+/// on both engines, over UDP and TCP, and again after a reload (which builds a new resolver):
+/// the request the shard parks while the database is asked runs again when the answer is in.
+/// The client sends the signed Allocate exactly once: no retransmission can stand in for a
+/// request left parked.
+pub fn first_request_answered_at_once(db: &[&str], tern_db: &str) {
+    let cases: Vec<(&str, bool, bool)> = [false, true]
+        .into_iter()
+        .flat_map(|reloaded| [("udp", false, reloaded), ("tcp", true, reloaded)])
+        .collect();
+    let user = |engine: &str, (name, _, reloaded): (&str, bool, bool)| {
+        let after = if reloaded { "-reloaded" } else { "" };
+        format!("first-{engine}-{name}{after}")
+    };
+    for engine in ENGINES {
+        for &case in &cases {
+            let user = user(engine, case);
+            let mut add = vec!["-a", "-u", &user, "-r", REALM, "-p", "pw"];
+            add.extend_from_slice(db);
+            tern_admin(&add);
+        }
+    }
+    for engine in ENGINES {
+        let server = tern_with(tern_db, &[&format!("--io-engine={engine}")]);
+        for case @ (_, tcp, reloaded) in cases.iter().copied() {
+            if reloaded && !server.log().contains("reload done") {
+                server.signal(libc::SIGHUP);
+                server
+                    .wait_for_log("reload done", Duration::from_secs(10))
+                    .unwrap_or_else(|| panic!("no reload:\n{}", server.log()));
+            }
+            let mut wire = if tcp {
+                Wire::tcp(server.tcp_addr())
+            } else {
+                Wire::udp(server.udp_addr())
+            };
+            let user = user(engine, case);
+            let took = wire
+                .first_allocate(&user, "pw")
+                .unwrap_or_else(|why| panic!("{user}: {why}\n{}", server.log()));
+            eprintln!("{tern_db} io-engine={engine} {user}: first answer in {took:?}");
+            assert!(
+                took < FIRST_ANSWER,
+                "{user}: the first answer took {took:?}\n{}",
+                server.log()
+            );
+        }
+    }
+}
+
+/// A client's connection to tern for one-shot requests: each message sent once, never again.
+enum Wire {
+    Udp(UdpSocket, SocketAddr),
+    Tcp(TcpStream),
+}
+
+impl Wire {
+    fn udp(server: SocketAddr) -> Wire {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client socket");
+        Wire::Udp(socket, server)
+    }
+
+    fn tcp(server: SocketAddr) -> Wire {
+        Wire::Tcp(TcpStream::connect(server).expect("connect to tern over TCP"))
+    }
+
+    /// Sends `msg` once and returns the message answering it, or None within 2 s.
+    fn exchange(&mut self, msg: &[u8]) -> Option<Vec<u8>> {
+        let within = Some(Duration::from_secs(2));
+        let tid = msg.get(8..20)?.to_vec();
+        match self {
+            Wire::Udp(socket, server) => {
+                socket.set_read_timeout(within).ok()?;
+                socket.send_to(msg, *server).ok()?;
+                let mut buf = [0u8; 1500];
+                loop {
+                    let n = socket.recv(&mut buf).ok()?;
+                    if buf.get(8..20) == Some(&tid[..]) {
+                        return buf.get(..n).map(<[u8]>::to_vec);
+                    }
+                }
+            }
+            Wire::Tcp(stream) => {
+                stream.set_read_timeout(within).ok()?;
+                stream.write_all(msg).ok()?;
+                loop {
+                    let got = read_stun(stream).ok()?;
+                    if got.get(8..20) == Some(&tid[..]) {
+                        return Some(got);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An Allocate without credentials for the nonce (401), then exactly one signed Allocate;
+    /// how long its success answer took, or what went wrong.
+    fn first_allocate(&mut self, user: &str, password: &str) -> Result<Duration, String> {
+        let challenge = self
+            .exchange(&allocate(None))
+            .ok_or("no answer to the unauthenticated Allocate")?;
+        let challenge = Message::parse(&challenge).map_err(|e| format!("{e:?}"))?;
+        let code = challenge.error_code().and_then(Result::ok).map(|(c, _)| c);
+        if code != Some(ErrorCode::UNAUTHORIZED) {
+            return Err(format!("challenged with {code:?}, not 401"));
+        }
+        let nonce = challenge.nonce().ok_or("a 401 without NONCE")?;
+        let signed = allocate(Some((user, password, nonce)));
+        let sent = Instant::now();
+        let answer = self
+            .exchange(&signed)
+            .ok_or("no answer to the one signed Allocate")?;
+        let took = sent.elapsed();
+        let answer = Message::parse(&answer).map_err(|e| format!("{e:?}"))?;
+        match answer.class() {
+            Class::Success => Ok(took),
+            other => Err(format!(
+                "{other:?} {:?} to the signed Allocate",
+                answer.error_code()
+            )),
+        }
+    }
+}
+
+/// An Allocate for a UDP relay, signed with the long-term key when `creds` (user, password,
+/// nonce) are given.
+fn allocate(creds: Option<(&str, &str, &[u8])>) -> Vec<u8> {
+    let tid = transaction_id();
+    let mut buf = vec![0u8; 1500];
+    let typ = MessageType::new(Method::ALLOCATE, Class::Request);
+    let mut b = MessageBuilder::new(&mut buf, typ, &tid).expect("header");
+    b.add_raw(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+        .expect("transport");
+    if let Some((user, password, nonce)) = creds {
+        b.add_str(attr::USERNAME, user).expect("username");
+        b.add_str(attr::REALM, REALM).expect("realm");
+        b.add_raw(attr::NONCE, nonce).expect("nonce");
+        b.add_message_integrity(&long_term_key(user, REALM, password))
+            .expect("integrity");
+    }
+    let n = b.finish();
+    buf.truncate(n);
+    buf
 }

@@ -11,6 +11,7 @@ mod send;
 mod shard;
 mod sockaddr;
 mod token;
+mod wake;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -29,6 +30,7 @@ use crate::turn;
 use bufring::{BufRing, Pools};
 use send::Sends;
 use shard::{Listener, Shard};
+pub(crate) use wake::Waker;
 
 /// Submission queue entries per ring (a full queue is submitted early, never dropped).
 const SQ_ENTRIES: u32 = 2048;
@@ -68,6 +70,7 @@ pub(crate) fn probe() -> Result<Features, String> {
         (opcode::RecvMsgMulti::CODE, "recvmsg"),
         (opcode::SendMsg::CODE, "sendmsg"),
         (opcode::AsyncCancel::CODE, "async cancel"),
+        (opcode::PollAdd::CODE, "poll"),
     ] {
         if !p.is_supported(code) {
             return Err(format!("io_uring has no {name}"));
@@ -149,6 +152,8 @@ pub(crate) struct ShardSetup {
     pub(crate) features: Features,
     pub(crate) control: Control,
     pub(crate) stop: Arc<AtomicBool>,
+    /// How the user database resolver wakes this shard (see `Server::start`).
+    pub(crate) waker: Arc<Waker>,
 }
 
 /// Starts one ring shard; returns once its ring is set up, or why it could not be.
@@ -207,6 +212,7 @@ fn build_shard(s: ShardSetup) -> Result<Shard, (&'static str, io::Error)> {
         fixed,
         s.control,
         s.stop,
+        s.waker,
     ))
 }
 

@@ -18,6 +18,7 @@ use super::relays::{Change, Relays};
 use super::send::{Held, Sends, Sock};
 use super::sockaddr;
 use super::token::Op;
+use super::wake::Waker;
 use crate::engine::batch::SCRATCH;
 use crate::engine::clock;
 use crate::engine::control::Control;
@@ -80,7 +81,23 @@ pub(crate) struct Shard {
     shed: Shed,
     /// A listener's receive ran out of buffers this turn (the shard is behind).
     starved: bool,
+    /// Written by the user database resolver when an answer a parked request waits for is in.
+    waker: Arc<Waker>,
+    /// The waker fired this turn: the parked requests run again once the completions are handled.
+    woken: bool,
+    /// A parked request's bytes while it runs again (it has no receive buffer any more): as
+    /// long as the core's part of a receive buffer, so whatever was received fits.
+    frame: Box<[u8]>,
     stats: Stats,
+}
+
+/// Where the packet a client input came in lives.
+#[derive(Clone, Copy)]
+enum Packet {
+    /// A provided receive buffer, by id.
+    Received(u16),
+    /// `frame`: a parked request running again.
+    Resumed,
 }
 
 /// A socket as a submission names it.
@@ -114,6 +131,7 @@ impl Shard {
         fixed: u32,
         control: Control,
         stop: Arc<AtomicBool>,
+        waker: Arc<Waker>,
     ) -> Shard {
         // SAFETY: all-zero is a valid msghdr.
         let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
@@ -136,6 +154,9 @@ impl Shard {
             rearm: Vec::new(),
             shed: Shed::default(),
             starved: false,
+            waker,
+            woken: false,
+            frame: vec![0; STRIDE - CORE_START].into_boxed_slice(),
             stats: Stats::default(),
         }
     }
@@ -144,6 +165,7 @@ impl Shard {
         for i in 0..self.listeners.len() as u32 {
             self.rearm.push(Op::Listener(i));
         }
+        self.rearm.push(Op::Wake);
         self.arm();
         let (mut busy, mut flowing) = (false, false);
         let mut now = clock::now();
@@ -173,6 +195,9 @@ impl Shard {
             let handled;
             (busy, handled) = self.drain(now);
             flowing = handled > 0;
+            if std::mem::take(&mut self.woken) {
+                self.resume_parked(now);
+            }
             self.flush();
             self.bufs.publish();
             self.arm();
@@ -240,6 +265,7 @@ impl Shard {
                     self.received(op, result, flags, now)
                 }
                 Some(Op::Send(slot)) => self.sent(slot, result),
+                Some(Op::Wake) => self.wake_seen(flags),
                 Some(Op::Cancel) | None => {}
             }
         }
@@ -272,6 +298,7 @@ impl Shard {
         match op {
             Op::Listener(i) => (i as usize) < self.listeners.len(),
             Op::Relay(id, gen) => self.relays.get(id).is_some_and(|r| r.gen == gen),
+            Op::Wake => true,
             _ => false,
         }
     }
@@ -300,7 +327,37 @@ impl Shard {
         }
         let out = self.input(op, bid, now);
         self.apply_changes();
-        self.queue(bid, out);
+        self.queue(Packet::Received(bid), out);
+    }
+
+    /// The resolver wrote the eventfd. Parked requests run again after this turn's completions,
+    /// so a request parked earlier in the same turn is among them.
+    fn wake_seen(&mut self, flags: u32) {
+        if !cqueue::more(flags) {
+            // The multishot poll ended (a full completion queue, or cancelled): armed again.
+            self.rearm.push(Op::Wake);
+        }
+        // Cleared before the requests run: an answer that comes in while they do writes the
+        // eventfd again and completes the poll once more, so it is not missed.
+        self.waker.clear();
+        self.woken = true;
+    }
+
+    /// Runs again the requests the core parked while the user database was asked: each goes
+    /// through the core as a datagram just received on its listener, and its answer leaves by
+    /// that listener.
+    fn resume_parked(&mut self, (now, unix): (Instant, u64)) {
+        if !self.core.has_parked() {
+            return;
+        }
+        for parked in self.core.take_parked(now) {
+            let Some(len) = parked.load(&mut self.frame) else {
+                continue;
+            };
+            let out = self.client_input(&parked.client, Packet::Resumed, len, (now, unix));
+            self.apply_changes();
+            self.queue(Packet::Resumed, out);
+        }
     }
 
     /// Parses the datagram in buffer `bid` and hands it to the core.
@@ -340,30 +397,50 @@ impl Shard {
                     local,
                     remote: from,
                 };
-                let before = self.core.allocation_count();
-                let out = self.core.handle_client(
-                    now,
-                    unix,
-                    &client,
-                    core_buf,
-                    len,
-                    &mut self.scratch,
-                    &mut self.relays,
-                );
-                if self.core.allocation_count() > before {
-                    // Setup latency: one clock read per new allocation, none per packet.
-                    let d = clock::now().0.saturating_duration_since(now);
-                    self.control.observe_setup(d);
-                }
-                out
+                self.client_input(&client, Packet::Received(bid), len, (now, unix))
             }
             Op::Relay(id, _) => self.core.handle_peer(now, RelayId(id), from, core_buf, len),
             _ => Output::Nothing,
         }
     }
 
-    /// Queues the output of buffer `bid`; the buffer goes back to the ring unless a send holds it.
-    fn queue(&mut self, bid: u16, out: Output) {
+    /// Hands a client's packet (`len` bytes at `HEADROOM` of the core's part of `packet`) to the
+    /// core.
+    fn client_input(
+        &mut self,
+        client: &Client,
+        packet: Packet,
+        len: usize,
+        (now, unix): (Instant, u64),
+    ) -> Output {
+        let buf = match packet {
+            Packet::Received(bid) => self.bufs.buffer(bid).and_then(|b| b.get_mut(CORE_START..)),
+            Packet::Resumed => Some(&mut self.frame[..]),
+        };
+        let Some(buf) = buf else {
+            return Output::Nothing;
+        };
+        let before = self.core.allocation_count();
+        let out = self.core.handle_client(
+            now,
+            unix,
+            client,
+            buf,
+            len,
+            &mut self.scratch,
+            &mut self.relays,
+        );
+        if self.core.allocation_count() > before {
+            // Setup latency: one clock read per new allocation, none per packet.
+            let d = clock::now().0.saturating_duration_since(now);
+            self.control.observe_setup(d);
+        }
+        out
+    }
+
+    /// Queues the output of an input from `packet`; a receive buffer goes back to the ring
+    /// unless a send holds it.
+    fn queue(&mut self, packet: Packet, out: Output) {
         let (sock, to, data) = match out {
             Output::Client {
                 via: Via::Udp(i),
@@ -371,18 +448,18 @@ impl Shard {
                 data,
             } => (Sock::Listener(i), to, data),
             Output::Peer { relay, to, data } => (Sock::Relay(relay.0), to, data),
-            Output::Nothing => return self.bufs.recycle(bid),
+            Output::Nothing => return self.release(packet),
             Output::Client {
                 via: Via::Stream(_),
                 ..
             } => {
                 // Streams are served by the stream shards; this cannot name one.
                 self.stats.send_dropped += 1;
-                return self.bufs.recycle(bid);
+                return self.release(packet);
             }
         };
-        match data {
-            Span::Packet(range) => {
+        let bytes = match (data, packet) {
+            (Span::Packet(range), Packet::Received(bid)) => {
                 let fits = range.start < range.end && CORE_START + range.end <= STRIDE;
                 let base = self.bufs.addr(bid, CORE_START + range.start);
                 let held = Held::Buffer(bid);
@@ -390,22 +467,30 @@ impl Shard {
                     self.stats.send_dropped += 1;
                     self.bufs.recycle(bid);
                 }
+                return;
             }
-            Span::Scratch(n) => {
-                self.bufs.recycle(bid);
-                let copied = self
-                    .scratch
-                    .get(..n)
-                    .and_then(|b| self.sends.copy_response(b));
-                let Some((held, base)) = copied else {
-                    self.stats.send_dropped += 1;
-                    return;
-                };
-                if self.sends.push(sock, to, base, n, held).is_err() {
-                    self.sends.release_response(held);
-                    self.stats.send_dropped += 1;
-                }
+            // The frame serves the next resumed request at once: its bytes go out as a copy.
+            (Span::Packet(range), Packet::Resumed) => self.frame.get(range),
+            (Span::Scratch(n), _) => {
+                self.release(packet);
+                self.scratch.get(..n)
             }
+        };
+        let copied = bytes.and_then(|b| Some((self.sends.copy_response(b)?, b.len())));
+        let Some(((held, base), n)) = copied else {
+            self.stats.send_dropped += 1;
+            return;
+        };
+        if self.sends.push(sock, to, base, n, held).is_err() {
+            self.sends.release_response(held);
+            self.stats.send_dropped += 1;
+        }
+    }
+
+    /// Gives a receive buffer back to the ring (a resumed request has none).
+    fn release(&mut self, packet: Packet) {
+        if let Packet::Received(bid) = packet {
+            self.bufs.recycle(bid);
         }
     }
 
@@ -430,7 +515,8 @@ impl Shard {
         self.sealed = sealed;
     }
 
-    /// Arms a multishot receive for every source whose receive ended.
+    /// Arms a multishot receive for every source whose receive ended, and the poll on the
+    /// waker when it ended.
     fn arm(&mut self) {
         let mut rearm = std::mem::take(&mut self.rearm);
         for &op in &rearm {
@@ -440,6 +526,12 @@ impl Shard {
             let sock = match op {
                 Op::Listener(i) => Sock::Listener(i),
                 Op::Relay(id, _) => Sock::Relay(id),
+                Op::Wake => {
+                    let fd = types::Fd(self.waker.fd());
+                    let poll = opcode::PollAdd::new(fd, libc::POLLIN as u32).multi(true);
+                    self.push(poll.build().user_data(op.encode()));
+                    continue;
+                }
                 _ => continue,
             };
             let msg: *const libc::msghdr = &*self.msg;

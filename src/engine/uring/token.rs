@@ -16,6 +16,8 @@ pub(crate) enum Op {
     Send(u32),
     /// A cancel request; its completion carries nothing to act on.
     Cancel,
+    /// The multishot poll on the shard's eventfd: another thread woke the shard.
+    Wake,
 }
 
 impl Op {
@@ -25,6 +27,7 @@ impl Op {
             Op::Relay(id, gen) => (2, gen & GEN_MASK, id),
             Op::Send(slot) => (3, 0, slot),
             Op::Cancel => (4, 0, 0),
+            Op::Wake => (5, 0, 0),
         };
         (kind << KIND_SHIFT) | (u64::from(gen) << GEN_SHIFT) | u64::from(index)
     }
@@ -37,6 +40,7 @@ impl Op {
             2 => Some(Op::Relay(index, gen)),
             3 => Some(Op::Send(index)),
             4 => Some(Op::Cancel),
+            5 => Some(Op::Wake),
             _ => None,
         }
     }
@@ -54,6 +58,7 @@ mod tests {
             Op::Relay(7, 1),
             Op::Send(1023),
             Op::Cancel,
+            Op::Wake,
         ] {
             assert_eq!(Op::decode(op.encode()), Some(op));
         }
