@@ -1,6 +1,8 @@
 //! What a stream client cannot do to the server: a connection that sends nothing, or stops
-//! inside the TLS handshake, is closed at its deadline; a source address cannot hold more than
-//! `stream-connections-per-ip` connections; 1,000 idle TCP connections and 100 stalled TLS
+//! inside the TLS handshake, is closed at its deadline; one that trickles bytes (slowloris) or
+//! talks STUN without allocating is closed at the same deadlines, counted from accept; a source
+//! address cannot hold more than `stream-connections-per-ip` connections; stream connections
+//! cannot take the descriptors relays need; 1,000 idle TCP connections and 100 stalled TLS
 //! handshakes neither stop nor slow a new client's allocation (and their memory is reported).
 // Deadlines for real processes need the real clock (the clock ban is for the protocol core).
 #![allow(clippy::disallowed_methods)]
@@ -14,7 +16,10 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use support::stream_client::{TurnStream, UDP};
 use support::tls::TestCert;
-use support::{binding_request, mapped_address, read_stun, transaction_id, Server};
+use support::turn_client::TurnClient;
+use support::{
+    binding_request, mapped_address, read_stun, transaction_id, Server, PASSWORD, REALM, USER,
+};
 
 /// The first bytes of a TLS ClientHello record, and no more: a handshake that stalls.
 const PARTIAL_CLIENT_HELLO: [u8; 9] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
@@ -286,4 +291,165 @@ fn a_slow_stream_client_costs_bounded_memory() {
     }
     println!("{indications} Data indications reached the slow client");
     assert!(indications > 0 && indications < DATAGRAMS);
+}
+
+/// Writes `bytes` to a clone of `s`, one every `every`, until the server closes it.
+fn trickle(s: &TcpStream, bytes: Vec<u8>, every: Duration) -> std::thread::JoinHandle<()> {
+    let mut w = s.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        for b in bytes.iter().cycle() {
+            if w.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(every);
+        }
+    })
+}
+
+/// A STUN Binding request header announcing `len` bytes of attributes, then those bytes.
+fn announced(len: u16) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01];
+    m.extend_from_slice(&len.to_be_bytes());
+    m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    m.extend_from_slice(&transaction_id());
+    m.resize(20 + usize::from(len), 0);
+    m
+}
+
+#[test]
+fn trickling_and_chatty_connections_are_closed_at_deadlines_from_accept() {
+    let server = Server::start(&["--max-allocate-timeout=2"]);
+    let here: IpAddr = "127.0.0.1".parse().unwrap();
+    // One byte every 500 ms: the start of a message that never completes.
+    let mut slow = connect_from(here, server.tcp_addr());
+    let opened = Instant::now();
+    let writer = trickle(&slow, announced(64), Duration::from_millis(500));
+    // A complete Binding every 500 ms, each answered, and never an Allocate.
+    let mut chatty = connect_from(here, server.tcp_addr());
+    let mut w = chatty.try_clone().unwrap();
+    let talker = std::thread::spawn(move || loop {
+        if w.write_all(&binding_request(&transaction_id(), false))
+            .is_err()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    for (what, s) in [("trickling", &mut slow), ("chatty", &mut chatty)] {
+        closed_within(s, Duration::from_secs(8))
+            .unwrap_or_else(|| panic!("{what} connection still open\n{}", server.log()));
+        let took = opened.elapsed();
+        // The deadline is 2 s; the sweep runs every second.
+        assert!(
+            (Duration::from_millis(1500)..Duration::from_millis(4500)).contains(&took),
+            "{what} connection closed after {took:?}"
+        );
+    }
+    writer.join().unwrap();
+    talker.join().unwrap();
+}
+
+#[test]
+fn a_large_message_trickled_is_closed_at_the_first_message_deadline() {
+    // The allocate deadline is far; the first complete message is due within 2 s.
+    let server = Server::start(&[
+        "--max-allocate-timeout=120",
+        "--stream-first-message-timeout=2",
+    ]);
+    let here: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut slow = connect_from(here, server.tcp_addr());
+    let opened = Instant::now();
+    // Most of a 64 KiB message at once, then the rest one byte at a time.
+    let message = announced(65_532);
+    let (bulk, rest) = message.split_at(message.len() - 16);
+    slow.write_all(bulk).unwrap();
+    let writer = trickle(&slow, rest.to_vec(), Duration::from_millis(500));
+    closed_within(&mut slow, Duration::from_secs(8))
+        .unwrap_or_else(|| panic!("the trickling connection is still open\n{}", server.log()));
+    let took = opened.elapsed();
+    assert!(
+        (Duration::from_millis(1500)..Duration::from_millis(4500)).contains(&took),
+        "closed after {took:?}"
+    );
+    writer.join().unwrap();
+    // A connection that completed its first message is held to the allocate deadline only.
+    let mut talked = connect_from(here, server.tcp_addr());
+    let tid = transaction_id();
+    talked.write_all(&binding_request(&tid, false)).unwrap();
+    mapped_address(&read_stun(&mut talked).unwrap(), &tid);
+    assert_eq!(
+        closed_within(&mut talked, Duration::from_secs(4)),
+        None,
+        "a connection that sent a whole message was closed"
+    );
+}
+
+/// The stream connection ceiling the server logged at start-up.
+fn logged_stream_ceiling(server: &Server) -> usize {
+    let line = server
+        .wait_for_log("TCP/TLS client connections", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no stream ceiling in:\n{}", server.log()));
+    line.split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line}"))
+}
+
+#[test]
+fn idle_connections_cannot_take_the_descriptors_relays_need() {
+    let Some(prlimit) = support::interop_tool("prlimit") else {
+        return;
+    };
+    let prlimit = prlimit.to_string_lossy().into_owned();
+    let (user, realm) = (
+        format!("--user={USER}:{PASSWORD}"),
+        format!("--realm={REALM}"),
+    );
+    let args = [
+        "-n",
+        "--listening-ip=127.0.0.1",
+        "--listening-port=0",
+        "--relay-threads=1",
+        "--io-engine=epoll",
+        "--unauthorized-ratelimit-rps=0",
+        &user,
+        &realm,
+    ];
+    let server = Server::start_wrapped(&[&prlimit, "--nofile=200:200", "--"], &args);
+    // More idle connections than the descriptors left, from addresses within the per-address cap.
+    let mut idle: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            connect_from(
+                format!("127.0.4.{}", 1 + i % 8).parse().unwrap(),
+                server.tcp_addr(),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // Relays still get their descriptors.
+    for i in 0..10 {
+        let mut c = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+        c.allocate().unwrap_or_else(|e| {
+            panic!(
+                "allocation {i} refused with {} idle connections: {e:?}\n{}",
+                idle.len(),
+                server.log()
+            )
+        });
+    }
+    // The connections past the ceiling were closed at accept, long before any deadline (10 s).
+    let ceiling = logged_stream_ceiling(&server);
+    assert!((10..=100).contains(&ceiling), "stream ceiling {ceiling}");
+    let refused = idle
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(20)))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(
+        refused,
+        idle.len() - ceiling,
+        "{} connections, ceiling {ceiling}",
+        idle.len()
+    );
 }

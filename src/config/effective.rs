@@ -153,7 +153,12 @@ impl Config {
         o.set("channel-lifetime", self.channel_lifetime);
         o.set("permission-lifetime", self.permission_lifetime);
         o.set("max-allocate-timeout", self.max_allocate_timeout);
+        o.set(
+            "stream-first-message-timeout",
+            self.stream_first_message_timeout,
+        );
         o.set("stream-connections-per-ip", self.stream_connections_per_ip);
+        o.set("stream-ipv6-prefix", self.stream_ipv6_prefix);
         o.flag("unauthorized-ratelimit", self.unauthorized_ratelimit);
         o.set(
             "unauthorized-ratelimit-rps",

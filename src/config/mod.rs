@@ -162,6 +162,10 @@ pub struct Config {
     pub max_allocate_timeout: u32,
     /// tern: open TCP/TLS client connections per source IP; 0 means no limit.
     pub stream_connections_per_ip: u32,
+    /// tern: seconds from accept to a TCP/TLS connection's first complete message.
+    pub stream_first_message_timeout: u32,
+    /// tern: IPv6 clients are counted per prefix of this length for `stream-connections-per-ip`.
+    pub stream_ipv6_prefix: u8,
     /// `unauthorized-ratelimit`: limit answers to unauthenticated senders per source IP (tern:
     /// on by default; coturn 4.7+ has it off).
     pub unauthorized_ratelimit: bool,
@@ -263,6 +267,8 @@ impl Default for Config {
             permission_lifetime: 300,
             max_allocate_timeout: 60,
             stream_connections_per_ip: 512,
+            stream_first_message_timeout: 10,
+            stream_ipv6_prefix: 64,
             unauthorized_ratelimit: true,
             unauthorized_ratelimit_rps: crate::limits::DEFAULT_PER_SECOND,
             allowed_peer_ips: Vec::new(),

@@ -268,11 +268,19 @@ pub(crate) static OPTIONS: &[O] = &[
     O::value("max-allocate-timeout", |c, s| {
         v::u32_value(s).map(|n| c.max_allocate_timeout = n)
     })
-    .help("seconds a TCP/TLS connection may stay without an allocation and silent (60)"),
+    .help("seconds from accept a TCP/TLS connection may stay without an allocation (60)"),
+    O::value("stream-first-message-timeout", |c, s| {
+        v::u32_value(s).map(|n| c.stream_first_message_timeout = n)
+    })
+    .help("tern: seconds from accept to a TCP/TLS connection's first complete message (10)"),
     O::value("stream-connections-per-ip", |c, s| {
         v::u32_value(s).map(|n| c.stream_connections_per_ip = n)
     })
     .help("tern: open TCP/TLS client connections per source IP (512; 0: no limit)"),
+    O::value("stream-ipv6-prefix", |c, s| {
+        v::ipv6_prefix(s).map(|n| c.stream_ipv6_prefix = n)
+    })
+    .help("tern: IPv6 clients count per prefix of this length for stream-connections-per-ip (64)"),
     O::value("drain-min-allocations", |c, s| {
         v::u64_value(s).map(|n| c.drain_min_allocations = n)
     })

@@ -53,6 +53,14 @@ pub fn u64_value(v: &str) -> Parsed<u64> {
     number(v, "a non-negative integer")
 }
 
+/// An IPv6 prefix length: 0-128.
+pub fn ipv6_prefix(v: &str) -> Parsed<u8> {
+    match number::<u8>(v, "an IPv6 prefix length (0-128)")? {
+        n if n <= 128 => Ok(n),
+        _ => Err(format!("`{v}` is not an IPv6 prefix length (0-128)")),
+    }
+}
+
 /// An optional number: empty means `default` (coturn's `get_int_value`).
 pub fn u32_or(v: &str, default: u32) -> Parsed<u32> {
     if v.is_empty() {

@@ -1,6 +1,8 @@
 //! The file-descriptor ceiling (RLIMIT_NOFILE, getrlimit(2)) turned into a maximum number of
 //! allocations, so running out of descriptors answers 508 (RFC 8656 §7.2) instead of failing
-//! sockets at random. coturn plans the same way (about half the descriptors).
+//! sockets at random, and a maximum number of client stream connections, so connections that
+//! hold no allocation cannot take the descriptors relays need. coturn plans the same way (about
+//! half the descriptors for allocations).
 
 use std::io;
 
@@ -44,6 +46,15 @@ pub(crate) fn max_allocations(limit: u64, fixed: u64) -> u32 {
         .max(1)
 }
 
+/// Client stream connections that fit beside [`max_allocations`]: each allocation keeps one
+/// descriptor for its relay socket, and its client connection, when it has one, is among these.
+/// Connections past this are refused at accept, so a flood of them leaves every relay its socket.
+pub(crate) fn max_streams(limit: u64, fixed: u64) -> u64 {
+    let free = limit.saturating_sub(fixed).saturating_sub(RESERVE);
+    free.saturating_sub(u64::from(max_allocations(limit, fixed)))
+        .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +64,15 @@ mod tests {
         assert_eq!(max_allocations(1024, 40), (1024 - 40 - RESERVE) as u32 / 2);
         assert_eq!(max_allocations(10, 40), 1);
         assert_eq!(max_allocations(u64::MAX, 0), u32::MAX);
+    }
+
+    #[test]
+    fn streams_take_what_relay_sockets_leave() {
+        for (limit, fixed) in [(1024, 40), (200, 8), (1 << 20, 8)] {
+            let relays = u64::from(max_allocations(limit, fixed));
+            let streams = max_streams(limit, fixed);
+            assert_eq!(relays + streams, limit - fixed - RESERVE);
+        }
+        assert_eq!(max_streams(10, 40), 1);
     }
 }

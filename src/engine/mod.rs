@@ -41,7 +41,7 @@ use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, Reservations};
 use shard::{Listener, Shard};
-use stream::{Accept, Deadlines, Handoff, PerIp, StreamShared, Streams, TcpRelays};
+use stream::{Accept, Admission, Deadlines, Handoff, StreamShared, Streams, TcpRelays};
 use tls::{Setup, Tls};
 use token::Source;
 
@@ -110,7 +110,7 @@ impl Server {
         let settings = Arc::new(settings);
         let epoch = clock::now().0;
         let shared = Arc::new(Shared::from_config(random_key()?, cfg, epoch));
-        plan_descriptors(&shared, shards, all_addrs.len());
+        let max_streams = plan_descriptors(&shared, shards, all_addrs.len());
         let reservations = Arc::new(Reservations::default());
         let mut listeners = listener_list(cfg, &bound.addrs);
         if let Some(t) = &tls_bound {
@@ -158,7 +158,11 @@ impl Server {
         }
         let stream_shared = Arc::new(StreamShared {
             tls,
-            per_ip: PerIp::new(cfg.stream_connections_per_ip),
+            admission: Admission::new(
+                cfg.stream_connections_per_ip,
+                cfg.stream_ipv6_prefix,
+                max_streams,
+            ),
             deadlines: Deadlines::from_config(cfg),
             handoff: Handoff::new(wakers.clone()),
         });
@@ -503,8 +507,9 @@ fn register(
     Ok((udp, tcp))
 }
 
-/// Turns the file-descriptor limit into the allocation ceiling (508 past it) and says so.
-fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) {
+/// Turns the file-descriptor limit into the allocation ceiling (508 past it) and the stream
+/// connection ceiling (refused at accept past it), says so, and returns the latter.
+fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) -> Option<u64> {
     // Per shard: a UDP and a TCP listener per address, its poll and its waker.
     let fixed = (shards as u64).saturating_mul(addrs as u64 * 2 + 2);
     match fdlimit::raise_nofile() {
@@ -517,8 +522,14 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) {
                 fdlimit::PER_ALLOCATION,
                 fdlimit::RESERVE
             );
+            let streams = fdlimit::max_streams(limit, fixed);
+            info!("file descriptors: at most {streams} TCP/TLS client connections");
+            Some(streams)
         }
-        Err(e) => warn!("cannot read the file-descriptor limit ({e}): no allocation ceiling"),
+        Err(e) => {
+            warn!("cannot read the file-descriptor limit ({e}): no allocation ceiling");
+            None
+        }
     }
 }
 

@@ -47,6 +47,8 @@ pub(super) struct Stats {
     pub(super) bad_frames: u64,
     pub(super) accept_errors: u64,
     pub(super) streams_refused: u64,
+    /// Connections refused at accept: the descriptor plan's stream cap was reached.
+    pub(super) streams_over_capacity: u64,
     pub(super) streams_timed_out: u64,
 }
 

@@ -56,7 +56,8 @@ pub(crate) struct Conn {
     layer: Layer,
     pub(crate) mode: Mode,
     pub(crate) opened: Instant,
-    pub(crate) last_rx: Instant,
+    /// A complete frame was taken from this connection (the first-message deadline is met).
+    pub(crate) framed: bool,
     rbuf: Vec<u8>,
     rstart: usize,
     wq: Vec<u8>,
@@ -90,7 +91,7 @@ impl Conn {
             layer,
             mode: Mode::Stun,
             opened: now,
-            last_rx: now,
+            framed: false,
             rbuf: Vec::new(),
             rstart: 0,
             wq: Vec::new(),
@@ -105,19 +106,18 @@ impl Conn {
         }
     }
 
-    /// Still before the first byte, or inside the TLS handshake.
-    pub(crate) fn handshaking(&self) -> bool {
-        match &self.layer {
-            Layer::Detect { .. } => true,
-            Layer::Plain => false,
-            Layer::Tls(tls) => tls.is_handshaking(),
-        }
-    }
-
     /// One read from the socket; new plaintext is appended to the read buffer. `Ok(0)` is end of
     /// stream; `WouldBlock` means drained. `chunk` is the shard's scratch for socket reads.
+    /// Plain TCP reads no more than fills the buffer to one longest frame: a longer run of
+    /// unparsed bytes cannot be a frame, so the connection fails with `InvalidData`.
     pub(crate) fn fill(&mut self, chunk: &mut [u8], tls: Option<&Tls>) -> io::Result<usize> {
         self.compact();
+        let room = MAX_FRAME.saturating_sub(self.rbuf.len());
+        if room == 0 {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        let len = chunk.len().min(room);
+        let chunk = chunk.get_mut(..len).unwrap_or_default();
         match &mut self.layer {
             Layer::Plain => {
                 let n = self.stream.read(chunk)?;
@@ -195,6 +195,7 @@ impl Conn {
             Ok(Some(n)) if n <= pending.len() => {
                 let start = self.rstart;
                 self.rstart += n;
+                self.framed = true;
                 Ok(self.rbuf.get(start..start + n))
             }
             Ok(_) if pending.len() > MAX_FRAME => Err(BadFrame),

@@ -10,7 +10,7 @@ mod serve;
 mod tcp_relay;
 
 pub(crate) use conn::{Conn, Layer, SendError, MAX_FRAME};
-pub(crate) use guard::{Deadlines, PerIp};
+pub(crate) use guard::{Admission, Deadlines};
 pub(crate) use handoff::Handoff;
 pub(crate) use listen::bind_tls;
 pub(crate) use tcp_relay::{Io, TcpRelays};
@@ -28,7 +28,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// What every shard's stream side shares.
 pub(crate) struct StreamShared {
     pub(crate) tls: Option<Arc<Tls>>,
-    pub(crate) per_ip: PerIp,
+    pub(crate) admission: Admission,
     pub(crate) deadlines: Deadlines,
     pub(crate) handoff: Handoff,
 }

@@ -1,4 +1,4 @@
-//! The shard's stream work: accepting clients (per-address limit, TLS detection), framing their
+//! The shard's stream work: accepting clients (per-address and total limits, TLS detection), framing their
 //! bytes into the core, handing ConnectionBind connections to the owning shard, splicing RFC 6062
 //! data connections with peer connections, and closing connections past their deadlines.
 
@@ -12,6 +12,7 @@ use super::super::clock;
 use super::super::shard::Shard;
 use super::super::token::Source;
 use super::conn::{Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
+use super::guard::Refused;
 use super::tcp_relay::{Io, PeerState, TCP_RELAY};
 use crate::turn::{self, Client, ConnectionId, RelayId, Via, HEADROOM};
 
@@ -32,9 +33,16 @@ impl Shard {
             let local = listener.addr;
             match listener.socket.accept() {
                 Ok((stream, remote)) => {
-                    if !self.streams.shared.per_ip.acquire(remote.ip()) {
-                        self.stats.streams_refused += 1;
-                        continue;
+                    match self.streams.shared.admission.acquire(remote.ip()) {
+                        Ok(()) => {}
+                        Err(Refused::PerAddress) => {
+                            self.stats.streams_refused += 1;
+                            continue;
+                        }
+                        Err(Refused::Total) => {
+                            self.stats.streams_over_capacity += 1;
+                            continue;
+                        }
                     }
                     // Small control messages must not wait for Nagle.
                     let _ = stream.set_nodelay(true);
@@ -70,7 +78,7 @@ impl Shard {
         );
         if id.is_none() {
             self.stats.streams_refused += 1;
-            self.streams.shared.per_ip.release(ip);
+            self.streams.shared.admission.release(ip);
         }
         id
     }
@@ -98,7 +106,7 @@ impl Shard {
                     self.close_stream(id);
                     return false;
                 }
-                Ok(_) => conn.last_rx = clock::now().0,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -200,7 +208,7 @@ impl Shard {
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if let Err(ip) = self.streams.shared.handoff.send(owner, conn) {
-            self.streams.shared.per_ip.release(ip);
+            self.streams.shared.admission.release(ip);
         }
     }
 
@@ -369,7 +377,7 @@ impl Shard {
         conn.finish();
         // Deregistering fails only for a socket poll does not know; it closes anyway.
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        self.streams.shared.per_ip.release(conn.remote.ip());
+        self.streams.shared.admission.release(conn.remote.ip());
         match conn.mode {
             Mode::Data { peer, id: cid } => self.forget_peer(peer, cid),
             Mode::Stun => {
@@ -458,8 +466,9 @@ impl Shard {
         self.send_now(out);
     }
 
-    /// Closes connections past their deadlines: no first byte or no finished TLS handshake in
-    /// time; no allocation and no traffic for the idle time; a Connect still pending.
+    /// Closes connections past their deadlines, both counted from accept whatever the client
+    /// sent since: no complete first message (TLS handshake included); no allocation. And
+    /// fails a Connect still pending.
     pub(in crate::engine) fn sweep_streams(&mut self, now: Instant) {
         if now < self.streams.next_sweep {
             return;
@@ -471,10 +480,10 @@ impl Shard {
             if c.mode != Mode::Stun {
                 continue;
             }
-            let late = c.handshaking() && now.saturating_duration_since(c.opened) > d.handshake;
-            let idle = now.saturating_duration_since(c.last_rx) > d.idle
-                && !self.core.stream_has_allocation(id as u32);
-            if late || idle {
+            let age = now.saturating_duration_since(c.opened);
+            let silent = !c.framed && age > d.first_message;
+            let unallocated = age > d.allocate && !self.core.stream_has_allocation(id as u32);
+            if silent || unallocated {
                 doomed.push(id);
             }
         }
