@@ -4,6 +4,7 @@
 // Each test binary uses a different part of this module; deadlines need the real clock.
 #![allow(dead_code, clippy::disallowed_methods)]
 
+use std::cell::Cell;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,6 +38,8 @@ pub struct TurnClient {
     key: Key,
     realm: String,
     nonce: Vec<u8>,
+    /// Datagrams sent, retransmissions included.
+    sent: Cell<usize>,
 }
 
 impl TurnClient {
@@ -49,7 +52,13 @@ impl TurnClient {
             key: long_term_key(user, realm, password),
             realm: realm.to_owned(),
             nonce: Vec::new(),
+            sent: Cell::new(0),
         }
+    }
+
+    /// How many requests were sent, retransmissions included.
+    pub fn sent(&self) -> usize {
+        self.sent.get()
     }
 
     /// Sends `msg` and waits for the response to its transaction id, retransmitting as RFC 8489
@@ -59,6 +68,7 @@ impl TurnClient {
         let mut buf = [0u8; 1500];
         for _ in 0..7 {
             self.socket.send_to(msg, self.server).ok()?;
+            self.sent.set(self.sent.get() + 1);
             let deadline = Instant::now() + rto;
             while let Some(left) = deadline.checked_duration_since(Instant::now()) {
                 self.socket

@@ -47,8 +47,9 @@ fn tern_with(tern_db: &str, extra: &[&str]) -> Server {
     Server::start_args(&args)
 }
 
-/// A user written by coturn's `turnadmin -a` (into `db`, coturn's flags) allocates on tern;
-/// a wrong password and an unknown user are refused.
+/// A user written by coturn's `turnadmin -a` (into `db`, coturn's flags) allocates on tern on
+/// both engines, its first signed request answered without a retransmission; a wrong password
+/// and an unknown user are refused.
 pub fn coturn_user_allocates_on_tern(db: &[&str], tern_db: &str) {
     let mut args = vec![
         "-a",
@@ -63,14 +64,30 @@ pub fn coturn_user_allocates_on_tern(db: &[&str], tern_db: &str) {
     if turnadmin(&args).is_none() {
         return;
     }
-    let server = tern_on(tern_db);
-    let addr = server.udp_addr();
-    let ok = TurnClient::new(addr, "written-by-turnadmin", "pw-1", REALM).allocate();
-    assert!(relayed(&ok), "{ok:?}\nlog:\n{}", server.log());
-    let wrong = TurnClient::new(addr, "written-by-turnadmin", "pw-2", REALM).allocate();
-    assert_eq!(wrong, Outcome::Error(401), "{}", server.log());
-    let unknown = TurnClient::new(addr, "nobody", "pw-1", REALM).allocate();
-    assert_eq!(unknown, Outcome::Error(401), "{}", server.log());
+    for engine in ENGINES {
+        let server = tern_with(tern_db, &[&format!("--io-engine={engine}")]);
+        let addr = server.udp_addr();
+        let mut client = TurnClient::new(addr, "written-by-turnadmin", "pw-1", REALM);
+        let ok = client.allocate();
+        assert!(relayed(&ok), "{engine}: {ok:?}\nlog:\n{}", server.log());
+        // The challenge and the signed request, each answered the first time it was sent.
+        assert_eq!(
+            client.sent(),
+            2,
+            "{engine}: retransmitted\n{}",
+            server.log()
+        );
+        let wrong = TurnClient::new(addr, "written-by-turnadmin", "pw-2", REALM).allocate();
+        assert_eq!(wrong, Outcome::Error(401), "{engine}: {}", server.log());
+        let mut unknown = TurnClient::new(addr, "nobody", "pw-1", REALM);
+        assert_eq!(unknown.allocate(), Outcome::Error(401), "{}", server.log());
+        assert_eq!(
+            unknown.sent(),
+            2,
+            "{engine}: retransmitted\n{}",
+            server.log()
+        );
+    }
 }
 
 /// A user written by `tern admin -a` allocates on coturn's `turnserver` (on `coturn_db`).
