@@ -16,16 +16,19 @@ fn client() -> SocketAddr {
 }
 
 #[test]
-fn format_is_cookie_then_lowercase_hex() {
+fn format_is_cookie_then_base64url() {
     let nonce = key().issue(T0, client());
     let s = nonce.as_str();
     assert_eq!(s.len(), NONCE_LEN);
-    assert!(s.len() < 128);
+    // Short, since every 401 echoes it: 36 bytes as an attribute.
+    assert_eq!(NONCE_LEN, 32);
     assert_eq!(&s[..13], "obMatJos2AAAA");
     assert!(s[13..]
         .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     assert_eq!(nonce.as_bytes(), s.as_bytes());
+    // A nonce of another time or client differs in its digits, not only its cookie.
+    assert_ne!(key().issue(T0 + 1, client()).as_str()[13..], s[13..]);
 }
 
 #[test]
@@ -107,10 +110,12 @@ fn tampered_nonce_is_invalid() {
             "byte {i}"
         );
     }
-    // A later time with the old MAC must not pass as fresh.
+    // A later time with the old MAC must not pass as fresh (the time is the first 4 digits).
     let later = k.issue(T0 + 10_000, client());
-    let mut spliced = later.as_bytes()[..29].to_vec();
-    spliced.extend_from_slice(&n.as_bytes()[29..]);
+    let mut spliced = later.as_bytes()[..17].to_vec();
+    spliced.extend_from_slice(&n.as_bytes()[17..]);
+    assert_ne!(spliced, later.as_bytes());
+    assert_ne!(spliced, n.as_bytes());
     assert_eq!(
         k.check(&spliced, T0 + 10_000, client(), STALE),
         NonceCheck::Invalid
@@ -138,6 +143,46 @@ fn garbage_is_invalid() {
             "{c:?}"
         );
     }
+}
+
+/// The nonce carries 24 bits of the issue time; the checker finds the rest from `now`.
+#[test]
+fn the_time_carried_wraps_without_reviving_old_nonces() {
+    let k = key();
+    let wrap = 1u64 << 24;
+    // Issued one second before the carried bits wrap, checked two seconds later.
+    let edge = (T0 / wrap + 1) * wrap - 1;
+    let n = k.issue(edge, client());
+    assert_eq!(
+        k.check(n.as_bytes(), edge + 2, client(), STALE),
+        NonceCheck::Valid
+    );
+    assert_eq!(
+        k.check(n.as_bytes(), edge - 2, client(), STALE),
+        NonceCheck::Valid
+    );
+    // Exactly one wrap later the carried bits read as now, but the MAC covers the whole time:
+    // no stale-nonce makes it valid again.
+    let n = k.issue(T0, client());
+    assert_eq!(
+        k.check(n.as_bytes(), T0 + wrap, client(), u32::MAX),
+        NonceCheck::Invalid
+    );
+    // Within half a wrap either way the real time is found: stale, or valid under a long
+    // stale-nonce.
+    let half = wrap / 2;
+    assert_eq!(
+        k.check(n.as_bytes(), T0 + half - 1, client(), STALE),
+        NonceCheck::Stale
+    );
+    assert_eq!(
+        k.check(n.as_bytes(), T0 + half - 1, client(), u32::MAX),
+        NonceCheck::Valid
+    );
+    assert_eq!(
+        k.check(n.as_bytes(), T0 + half + 1, client(), u32::MAX),
+        NonceCheck::Invalid
+    );
 }
 
 #[test]

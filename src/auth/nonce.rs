@@ -1,11 +1,25 @@
 //! Stateless nonces (RFC 8489 §9.2): a MAC over the issue time and the client's transport
 //! address under a per-process key, so a 401 creates no server state.
 //!
-//! Layout: the RFC 8489 §9.2 nonce cookie `obMatJos2` with the 24 STUN security-feature bits
-//! base64-encoded as `AAAA` (no feature offered: RFC 8489 clients fall back to MD5 and
-//! MESSAGE-INTEGRITY), then the issue time as 16 lowercase hex digits, then 12 bytes of
-//! HMAC-SHA256 as 24 lowercase hex digits. RFC 5389 clients treat the value as opaque; it is
-//! plain ASCII letters and digits, well under the 128-character limit.
+//! Layout, 32 bytes: the RFC 8489 §9.2 nonce cookie `obMatJos2` with the 24 STUN
+//! security-feature bits base64-encoded as `AAAA` (no feature offered: RFC 8489 clients fall back
+//! to MD5 and MESSAGE-INTEGRITY), then 19 base64url digits (RFC 4648 §5) holding 114 bits: the low
+//! 24 bits of the issue time in seconds, then 90 bits of HMAC-SHA256 over the whole issue time
+//! and the client's address and port. The nonce is short because every 401 echoes it to
+//! whoever a spoofed request names: with no SOFTWARE nor reason phrase, a 401 to a 20-byte
+//! Allocate is 80 bytes under a 9-character realm. RFC 5389 clients treat the value as opaque;
+//! it is plain ASCII letters, digits, `-` and `_`, all `qdtext`.
+//!
+//! What the nonce must keep:
+//! - unforgeable: a guessed tag passes with probability 2^-90, and each guess is a request;
+//! - bound to the client: the tag covers its address and port;
+//! - expiring: the checker takes the issue time with the nonce's 24 bits nearest to now (within
+//!   2^23 s, 97 days). The tag covers the whole time, so a nonce older than that reads as a later
+//!   time, fails the tag and is answered 401 with a fresh nonce, as any unknown nonce is;
+//!   `stale-nonce` beyond 97 days therefore ends there.
+//!
+//! No version field: the key lives only as long as the process, so every nonce a process checks
+//! was written by this code.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,10 +30,14 @@ use subtle::ConstantTimeEq;
 
 /// The nonce cookie and the all-zero security features.
 pub const NONCE_COOKIE: &[u8; 13] = b"obMatJos2AAAA";
-const TIME_HEX: usize = 16;
-const MAC_LEN: usize = 12;
+/// Bits of the issue time carried in the nonce; the rest is found from `now`.
+const TIME_BITS: u32 = 24;
+/// Bits of HMAC-SHA256 carried in the nonce.
+const TAG_BITS: u32 = 90;
+/// Base64 digits for the time and the tag (6 bits each).
+const DIGITS: usize = ((TIME_BITS + TAG_BITS) / 6) as usize;
 /// Length of every nonce tern issues.
-pub const NONCE_LEN: usize = NONCE_COOKIE.len() + TIME_HEX + 2 * MAC_LEN;
+pub const NONCE_LEN: usize = NONCE_COOKIE.len() + DIGITS;
 /// A nonce issued this far ahead of `now` is still accepted: engines on other threads read the
 /// clock at slightly different moments.
 const FUTURE_SLACK_S: u64 = 5;
@@ -78,11 +96,10 @@ impl NonceKey {
 
     pub fn issue(&self, unix_now: u64, client: SocketAddr) -> Nonce {
         let mut bytes = [0u8; NONCE_LEN];
-        let (cookie, rest) = bytes.split_at_mut(NONCE_COOKIE.len());
+        let (cookie, digits) = bytes.split_at_mut(NONCE_COOKIE.len());
         cookie.copy_from_slice(NONCE_COOKIE);
-        let (time, mac) = rest.split_at_mut(TIME_HEX);
-        write_hex(time, &unix_now.to_be_bytes());
-        write_hex(mac, &self.tag(unix_now, client));
+        let time = u128::from(unix_now) & ((1 << TIME_BITS) - 1);
+        write_base64(digits, time << TAG_BITS | self.tag(unix_now, client));
         Nonce { bytes }
     }
 
@@ -94,20 +111,19 @@ impl NonceKey {
         client: SocketAddr,
         stale_after_s: u32,
     ) -> NonceCheck {
-        let Some(rest) = nonce.strip_prefix(NONCE_COOKIE.as_slice()) else {
+        let Some(digits) = nonce.strip_prefix(NONCE_COOKIE.as_slice()) else {
             return NonceCheck::Invalid;
         };
-        if rest.len() != TIME_HEX + 2 * MAC_LEN {
+        let Some(value) = read_base64(digits) else {
             return NonceCheck::Invalid;
-        }
-        let (time_hex, mac_hex) = rest.split_at(TIME_HEX);
-        let mut time = [0u8; 8];
-        let mut mac = [0u8; MAC_LEN];
-        if !read_hex(time_hex, &mut time) || !read_hex(mac_hex, &mut mac) {
-            return NonceCheck::Invalid;
-        }
-        let issued = u64::from_be_bytes(time);
-        if !bool::from(self.tag(issued, client).ct_eq(&mac)) {
+        };
+        let issued = nearest(unix_now, (value >> TAG_BITS) as u64);
+        let tag = value & ((1 << TAG_BITS) - 1);
+        if !bool::from(
+            self.tag(issued, client)
+                .to_be_bytes()
+                .ct_eq(&tag.to_be_bytes()),
+        ) {
             return NonceCheck::Invalid;
         }
         if issued > unix_now.saturating_add(FUTURE_SLACK_S)
@@ -118,7 +134,8 @@ impl NonceKey {
         NonceCheck::Valid
     }
 
-    fn tag(&self, issued: u64, client: SocketAddr) -> [u8; MAC_LEN] {
+    /// The first `TAG_BITS` bits of HMAC-SHA256 over the whole issue time and the client.
+    fn tag(&self, issued: u64, client: SocketAddr) -> u128 {
         let mut mac = self.mac.clone();
         mac.update(&issued.to_be_bytes());
         match client.ip() {
@@ -133,11 +150,22 @@ impl NonceKey {
         }
         mac.update(&client.port().to_be_bytes());
         let full = mac.finalize().into_bytes();
-        let mut out = [0u8; MAC_LEN];
-        for (dst, src) in out.iter_mut().zip(full) {
+        let mut first = [0u8; 16];
+        for (dst, src) in first.iter_mut().zip(full) {
             *dst = src;
         }
-        out
+        u128::from_be_bytes(first) >> (128 - TAG_BITS)
+    }
+}
+
+/// The time nearest `now` whose low `TIME_BITS` bits are `low`.
+fn nearest(now: u64, low: u64) -> u64 {
+    let span = 1u64 << TIME_BITS;
+    let ahead = low.wrapping_sub(now) & (span - 1);
+    if ahead < span / 2 {
+        now.wrapping_add(ahead)
+    } else {
+        now.wrapping_sub(span - ahead)
     }
 }
 
@@ -148,34 +176,32 @@ impl std::fmt::Debug for NonceKey {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// RFC 4648 §5, the URL- and filename-safe alphabet: no `"` or `\`, so the nonce is `qdtext`.
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// `out` holds exactly two digits per byte of `bytes`.
-fn write_hex(out: &mut [u8], bytes: &[u8]) {
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+/// The low `6 * out.len()` bits of `value`, most significant digit first.
+fn write_base64(out: &mut [u8], value: u128) {
+    let mut rest = value;
+    for digit in out.iter_mut().rev() {
+        *digit = BASE64URL[(rest & 63) as usize];
+        rest >>= 6;
     }
 }
 
-/// Lowercase hex only (what `issue` writes); false on any other byte or a length mismatch.
-fn read_hex(hex: &[u8], out: &mut [u8]) -> bool {
-    if hex.len() != 2 * out.len() {
-        return false;
+/// Exactly `DIGITS` base64url digits (what `issue` writes); None on any other byte or length.
+fn read_base64(digits: &[u8]) -> Option<u128> {
+    if digits.len() != DIGITS {
+        return None;
     }
-    for (b, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(hi), Some(lo)) => *b = hi << 4 | lo,
-            _ => return false,
-        }
-    }
-    true
-}
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
+    digits.iter().try_fold(0u128, |value, &c| {
+        let d = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        Some(value << 6 | u128::from(d))
+    })
 }

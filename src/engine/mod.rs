@@ -13,6 +13,7 @@ mod shard;
 mod shed;
 mod slab;
 mod sockets;
+mod steer;
 mod stream;
 mod tls;
 mod token;
@@ -277,6 +278,7 @@ impl Server {
             info!("listening on {} {addr}", error::name(*transport));
         }
         info!("I/O engine: {}", choice.describe(shards, rings));
+        bound.steering.log();
         Ok(server)
     }
 

@@ -1,5 +1,11 @@
 //! Writes STUN responses into the caller's scratch buffer (RFC 8489 §6.3, §9.2.4): SOFTWARE,
 //! then MESSAGE-INTEGRITY(-SHA256) when the request authenticated, then FINGERPRINT.
+//!
+//! An error to a request that did not authenticate is bare: no SOFTWARE, an empty reason phrase
+//! (RFC 8489 §14.8 leaves it to the server; clients act on the code), and FINGERPRINT only when
+//! the request carried one. Any sender can draw it with a spoofed source, so its size is what
+//! tern reflects onto a victim: a 401 to a 20-byte Allocate is 80 bytes under a 9-character
+//! realm, not 132. `software-attribute` and `fingerprint` govern every other response.
 
 use super::allocation::Sign;
 use crate::stun::{
@@ -17,7 +23,10 @@ pub(crate) struct Responder<'s> {
     method: Method,
     tid: TransactionId,
     software: bool,
+    /// `fingerprint` is on.
     fingerprint: bool,
+    /// The request carried FINGERPRINT: every answer does.
+    echo_fingerprint: bool,
     pub sign: Sign,
 }
 
@@ -33,7 +42,8 @@ impl<'s> Responder<'s> {
             method: msg.method(),
             tid: *msg.transaction_id(),
             software,
-            fingerprint: fingerprint || msg.has_fingerprint(),
+            fingerprint,
+            echo_fingerprint: msg.has_fingerprint(),
             sign: Sign::None,
         }
     }
@@ -52,6 +62,7 @@ impl<'s> Responder<'s> {
             tid,
             software,
             fingerprint,
+            echo_fingerprint: fingerprint,
             sign: Sign::None,
         }
     }
@@ -65,17 +76,28 @@ impl<'s> Responder<'s> {
     }
 
     pub(crate) fn error_with(self, code: ErrorCode, attrs: Attrs<'_>) -> Option<usize> {
+        let reason = if self.bare(Class::Error) {
+            ""
+        } else {
+            code.reason()
+        };
         self.write(Class::Error, &mut |b| {
-            b.add_error_code(code, code.reason())?;
+            b.add_error_code(code, reason)?;
             attrs(b)
         })
     }
 
+    /// An error to a request that did not authenticate (see the module comment).
+    fn bare(&self, class: Class) -> bool {
+        class == Class::Error && matches!(self.sign, Sign::None)
+    }
+
     fn write(self, class: Class, attrs: Attrs<'_>) -> Option<usize> {
+        let bare = self.bare(class);
         let typ = MessageType::new(self.method, class);
         let mut b = MessageBuilder::new(self.buf, typ, &self.tid).ok()?;
         attrs(&mut b).ok()?;
-        if self.software {
+        if self.software && !bare {
             b.add_str(attr::SOFTWARE, SOFTWARE).ok()?;
         }
         match self.sign {
@@ -83,7 +105,7 @@ impl<'s> Responder<'s> {
             Sign::Sha1(key) => b.add_message_integrity(&key).ok()?,
             Sign::Sha256(key) => b.add_message_integrity_sha256(&key).ok()?,
         }
-        if self.fingerprint {
+        if self.echo_fingerprint || (self.fingerprint && !bare) {
             b.add_fingerprint().ok()?;
         }
         Some(b.finish())
