@@ -1,12 +1,15 @@
 //! Binds the listening sockets: for every shard and every listening address one UDP socket and
 //! one TCP listener on the same port (SO_REUSEPORT). Port 0 picks one free port that works for
-//! UDP and TCP on every address.
+//! UDP and TCP on every address. Each address's UDP group and TCP group is then steered by source
+//! IP (`steer`): shard `i`'s socket is the `i`-th bound, which is the index the program returns.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
 
 use super::error::EngineError;
 use super::sockets;
+use super::steer::{SourceHash, Steering, Steerings};
 use crate::turn::Transport;
 
 /// Attempts at finding a port free for both UDP and TCP on every address.
@@ -22,6 +25,8 @@ pub(crate) struct Listeners {
     /// One transport address per listening IP, with the port actually bound.
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) shards: Vec<ShardSockets>,
+    /// How the kernel picks a shard for a client, for the start-up log.
+    pub(crate) steering: Steerings,
 }
 
 /// Which transports to listen on.
@@ -32,6 +37,62 @@ pub(crate) struct Transports {
 }
 
 pub(crate) fn bind(
+    ips: &[IpAddr],
+    port: u16,
+    shards: usize,
+    want: Transports,
+) -> Result<Listeners, EngineError> {
+    let key = getrandom::u32().map_err(|e| EngineError::Io {
+        what: "reading random bytes",
+        source: io::Error::other(e.to_string()),
+    })?;
+    bind_keyed(ips, port, shards, want, key)
+}
+
+/// `bind` with the steering program's hash key given.
+fn bind_keyed(
+    ips: &[IpAddr],
+    port: u16,
+    shards: usize,
+    want: Transports,
+    key: u32,
+) -> Result<Listeners, EngineError> {
+    let mut listeners = bind_groups(ips, port, shards, want)?;
+    let one_shard = |wanted: bool| {
+        if wanted {
+            Steering::OneShard
+        } else {
+            Steering::Off
+        }
+    };
+    listeners.steering = match (SourceHash::new(key, shards), listeners.shards.first()) {
+        (Some(hash), Some(first)) => Steerings {
+            udp: steer(hash, &first.udp, &listeners.addrs),
+            tcp: steer(hash, &first.tcp, &listeners.addrs),
+        },
+        _ => Steerings {
+            udp: one_shard(want.udp),
+            tcp: one_shard(want.tcp),
+        },
+    };
+    Ok(listeners)
+}
+
+/// Attaches `hash` to each address's group through shard 0's socket in it (`heads[i]` is in
+/// the group of `addrs[i]`; any member will do, the program is the group's).
+fn steer<S: AsRawFd>(hash: SourceHash, heads: &[S], addrs: &[SocketAddr]) -> Steering {
+    if heads.is_empty() {
+        return Steering::Off;
+    }
+    for (socket, addr) in heads.iter().zip(addrs) {
+        if let Err(error) = hash.attach(socket, addr.is_ipv6()) {
+            return Steering::Failed { addr: *addr, error };
+        }
+    }
+    Steering::BySource
+}
+
+fn bind_groups(
     ips: &[IpAddr],
     port: u16,
     shards: usize,
@@ -130,7 +191,11 @@ fn bind_at(
         }
         all.push(mine);
     }
-    Ok(Listeners { addrs, shards: all })
+    Ok(Listeners {
+        addrs,
+        shards: all,
+        steering: Steerings::default(),
+    })
 }
 
 fn bind_error(transport: Transport, addr: SocketAddr) -> impl FnOnce(io::Error) -> EngineError {
@@ -165,6 +230,89 @@ mod tests {
             assert_eq!(s.udp[0].local_addr().unwrap(), l.addrs[0]);
             assert_eq!(s.tcp[0].local_addr().unwrap(), l.addrs[0]);
         }
+    }
+
+    /// Polls a non-blocking socket for up to a second.
+    fn eventually<T>(mut f: impl FnMut() -> io::Result<T>) -> Option<T> {
+        for _ in 0..100 {
+            match f() {
+                Ok(v) => return Some(v),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        None
+    }
+
+    /// On this kernel, with the port-0 seed socket and without: every source port of each of
+    /// 24 source IPs reaches shard `hash(ip)`'s socket, over UDP and TCP, so a group's index
+    /// order is the shard order.
+    #[test]
+    fn every_port_of_a_source_ip_reaches_the_shard_its_hash_names() {
+        const KEY: u32 = 0x7e2a_0001;
+        const SHARDS: usize = 3;
+        let hash = SourceHash::new(KEY, SHARDS).unwrap();
+        let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let tcp_only = Transports {
+            udp: false,
+            tcp: true,
+        };
+        let mut port = 0;
+        for (want, fixed) in [(BOTH, false), (BOTH, true), (tcp_only, false)] {
+            let at = if fixed { port } else { 0 };
+            let l = bind_keyed(&ips, at, SHARDS, want, KEY).unwrap();
+            let addr = l.addrs[0];
+            port = addr.port();
+            assert!(matches!(l.steering.tcp, Steering::BySource));
+            assert_eq!(
+                matches!(l.steering.udp, Steering::BySource),
+                want.udp,
+                "{:?}",
+                l.steering.udp
+            );
+            let mut hits = [0; SHARDS];
+            for n in 1..=24 {
+                let src = IpAddr::V4(Ipv4Addr::new(127, 0, 0, n));
+                let shard = hash.shard_of(src);
+                hits[shard] += 1;
+                for _ in 0..2 {
+                    if want.udp {
+                        let tx = UdpSocket::bind((src, 0)).unwrap();
+                        tx.send_to(b"x", addr).unwrap();
+                        let got = eventually(|| l.shards[shard].udp[0].recv(&mut [0; 8]));
+                        assert!(got.is_some(), "{src} did not reach shard {shard} over UDP");
+                    }
+                    let tx =
+                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                            .unwrap();
+                    tx.bind(&SocketAddr::new(src, 0).into()).unwrap();
+                    tx.connect(&addr.into()).unwrap();
+                    let got = eventually(|| l.shards[shard].tcp[0].accept());
+                    assert!(got.is_some(), "{src} did not reach shard {shard} over TCP");
+                }
+            }
+            assert!(hits.iter().all(|h| *h > 0), "{hits:?}");
+            for s in &l.shards {
+                if let Some(udp) = s.udp.first() {
+                    assert!(udp.recv(&mut [0; 8]).is_err(), "a datagram went astray");
+                }
+                assert!(s.tcp[0].accept().is_err(), "a connection went astray");
+            }
+        }
+    }
+
+    #[test]
+    fn one_shard_is_not_steered() {
+        let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let udp_only = Transports {
+            udp: true,
+            tcp: false,
+        };
+        let l = bind(&ips, 0, 1, udp_only).unwrap();
+        assert!(matches!(l.steering.udp, Steering::OneShard));
+        assert!(matches!(l.steering.tcp, Steering::Off));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Socket creation with the options tern needs: SO_REUSEPORT listeners (one per shard, the kernel
-//! spreads clients by 4-tuple), IPv6-only IPv6 sockets (so IPv4 and IPv6 binds never collide),
+//! Socket creation with the options tern needs: SO_REUSEPORT listeners (one per shard, steered by
+//! source IP in `steer`), IPv6-only IPv6 sockets (so IPv4 and IPv6 binds never collide),
 //! non-blocking mode, and IP_MTU_DISCOVER for DONT-FRAGMENT (RFC 8656 §14.8).
 
 use std::io;

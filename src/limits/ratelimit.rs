@@ -32,8 +32,10 @@ struct Slot {
     count: u32,
 }
 
-/// One shard's limiter (a UDP source always reaches the same shard). 64 KiB of counters,
-/// allocated once.
+/// One shard's limiter. It holds server-wide because the engine steers every port of a source IP
+/// to one shard (`engine/steer.rs`); where the kernel refuses that program (logged at start-up)
+/// the kernel spreads a source's ports over the shards and each shard grants this budget.
+/// 64 KiB of counters, allocated once.
 #[derive(Debug)]
 pub struct SourceRateLimit {
     per_second: u32,
