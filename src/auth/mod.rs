@@ -15,7 +15,10 @@ pub use credentials::{Credentials, Lookup};
 pub use key::{long_term_key, rest_key, rest_password, rest_password_into, Key, REST_PASSWORD_LEN};
 pub use keylist::{KeyList, MAX_KEYS, MAX_REST_SECRETS};
 pub use nonce::{Nonce, NonceCheck, NonceKey, NONCE_COOKIE, NONCE_LEN};
-pub use resolver::{Resolved, Resolver, ResolverStats, DOWN_TTL, NEGATIVE_TTL, POSITIVE_TTL};
+pub use resolver::{
+    Refusal, Resolved, Resolver, ResolverStats, DEFAULT_MAX_NAME, DOWN_TTL, NEGATIVE_TTL,
+    POSITIVE_TTL,
+};
 pub use source::{
     key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, SourceError, REALM_OPTIONS,
 };

@@ -3,13 +3,19 @@
 //! cache shared by every shard (short TTLs, bounded size) and the asking shards are woken to
 //! resume the requests they parked. A database that is down costs a 401, never a stall.
 //!
+//! Anyone holding a nonce can make tern ask about any name, so asking is guarded (issue 18): a
+//! name longer than `userdb-max-username-length` is never asked about, the shard charges each
+//! question about a name the database has not confirmed to the source's budget
+//! (`userdb-lookup-rps`), users the database knows live in a cache of their own that unknown
+//! names never evict, their questions go ahead of the others', and a full queue is reported as
+//! overload, not as a database that is down.
+//!
 //! No clock is read here: each question carries the asking shard's `now`, and answers live for
 //! their TTL from that instant (a little shorter than from the answer: the safe side).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -25,15 +31,23 @@ pub const POSITIVE_TTL: Duration = Duration::from_secs(10);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(3);
 /// How long "database unavailable" is answered before the database is tried again for a user.
 pub const DOWN_TTL: Duration = Duration::from_secs(3);
+/// The default `userdb-max-username-length`: longer than any name a deployment hands out
+/// (coturn's REST form is an expiry, a separator and an id), far shorter than STUN's 513 bytes.
+pub const DEFAULT_MAX_NAME: usize = 128;
 /// After a failure, questions asked within this time are answered "unavailable" at once, so a
 /// dead database is not reconnected to once per user.
 const BACKOFF: Duration = Duration::from_secs(1);
 /// A question without an answer after this long is asked again.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Questions waiting for the resolver; beyond this, authentications fail at once (401).
+/// Questions waiting for the resolver, per lane; beyond this, authentications that need the
+/// database fail at once (401, counted as overload).
 const QUEUE: usize = 1024;
-/// Cached usernames; beyond this, expired entries go, then everything not in flight.
-const MAX_ENTRIES: usize = 100_000;
+/// Users the database knows, kept (past their TTL too, as a mark that the name is real) up to
+/// this many; unknown names are cached apart, up to `MAX_OTHERS`.
+const MAX_KNOWN: usize = 100_000;
+/// Cached answers for names the database does not know, failures and questions in flight;
+/// beyond this, expired entries go, then everything not in flight.
+const MAX_OTHERS: usize = 100_000;
 
 /// What a shard gets back for a username.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +58,19 @@ pub enum Resolved {
     Unavailable,
     /// Asked; the shard is woken when the answer is in. Park the request.
     Pending,
+    /// Not asked: answered like an unknown user (401) and counted by the shard.
+    Refused(Refusal),
+}
+
+/// Why a name was not asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Longer than `userdb-max-username-length`.
+    TooLong,
+    /// The source spent its budget of questions (`userdb-lookup-rps`).
+    OverBudget,
+    /// The resolver's queue is full: the database is slower than the questions.
+    Overloaded,
 }
 
 enum State {
@@ -60,14 +87,33 @@ struct Entry {
     until: Instant,
 }
 
+/// The two caches: names the database confirmed (`known`) and everything else (`others`).
+#[derive(Default)]
+struct Cache {
+    known: HashMap<String, Entry>,
+    others: HashMap<String, Entry>,
+}
+
+/// The questions waiting for the resolver thread: those about known users go first.
+#[derive(Default)]
+struct Lanes {
+    known: VecDeque<Query>,
+    others: VecDeque<Query>,
+    closed: bool,
+}
+
 type Wake = Box<dyn Fn() + Send + Sync>;
 
 struct Inner {
     realm: String,
     describe: String,
-    cache: Mutex<HashMap<String, Entry>>,
+    max_name: usize,
+    cache: Mutex<Cache>,
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
     wakers: Mutex<Vec<Option<Wake>>>,
     refused: AtomicU64,
+    overloaded: AtomicU64,
     queries: AtomicU64,
     failures: AtomicU64,
 }
@@ -77,14 +123,38 @@ struct Query {
     asked: Instant,
 }
 
-/// The handle shards use; dropping the last one ends the resolver thread.
+/// The handle shards use; dropping it ends the resolver thread once its queue is answered.
 pub struct Resolver {
     inner: Arc<Inner>,
-    tx: SyncSender<Query>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The answer for a name whose entry is still valid (`Unavailable`, which the caller counts, for
+/// a failure); `None` when the name must be asked about.
+fn cached(entry: Option<&mut Entry>, bit: u64, now: Instant) -> Option<Resolved> {
+    let entry = entry.filter(|e| now < e.until)?;
+    Some(match &mut entry.state {
+        State::Known(answer) => Resolved::Found(Arc::clone(answer)),
+        State::Down => Resolved::Unavailable,
+        State::InFlight { waiters } => {
+            *waiters |= bit;
+            Resolved::Pending
+        }
+    })
+}
+
+/// Makes room among the others for one more entry at `now`: expired entries go first, then
+/// everything not in flight.
+fn make_room(others: &mut HashMap<String, Entry>, now: Instant) {
+    if others.len() >= MAX_OTHERS {
+        others.retain(|_, e| now < e.until);
+        if others.len() >= MAX_OTHERS {
+            others.retain(|_, e| matches!(e.state, State::InFlight { .. }));
+        }
+    }
 }
 
 impl Resolver {
@@ -93,28 +163,38 @@ impl Resolver {
     pub fn from_config(cfg: &Config) -> Result<Option<Resolver>, String> {
         match DbSpec::from_config(cfg).map_err(|e| e.to_string())? {
             None => Ok(None),
-            Some(spec) => Resolver::start(spec, &cfg.realm).map(Some),
+            Some(spec) => {
+                Resolver::start_with(spec, &cfg.realm, cfg.userdb_max_username_length).map(Some)
+            }
         }
     }
 
     pub fn start(spec: DbSpec, realm: &str) -> Result<Resolver, String> {
+        Resolver::start_with(spec, realm, DEFAULT_MAX_NAME)
+    }
+
+    /// As [`Resolver::start`], refusing names longer than `max_name` bytes without a query.
+    pub fn start_with(spec: DbSpec, realm: &str, max_name: usize) -> Result<Resolver, String> {
         let inner = Arc::new(Inner {
             realm: realm.to_owned(),
             describe: spec.describe(),
-            cache: Mutex::new(HashMap::new()),
+            max_name,
+            cache: Mutex::new(Cache::default()),
+            lanes: Mutex::new(Lanes::default()),
+            ready: Condvar::new(),
             wakers: Mutex::new(Vec::new()),
             refused: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
             queries: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         });
-        let (tx, rx) = sync_channel(QUEUE);
         let worker = Arc::clone(&inner);
         std::thread::Builder::new()
             .name(String::from("tern-userdb"))
-            .spawn(move || serve(&worker, &spec, &rx))
+            .spawn(move || serve(&worker, &spec))
             .map_err(|e| format!("cannot start the user database thread: {e}"))?;
         info!("user database: {}", inner.describe);
-        Ok(Resolver { inner, tx })
+        Ok(Resolver { inner })
     }
 
     /// Called by the engine for each shard: how to wake it when an answer it waits for is in.
@@ -129,45 +209,75 @@ impl Resolver {
     }
 
     /// What the database holds for `username`, from the cache or by asking (`Pending`).
-    pub fn lookup(&self, username: &str, shard: usize, now: Instant) -> Resolved {
+    /// `budget` is called (once) before asking about a name the database has not confirmed;
+    /// false refuses the question.
+    pub fn lookup(
+        &self,
+        username: &str,
+        shard: usize,
+        now: Instant,
+        budget: &mut dyn FnMut() -> bool,
+    ) -> Resolved {
+        if username.len() > self.inner.max_name {
+            return Resolved::Refused(Refusal::TooLong);
+        }
         let bit = 1u64 << (shard % 64);
         let mut cache = lock(&self.inner.cache);
-        if let Some(entry) = cache.get_mut(username) {
-            if now < entry.until {
-                match &mut entry.state {
-                    State::Known(answer) => return Resolved::Found(Arc::clone(answer)),
-                    State::Down => return self.refuse(),
-                    State::InFlight { waiters } => {
-                        *waiters |= bit;
-                        return Resolved::Pending;
-                    }
-                }
+        let known = cache.known.contains_key(username);
+        let hit = if known {
+            cached(cache.known.get_mut(username), bit, now)
+        } else {
+            cached(cache.others.get_mut(username), bit, now)
+        };
+        match hit {
+            Some(Resolved::Unavailable) => {
+                drop(cache);
+                return self.refuse();
             }
+            Some(resolved) => return resolved,
+            None => {}
         }
-        if cache.len() >= MAX_ENTRIES {
-            cache.retain(|_, e| now < e.until);
-            if cache.len() >= MAX_ENTRIES {
-                cache.retain(|_, e| matches!(e.state, State::InFlight { .. }));
-            }
+        // A user the database confirmed is asked about again without spending the source's
+        // budget: a flood from its address must not lock it out.
+        if !known && !budget() {
+            return Resolved::Refused(Refusal::OverBudget);
         }
         let query = Query {
             username: username.to_owned(),
             asked: now,
         };
-        match self.tx.try_send(query) {
-            Ok(()) => {
-                let entry = Entry {
-                    state: State::InFlight { waiters: bit },
-                    until: now + QUERY_TIMEOUT,
-                };
-                cache.insert(username.to_owned(), entry);
-                Resolved::Pending
-            }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                drop(cache);
-                self.refuse()
-            }
+        if !self.enqueue(query, known) {
+            drop(cache);
+            return self.overloaded();
         }
+        let entry = Entry {
+            state: State::InFlight { waiters: bit },
+            until: now + QUERY_TIMEOUT,
+        };
+        if known {
+            cache.known.insert(username.to_owned(), entry);
+        } else {
+            make_room(&mut cache.others, now);
+            cache.others.insert(username.to_owned(), entry);
+        }
+        Resolved::Pending
+    }
+
+    /// Queues `query` in its lane; false when that lane is full.
+    fn enqueue(&self, query: Query, known: bool) -> bool {
+        let mut lanes = lock(&self.inner.lanes);
+        let lane = if known {
+            &mut lanes.known
+        } else {
+            &mut lanes.others
+        };
+        if lane.len() >= QUEUE {
+            return false;
+        }
+        lane.push_back(query);
+        drop(lanes);
+        self.inner.ready.notify_one();
+        true
     }
 
     fn refuse(&self) -> Resolved {
@@ -181,13 +291,33 @@ impl Resolver {
         Resolved::Unavailable
     }
 
+    fn overloaded(&self) -> Resolved {
+        let n = self.inner.overloaded.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            warn!(
+                "authentication refused (401): user database {} overloaded, {QUEUE} lookups already \
+                 waiting ({n} refused so far); cached users are unaffected",
+                self.inner.describe
+            );
+        }
+        Resolved::Refused(Refusal::Overloaded)
+    }
+
     /// Counters for metrics and tests.
     pub fn stats(&self) -> ResolverStats {
         ResolverStats {
             refused: self.inner.refused.load(Ordering::Relaxed),
+            overloaded: self.inner.overloaded.load(Ordering::Relaxed),
             queries: self.inner.queries.load(Ordering::Relaxed),
             failures: self.inner.failures.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        lock(&self.inner.lanes).closed = true;
+        self.inner.ready.notify_all();
     }
 }
 
@@ -196,6 +326,8 @@ impl Resolver {
 pub struct ResolverStats {
     /// Authentications refused because the database was unavailable.
     pub refused: u64,
+    /// Authentications refused because the queue of questions was full.
+    pub overloaded: u64,
     /// Questions sent to the database.
     pub queries: u64,
     /// Questions the database could not answer.
@@ -211,11 +343,28 @@ impl std::fmt::Debug for Resolver {
     }
 }
 
+/// The next question, known users' first; None once the handle is gone and nothing waits.
+fn next(inner: &Inner) -> Option<Query> {
+    let mut lanes = lock(&inner.lanes);
+    loop {
+        if let Some(q) = lanes.known.pop_front().or_else(|| lanes.others.pop_front()) {
+            return Some(q);
+        }
+        if lanes.closed {
+            return None;
+        }
+        lanes = inner
+            .ready
+            .wait(lanes)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
 /// The resolver thread: one question at a time, one connection, reconnecting after a failure.
-fn serve(inner: &Inner, spec: &DbSpec, rx: &Receiver<Query>) {
+fn serve(inner: &Inner, spec: &DbSpec) {
     let mut conn: Option<Box<dyn UserDb>> = None;
     let mut failed_at: Option<Instant> = None;
-    for q in rx {
+    while let Some(q) = next(inner) {
         let recent_failure = failed_at.is_some_and(|t| q.asked < t + BACKOFF);
         let result = if recent_failure {
             Err(None)
@@ -223,7 +372,7 @@ fn serve(inner: &Inner, spec: &DbSpec, rx: &Receiver<Query>) {
             inner.queries.fetch_add(1, Ordering::Relaxed);
             ask(&mut conn, spec, &inner.realm, &q.username).map_err(Some)
         };
-        let (state, ttl) = match result {
+        let (state, ttl, real) = match result {
             Ok(answer) => {
                 if failed_at.take().is_some() {
                     info!("user database {} reachable again", inner.describe);
@@ -233,7 +382,8 @@ fn serve(inner: &Inner, spec: &DbSpec, rx: &Receiver<Query>) {
                 } else {
                     NEGATIVE_TTL
                 };
-                (State::Known(Arc::new(answer)), ttl)
+                let real = answer.key.is_some();
+                (State::Known(Arc::new(answer)), ttl, Some(real))
             }
             Err(e) => {
                 conn = None;
@@ -247,22 +397,10 @@ fn serve(inner: &Inner, spec: &DbSpec, rx: &Receiver<Query>) {
                     }
                     failed_at = Some(q.asked);
                 }
-                (State::Down, DOWN_TTL)
+                (State::Down, DOWN_TTL, None)
             }
         };
-        let waiters = {
-            let mut cache = lock(&inner.cache);
-            let waiters = match cache.get(&q.username).map(|e| &e.state) {
-                Some(State::InFlight { waiters }) => *waiters,
-                _ => 0,
-            };
-            let entry = Entry {
-                state,
-                until: q.asked + ttl,
-            };
-            cache.insert(q.username, entry);
-            waiters
-        };
+        let waiters = store(inner, q, state, ttl, real);
         let wakers = lock(&inner.wakers);
         for (i, wake) in wakers.iter().enumerate() {
             if waiters & (1u64 << (i % 64)) != 0 {
@@ -272,6 +410,41 @@ fn serve(inner: &Inner, spec: &DbSpec, rx: &Receiver<Query>) {
             }
         }
     }
+}
+
+/// Caches an answer (`real`: whether the database holds a key for the name, None when it could
+/// not say) in the cache it belongs to; the shards that waited for it.
+fn store(inner: &Inner, q: Query, state: State, ttl: Duration, real: Option<bool>) -> u64 {
+    let mut guard = lock(&inner.cache);
+    let cache = &mut *guard;
+    let waiting = |e: Option<Entry>| match e.map(|e| e.state) {
+        Some(State::InFlight { waiters }) => waiters,
+        _ => 0,
+    };
+    let was_known = cache.known.contains_key(&q.username);
+    let waiters =
+        waiting(cache.known.remove(&q.username)) | waiting(cache.others.remove(&q.username));
+    let entry = Entry {
+        state,
+        until: q.asked + ttl,
+    };
+    // A failure leaves a known user among the known: its next question still goes first.
+    let known = real.unwrap_or(was_known);
+    if known && cache.known.len() >= MAX_KNOWN {
+        // Only expired users make room: with the cache full of live ones, the newcomer waits
+        // among the others.
+        let now = q.asked;
+        cache
+            .known
+            .retain(|_, e| now < e.until || matches!(e.state, State::InFlight { .. }));
+    }
+    if known && cache.known.len() < MAX_KNOWN {
+        cache.known.insert(q.username, entry);
+    } else {
+        make_room(&mut cache.others, q.asked);
+        cache.others.insert(q.username, entry);
+    }
+    waiters
 }
 
 fn ask(
@@ -286,5 +459,113 @@ fn ask(
     match conn {
         Some(db) => db.user(realm, username),
         None => Err(super::SourceError(String::from("no connection"))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // one real base instant; time then moves by hand
+mod tests {
+    use super::*;
+    use crate::auth::long_term_key;
+
+    const REALM: &str = "flood.test";
+
+    struct Db {
+        dir: std::path::PathBuf,
+        spec: DbSpec,
+    }
+
+    impl Db {
+        fn new(tag: &str, users: &[&str]) -> Db {
+            let mut rnd = [0u8; 6];
+            getrandom::fill(&mut rnd).expect("random");
+            let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+            let dir = std::env::temp_dir().join(format!("tern-resolver-{tag}-{hex}"));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let spec = DbSpec::Sqlite(dir.join("turndb"));
+            let mut db = db::open(&spec).expect("open SQLite");
+            for u in users {
+                db.add_user(REALM, u, &long_term_key(u, REALM, "pw"))
+                    .expect("add user");
+            }
+            Db { dir, spec }
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Asks until the answer is in (the resolver thread answers in the background).
+    fn answer(r: &Resolver, name: &str, now: Instant) -> Resolved {
+        for _ in 0..10_000 {
+            match r.lookup(name, 0, now, &mut || true) {
+                Resolved::Pending | Resolved::Refused(Refusal::Overloaded) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+        panic!("no answer for {name}");
+    }
+
+    fn has_key(r: &Resolved) -> bool {
+        matches!(r, Resolved::Found(a) if a.key.is_some())
+    }
+
+    /// More unknown names than the whole cache holds, all still fresh: the known user's entry
+    /// stays, so it is answered from the cache after it was deleted from the database.
+    #[test]
+    fn unknown_names_never_evict_a_known_user() {
+        let db = Db::new("evict", &["alice"]);
+        let r = Resolver::start(db.spec.clone(), REALM).expect("resolver");
+        let t0 = Instant::now();
+        assert!(has_key(&answer(&r, "alice", t0)));
+        let mut admin = db::open(&db.spec).expect("open SQLite");
+        assert_eq!(admin.delete_user(REALM, "alice"), Ok(true));
+        let names: Vec<String> = (0..MAX_OTHERS + MAX_OTHERS / 10)
+            .map(|i| format!("nobody-{i}"))
+            .collect();
+        for batch in names.chunks(QUEUE) {
+            for name in batch {
+                assert_eq!(r.lookup(name, 0, t0, &mut || true), Resolved::Pending);
+            }
+            if let Some(last) = batch.last() {
+                answer(&r, last, t0);
+            }
+        }
+        let later = t0 + Duration::from_secs(1);
+        assert!(has_key(&answer(&r, "alice", later)), "{:?}", r.stats());
+        let asked = r.stats().queries;
+        assert!(asked > MAX_OTHERS as u64, "{asked}");
+    }
+
+    /// The budget is asked only for names the database has not confirmed; overlong names are
+    /// refused before anything else.
+    #[test]
+    fn budget_and_length_guard_the_lookups() {
+        let db = Db::new("budget", &["alice"]);
+        let r = Resolver::start_with(db.spec.clone(), REALM, 16).expect("resolver");
+        let t0 = Instant::now();
+        assert!(has_key(&answer(&r, "alice", t0)));
+        let expired = t0 + POSITIVE_TTL + Duration::from_secs(1);
+        let mut charged = 0;
+        let mut spent = || {
+            charged += 1;
+            false
+        };
+        assert_eq!(r.lookup("alice", 0, expired, &mut spent), Resolved::Pending);
+        assert_eq!(
+            r.lookup("stranger", 0, expired, &mut spent),
+            Resolved::Refused(Refusal::OverBudget)
+        );
+        assert_eq!(
+            r.lookup(&"x".repeat(17), 0, expired, &mut spent),
+            Resolved::Refused(Refusal::TooLong)
+        );
+        assert_eq!(charged, 1);
+        assert!(has_key(&answer(&r, "alice", expired)));
     }
 }

@@ -141,6 +141,11 @@ impl Config {
             "redis-userdb",
             self.redis_userdb.as_deref().map(mask_connection),
         );
+        o.set("userdb-lookup-rps", self.userdb_lookup_rps);
+        o.set(
+            "userdb-max-username-length",
+            self.userdb_max_username_length,
+        );
     }
 
     fn limits(&self, o: &mut Out) {

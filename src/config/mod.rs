@@ -149,6 +149,11 @@ pub struct Config {
     pub userdb: Option<String>,
     pub redis_userdb: Option<String>,
     pub psql_userdb: Option<String>,
+    /// tern: user database questions per source IP per second about names the database has not
+    /// confirmed; 0 means no limit.
+    pub userdb_lookup_rps: u32,
+    /// tern: longer USERNAMEs are refused without asking the user database.
+    pub userdb_max_username_length: usize,
 
     // Quotas, bandwidth, timers (seconds).
     pub user_quota: u32,
@@ -257,6 +262,8 @@ impl Default for Config {
             userdb: None,
             redis_userdb: None,
             psql_userdb: None,
+            userdb_lookup_rps: 10,
+            userdb_max_username_length: crate::auth::DEFAULT_MAX_NAME,
             user_quota: 0,
             total_quota: 0,
             max_bps: 0,

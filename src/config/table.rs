@@ -207,6 +207,14 @@ pub(crate) static OPTIONS: &[O] = &[
     })
     .short('N')
     .help("Redis user database: \"ip=.. port=.. dbname=.. password=.. connect_timeout=..\""),
+    O::value("userdb-lookup-rps", |c, s| {
+        v::u32_value(s).map(|n| c.userdb_lookup_rps = n)
+    })
+    .help("tern: user database lookups of uncached names per source IP and second (10; 0: off)"),
+    O::value("userdb-max-username-length", |c, s| {
+        v::username_length(s).map(|n| c.userdb_max_username_length = n)
+    })
+    .help("tern: longer USERNAMEs are refused without a user database lookup (128; 1-512)"),
     O::todo("mysql-userdb", Arg::Required)
         .short('M')
         .help("MySQL user database"),

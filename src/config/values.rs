@@ -61,6 +61,14 @@ pub fn ipv6_prefix(v: &str) -> Parsed<u8> {
     }
 }
 
+/// A USERNAME length in bytes: 1-512 (RFC 8489 §14.3 keeps USERNAME under 513 bytes).
+pub fn username_length(v: &str) -> Parsed<usize> {
+    match number::<usize>(v, "a username length (1-512)")? {
+        n if (1..=512).contains(&n) => Ok(n),
+        _ => Err(format!("`{v}` is not a username length (1-512)")),
+    }
+}
+
 /// An optional number: empty means `default` (coturn's `get_int_value`).
 pub fn u32_or(v: &str, default: u32) -> Parsed<u32> {
     if v.is_empty() {

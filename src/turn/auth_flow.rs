@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::allocation::{Allocation, Sign};
 use super::response::Responder;
 use super::settings::Settings;
-use crate::auth::{Key, Lookup, NonceCheck, NonceKey, Resolved};
+use crate::auth::{Key, Lookup, NonceCheck, NonceKey, Refusal, Resolved};
 use crate::stun::{attr, ErrorCode, Message};
 
 /// A request that passed authentication.
@@ -32,6 +32,9 @@ pub(crate) enum Reject {
     Pending,
     /// The user database cannot be reached: 401 (with REALM and NONCE), counted apart.
     DbUnavailable,
+    /// The user database was not asked (name too long, the source's budget spent, its queue
+    /// full): 401 like an unknown user, counted by reason.
+    NotAsked(Refusal),
 }
 
 /// Who asks and when: the user database cache needs the shard (to wake it) and `now`.
@@ -45,12 +48,14 @@ pub(crate) struct Asker {
 
 /// Authenticates `msg` from `client`; `existing` is the allocation of its 5-tuple, whose cached
 /// key is used (the user's credentials are looked up only when there is none, as coturn does).
+/// `budget` is asked before the user database is queried about a name it has not confirmed.
 pub(crate) fn authenticate<'m>(
     settings: &Settings,
     nonces: &NonceKey,
     msg: &Message<'m>,
     asker: Asker,
     existing: Option<&Allocation>,
+    budget: &mut dyn FnMut() -> bool,
 ) -> Result<Authed<'m>, Reject> {
     let Asker { client, unix, .. } = asker;
     if settings.credentials.is_open() {
@@ -115,7 +120,7 @@ pub(crate) fn authenticate<'m>(
     let Some(resolver) = &settings.resolver else {
         return Err(not_found);
     };
-    match resolver.lookup(username, asker.shard, asker.now) {
+    match resolver.lookup(username, asker.shard, asker.now, budget) {
         Resolved::Found(answer) => {
             match settings.credentials.lookup_answer(username, unix, &answer) {
                 Lookup::Keys(keys) => keys.iter().find_map(verify).ok_or(Reject::BadIntegrity),
@@ -124,6 +129,7 @@ pub(crate) fn authenticate<'m>(
         }
         Resolved::Pending => Err(Reject::Pending),
         Resolved::Unavailable => Err(Reject::DbUnavailable),
+        Resolved::Refused(why) => Err(Reject::NotAsked(why)),
     }
 }
 
@@ -144,7 +150,7 @@ pub(crate) fn reject(
         // The caller parks the request instead of answering.
         Reject::Pending => None,
         Reject::Challenge(code) => challenge(r, code, settings, nonces, client, unix),
-        Reject::DbUnavailable => {
+        Reject::DbUnavailable | Reject::NotAsked(_) => {
             challenge(r, ErrorCode::UNAUTHORIZED, settings, nonces, client, unix)
         }
     }

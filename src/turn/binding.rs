@@ -32,7 +32,9 @@ impl Shard {
                 now,
                 unix,
             };
-            match authenticate(&settings, shared.nonce(), msg, asker, None) {
+            let (ns, ip) = (self.nanos(now), client.remote.ip());
+            let budget = &mut || self.lookups.allow(ns, ip);
+            match authenticate(&settings, shared.nonce(), msg, asker, None, budget) {
                 Ok(auth) => r.sign = auth.sign,
                 Err(Reject::Pending) => {
                     self.parked.park(client, msg.as_bytes(), now);

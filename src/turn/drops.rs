@@ -4,8 +4,9 @@
 //! senders. Plain per-shard integers, like `Counters`, summed when scraped.
 
 /// One reason input was dropped. Every drop but `ListenerQueue` (datagrams tern never
-/// received) also counts in `Counters::malformed` (the `Malformed` group) or `Counters::dropped`
-/// (the rest), so those totals stay as they were.
+/// received) and the `Userdb*` refusals (answered 401, counted in `unauthenticated_401`) also
+/// counts in `Counters::malformed` (the `Malformed` group) or `Counters::dropped` (the rest), so
+/// those totals stay as they were.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// Shorter than a STUN header (20) or a ChannelData header (4), or empty.
@@ -45,10 +46,18 @@ pub enum DropReason {
     /// Datagrams the kernel dropped because a UDP listener's receive queue was full: the shard
     /// did not read fast enough (the engine reads the kernel's count; see `engine::shed`).
     ListenerQueue,
+    /// A USERNAME longer than `userdb-max-username-length`: answered 401 like an unknown user,
+    /// the user database not asked.
+    UserdbNameTooLong,
+    /// A source over its budget of user database questions (`userdb-lookup-rps`): answered 401
+    /// like an unknown user, the database not asked.
+    UserdbBudget,
+    /// The user database's queue of questions was full: answered 401, the database not asked.
+    UserdbOverloaded,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 21;
 
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Truncated,
@@ -69,6 +78,9 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::Overload,
         DropReason::ListenerQueue,
+        DropReason::UserdbNameTooLong,
+        DropReason::UserdbBudget,
+        DropReason::UserdbOverloaded,
     ];
 
     /// The metric label.
@@ -92,6 +104,9 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::Overload => "overload",
             DropReason::ListenerQueue => "listener_queue",
+            DropReason::UserdbNameTooLong => "userdb_name_too_long",
+            DropReason::UserdbBudget => "userdb_budget",
+            DropReason::UserdbOverloaded => "userdb_overloaded",
         }
     }
 

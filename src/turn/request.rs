@@ -11,6 +11,7 @@ use super::io::{Client, RelayIo};
 use super::report::{allocation_event, EventKind};
 use super::response::{unknown_attributes, Responder};
 use super::shard::Shard;
+use crate::auth::Refusal;
 use crate::stun::{attr, channel, ErrorCode, Message, Method};
 
 impl Shard {
@@ -33,6 +34,8 @@ impl Shard {
                 existing = None;
             }
         }
+        let ns = self.nanos(now);
+        let ip = client.remote.ip();
         let alloc = existing.and_then(|slot| self.table.get(slot));
         let asker = Asker {
             client: client.remote,
@@ -40,7 +43,8 @@ impl Shard {
             now,
             unix,
         };
-        let mut authed = authenticate(&settings, shared.nonce(), msg, asker, alloc);
+        let budget = &mut || self.lookups.allow(ns, ip);
+        let mut authed = authenticate(&settings, shared.nonce(), msg, asker, alloc, budget);
         if matches!(authed, Err(Reject::Challenge(_))) {
             // A ConnectionBind may carry the nonce issued on the control connection (RFC 6062
             // §5.4 uses the allocation's credentials): accept that nonce too.
@@ -49,7 +53,8 @@ impl Shard {
                     client: owner,
                     ..asker
                 };
-                authed = authenticate(&settings, shared.nonce(), msg, asker, None);
+                let budget = &mut || self.lookups.allow(ns, ip);
+                authed = authenticate(&settings, shared.nonce(), msg, asker, None, budget);
             }
         }
         let auth = match authed {
@@ -115,14 +120,23 @@ impl Shard {
         why: Reject,
         r: Responder<'_>,
     ) -> Option<usize> {
+        if let Reject::NotAsked(refusal) = why {
+            // Counted even when the answer is withheld: the metric is what the database was
+            // spared.
+            self.drops.count(match refusal {
+                Refusal::TooLong => DropReason::UserdbNameTooLong,
+                Refusal::OverBudget => DropReason::UserdbBudget,
+                Refusal::Overloaded => DropReason::UserdbOverloaded,
+            });
+        }
         if !self.may_answer_unauthenticated(now, client) {
             return None;
         }
         match why {
             // A database that is down is counted apart too, by the resolver.
-            Reject::Challenge(ErrorCode::UNAUTHORIZED) | Reject::DbUnavailable => {
-                self.counters.unauthenticated_401 += 1
-            }
+            Reject::Challenge(ErrorCode::UNAUTHORIZED)
+            | Reject::DbUnavailable
+            | Reject::NotAsked(_) => self.counters.unauthenticated_401 += 1,
             Reject::BadIntegrity => {
                 self.counters.unauthenticated_401 += 1;
                 self.drops.count(DropReason::BadIntegrity);

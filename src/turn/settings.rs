@@ -43,6 +43,8 @@ pub struct Settings {
     pub(crate) max_bps: u64,
     /// Answers to an unauthenticated UDP source per second; 0 unlimited.
     pub(crate) unauth_rps: u32,
+    /// User database questions about unconfirmed names per source IP per second; 0 unlimited.
+    pub(crate) lookup_rps: u32,
     /// `stun-only`: TURN requests are ignored.
     pub(crate) stun_only: bool,
     /// `no-stun`: Binding requests are ignored.
@@ -116,6 +118,7 @@ impl Settings {
             } else {
                 0
             },
+            lookup_rps: cfg.userdb_lookup_rps,
             stun_only: cfg.stun_only,
             no_stun: cfg.no_stun,
             secure_stun: cfg.secure_stun,
@@ -279,6 +282,7 @@ impl fmt::Debug for Settings {
             .field("software", &self.software)
             .field("max_bps", &self.max_bps)
             .field("unauth_rps", &self.unauth_rps)
+            .field("lookup_rps", &self.lookup_rps)
             .finish_non_exhaustive()
     }
 }

@@ -44,6 +44,9 @@ pub struct Shard {
     pub(crate) capacity: CapacityShare,
     /// Answers to unauthenticated UDP sources, per source IP; fixed memory.
     unauth: SourceRateLimit,
+    /// User database questions about names it has not confirmed, per source IP (any
+    /// transport): a nonce lets anyone ask about any name.
+    pub(crate) lookups: SourceRateLimit,
     /// `shared.epoch`, cached so the data path does not touch shared memory.
     epoch: Option<Instant>,
     /// Requests waiting for the user database.
@@ -60,6 +63,7 @@ pub struct Shard {
 impl Shard {
     pub fn new(settings: Arc<Settings>, shared: Arc<Shared>, index: usize) -> Shard {
         let unauth = SourceRateLimit::new(settings.unauth_rps);
+        let lookups = SourceRateLimit::new(settings.lookup_rps);
         let secret = shared.token_secret();
         let mut seed = [0u8; 8];
         seed.copy_from_slice(&secret[24..32]);
@@ -74,6 +78,7 @@ impl Shard {
             drops: Drops::ZERO,
             capacity: CapacityShare::new(),
             unauth,
+            lookups,
             epoch: None,
             parked: ParkedQueue::default(),
             report: Report::default(),
