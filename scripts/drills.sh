@@ -2,6 +2,9 @@
 # Runs the overload and fault drills of docs/robustness.md against a release build and prints
 # PASS/FAIL (or SKIP) per drill; exits non-zero if any drill failed. Extra arguments go to
 # tern-drill (e.g. --ci for the short variants, or "soak" to add the soak).
+# The slowloris drill (issue 18) runs on its own; its long form, 5,000 trickling TCP connections
+# from 100 loopback addresses against a 10 s deadline while the probe allocates:
+#   ./target/release/tern-drill --tern ./target/release/tern slowloris
 set -eu
 cd "$(dirname "$0")/.."
 cargo build --release --bin tern --bin tern-drill

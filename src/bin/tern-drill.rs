@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use drill::{faults, overload, soak, Outcome, SKIPPED};
+use drill::{faults, overload, slowloris, soak, Outcome, SKIPPED};
 
 const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
 drills: soak overload overload-epoll port-range descriptors restart disk-full
-        faults (the four fault drills) all (both overloads and the fault drills)
+        slowloris faults (the four fault drills) all (both overloads and the fault drills)
         overload runs tern's default engine (io_uring where the kernel allows it), overload-epoll
         the portable one
 soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (240, re-binds the channel too)
@@ -23,13 +23,17 @@ overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (
           --factor F (2) --cpu-percent P tern's CPU cap (25)
           --control-p99-ms MS (3000) --data-p99-ms MS (250) --rss-growth-mib M (64)
           --overload-tern-arg ARG (repeatable: e.g. --io-engine=epoll)
---ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s)";
+slowloris: --slowloris-connections N (5000) --slowloris-deadline S (10: max-allocate-timeout and
+          stream-first-message-timeout) --slowloris-idle S (10, the idle probe)
+--ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s;
+      slowloris 300 connections, 2 s deadline, Allocate p99 bound at least 50 ms)";
 
 struct Args {
     bin: PathBuf,
     drills: Vec<String>,
     soak: soak::SoakOpts,
     overload: overload::OverloadOpts,
+    slowloris: slowloris::SlowlorisOpts,
 }
 
 fn parse() -> Result<Args, String> {
@@ -59,6 +63,14 @@ fn parse() -> Result<Args, String> {
             rss_growth_kib: 64 * 1024,
             tern_args: Vec::new(),
         },
+        slowloris: slowloris::SlowlorisOpts {
+            bin: bin.clone(),
+            connections: 5000,
+            deadline: 10,
+            idle: Duration::from_secs(10),
+            rss_per_connection: 4 * 1024,
+            p99_floor: Duration::from_millis(10),
+        },
         bin,
         drills: Vec::new(),
     };
@@ -69,6 +81,9 @@ fn parse() -> Result<Args, String> {
         let o = &mut a.overload;
         (o.capacity_run, o.duration) = (secs(3), secs(8));
         (o.control_p99, o.data_p99) = (Duration::from_millis(1000), Duration::from_millis(1000));
+        let l = &mut a.slowloris;
+        (l.connections, l.deadline, l.idle) = (300, 2, secs(3));
+        l.p99_floor = Duration::from_millis(50);
     }
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
@@ -77,7 +92,8 @@ fn parse() -> Result<Args, String> {
             "--ci" => {}
             "--tern" => {
                 let p = PathBuf::from(value()?);
-                (a.bin, a.soak.bin, a.overload.bin) = (p.clone(), p.clone(), p);
+                (a.bin, a.soak.bin, a.overload.bin) = (p.clone(), p.clone(), p.clone());
+                a.slowloris.bin = p;
             }
             "--allocations" => a.soak.allocations = num(&value()?)?,
             "--duration" => a.soak.duration = secs(num(&value()?)?),
@@ -95,6 +111,9 @@ fn parse() -> Result<Args, String> {
             "--cpu-percent" => a.overload.cpu_percent = num(&value()?)?,
             "--rss-growth-mib" => a.overload.rss_growth_kib = num::<u64>(&value()?)? * 1024,
             "--overload-tern-arg" => a.overload.tern_args.push(value()?),
+            "--slowloris-connections" => a.slowloris.connections = num(&value()?)?,
+            "--slowloris-deadline" => a.slowloris.deadline = num(&value()?)?,
+            "--slowloris-idle" => a.slowloris.idle = secs(num(&value()?)?),
             "-h" | "--help" => return Err(USAGE.into()),
             d if !d.starts_with('-') => a.drills.push(d.to_owned()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
@@ -154,6 +173,7 @@ fn main() -> ExitCode {
             "descriptors" => faults::descriptors(&args.bin),
             "restart" => faults::restart(&args.bin),
             "disk-full" => faults::disk_full(&args.bin),
+            "slowloris" => slowloris::run(&args.slowloris),
             other => Err(format!("no such drill\n{USAGE}")).map_err(|e| format!("{other}: {e}")),
         };
         match outcome {

@@ -1,5 +1,5 @@
-//! Robustness drills against the real `tern` binary (issue 10): the soak, the overload drill and
-//! the fault drills. Driven by `tern-drill` (src/bin/tern-drill.rs); kept out of the library so
+//! Robustness drills against the real `tern` binary (issue 10): the soak, the overload drill,
+//! the fault drills and the slowloris drill (issue 18). Driven by `tern-drill` (src/bin/tern-drill.rs); kept out of the library so
 //! the core never sees load-generation code.
 
 pub mod cpucap;
@@ -9,6 +9,7 @@ pub mod overload;
 pub mod peers;
 pub mod probe;
 pub mod proc;
+pub mod slowloris;
 pub mod soak;
 pub mod stats;
 pub mod wire;
