@@ -304,6 +304,18 @@ mod tests {
     }
 
     #[test]
+    fn a_group_the_kernel_refuses_is_reported_with_its_address() {
+        // Not a reuseport socket: the kernel refuses a reuseport program on it.
+        let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = plain.local_addr().unwrap();
+        let hash = SourceHash::new(1, 2).unwrap();
+        match steer(hash, &[plain], &[addr]) {
+            Steering::Failed { addr: at, .. } => assert_eq!(at, addr),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn one_shard_is_not_steered() {
         let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
         let udp_only = Transports {
