@@ -498,6 +498,14 @@ fn bandwidth_pairing_and_optional_values() {
         &["--max-allocate-lifetime", "1200"],
     );
     assert_eq!((c.stale_nonce, c.max_allocate_lifetime), (30, 1200));
+    // coturn's stale-nonce=0: the effective settings (check-config) say what it means.
+    let (c, _) = ok(&format!("{AUTH}stale-nonce=0\n"), &[]);
+    let shown = c.effective();
+    assert!(
+        shown.contains("# stale-nonce=0: nonces never expire"),
+        "{shown}"
+    );
+    assert!(shown.contains("\nstale-nonce=0\n"), "{shown}");
 }
 
 #[test]

@@ -187,7 +187,7 @@ fn every_unauthenticated_answer_is_bare_and_within_4x() {
 
 #[test]
 fn a_stale_nonce_gets_a_bare_438() {
-    let server = Server::start(&["--stale-nonce=0"]);
+    let server = Server::start(&["--stale-nonce=1"]);
     let to = server.udp_addr();
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let first = exchange_on(&socket, to, &bare(Method::ALLOCATE));
@@ -196,8 +196,8 @@ fn a_stale_nonce_gets_a_bare_438() {
         .nonce()
         .expect("NONCE")
         .to_vec();
-    // stale-nonce=0: stale from the next second on.
-    thread::sleep(Duration::from_millis(1100));
+    // stale-nonce=1: stale two seconds on.
+    thread::sleep(Duration::from_millis(2100));
     let key = long_term_key(USER, REALM, PASSWORD);
     let sent = request(Method::ALLOCATE, &transaction_id(), &|b| {
         b.add_u32(attr::REQUESTED_TRANSPORT, 17 << 24)?;

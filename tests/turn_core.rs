@@ -4,7 +4,7 @@
 mod turn_harness;
 
 use tern::auth::rest_password;
-use tern::config::{User, UserSecret};
+use tern::config::{Config, User, UserSecret};
 use tern::stun::{attr, Class, Method};
 use tern::turn::{BindError, Client, Transport, Via};
 use turn_harness::*;
@@ -202,6 +202,35 @@ fn stale_nonce_gets_438_with_a_new_nonce_then_succeeds() {
         &c.signed(Method::ALLOCATE, tid, &|b| transport(b, 17)),
     );
     assert!(is_success(&out));
+}
+
+/// coturn's `stale-nonce=0`, which deployment guides set: nonces never expire (taken literally,
+/// every request a second after its challenge would get 438).
+#[test]
+fn stale_nonce_zero_means_a_nonce_never_expires() {
+    let mut h = Harness::new(Config {
+        stale_nonce: 0,
+        ..config()
+    });
+    let mut c = TestClient::new("203.0.113.5:40000");
+    let req = build(
+        Method::ALLOCATE,
+        Class::Request,
+        [1; 12],
+        &|b| transport(b, 17),
+        None,
+        false,
+    );
+    let out = h.client_in(&c.client, &req);
+    c.nonce = out.message().nonce().unwrap().to_vec();
+    // A day later, far past the default 600 s.
+    h.advance(86_400);
+    let tid = c.tid();
+    let out = h.client_in(
+        &c.client,
+        &c.signed(Method::ALLOCATE, tid, &|b| transport(b, 17)),
+    );
+    assert!(is_success(&out), "{:?}", code(&out));
 }
 
 #[test]

@@ -153,6 +153,9 @@ impl Config {
         o.set("total-quota", self.total_quota);
         o.set("max-bps", self.max_bps);
         o.set("bps-capacity", self.bps_capacity);
+        if self.stale_nonce == 0 {
+            o.0.push_str("# stale-nonce=0: nonces never expire (coturn's meaning)\n");
+        }
         o.set("stale-nonce", self.stale_nonce);
         o.set("max-allocate-lifetime", self.max_allocate_lifetime);
         o.set("channel-lifetime", self.channel_lifetime);

@@ -260,7 +260,7 @@ pub(crate) static OPTIONS: &[O] = &[
     O::opt_value("stale-nonce", |c, s| {
         v::u32_or(s, 600).map(|n| c.stale_nonce = n)
     })
-    .help("nonce lifetime in seconds (600)"),
+    .help("nonce lifetime in seconds (600); 0: nonces never expire"),
     O::opt_value("max-allocate-lifetime", |c, s| {
         v::u32_or(s, 3600).map(|n| c.max_allocate_lifetime = n)
     })

@@ -106,7 +106,7 @@ impl Settings {
             max_lifetime: cfg.max_allocate_lifetime,
             permission_lifetime: cfg.permission_lifetime,
             channel_lifetime: cfg.channel_lifetime,
-            stale_nonce: cfg.stale_nonce,
+            stale_nonce: nonce_lifetime(cfg.stale_nonce),
             fingerprint: cfg.fingerprint,
             software: cfg.software_attribute,
             default_family: cfg.allocation_default_address_family,
@@ -197,6 +197,18 @@ impl Settings {
             DefaultFamily::Ipv6 => Family::V6,
             DefaultFamily::Keep => family_of(local),
         }
+    }
+}
+
+/// `stale-nonce`: 0 means nonces never expire, as in coturn (deployment guides set it so);
+/// they are still bound to the client's address and the process's key, and the nonce's
+/// compact issue time is only resolved within its window (src/auth/nonce.rs), past which a
+/// client is simply challenged again.
+fn nonce_lifetime(configured: u32) -> u32 {
+    if configured == 0 {
+        u32::MAX
+    } else {
+        configured
     }
 }
 
