@@ -208,3 +208,65 @@ fn uclient_without_allow_loopback_peers_is_refused() {
         assert_eq!(received, 0, "uclient {mode}:\n{text}");
     }
 }
+
+/// The `denied-peer-ip` lines of the Matrix homeserver TURN guide, which configurations copy
+/// whole, ending with the IPv4-mapped range against the mapped bypass.
+const MATRIX_GUIDE_DENIED: [&str; 15] = [
+    "10.0.0.0-10.255.255.255",
+    "192.168.0.0-192.168.255.255",
+    "172.16.0.0-172.31.255.255",
+    "0.0.0.0-0.255.255.255",
+    "100.64.0.0-100.127.255.255",
+    "127.0.0.0-127.255.255.255",
+    "169.254.0.0-169.254.255.255",
+    "192.0.0.0-192.0.0.255",
+    "192.0.2.0-192.0.2.255",
+    "192.88.99.0-192.88.99.255",
+    "198.18.0.0-198.19.255.255",
+    "198.51.100.0-198.51.100.255",
+    "203.0.113.0-203.0.113.255",
+    "240.0.0.0-255.255.255.255",
+    "::ffff:0.0.0.0-::ffff:255.255.255.255",
+];
+
+/// The mapped range denies peers written in the mapped form, never the whole IPv4 space: a public
+/// IPv4 peer is admitted (it was refused when the range was read as 0.0.0.0/0), the guide's IPv4
+/// ranges are denied, and a public address written in the mapped form is denied.
+#[test]
+fn the_matrix_guides_denied_list_denies_mapped_forms_not_all_of_ipv4() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    }
+    let denied: Vec<String> = MATRIX_GUIDE_DENIED
+        .iter()
+        .map(|r| format!("--denied-peer-ip={r}"))
+        .collect();
+    let mut args: Vec<&str> = denied.iter().map(String::as_str).collect();
+    args.extend([
+        "--listening-ip=::1",
+        "--relay-ip=127.0.0.1",
+        "--relay-ip=::1",
+    ]);
+    let server = Server::start(&args);
+    let policy = server
+        .wait_for_log("denied-peer-ip:", std::time::Duration::from_secs(5))
+        .unwrap_or_default();
+    assert!(!policy.contains("0.0.0.0/0"), "{policy}");
+    let mut v4 = client(&server);
+    v4.allocate_family(false).expect("an IPv4 allocation");
+    assert_eq!(
+        v4.create_permission(sa("8.8.8.8:5000")).map_err(|r| r.code),
+        Ok(()),
+        "a public IPv4 peer:\n{}",
+        server.log()
+    );
+    for peer in ["192.0.2.1:5000", "203.0.113.9:5000", "100.64.0.1:5000"] {
+        assert_refused(&mut v4, peer);
+    }
+    let mut v6 = client(&server);
+    v6.allocate_family(true).expect("an IPv6 allocation");
+    for peer in ["[::ffff:8.8.8.8]:5000", "[::ffff:127.0.0.1]:5000"] {
+        assert_refused(&mut v6, peer);
+    }
+}

@@ -227,6 +227,7 @@ impl PeerPolicy {
     /// For ChannelBind and Send, which name a transport address to relay UDP to.
     pub fn check(&self, peer: SocketAddr) -> Result<(), Refusal> {
         let port = peer.port();
+        self.as_written(peer.ip())?;
         with_embedded(peer.ip(), |ip| {
             never(ip)?;
             if self.own_port(ip, port) {
@@ -239,6 +240,7 @@ impl PeerPolicy {
     /// For CreatePermission, which names only an IP (RFC 8656 §9): the listener rule needs a
     /// port, so it is left to [`check`](Self::check).
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+        self.as_written(ip)?;
         with_embedded(ip, |ip| {
             never(ip)?;
             self.admit(ip, None)
@@ -250,6 +252,7 @@ impl PeerPolicy {
     /// `allow-loopback-peers`), and the relay and `external-ip` exemptions do not apply.
     pub fn check_tcp(&self, peer: SocketAddr) -> Result<(), Refusal> {
         let port = peer.port();
+        self.as_written(peer.ip())?;
         with_embedded(peer.ip(), |ip| {
             never(ip)?;
             if self.own_port(ip, port) {
@@ -260,6 +263,18 @@ impl PeerPolicy {
             }
             self.screen(ip)
         })
+    }
+
+    /// The lists' ranges written in the IPv4-mapped form, against the peer as the client wrote
+    /// it: a denied one refuses a peer written in that form unless an allowed one (which wins)
+    /// holds it. An allowed one only lifts that denial: the address the peer stands for is still
+    /// checked like any other, so a mapped form never opens loopback or private ranges.
+    fn as_written(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let denied = self.denied.iter().any(|r| r.holds_written(ip));
+        if denied && !self.allowed.iter().any(|r| r.holds_written(ip)) {
+            return Err(Refusal::Denied);
+        }
+        Ok(())
     }
 
     /// A listener or metrics port on an address of this host (every listener is one: its IP is

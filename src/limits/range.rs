@@ -60,12 +60,29 @@ pub fn embedded_v4(ip: IpAddr) -> Option<Ipv4Addr> {
 pub enum Range {
     V4(u32, u32),
     V6(u128, u128),
+    /// Both ends written in the IPv4-mapped form `::ffff:a.b.c.d` (the IPv4 span): it stands for
+    /// peers written in that form, never for the IPv4 addresses themselves. Configurations copied
+    /// from the Matrix guide deny `::ffff:0.0.0.0-::ffff:255.255.255.255` against the mapped
+    /// bypass; read as IPv4 that would deny every IPv4 peer.
+    Mapped(u32, u32),
+}
+
+/// The IPv4 address of an IPv4-mapped `::ffff:a.b.c.d`, else None.
+fn mapped_v4(ip: IpAddr) -> Option<u32> {
+    let IpAddr::V6(v6) = ip else {
+        return None;
+    };
+    let bits = u128::from(v6);
+    (bits >> 32 == 0xffff).then_some(bits as u32)
 }
 
 impl Range {
     /// Ends of different families (even after normalisation) give a range that contains
     /// nothing; so does `start > end`.
     pub fn new(range: IpRange) -> Range {
+        if let (Some(s), Some(e)) = (mapped_v4(range.start), mapped_v4(range.end)) {
+            return Range::Mapped(s, e);
+        }
         match (normalize(range.start), normalize(range.end)) {
             (IpAddr::V4(s), IpAddr::V4(e)) => Range::V4(s.into(), e.into()),
             (IpAddr::V6(s), IpAddr::V6(e)) => Range::V6(s.into(), e.into()),
@@ -81,6 +98,15 @@ impl Range {
         match (*self, ip) {
             (Range::V4(s, e), IpAddr::V4(ip)) => (s..=e).contains(&u32::from(ip)),
             (Range::V6(s, e), IpAddr::V6(ip)) => (s..=e).contains(&u128::from(ip)),
+            _ => false,
+        }
+    }
+
+    /// Whether a range written in the IPv4-mapped form holds `ip` as the client wrote it (not
+    /// normalised). False for every other range: those see the normalised address.
+    pub fn holds_written(&self, ip: IpAddr) -> bool {
+        match (*self, mapped_v4(ip)) {
+            (Range::Mapped(s, e), Some(v4)) => (s..=e).contains(&v4),
             _ => false,
         }
     }
@@ -114,6 +140,13 @@ impl fmt::Display for Range {
                 128,
                 Ipv6Addr::from(s).into(),
                 Ipv6Addr::from(e).into(),
+            ),
+            Range::Mapped(s, e) => (
+                u128::from(s) | 0xffff << 32,
+                u128::from(e) | 0xffff << 32,
+                128,
+                Ipv4Addr::from(s).to_ipv6_mapped().into(),
+                Ipv4Addr::from(e).to_ipv6_mapped().into(),
             ),
         };
         if start > end {
@@ -197,9 +230,23 @@ mod tests {
     }
 
     #[test]
-    fn mapped_range_becomes_ipv4() {
-        let r = range("::ffff:192.168.0.0", "::ffff:192.168.255.255");
-        assert_eq!(r, Range::V4(0xc0a8_0000, 0xc0a8_ffff));
+    fn a_mapped_range_holds_only_peers_written_in_the_mapped_form() {
+        let all = range("::ffff:0.0.0.0", "::ffff:255.255.255.255");
+        assert_eq!(all, Range::Mapped(0, u32::MAX));
+        for peer in ["8.8.8.8", "10.0.0.1", "127.0.0.1"] {
+            assert!(!all.contains(normalize(ip(peer))), "{peer}");
+            assert!(!all.holds_written(ip(peer)), "{peer}");
+        }
+        assert!(all.holds_written(ip("::ffff:8.8.8.8")));
+        let some = range("::ffff:192.168.0.0", "::ffff:192.168.255.255");
+        assert!(some.holds_written(ip("::ffff:192.168.1.1")));
+        assert!(!some.holds_written(ip("::ffff:192.169.0.1")));
+        assert!(!some.contains(ip("192.168.1.1")));
+        assert_eq!(some.to_string(), "::ffff:192.168.0.0/112");
+        assert_eq!(all.to_string(), "::ffff:0.0.0.0/96");
+        // Other embedded forms are still read as the IPv4 address they carry.
+        let nat64 = range("64:ff9b::a00:0", "64:ff9b::aff:ffff");
+        assert_eq!(nat64, Range::V4(0x0a00_0000, 0x0aff_ffff));
     }
 
     #[test]
