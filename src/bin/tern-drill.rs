@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use drill::{faults, overload, slowloris, soak, Outcome, SKIPPED};
+use drill::{faults, lookup_flood, overload, slowloris, soak, Outcome, SKIPPED};
 
 const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
 drills: soak overload overload-epoll port-range descriptors restart disk-full
-        slowloris faults (the four fault drills) all (both overloads and the fault drills)
+        slowloris lookup-flood faults (the four fault drills) all (both overloads and the fault
+        drills)
         overload runs tern's default engine (io_uring where the kernel allows it), overload-epoll
         the portable one
 soak:     --allocations N (10000) --duration S (600) --warmup S (60) --refresh S (240, re-binds the channel too)
@@ -25,8 +26,11 @@ overload: --overload-allocations N (64) --capacity S (5) --overload-duration S (
           --overload-tern-arg ARG (repeatable: e.g. --io-engine=epoll)
 slowloris: --slowloris-connections N (5000) --slowloris-deadline S (10: max-allocate-timeout and
           stream-first-message-timeout) --slowloris-idle S (10, the idle probe)
+lookup-flood: --flood-rate N random usernames/s (20000) --flood-sources N (1000)
+          --flood-duration S (60) --flood-users N real users (200) --flood-p99-ms MS (100)
 --ci: short variants (soak 1000 allocations for 20 s, refresh every 6 s; overload 8 s;
-      slowloris 300 connections, 2 s deadline, Allocate p99 bound at least 50 ms)";
+      slowloris 300 connections, 2 s deadline, Allocate p99 bound at least 50 ms;
+      lookup-flood 5000 names/s from 250 sources for 8 s, 50 real users)";
 
 struct Args {
     bin: PathBuf,
@@ -34,6 +38,7 @@ struct Args {
     soak: soak::SoakOpts,
     overload: overload::OverloadOpts,
     slowloris: slowloris::SlowlorisOpts,
+    lookup_flood: lookup_flood::LookupFloodOpts,
 }
 
 fn parse() -> Result<Args, String> {
@@ -71,6 +76,14 @@ fn parse() -> Result<Args, String> {
             rss_per_connection: 4 * 1024,
             p99_floor: Duration::from_millis(10),
         },
+        lookup_flood: lookup_flood::LookupFloodOpts {
+            bin: bin.clone(),
+            rate: 20_000,
+            sources: 1000,
+            duration: Duration::from_secs(60),
+            users: 200,
+            p99: Duration::from_millis(100),
+        },
         bin,
         drills: Vec::new(),
     };
@@ -84,6 +97,8 @@ fn parse() -> Result<Args, String> {
         let l = &mut a.slowloris;
         (l.connections, l.deadline, l.idle) = (300, 2, secs(3));
         l.p99_floor = Duration::from_millis(50);
+        let f = &mut a.lookup_flood;
+        (f.rate, f.sources, f.duration, f.users) = (5000, 250, secs(8), 50);
     }
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
@@ -93,7 +108,8 @@ fn parse() -> Result<Args, String> {
             "--tern" => {
                 let p = PathBuf::from(value()?);
                 (a.bin, a.soak.bin, a.overload.bin) = (p.clone(), p.clone(), p.clone());
-                a.slowloris.bin = p;
+                a.slowloris.bin = p.clone();
+                a.lookup_flood.bin = p;
             }
             "--allocations" => a.soak.allocations = num(&value()?)?,
             "--duration" => a.soak.duration = secs(num(&value()?)?),
@@ -114,6 +130,11 @@ fn parse() -> Result<Args, String> {
             "--slowloris-connections" => a.slowloris.connections = num(&value()?)?,
             "--slowloris-deadline" => a.slowloris.deadline = num(&value()?)?,
             "--slowloris-idle" => a.slowloris.idle = secs(num(&value()?)?),
+            "--flood-rate" => a.lookup_flood.rate = num(&value()?)?,
+            "--flood-sources" => a.lookup_flood.sources = num(&value()?)?,
+            "--flood-duration" => a.lookup_flood.duration = secs(num(&value()?)?),
+            "--flood-users" => a.lookup_flood.users = num(&value()?)?,
+            "--flood-p99-ms" => a.lookup_flood.p99 = millis(num(&value()?)?),
             "-h" | "--help" => return Err(USAGE.into()),
             d if !d.starts_with('-') => a.drills.push(d.to_owned()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
@@ -174,6 +195,7 @@ fn main() -> ExitCode {
             "restart" => faults::restart(&args.bin),
             "disk-full" => faults::disk_full(&args.bin),
             "slowloris" => slowloris::run(&args.slowloris),
+            "lookup-flood" => lookup_flood::run(&args.lookup_flood),
             other => Err(format!("no such drill\n{USAGE}")).map_err(|e| format!("{other}: {e}")),
         };
         match outcome {

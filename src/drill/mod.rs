@@ -1,10 +1,11 @@
 //! Robustness drills against the real `tern` binary (issue 10): the soak, the overload drill,
-//! the fault drills and the slowloris drill (issue 18). Driven by `tern-drill` (src/bin/tern-drill.rs); kept out of the library so
+//! the fault drills, and the slowloris and lookup-flood drills (issue 18). Driven by `tern-drill` (src/bin/tern-drill.rs); kept out of the library so
 //! the core never sees load-generation code.
 
 pub mod cpucap;
 pub mod faults;
 pub mod fleet;
+pub mod lookup_flood;
 pub mod overload;
 pub mod peers;
 pub mod probe;
