@@ -577,3 +577,30 @@ fn check_config_exit_codes() {
     assert!(out.contains("did you mean `lt-cred-mech`"), "{out}");
     assert_eq!(run(&["-c", &good.p(), "--listening-port", "nope"]).0, 1);
 }
+
+/// Guides write comments after values (`user-quota=12 # 4 streams per call`, the Matrix guide).
+/// coturn reads the number before the `#`; tern does too, and says the rest is no comment. A text
+/// value keeps the whole line, as in coturn, and a number that is invalid stays an error.
+#[test]
+fn a_number_followed_by_a_hash_comment_is_read_as_coturn_reads_it() {
+    let (c, warnings) = ok(
+        &format!("{AUTH}user-quota=12 # 4 streams per video call\ntotal-quota=1200\n"),
+        &[],
+    );
+    assert_eq!((c.user_quota, c.total_quota), (12, 1200));
+    let warning = warnings
+        .iter()
+        .map(ToString::to_string)
+        .find(|w| w.contains("user-quota"))
+        .unwrap_or_else(|| panic!("no warning: {warnings:?}"));
+    assert!(warning.contains(":3:"), "{warning}");
+    assert!(warning.contains("is not a comment"), "{warning}");
+    let (c, _) = ok("realm=r.example # the realm\nuser=u:p\n", &[]);
+    assert_eq!(c.realm, "r.example # the realm");
+    let (d, _) = fails(&format!("{AUTH}max-port=70000 # too high\n"), &[]);
+    assert!(
+        d.iter()
+            .any(|l| l.contains(":3:") && l.contains("max-port")),
+        "{d:?}"
+    );
+}

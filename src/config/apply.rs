@@ -47,7 +47,19 @@ pub(crate) fn apply(
         Setter::Bool(set) => set(cfg, on),
         Setter::Text(set) => {
             if let Err(e) = set(cfg, value) {
-                return error(diags, e);
+                match before_inline_comment(value) {
+                    Some(head) if set(cfg, head).is_ok() => diags.push(Diagnostic::warning(
+                        at.clone(),
+                        Some(spec.name),
+                        format!(
+                            "`{}` is not a comment in turnserver.conf (only a line that starts \
+                             with # is): coturn reads `{head}` and so does tern; put the comment \
+                             on a line of its own",
+                            &value[head.len()..].trim_start()
+                        ),
+                    )),
+                    _ => return error(diags, e),
+                }
             }
             cfg.origins.record(spec.name, at.clone());
         }
@@ -66,6 +78,15 @@ pub(crate) fn apply(
         }
         _ => {}
     }
+}
+
+/// The value before a ` # ...` that guides write after it (`user-quota=12 # 3 calls per user`).
+/// coturn reads numbers with atoi, which stops there; a value that is invalid whole is retried
+/// with this part (a text value such as a realm keeps the whole line, as in coturn).
+fn before_inline_comment(value: &str) -> Option<&str> {
+    let hash = value.find(" #").or_else(|| value.find("\t#"))?;
+    let head = value[..hash].trim_end();
+    (!head.is_empty()).then_some(head)
 }
 
 /// Applies the options kept for last, in the order they came.
