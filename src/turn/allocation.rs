@@ -102,6 +102,12 @@ pub(crate) struct Allocation {
     pub tcp: bool,
     /// A Connect into an address of this host was refused and reported (reported once).
     pub own_address_reported: bool,
+    /// DONT-FRAGMENT was in the Allocate: every datagram to a peer leaves with DF set.
+    pub dont_fragment: bool,
+    /// ICMP reports sent to the client in the current second (`icmp_second`, seconds since
+    /// the shard's epoch): at most `relay::ICMP_PER_SECOND`.
+    pub icmp_second: u32,
+    pub icmp_sent: u8,
     /// Data relayed over the allocation's life, bumped on the data path.
     pub traffic: Traffic,
     /// `traffic` when it was last handed to the per-user metrics.
@@ -131,6 +137,9 @@ impl Allocation {
             timer: None,
             tcp: false,
             own_address_reported: false,
+            dont_fragment: false,
+            icmp_second: 0,
+            icmp_sent: 0,
             traffic: Traffic::default(),
             reported: Traffic::default(),
             permissions: Vec::new(),

@@ -122,6 +122,16 @@ pub trait RelayIo {
     fn splice(&mut self, _id: ConnectionId, _via: Via) {}
 }
 
+/// An ICMP error the kernel reported about a datagram a relay socket sent to a peer (RFC 8656
+/// §11.5): the ICMP (IPv4 peer) or ICMPv6 (IPv6 peer) type and code, and the kernel's extra
+/// value (the next-hop MTU for "fragmentation needed" and "packet too big").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Icmp {
+    pub icmp_type: u8,
+    pub code: u8,
+    pub info: u32,
+}
+
 /// Where the bytes of an [`Output`] are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Span {

@@ -1,6 +1,7 @@
 //! The data path (RFC 8656 §10 Send/Data indications, §12 ChannelData): client to peer and peer
 //! to client without copying the payload, without heap allocation and without locks. The only
 //! limit checked per packet is the `max-bps` bucket (and the shard's share of `bps-capacity`).
+//! ICMP errors about peers go back to the client as Data indications (§11.5).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -8,10 +9,16 @@ use std::time::Instant;
 use super::allocation::family_of;
 use super::drops::DropReason;
 use super::indication;
-use super::io::{Client, Output, RelayId, Span, Transport, HEADROOM};
+use super::io::{Client, Icmp, Output, RelayId, Span, Transport, HEADROOM};
 use super::shard::Shard;
 use crate::stun::channel::{self, ChannelError};
 use crate::stun::{attr, Message};
+
+/// ICMP reports per allocation per second (RFC 8656 §11.5 lets the server drop them): a peer
+/// that answers every datagram with an ICMP error (a closed port under a 50 packet/s stream)
+/// does not turn the relay into a generator of indications, and a client doing path MTU
+/// discovery or ICE checks still hears about each dead peer within a second.
+pub(crate) const ICMP_PER_SECOND: u8 = 4;
 
 /// Which of an allocation's buckets a packet spends.
 #[derive(Clone, Copy)]
@@ -161,6 +168,51 @@ impl Shard {
         }
     }
 
+    /// An ICMP error about a datagram relay `relay` sent to `peer` (RFC 8656 §11.5): a Data
+    /// indication with XOR-PEER-ADDRESS and ICMP, written into `scratch`, when the allocation
+    /// has a permission for the peer's IP (the port does not matter) and this second's reports
+    /// are not used up. Types other than §11.5's (ICMPv4 3 and 11, ICMPv6 1, 2 and 3) are
+    /// dropped.
+    pub(super) fn icmp_from_peer(
+        &mut self,
+        now: Instant,
+        relay: RelayId,
+        peer: SocketAddr,
+        icmp: Icmp,
+        scratch: &mut [u8],
+    ) -> Output {
+        let Some(data) = icmp_error_data(peer, icmp) else {
+            return Output::Nothing;
+        };
+        let second = (self.nanos(now) / 1_000_000_000) as u32;
+        let Some(slot) = self.table.find_relay(relay) else {
+            return Output::Nothing;
+        };
+        let Some(alloc) = self.table.get_mut(slot) else {
+            return Output::Nothing;
+        };
+        if !alloc.relay_live(relay, now) || !alloc.is_permitted(peer.ip(), now) {
+            return Output::Nothing;
+        }
+        if alloc.icmp_second != second {
+            alloc.icmp_second = second;
+            alloc.icmp_sent = 0;
+        }
+        if alloc.icmp_sent >= ICMP_PER_SECOND {
+            return Output::Nothing;
+        }
+        alloc.icmp_sent += 1;
+        let (via, to) = (alloc.client.via, alloc.client.remote);
+        let peer = self.settings.advertised(peer);
+        let fingerprint = self.settings.fingerprint;
+        let tid = self.next_tid();
+        let value = (icmp.icmp_type, icmp.code, data);
+        match indication::write_icmp(scratch, peer, &tid, value, fingerprint) {
+            Some(n) => self.send_client(via, to, Span::Scratch(n), n),
+            None => Output::Nothing,
+        }
+    }
+
     /// Takes `bytes` of payload from the allocation's bucket for `dir` and from the shard's share
     /// of the server capacity; false when either is empty.
     #[inline]
@@ -204,4 +256,17 @@ fn channel_data(
         end = padded;
     }
     Some(start..end)
+}
+
+/// The ICMP attribute's error data (RFC 8656 §18.13): the MTU for ICMPv4 "fragmentation needed"
+/// (3/4) and ICMPv6 "packet too big" (2), zero for the other types §11.5 relays; None for a type
+/// it does not relay.
+fn icmp_error_data(peer: SocketAddr, icmp: Icmp) -> Option<u32> {
+    let mtu = match (peer.is_ipv6(), icmp.icmp_type) {
+        (false, 3) => icmp.code == 4,
+        (false, 11) | (true, 1 | 3) => false,
+        (true, 2) => true,
+        _ => return None,
+    };
+    Some(if mtu { icmp.info } else { 0 })
 }

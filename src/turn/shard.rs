@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::drops::{DropReason, Drops};
 use super::io::{
-    Client, ConnectionId, Counters, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM,
+    Client, ConnectionId, Counters, Icmp, Output, RelayId, RelayIo, Span, Transport, Via,
+    HEADROOM,
 };
 use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
@@ -178,6 +179,20 @@ impl Shard {
         len: usize,
     ) -> Output {
         self.relay_from_peer(now, relay, from, buf, len)
+    }
+
+    /// An ICMP error the kernel reported for a datagram relay socket `relay` sent to `peer`
+    /// (RFC 8656 §11.5; the port may be 0 where the kernel does not know it). The answer, a Data
+    /// indication for the client, is written into `scratch`.
+    pub fn handle_peer_icmp(
+        &mut self,
+        now: Instant,
+        relay: RelayId,
+        peer: SocketAddr,
+        icmp: Icmp,
+        scratch: &mut [u8],
+    ) -> Output {
+        self.icmp_from_peer(now, relay, peer, icmp, scratch)
     }
 
     /// Expire what is due at `now`; relay sockets of expired allocations are closed through `io`.

@@ -11,7 +11,7 @@ use tern::auth::{long_term_key, Key};
 use tern::config::{Config, User, UserSecret};
 use tern::stun::{attr, Class, EncodeError, Message, MessageBuilder, MessageType, Method};
 use tern::turn::{
-    BindError, BindRequest, Bound, Client, ConnectionId, Output, PortWish, RelayId, RelayIo,
+    BindError, BindRequest, Bound, Client, ConnectionId, Icmp, Output, PortWish, RelayId, RelayIo,
     Settings, Shard, Shared, Span, Transport, Via, HEADROOM,
 };
 
@@ -225,6 +225,14 @@ impl Harness {
         let out = self
             .shard
             .handle_peer(self.now, relay, from, &mut self.buf, bytes.len());
+        self.collect(out)
+    }
+
+    /// An ICMP error the engine read for a datagram `relay` sent to `peer` (RFC 8656 §11.5).
+    pub fn peer_icmp(&mut self, relay: RelayId, peer: SocketAddr, icmp: Icmp) -> Out {
+        let out = self
+            .shard
+            .handle_peer_icmp(self.now, relay, peer, icmp, &mut self.scratch);
         self.collect(out)
     }
 
