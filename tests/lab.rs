@@ -344,6 +344,7 @@ on_both_engines! {
     f_media_server_behind_nat: super::f_media_server_behind_nat;
     g_udp_blocked_tls_5349: super::g_udp_blocked_tls_5349;
     g_udp_blocked_tls_443: super::g_udp_blocked_tls_443;
+    deployment_guides_configurations: super::deployment_guides_configurations;
 }
 
 /// (a) The public address on the VM's interface, no listening-ip, `external-ip=PUBLIC`: tern
@@ -743,4 +744,192 @@ fn starts(mut cmd: std::process::Command) -> Result<(), String> {
         Ok(true) => Ok(()),
         _ => Err(format!("{status}: {stderr}")),
     }
+}
+
+/// A configuration in the shape a popular deployment guide gives (tests/lab/corpus), with the
+/// operator's values filled in; or coturn's own example file with an operator's lines appended.
+struct Guide {
+    name: &'static str,
+    /// A file of tests/lab/corpus; None: coturn's example file from its Debian package.
+    file: Option<&'static str>,
+    /// Plain TCP listens (the guide does not set no-tcp).
+    tcp: bool,
+    /// The TLS port, where the guide runs TLS.
+    tls: Option<u16>,
+    /// TURN REST credentials (use-auth-secret); else the long-term user.
+    rest: bool,
+}
+
+const GUIDES: [Guide; 5] = [
+    Guide {
+        name: "Matrix homeserver (Synapse)",
+        file: Some("matrix-synapse.conf"),
+        tcp: true,
+        tls: Some(5349),
+        rest: true,
+    },
+    Guide {
+        name: "Nextcloud Talk",
+        file: Some("nextcloud-talk.conf"),
+        tcp: true,
+        tls: None,
+        rest: true,
+    },
+    Guide {
+        name: "Jitsi Meet",
+        file: Some("jitsi-meet.conf"),
+        tcp: false,
+        tls: Some(5349),
+        rest: true,
+    },
+    Guide {
+        name: "BigBlueButton",
+        file: Some("bigbluebutton.conf"),
+        tcp: true,
+        tls: Some(443),
+        rest: true,
+    },
+    Guide {
+        name: "coturn's example turnserver.conf",
+        file: None,
+        tcp: true,
+        tls: Some(5349),
+        rest: false,
+    },
+];
+
+const SECRET: &str = "lab-shared-secret";
+/// coturn's example configuration, as its Debian package installs it.
+const COTURN_EXAMPLE: &str = "/usr/share/doc/coturn/examples/etc/turnserver.conf";
+
+/// The guide's file with the operator's values: this VM's public address, a certificate, the
+/// shared secret and the realm.
+fn guide_text(guide: &Guide, cert: &TestCert) -> Option<String> {
+    let fill = |text: &str| {
+        text.replace("{SECRET}", SECRET)
+            .replace("{REALM}", REALM)
+            .replace("{PUBLIC}", PUBLIC)
+            .replace("{CERT}", &cert.cert.display().to_string())
+            .replace("{PKEY}", &cert.key.display().to_string())
+    };
+    match guide.file {
+        Some(file) => {
+            let path = format!("{}/tests/lab/corpus/{file}", env!("CARGO_MANIFEST_DIR"));
+            Some(fill(&std::fs::read_to_string(&path).expect("corpus file")))
+        }
+        None => {
+            let Ok(example) = std::fs::read_to_string(COTURN_EXAMPLE) else {
+                lab::skip(&format!(
+                    "{COTURN_EXAMPLE} (package coturn) is not installed"
+                ));
+                return None;
+            };
+            Some(format!(
+                "{example}\n# the operator's lines\nlt-cred-mech\nuser={USER}:{PASSWORD}\n\
+                 realm={REALM}\nexternal-ip={PUBLIC}\ncert={{CERT}}\npkey={{PKEY}}\n"
+            ))
+            .map(|t| fill(&t))
+        }
+    }
+}
+
+/// Every guide's configuration passes check-config on the VM and relays relay to relay for
+/// coturn's uclient (client to client) and for Chromium over each transport the guide offers;
+/// a wrong password connects nothing.
+fn deployment_guides_configurations(engine: &str) {
+    let Some(lab) = lab(Vm::Public) else { return };
+    for guide in &GUIDES {
+        let cert = TestCert::new("guide");
+        let Some(text) = guide_text(guide, &cert) else {
+            continue;
+        };
+        let dir = TempDir::new("guide");
+        let conf = dir.path("turnserver.conf");
+        std::fs::write(&conf, &text).expect("write the guide's configuration");
+        let conf = conf.display().to_string();
+        let mut check = lab.command("vm", support::tern_bin());
+        check.args(["check-config", &conf]);
+        let check = output_within(&mut check, Duration::from_secs(30)).expect("check-config");
+        assert!(
+            check.status.success(),
+            "{}: check-config fails:\n{}",
+            guide.name,
+            String::from_utf8_lossy(&check.stdout)
+        );
+        guide_relays(&lab, guide, &conf, engine);
+    }
+}
+
+fn guide_relays(lab: &Lab, guide: &Guide, conf: &str, engine: &str) {
+    let on = lab.on("vm");
+    let on: Vec<&str> = on.iter().map(String::as_str).collect();
+    let engine_arg = format!("--io-engine={engine}");
+    // Guides log to syslog; the test reads the log on stdout (a flag overrides the file).
+    let mut args = vec!["-c", conf, &engine_arg, "--log-file=stdout"];
+    if !guide.tcp {
+        // The file says no-tcp already; the harness waits for the listeners its flags name.
+        args.push("--no-tcp");
+    }
+    let server = Server::start_wrapped(&on, &args);
+    let context = |what: &str, out: &str| {
+        format!(
+            "{} on {engine}: {what}:\n{out}\ntern's log:\n{}",
+            guide.name,
+            server.log()
+        )
+    };
+    let (user, password) = if guide.rest {
+        let user = format!("{}:{USER}", unix_now() + 3600);
+        let password = tern::auth::rest_password(SECRET, &user);
+        (user, password)
+    } else {
+        (USER.to_string(), PASSWORD.to_string())
+    };
+    let mut groups = vec![vec![format!("turn:{PUBLIC}:3478?transport=udp")]];
+    let mut protocols = vec!["udp"];
+    if guide.tcp {
+        groups.push(vec![format!("turn:{PUBLIC}:3478?transport=tcp")]);
+        protocols.push("tcp");
+    }
+    if let Some(port) = guide.tls {
+        groups.push(vec![format!("turns:{PUBLIC}:{port}?transport=tcp")]);
+        protocols.push("tls");
+    }
+    thread::scope(|s| {
+        let relayed = s.spawn(|| {
+            let out = uclient(lab, PUBLIC, &user, &password, &["-y", "-m", "2"]);
+            let totals = support::uclient::totals(&out);
+            assert!(
+                totals.is_some_and(|(sent, got)| sent > 0 && sent == got)
+                    && !support::uclient::reported_error(&out),
+                "{}",
+                context("uclient client to client", &out)
+            );
+        });
+        let wrong = s.spawn(|| {
+            let out = uclient(lab, PUBLIC, &user, "wrong", &["-y", "-m", "2"]);
+            refused(guide.name, &out);
+        });
+        let page = Page {
+            urls: &[],
+            user: &user,
+            pass: &password,
+            messages: MESSAGES,
+            timeout_ms: 30_000,
+        };
+        if let Some(runs) = lab.in_host("client", || run_groups(&page, &groups)) {
+            for (run, protocol) in runs.iter().zip(&protocols) {
+                let ok = run["echoes"] == MESSAGES && run["pair"]["relayProtocol"] == *protocol;
+                assert!(ok, "{}", context(protocol, &run.to_string()));
+            }
+        }
+        relayed.join().unwrap();
+        wrong.join().unwrap();
+    });
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
