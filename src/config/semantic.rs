@@ -66,6 +66,25 @@ pub(crate) fn finalize(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
         "external-ip",
         "several external-ip lines must each be PUBLIC/PRIVATE; a bare PUBLIC can only be given once",
     );
+    ca_file(cfg, diags);
+}
+
+/// `CA-file` decides who may use the TLS listeners, so a file that cannot serve stops start-up
+/// at its line rather than leaving TLS open to clients without a certificate.
+fn ca_file(cfg: &Config, diags: &mut Vec<Diagnostic>) {
+    let Some(path) = cfg.ca_file.as_deref().filter(|_| !cfg.no_tls) else {
+        return;
+    };
+    let at = cfg.origins.last("CA-file").cloned();
+    if let Err(e) = crate::engine::client_roots(path) {
+        let msg = format!("{e}; client certificates could not be verified");
+        diags.push(Diagnostic::error(at, Some("CA-file"), msg));
+    } else if cfg.no_auth {
+        let msg = "applies to TLS clients only (as in coturn): with no-auth, UDP and plain TCP \
+                   clients allocate without a certificate"
+            .into();
+        diags.push(Diagnostic::warning(at, Some("CA-file"), msg));
+    }
 }
 
 /// The address options against this host's interface addresses, listed only when one of them

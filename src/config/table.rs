@@ -143,8 +143,7 @@ pub(crate) static OPTIONS: &[O] = &[
     })
     .help("OpenSSL cipher list, mapped onto what tern's TLS offers"),
     O::value("CA-file", |c, s| v::path(s).map(|p| c.ca_file = Some(p)))
-        .help("CA bundle: verify client certificates")
-        .pending(),
+        .help("CA bundle, PEM: TLS clients must present a certificate issued by one of its CAs"),
     O::flag("no-tlsv1_2", |c, b| c.no_tlsv1_2 = b).help("TLS 1.3 only"),
     O::ignored("no-tlsv1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
     O::ignored("no-tlsv1_1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),

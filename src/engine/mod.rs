@@ -23,6 +23,7 @@ mod uring;
 pub use error::EngineError;
 pub use fdlimit::raise_nofile;
 pub use select::EngineKind;
+pub(crate) use tls::client_roots;
 pub use tls::TlsError;
 
 use std::io;

@@ -50,6 +50,8 @@ pub(super) struct Stats {
     /// Connections refused at accept: the descriptor plan's stream cap was reached.
     pub(super) streams_over_capacity: u64,
     pub(super) streams_timed_out: u64,
+    /// TLS handshakes refused over the client's certificate (`CA-file`).
+    pub(super) certificates_refused: u64,
 }
 
 pub(crate) struct Shard {

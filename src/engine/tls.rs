@@ -1,6 +1,7 @@
 //! TLS for stream clients (RFC 8656 §3.1 TURN over TLS, ALPN names of RFC 7443): the rustls
-//! server configuration built from `cert`/`pkey`/`cipher-list`/`no-tlsv1_2`, and its reload
-//! (SIGUSR2/SIGHUP) for new connections while established ones keep theirs.
+//! server configuration built from `cert`/`pkey`/`CA-file`/`cipher-list`/`no-tlsv1_2`, the
+//! choice of ALPN per ClientHello, and the reload (SIGUSR2/SIGHUP) for new connections while
+//! established ones keep theirs.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -9,7 +10,8 @@ use rustls::crypto::ring::default_provider;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{CipherSuite, ServerConfig, SupportedCipherSuite};
+use rustls::server::{ClientHello, WebPkiClientVerifier};
+use rustls::{CipherSuite, RootCertStore, ServerConfig, SupportedCipherSuite};
 
 use crate::config::Config;
 
@@ -30,14 +32,27 @@ impl std::fmt::Display for TlsError {
 struct Recipe {
     cert: PathBuf,
     pkey: PathBuf,
+    /// `CA-file`: clients must present a certificate issued by one of its CAs.
+    ca: Option<PathBuf>,
     provider: Arc<CryptoProvider>,
     tls12: bool,
+}
+
+/// One build of the server configuration, in two forms: `alpn` offers tern's ALPN names;
+/// `plain` offers none, for a client whose ALPN offer holds none of them (a client behind a
+/// proxy or on port 443 offering `http/1.1` or `h2`). rustls answers such an offer against a
+/// list with a fatal `no_application_protocol` alert; coturn completes the handshake, so tern
+/// answers it from a configuration without ALPN.
+#[derive(Clone)]
+struct Configs {
+    alpn: Arc<ServerConfig>,
+    plain: Arc<ServerConfig>,
 }
 
 /// The server configuration new TLS connections use; swapped on reload.
 pub(crate) struct Tls {
     recipe: Recipe,
-    current: RwLock<Arc<ServerConfig>>,
+    current: RwLock<Configs>,
 }
 
 /// The outcome of `setup`: TLS, or why there is none.
@@ -51,13 +66,22 @@ pub(crate) enum Setup {
 }
 
 impl Tls {
-    /// The configuration for a connection accepted now.
-    pub(crate) fn current(&self) -> Arc<ServerConfig> {
+    /// The configuration for a connection whose ClientHello is `hello`, accepted now: with ALPN
+    /// when the client offers one of tern's names (or none), without it when every name it
+    /// offers is unknown to tern.
+    pub(crate) fn current(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
         let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(&guard)
+        let unknown_only = hello
+            .alpn()
+            .is_some_and(|mut offered| !offered.any(|name| ALPN.contains(&name)));
+        if unknown_only {
+            Arc::clone(&guard.plain)
+        } else {
+            Arc::clone(&guard.alpn)
+        }
     }
 
-    /// Reads `cert` and `pkey` again; on success new connections use them.
+    /// Reads `cert`, `pkey` and `CA-file` again; on success new connections use them.
     pub(crate) fn reload(&self) -> Result<(), TlsError> {
         let config = build(&self.recipe)?;
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
@@ -82,6 +106,7 @@ pub(crate) fn setup(cfg: &Config) -> Result<Setup, TlsError> {
             cipher_suites: suites,
             ..default_provider()
         }),
+        ca: cfg.ca_file.as_deref().map(locate),
         tls12: !cfg.no_tlsv1_2,
     };
     if !configured && !recipe.cert.is_file() && !recipe.pkey.is_file() {
@@ -108,7 +133,31 @@ fn locate(path: &Path) -> PathBuf {
     crate::config::find_config_file(path).unwrap_or_else(|| path.to_path_buf())
 }
 
-fn build(recipe: &Recipe) -> Result<Arc<ServerConfig>, TlsError> {
+/// The CAs of `CA-file` at `path` (found where configuration files are): every certificate of
+/// the PEM file. An unreadable file, or one without a usable certificate, is an error naming it.
+pub(crate) fn client_roots(path: &Path) -> Result<RootCertStore, String> {
+    let path = locate(path);
+    let certs = CertificateDer::pem_file_iter(&path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: cannot read PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no CERTIFICATE block in the file",
+            path.display()
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    let (_, unusable) = roots.add_parsable_certificates(certs);
+    if roots.is_empty() {
+        return Err(format!(
+            "{}: none of its {unusable} certificate(s) can serve as a CA",
+            path.display()
+        ));
+    }
+    Ok(roots)
+}
+
+fn build(recipe: &Recipe) -> Result<Configs, TlsError> {
     let fix = "set cert=PATH and pkey=PATH to readable PEM files, or no-tls";
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&recipe.cert)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
@@ -135,20 +184,35 @@ fn build(recipe: &Recipe) -> Result<Arc<ServerConfig>, TlsError> {
     } else {
         &[&rustls::version::TLS13]
     };
-    let mut config = ServerConfig::builder_with_provider(Arc::clone(&recipe.provider))
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&recipe.provider))
         .with_protocol_versions(versions)
-        .map_err(|e| TlsError(format!("cipher-list: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            TlsError(format!(
-                "cert {} / pkey {}: {e}; {fix}",
-                recipe.cert.display(),
-                recipe.pkey.display()
-            ))
-        })?;
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
+        .map_err(|e| TlsError(format!("cipher-list: {e}")))?;
+    let builder = match &recipe.ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let roots = client_roots(ca).map_err(|e| TlsError(format!("CA-file {e}")))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                Arc::clone(&recipe.provider),
+            )
+            .build()
+            .map_err(|e| TlsError(format!("CA-file {}: {e}", ca.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let plain = builder.with_single_cert(certs, key).map_err(|e| {
+        TlsError(format!(
+            "cert {} / pkey {}: {e}; {fix}",
+            recipe.cert.display(),
+            recipe.pkey.display()
+        ))
+    })?;
+    let mut alpn = plain.clone();
+    alpn.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(Configs {
+        alpn: Arc::new(alpn),
+        plain: Arc::new(plain),
+    })
 }
 
 /// OpenSSL names of the suites rustls offers.

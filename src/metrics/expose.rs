@@ -169,7 +169,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Input dropped or refused, by reason (malformed STUN or ChannelData, no allocation, \
          channel or permission, bandwidth, disabled, rate limited, shed under overload, dropped \
-         by the kernel at a full listener queue)",
+         by the kernel at a full listener queue, TLS client certificate refused)",
     ),
     (
         "tern_shard_packets_total",

@@ -4,9 +4,9 @@
 //! senders. Plain per-shard integers, like `Counters`, summed when scraped.
 
 /// One reason input was dropped. Every drop but `ListenerQueue` (datagrams tern never
-/// received) and the `Userdb*` refusals (answered 401, counted in `unauthenticated_401`) also
-/// counts in `Counters::malformed` (the `Malformed` group) or `Counters::dropped` (the rest), so
-/// those totals stay as they were.
+/// received), `ClientCertificate` (a connection, not a packet) and the `Userdb*` refusals
+/// (answered 401, counted in `unauthenticated_401`) also counts in `Counters::malformed` (the
+/// `Malformed` group) or `Counters::dropped` (the rest), so those totals stay as they were.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// Shorter than a STUN header (20) or a ChannelData header (4), or empty.
@@ -54,10 +54,13 @@ pub enum DropReason {
     UserdbBudget,
     /// The user database's queue of questions was full: answered 401, the database not asked.
     UserdbOverloaded,
+    /// A TLS handshake refused because the client presented no certificate, or one not issued
+    /// by a CA of `CA-file` (the engine decides; counted by reason only, like `ListenerQueue`).
+    ClientCertificate,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 22;
 
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Truncated,
@@ -81,6 +84,7 @@ impl DropReason {
         DropReason::UserdbNameTooLong,
         DropReason::UserdbBudget,
         DropReason::UserdbOverloaded,
+        DropReason::ClientCertificate,
     ];
 
     /// The metric label.
@@ -107,6 +111,7 @@ impl DropReason {
             DropReason::UserdbNameTooLong => "userdb_name_too_long",
             DropReason::UserdbBudget => "userdb_budget",
             DropReason::UserdbOverloaded => "userdb_overloaded",
+            DropReason::ClientCertificate => "client_certificate",
         }
     }
 

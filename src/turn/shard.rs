@@ -385,6 +385,12 @@ impl Shard {
         self.drops.add(DropReason::ListenerQueue, n);
     }
 
+    /// A TLS client refused at the handshake over its certificate (`CA-file`). Counted by
+    /// reason only: no packet reached the core.
+    pub(crate) fn client_certificate_refused(&mut self) {
+        self.drops.count(DropReason::ClientCertificate);
+    }
+
     /// Input dropped for `reason`, counted in `drops` and in the matching `Counters` total.
     #[inline]
     pub(crate) fn drop_for(&mut self, reason: DropReason) -> Output {

@@ -1,11 +1,12 @@
-//! Test certificates made at test time (rcgen) and a blocking rustls client that trusts them.
+//! Test certificates made at test time (rcgen): server certificates, a CA issuing client
+//! certificates (`CA-file`), and a blocking rustls client that trusts them and may present one.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::TempDir;
@@ -62,18 +63,121 @@ fn write_pair(cert: &Path, key: &Path) -> CertificateDer<'static> {
     certified.cert.der().clone()
 }
 
+/// A certificate a TLS client presents, with its key, in DER and as PEM files.
+pub struct ClientCert {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: Vec<u8>,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+}
+
+/// A CA whose PEM file is `file` (for `CA-file`), issuing client certificates.
+pub struct TestCa {
+    pub dir: TempDir,
+    pub file: PathBuf,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new(tag: &str) -> TestCa {
+        let dir = TempDir::new(&format!("ca-{tag}"));
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("tern test CA {tag}"));
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        let file = dir.path("ca.pem");
+        std::fs::write(&file, cert.pem()).expect("write CA");
+        TestCa {
+            dir,
+            file,
+            cert,
+            key,
+        }
+    }
+
+    /// `--CA-file=...`.
+    pub fn arg(&self) -> String {
+        format!("--CA-file={}", self.file.display())
+    }
+
+    /// A client certificate issued by this CA, for TLS client authentication.
+    pub fn client(&self, name: &str) -> ClientCert {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("sign client certificate");
+        client_files(&self.dir, name, &cert, &key)
+    }
+}
+
+/// A self-signed client certificate that no CA issued.
+pub fn self_signed_client(dir: &TempDir, name: &str) -> ClientCert {
+    let certified = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
+    client_files(dir, name, &certified.cert, &certified.key_pair)
+}
+
+fn client_files(
+    dir: &TempDir,
+    name: &str,
+    cert: &rcgen::Certificate,
+    key: &rcgen::KeyPair,
+) -> ClientCert {
+    let (cert_pem, key_pem) = (
+        dir.path(&format!("{name}.pem")),
+        dir.path(&format!("{name}.key")),
+    );
+    std::fs::write(&cert_pem, cert.pem()).expect("write client certificate");
+    std::fs::write(&key_pem, key.serialize_pem()).expect("write client key");
+    ClientCert {
+        chain: vec![cert.der().clone()],
+        key: key.serialize_der(),
+        cert_pem,
+        key_pem,
+    }
+}
+
 pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
 /// A client configuration trusting `cert`, offering `alpn`.
 pub fn client_config(cert: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    client_config_as(cert, alpn, None)
+}
+
+/// A client configuration trusting `cert`, offering `alpn`, presenting `identity` if given.
+pub fn client_config_as(
+    cert: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+    identity: Option<&ClientCert>,
+) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots.add(cert.clone()).expect("root");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone()));
+            builder
+                .with_client_auth_cert(id.chain.clone(), key)
+                .expect("client certificate")
+        }
+    };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }

@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use rustls::server::Acceptor;
 use rustls::ServerConnection;
 
 use super::super::tls::Tls;
@@ -37,6 +38,8 @@ pub(crate) enum Layer {
         plain: bool,
     },
     Plain,
+    /// A TLS ClientHello is being read; its ALPN offer picks the configuration (`Tls::current`).
+    Hello(Box<Acceptor>),
     Tls(Box<ServerConnection>),
 }
 
@@ -101,7 +104,7 @@ impl Conn {
 
     pub(crate) fn transport(&self) -> Transport {
         match self.layer {
-            Layer::Tls(_) => Transport::Tls,
+            Layer::Hello(_) | Layer::Tls(_) => Transport::Tls,
             Layer::Detect { .. } | Layer::Plain => Transport::Tcp,
         }
     }
@@ -132,10 +135,13 @@ impl Conn {
                 match (bytes.first(), tls) {
                     (None, _) => Ok(0),
                     (Some(&TLS_HANDSHAKE), Some(config)) => {
-                        let tls =
-                            ServerConnection::new(config.current()).map_err(io::Error::other)?;
-                        self.layer = Layer::Tls(Box::new(tls));
-                        self.take_tls(&mut &bytes[..])?;
+                        let mut hello = Box::<Acceptor>::default();
+                        let mut rest = bytes;
+                        while !rest.is_empty() {
+                            hello.read_tls(&mut rest)?;
+                        }
+                        self.layer = Layer::Hello(hello);
+                        self.accept_hello(config)?;
                         Ok(n)
                     }
                     _ if plain => {
@@ -145,6 +151,17 @@ impl Conn {
                     }
                     _ => Err(io::ErrorKind::InvalidData.into()),
                 }
+            }
+            Layer::Hello(hello) => {
+                let n = hello.read_tls(&mut self.stream)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                match tls {
+                    Some(config) => self.accept_hello(config)?,
+                    None => return Err(io::ErrorKind::InvalidData.into()),
+                }
+                Ok(n)
             }
             Layer::Tls(tls) => {
                 let n = tls.read_tls(&mut self.stream)?;
@@ -156,6 +173,33 @@ impl Conn {
                 Ok(n)
             }
         }
+    }
+
+    /// Once the whole ClientHello is read, starts the TLS connection with the configuration its
+    /// ALPN offer calls for and runs the handshake on the bytes read so far.
+    fn accept_hello(&mut self, config: &Tls) -> io::Result<()> {
+        let Layer::Hello(hello) = &mut self.layer else {
+            return Ok(());
+        };
+        let refused = match hello.accept() {
+            Ok(None) => return Ok(()),
+            Ok(Some(accepted)) => {
+                let chosen = config.current(&accepted.client_hello());
+                match accepted.into_connection(chosen) {
+                    Ok(tls) => {
+                        self.layer = Layer::Tls(Box::new(tls));
+                        let mut none: &[u8] = &[];
+                        return self.take_tls(&mut none);
+                    }
+                    Err(refused) => refused,
+                }
+            }
+            Err(refused) => refused,
+        };
+        let (e, mut alert) = refused;
+        // The alert is a courtesy: the connection closes either way.
+        let _ = alert.write_all(&mut self.stream);
+        Err(io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     /// Feeds `bytes` (possibly empty: the record was read already) to rustls, then moves the
@@ -288,6 +332,8 @@ impl Conn {
             Layer::Plain | Layer::Detect { .. } => {
                 write_out(&mut self.stream, &self.wq, &mut self.wstart)
             }
+            // Nothing can be written before the handshake starts; the queue waits for it.
+            Layer::Hello(_) => Ok(()),
             Layer::Tls(tls) => loop {
                 if self.wstart < self.wq.len() {
                     match tls
@@ -318,6 +364,21 @@ impl Conn {
         }
         result
     }
+}
+
+/// Whether `e` ended a TLS handshake over the client's certificate (`CA-file`): none was
+/// presented, or it was not issued by a configured CA. The server sees these errors only from
+/// its own verification of the client; a client refusing the server's certificate arrives as an
+/// alert instead.
+pub(crate) fn certificate_refused(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .filter(|tls| {
+            matches!(
+                tls,
+                rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_)
+            )
+        })
 }
 
 /// Runs rustls on what it has read; a protocol error is sent to the client as an alert.

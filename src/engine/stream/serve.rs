@@ -11,7 +11,7 @@ use tracing::warn;
 use super::super::clock;
 use super::super::shard::Shard;
 use super::super::token::Source;
-use super::conn::{Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
+use super::conn::{certificate_refused, Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
 use super::guard::Refused;
 use super::tcp_relay::{Io, PeerState, TCP_RELAY};
 use crate::turn::{self, Client, ConnectionId, RelayId, Via, HEADROOM};
@@ -109,7 +109,18 @@ impl Shard {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
+                Err(e) => {
+                    if let Some(why) = certificate_refused(&e) {
+                        self.core.client_certificate_refused();
+                        self.stats.certificates_refused += 1;
+                        // Rate-limited: a client retrying in a loop must not flood the log.
+                        if self.stats.certificates_refused.is_power_of_two() {
+                            warn!(
+                                "shard {}: TLS client {} refused (CA-file): {why} ({} refused)",
+                                self.index, conn.remote, self.stats.certificates_refused
+                            );
+                        }
+                    }
                     self.close_stream(id);
                     return false;
                 }
