@@ -344,10 +344,15 @@ fn reload(
     for c in &changes.applied {
         info!("reload: {}: {}", c.option, c.detail);
     }
-    for c in &changes.restart {
+    if !changes.restart.is_empty() {
+        let named: Vec<String> = changes
+            .restart
+            .iter()
+            .map(|c| format!("{} ({})", c.option, c.detail))
+            .collect();
         warn!(
-            "reload: {}: {} needs a restart; still running with the old value",
-            c.option, c.detail
+            "reload: changed but needs a restart, still running with the old value: {}",
+            named.join(", ")
         );
     }
     info!(

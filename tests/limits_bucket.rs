@@ -227,3 +227,34 @@ fn unlimited_capacity_and_small_share() {
     assert!(s.allow(&cap, 0, usize::MAX));
     assert_eq!(std::mem::size_of::<CapacityShare>(), 8);
 }
+
+/// A reload (`set_rate`) changes the capacity for the budget in force: from unlimited to
+/// 100 kB/s, to 10 kB/s, and back to unlimited; a purse keeps at most one chunk of the old grant.
+#[test]
+fn capacity_follows_a_new_rate() {
+    let cap = Capacity::new(0);
+    let mut share = CapacityShare::new();
+    let passed = |share: &mut CapacityShare, cap: &Capacity, start: u64| {
+        let gap = SEC * 1200 / 1_000_000;
+        (0..5_000u64)
+            .filter(|i| share.allow(cap, start + i * gap, 1200))
+            .count() as u64
+            * 1200
+    };
+    assert_eq!(passed(&mut share, &cap, 0), 6_000_000);
+    cap.set_rate(100_000);
+    assert_eq!(cap.rate(), 100_000);
+    // 6 s at 100 kB/s plus the 20 kB burst.
+    let got = passed(&mut share, &cap, 10 * SEC);
+    assert!(got.abs_diff(620_000) <= 2 * 1200, "{got}");
+    cap.set_rate(10_000);
+    let held = share.held();
+    let got = passed(&mut share, &cap, 20 * SEC);
+    assert!(
+        got <= 60_000 + 3_000 + held + 1200 && got >= 60_000 - 1200,
+        "{got}"
+    );
+    cap.set_rate(0);
+    assert!(cap.is_unlimited());
+    assert_eq!(passed(&mut share, &cap, 30 * SEC), 6_000_000);
+}

@@ -7,6 +7,7 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
+use std::thread;
 use std::time::Duration;
 
 use support::turn_client::{Refused, TurnClient};
@@ -190,4 +191,90 @@ fn sigterm_with_100_allocations_exits_0_and_systemd_hears_ready_and_stopping() {
     let n = notify.recv(&mut buf).expect("a stopping message");
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(!pidfile.exists(), "pidfile left behind");
+}
+
+/// ChannelData packets of 1000 bytes sent back to back from `client` that reach `peer`.
+fn burst_through(client: &TurnClient, peer: &UdpSocket, packets: usize) -> usize {
+    let payload = [7u8; 1000];
+    for _ in 0..packets {
+        client.send_channel(0x4000, &payload);
+    }
+    peer.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 1500];
+    std::iter::from_fn(|| peer.recv_from(&mut buf).ok()).count()
+}
+
+#[test]
+fn sighup_applies_a_new_bps_capacity() {
+    let dir = TempDir::new("capacity");
+    let conf = dir.path("turnserver.conf");
+    write_conf(&conf, OLD_PASSWORD, "max-bps=10000000\n");
+    let server = Server::start_args(&["-c", conf.to_str().expect("utf-8 path")]);
+    let peer = peer();
+    let peer_addr = peer.local_addr().expect("peer address");
+    let mut before = TurnClient::new(server.udp_addr(), "alice", OLD_PASSWORD);
+    before.allocate().expect("allocate");
+    before
+        .channel_bind(0x4000, peer_addr)
+        .expect("channel bind");
+    assert_eq!(burst_through(&before, &peer, 100), 100);
+
+    // 10 kB/s with a 3 kB burst: of 100 kB sent at once, a few packets pass.
+    write_conf(
+        &conf,
+        OLD_PASSWORD,
+        "max-bps=10000000\nbps-capacity=10000\n",
+    );
+    server.signal(libc::SIGHUP);
+    server
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no reload; log:\n{}", server.log()));
+    let mut after = TurnClient::new(server.udp_addr(), "alice", OLD_PASSWORD);
+    after.allocate().expect("allocate after the reload");
+    after.channel_bind(0x4000, peer_addr).expect("channel bind");
+    let passed = burst_through(&after, &peer, 100);
+    assert!((1..=8).contains(&passed), "{passed} of 100 passed");
+    // The capacity is the whole server's: the allocation made before is held to it too.
+    thread::sleep(Duration::from_secs(1));
+    let passed = burst_through(&before, &peer, 100);
+    assert!((1..=20).contains(&passed), "{passed} of 100 passed");
+    assert!(
+        server.log().contains("reload: bps-capacity: 0 -> 10000"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn sighup_names_in_one_line_the_settings_that_need_a_restart() {
+    let dir = TempDir::new("restart");
+    let conf = dir.path("turnserver.conf");
+    write_conf(&conf, OLD_PASSWORD, "");
+    let server = Server::start_args(&["-c", conf.to_str().expect("utf-8 path")]);
+    let text = std::fs::read_to_string(&conf).expect("read config");
+    let text = text.replace("listening-port=0", "listening-port=3479");
+    std::fs::write(&conf, format!("{text}min-port=50000\nuser-quota=3\n")).expect("write");
+    server.signal(libc::SIGHUP);
+    server
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no reload; log:\n{}", server.log()));
+    let log = server.log();
+    let restart: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("needs a restart"))
+        .collect();
+    assert_eq!(restart.len(), 1, "{log}");
+    for named in ["listening-port (0 -> 3479)", "min-port (49152 -> 50000)"] {
+        assert!(restart[0].contains(named), "{named} not in: {}", restart[0]);
+    }
+    assert!(!restart[0].contains("user-quota"), "{}", restart[0]);
+    assert!(log.contains("reload: user-quota: 0 -> 3"), "{log}");
+    assert!(
+        log.contains("1 change(s) applied, 2 waiting for a restart"),
+        "{log}"
+    );
+    // Still on the port it started with.
+    let mut client = TurnClient::new(server.udp_addr(), "alice", OLD_PASSWORD);
+    client.allocate().expect("allocate on the old port");
 }

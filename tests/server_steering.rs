@@ -210,3 +210,58 @@ fn one_source_ip_gets_one_budget_across_shards_and_another_ip_its_own() {
         support::lab::skip(&why);
     }
 }
+
+/// 401 answers to `n` unauthenticated Allocates sent at once from one socket on `ip`.
+fn burst(ip: IpAddr, server: SocketAddr, n: usize) -> u32 {
+    let request = unauthenticated_allocate();
+    let sock = UdpSocket::bind((ip, 0)).expect("bind");
+    sock.connect(server).expect("connect");
+    sock.set_nonblocking(true).expect("non-blocking");
+    for _ in 0..n {
+        // A full send buffer only makes the burst smaller.
+        let _ = sock.send(&request);
+    }
+    thread::sleep(SETTLE);
+    count_401(std::slice::from_ref(&sock))
+}
+
+#[test]
+fn sighup_applies_a_new_unauthorized_ratelimit_rps() {
+    let run = || {
+        let dir = support::TempDir::new("ratelimit-reload");
+        let conf = dir.path("turnserver.conf");
+        let write = |rps: u32| {
+            let text = format!(
+                "user={USER}:{PASSWORD}\nrealm={REALM}\nlistening-ip={SERVER}\n\
+                 listening-port=0\nunauthorized-ratelimit-rps={rps}\n"
+            );
+            std::fs::write(&conf, text).expect("write config");
+        };
+        write(20);
+        let path = conf.to_str().expect("utf-8 path");
+        let server = Server::start_args(&["-c", path, "--no-tcp"]);
+        let to = SocketAddr::new(parse(SERVER), server.udp_addr().port());
+        // A burst may straddle two one-second windows: one budget or two.
+        let n = burst(parse(VICTIM), to, 400);
+        assert!((20..=40).contains(&n), "{n} answers with a budget of 20/s");
+        write(80);
+        server.signal(libc::SIGHUP);
+        server
+            .wait_for_log("reload done", Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no reload; log:\n{}", server.log()));
+        // A fresh window: what the first burst spent does not count.
+        thread::sleep(Duration::from_millis(1100));
+        let n = burst(parse(VICTIM), to, 400);
+        assert!((80..=160).contains(&n), "{n} answers with a budget of 80/s");
+        assert!(
+            server
+                .log()
+                .contains("reload: unauthorized-ratelimit-rps: 20 -> 80"),
+            "{}",
+            server.log()
+        );
+    };
+    if let Err(why) = in_private_net(&[SERVER, VICTIM], run) {
+        support::lab::skip(&why);
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tern::config::{Config, User, UserSecret};
 use tern::stun::{attr, Class, Method};
-use tern::turn::{BindError, DropReason, Shared, Transport, Via};
+use tern::turn::{BindError, DropReason, Settings, Shared, Transport, Via};
 use turn_harness::*;
 
 const BOB: &str = "bob";
@@ -291,6 +291,39 @@ fn answers_to_unauthenticated_sources_are_limited_per_ip_and_second() {
     assert_eq!(code(&h.client_in(&other, &bytes)), 401);
     h.advance(1);
     assert_eq!(code(&h.client_in(&src, &bytes)), 401);
+}
+
+/// 401 answers to `n` unauthenticated Allocates from `ip`, each from its own port.
+fn answered(h: &mut Harness, ip: &str, n: u16) -> usize {
+    (0..n)
+        .filter(|port| {
+            let (client, bytes) = unauthenticated_allocate(5000 + port, ip);
+            matches!(h.client_in(&client, &bytes), Out::Client { .. })
+        })
+        .count()
+}
+
+#[test]
+fn a_reload_changes_the_unauthenticated_budget_at_once() {
+    let mut h = Harness::new(config());
+    let reload = |h: &mut Harness, rps: u32| {
+        let cfg = Config {
+            unauthorized_ratelimit_rps: rps,
+            ..config()
+        };
+        let settings = Settings::from_config(&cfg, &listeners(), &[]).expect("settings");
+        h.shard.set_settings(Arc::new(settings));
+    };
+    assert_eq!(answered(&mut h, "203.0.113.7", 3), 3);
+    reload(&mut h, 5);
+    // The answers of this second count against the new budget too.
+    assert_eq!(answered(&mut h, "203.0.113.7", 20), 2);
+    assert_eq!(answered(&mut h, "203.0.113.8", 20), 5);
+    h.advance(1);
+    reload(&mut h, 150);
+    assert_eq!(answered(&mut h, "203.0.113.7", 200), 150);
+    reload(&mut h, 0);
+    assert_eq!(answered(&mut h, "203.0.113.7", 200), 200);
 }
 
 #[test]

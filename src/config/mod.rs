@@ -17,6 +17,7 @@ mod help;
 mod lexer;
 mod load;
 mod options;
+mod restart;
 mod semantic;
 mod table;
 mod values;
@@ -28,6 +29,7 @@ pub use file::{find_config_file, parse_str, SEARCH_DIRS};
 pub use help::usage;
 pub use load::{load, Loaded};
 pub use options::{option, options, Arg, OptSpec, Status};
+pub use restart::{needs_restart, NEEDS_RESTART};
 pub(crate) use values::ip_range;
 pub use values::SYSLOG_FACILITIES;
 

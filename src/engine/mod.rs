@@ -312,9 +312,10 @@ impl Server {
         self.registry.snapshot().allocations
     }
 
-    /// Rebuilds the core's settings from `cfg` (users, secrets, realm, limits, peer policy,
-    /// lifetimes) and hands them to every shard at its next loop turn. Existing allocations keep
-    /// their key and relays. Listening addresses are the ones bound at start.
+    /// Rebuilds the core's settings from `cfg` (users, secrets, realm, limits including
+    /// `bps-capacity` and the per-source rate limits, peer policy, lifetimes) and hands them to
+    /// every shard at its next loop turn. Existing allocations keep their key and relays.
+    /// Listening addresses are the ones bound at start.
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
         // Addresses come and go (DHCP, SLAAC): the policy follows the ones present now.
         let interfaces = net::local_addresses().map_err(io_error("listing interface addresses"))?;
@@ -328,6 +329,7 @@ impl Server {
         self.shared
             .quotas()
             .set_limits(cfg.user_quota, cfg.total_quota);
+        self.shared.capacity().set_rate(cfg.bps_capacity);
         if let Some(resolver) = settings.resolver() {
             for (index, wake) in &self.answer_wakes {
                 wake_on_answers(resolver, *index, wake);

@@ -64,6 +64,12 @@ impl SourceRateLimit {
         self.per_second
     }
 
+    /// A new budget (SIGHUP), in force from the next answer; counts already made in the current
+    /// second stay, so a lower budget cannot be dodged by reloading.
+    pub fn set_per_second(&mut self, per_second: u32) {
+        self.per_second = per_second;
+    }
+
     /// Answers refused so far (for a metric).
     pub fn refused(&self) -> u64 {
         self.refused

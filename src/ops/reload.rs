@@ -6,49 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tern::config::Config;
-
-/// Options a running server cannot change: they shape sockets, threads or the process.
-const NEEDS_RESTART: &[&str] = &[
-    "listening-port",
-    "tls-listening-port",
-    "alt-listening-port",
-    "alt-tls-listening-port",
-    "listening-ip",
-    "min-port",
-    "max-port",
-    "no-udp",
-    "no-tcp",
-    "no-tls",
-    "no-dtls",
-    "relay-threads",
-    "io-engine",
-    "cert",
-    "pkey",
-    "pkey-pwd",
-    "cipher-list",
-    "CA-file",
-    "no-tlsv1_2",
-    "log-file",
-    "no-stdout-log",
-    "simple-log",
-    "verbose",
-    "Verbose",
-    "syslog-facility",
-    "new-log-timestamp",
-    "new-log-timestamp-format",
-    "pidfile",
-    "proc-user",
-    "proc-group",
-    "prometheus",
-    "prometheus-port",
-    "prometheus-address",
-    "prometheus-path",
-    "prometheus-username-labels",
-    "userdb",
-    "psql-userdb",
-    "redis-userdb",
-];
+use tern::config::{needs_restart, Config};
 
 /// One changed option, printable without secrets.
 #[derive(Debug, PartialEq, Eq)]
@@ -93,7 +51,7 @@ pub fn changes(started: &Config, running: &Config, new: &Config) -> Changes {
     let names: std::collections::BTreeSet<&String> =
         s.keys().chain(r.keys()).chain(n.keys()).collect();
     for name in names {
-        let restart = NEEDS_RESTART.contains(&name.as_str());
+        let restart = needs_restart(name);
         let before = if restart { s.get(name) } else { r.get(name) };
         if before == n.get(name) {
             continue;

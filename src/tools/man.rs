@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{KEY_USAGE, REST_USAGE};
-use crate::config::{options, Arg, Status};
+use crate::config::{needs_restart, options, Arg, Status};
 
 const HEAD: &str = r#".SH NAME
 tern \- TURN/STUN relay server that reads coturn's turnserver.conf
@@ -87,8 +87,11 @@ points there (the service may write nowhere else); rotated by
 Stop.
 .TP
 .B SIGHUP
-Reopen the log file (sent by logrotate and by
-.BR "systemctl reload tern" ).
+Reopen the log file and reload the configuration (sent by logrotate and by
+.BR "systemctl reload tern" ):
+allocations live on, and every option applies at once except those marked
+[needs a restart], which keep their start\-up value until the next start (the log names them).
+TLS certificate and key files are read again.
 .SH EXIT STATUS
 0 on a clean stop, 1 when the configuration has errors or the server cannot start,
 2 for an unusable command line of
@@ -131,6 +134,9 @@ pub fn man_page() -> String {
         let mut help = o.help.to_owned();
         if o.repeats {
             help.push_str(" (repeatable)");
+        }
+        if needs_restart(o.name) {
+            help.push_str(" [needs a restart]");
         }
         match o.status {
             Status::Implemented => {}

@@ -273,9 +273,12 @@ impl Shard {
         self.wheel.next_deadline()
     }
 
-    /// Replaces the settings (reload): new requests use them; existing allocations keep the key
+    /// Replaces the settings (reload): new requests use them, and so do the per-source limits
+    /// (`unauthorized-ratelimit-rps`, `userdb-lookup-rps`); existing allocations keep the key
     /// they were created with, their relays and their lifetimes.
     pub fn set_settings(&mut self, settings: Arc<Settings>) {
+        self.unauth.set_per_second(settings.unauth_rps);
+        self.lookups.set_per_second(settings.lookup_rps);
         self.settings = settings;
     }
 
