@@ -6,6 +6,7 @@ mod clock;
 mod control;
 mod error;
 mod fdlimit;
+mod icmp;
 mod listen;
 mod relay;
 mod select;

@@ -17,6 +17,7 @@ use tracing::{debug, error};
 use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
 use super::clock;
 use super::control::Control;
+use super::icmp;
 use super::relay::Relays;
 use super::shed::Shed;
 use super::stream::{Io, SendError, Streams, MAX_FRAME};
@@ -125,6 +126,12 @@ impl Shard {
             let lost = self.shed.turn(waiting, clock::now().0, listeners);
             self.core.kernel_dropped(lost);
             std::mem::swap(&mut self.work, &mut self.pending);
+            // First, so a pending socket error does not fail the next receive or send.
+            for event in events.iter().filter(|e| e.is_error()) {
+                if let Some(Source::Relay(id)) = Source::from_token(event.token()) {
+                    self.peer_errors(id);
+                }
+            }
             self.work
                 .extend(events.iter().filter_map(|e| Source::from_token(e.token())));
             let work = std::mem::take(&mut self.work);
@@ -261,6 +268,21 @@ impl Shard {
             }
         }
         true
+    }
+
+    /// Reports the ICMP errors queued on relay socket `id` to the core (RFC 8656 §11.5); its
+    /// answers are written in the frame's scratch and sent at once.
+    fn peer_errors(&mut self, id: usize) {
+        let Some(fd) = self.relays.get(id).map(|r| r.socket.as_raw_fd()) else {
+            return;
+        };
+        let now = clock::now().0;
+        icmp::read(fd, |peer, icmp| {
+            let relay = RelayId(id as u32);
+            let scratch = &mut self.frame.scratch;
+            let out = self.core.handle_peer_icmp(now, relay, peer, icmp, scratch);
+            self.send_now(out);
+        });
     }
 
     /// Allocation setup latency: from the batch's receive time to the answer, for the input

@@ -1,6 +1,7 @@
 //! Socket creation with the options tern needs: SO_REUSEPORT listeners (one per shard, steered by
 //! source IP in `steer`), IPv6-only IPv6 sockets (so IPv4 and IPv6 binds never collide),
-//! non-blocking mode, and IP_MTU_DISCOVER for DONT-FRAGMENT (RFC 8656 §14.8).
+//! non-blocking mode, IP_MTU_DISCOVER for DONT-FRAGMENT (RFC 8656 §14.8) and IP_RECVERR for ICMP
+//! errors about peers (§11.5).
 
 use std::io;
 use std::net::SocketAddr;
@@ -59,7 +60,19 @@ pub(crate) fn relay(addr: SocketAddr, dont_fragment: bool) -> io::Result<Socket>
     if dont_fragment {
         set_dont_fragment(&socket, addr.is_ipv6())?;
     }
+    report_errors(&socket, addr.is_ipv6())?;
     Ok(socket)
+}
+
+/// IP_RECVERR / IPV6_RECVERR: ICMP errors about the peers this socket sends to, and local
+/// "message too long" errors of DONT-FRAGMENT sends, are queued for `icmp::read` (RFC 8656
+/// §11.5). Without it an unconnected UDP socket never hears of them.
+fn report_errors(socket: &Socket, v6: bool) -> io::Result<()> {
+    if v6 {
+        set_int(socket, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1)
+    } else {
+        set_int(socket, libc::IPPROTO_IP, libc::IP_RECVERR, 1)
+    }
 }
 
 /// IP_PMTUDISC_DO: the kernel sets DF and never fragments locally.
@@ -77,7 +90,15 @@ pub(crate) fn set_dont_fragment(socket: &Socket, v6: bool) -> io::Result<()> {
             libc::IP_PMTUDISC_DO,
         )
     };
-    let value: libc::c_int = value;
+    set_int(socket, level, name, value)
+}
+
+fn set_int(
+    socket: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: a valid fd, and a pointer/length pair describing one c_int.
     let rc = unsafe {
         libc::setsockopt(

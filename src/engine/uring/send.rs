@@ -230,6 +230,11 @@ impl Sends {
         count
     }
 
+    /// The socket slot `i` sends from.
+    pub(crate) fn sock(&self, i: u32) -> Option<Sock> {
+        self.slots.get(i as usize).map(|s| s.sock)
+    }
+
     /// Whether slot `i` was a GSO send (for turning GSO off when the kernel refuses it).
     pub(crate) fn is_gso(&self, i: u32) -> bool {
         self.slots.get(i as usize).is_some_and(|s| s.count > 1)

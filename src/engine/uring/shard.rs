@@ -22,6 +22,7 @@ use super::wake::Waker;
 use crate::engine::batch::SCRATCH;
 use crate::engine::clock;
 use crate::engine::control::Control;
+use crate::engine::icmp;
 use crate::engine::shed::Shed;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
@@ -98,6 +99,8 @@ enum Packet {
     Received(u16),
     /// `frame`: a parked request running again.
     Resumed,
+    /// None: an answer the core wrote in the scratch only (an ICMP report).
+    None,
 }
 
 /// A socket as a submission names it.
@@ -264,7 +267,12 @@ impl Shard {
                 Some(op @ (Op::Listener(_) | Op::Relay(..))) => {
                     self.received(op, result, flags, now)
                 }
-                Some(Op::Send(slot)) => self.sent(slot, result),
+                Some(Op::Send(slot)) => {
+                    if result < 0 {
+                        self.send_failed(slot, now.0);
+                    }
+                    self.sent(slot, result)
+                }
                 Some(Op::Wake) => self.wake_seen(flags),
                 Some(Op::Cancel) | None => {}
             }
@@ -316,7 +324,14 @@ impl Shard {
             match -result {
                 libc::ENOBUFS => self.stats.no_buffers += 1,
                 libc::ECANCELED => {}
-                _ if result < 0 => self.stats.recv_errors += 1,
+                _ if result < 0 => {
+                    self.stats.recv_errors += 1;
+                    // The socket's pending error (an ICMP error, ECONNREFUSED and the like)
+                    // ended the receive: its error queue says about which peer.
+                    if let (true, Op::Relay(id, _)) = (live, op) {
+                        self.peer_errors(id, now.0);
+                    }
+                }
                 _ => {}
             }
             return;
@@ -328,6 +343,31 @@ impl Shard {
         let out = self.input(op, bid, now);
         self.apply_changes();
         self.queue(Packet::Received(bid), out);
+    }
+
+    /// A send from a relay socket failed: an ICMP error took the socket's pending error, or a
+    /// DONT-FRAGMENT datagram was larger than the first hop's MTU (EMSGSIZE); either way the
+    /// error queue says about which peer.
+    fn send_failed(&mut self, slot: u32, now: Instant) {
+        if let Some(Sock::Relay(id)) = self.sends.sock(slot) {
+            self.peer_errors(id, now);
+        }
+    }
+
+    /// Reports the ICMP errors queued on relay socket `id` to the core (RFC 8656 §11.5), and
+    /// queues its answers. A plain system call: errors are rare, and reading the queue is not
+    /// worth a submission and a buffer of its own.
+    fn peer_errors(&mut self, id: u32, now: Instant) {
+        let Some(fd) = self.relays.get(id).map(|r| r.socket.as_raw_fd()) else {
+            return;
+        };
+        icmp::read(fd, |peer, icmp| {
+            let scratch = &mut self.scratch;
+            let out = self
+                .core
+                .handle_peer_icmp(now, RelayId(id), peer, icmp, scratch);
+            self.queue(Packet::None, out);
+        });
     }
 
     /// The resolver wrote the eventfd. Parked requests run again after this turn's completions,
@@ -416,6 +456,7 @@ impl Shard {
         let buf = match packet {
             Packet::Received(bid) => self.bufs.buffer(bid).and_then(|b| b.get_mut(CORE_START..)),
             Packet::Resumed => Some(&mut self.frame[..]),
+            Packet::None => None,
         };
         let Some(buf) = buf else {
             return Output::Nothing;
@@ -471,6 +512,7 @@ impl Shard {
             }
             // The frame serves the next resumed request at once: its bytes go out as a copy.
             (Span::Packet(range), Packet::Resumed) => self.frame.get(range),
+            (Span::Packet(_), Packet::None) => None,
             (Span::Scratch(n), _) => {
                 self.release(packet);
                 self.scratch.get(..n)
