@@ -7,6 +7,10 @@ use super::{values, Config};
 /// The message of the one warning a not-implemented option gets.
 pub(crate) const NOT_IMPLEMENTED: &str = "not implemented by tern yet; accepted and ignored";
 
+/// The error of an option tern refuses (`Status::Refused`).
+pub(crate) const REFUSED: &str = "not implemented by tern, and in coturn it narrows who may \
+relay: ignoring it would admit more than coturn does; remove it (tern --help says why)";
+
 /// One occurrence of an option, kept for options applied last (`user`).
 pub(crate) struct Pending {
     pub spec: &'static OptSpec,
@@ -71,6 +75,13 @@ pub(crate) fn apply(
                 at.clone(),
                 Some(spec.name),
                 NOT_IMPLEMENTED.into(),
+            ));
+        }
+        Status::Refused if on => {
+            diags.push(Diagnostic::error(
+                at.clone(),
+                Some(spec.name),
+                REFUSED.into(),
             ));
         }
         Status::Ignored if !cfg.ignored_options.iter().any(|n| n == spec.name) => {

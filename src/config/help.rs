@@ -31,6 +31,7 @@ pub fn usage() -> String {
             Status::Implemented => "",
             Status::NotImplemented => " [not implemented yet: warns]",
             Status::Ignored => " [accepted, ignored]",
+            Status::Refused => " [not implemented: stops start-up]",
         };
         let _ = writeln!(s, " {left:<44} {}{more}{status}", o.help);
     }

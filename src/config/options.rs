@@ -25,6 +25,10 @@ pub enum Status {
     /// Accepted and ignored by design (tern already behaves that way, or it has no meaning for
     /// tern); listed once by check-config, never a warning.
     Ignored,
+    /// A coturn option tern does not implement that narrows who may relay (or to where) in
+    /// coturn: ignoring it would open tern wider than the coturn it replaces, so it stops
+    /// start-up at its line.
+    Refused,
 }
 
 pub(crate) type SetBool = fn(&mut Config, bool);
@@ -100,6 +104,11 @@ impl OptSpec {
     /// A coturn option tern does not implement yet.
     pub(crate) const fn todo(name: &'static str, arg: Arg) -> Self {
         Self::new(name, arg, Status::NotImplemented, Setter::None)
+    }
+
+    /// A coturn option that narrows who may relay in coturn and that tern does not implement.
+    pub(crate) const fn refused(name: &'static str, arg: Arg) -> Self {
+        Self::new(name, arg, Status::Refused, Setter::None)
     }
 
     /// A coturn option tern accepts and ignores by design.

@@ -88,13 +88,14 @@ pub(crate) static OPTIONS: &[O] = &[
         .help("do not send the SOFTWARE attribute"),
     O::flag("prod", |c, b| c.software_attribute = !b)
         .help("coturn 4.6.1's old name of no-software-attribute"),
-    O::todo("listening-device", Arg::Required)
+    O::refused("listening-device", Arg::Required)
         .short('d')
-        .help("bind listeners to a network device"),
-    O::todo("relay-device", Arg::Required)
+        .help("bind listeners to a device (coturn then serves that device's clients only)"),
+    O::refused("relay-device", Arg::Required)
         .short('i')
-        .help("bind relay sockets to a network device"),
-    O::todo("tcp-proxy-port", Arg::Required).help("HAProxy PROXY-protocol listener port"),
+        .help("bind relay sockets to a network device (coturn then reaches peers through it only)"),
+    O::todo("tcp-proxy-port", Arg::Required)
+        .help("HAProxy PROXY-protocol listener port (tern opens no such listener)"),
     O::todo("aux-server", Arg::Required)
         .repeats()
         .help("auxiliary listener IP:port"),
@@ -103,14 +104,23 @@ pub(crate) static OPTIONS: &[O] = &[
     O::ignored("no-rfc5780", Arg::Flag)
         .coturn_ignores_value()
         .help("tern does not do RFC 5780 discovery"),
-    O::todo("stun-backward-compatibility", Arg::Flag)
-        .help("answer RFC 3489 Binding requests with MAPPED-ADDRESS"),
-    O::ignored("no-stun-backward-compatibility", Arg::Flag)
-        .help("tern answers with XOR-MAPPED-ADDRESS"),
+    O::flag("stun-backward-compatibility", |c, b| {
+        c.stun_backward_compatibility = b
+    })
+    .help(
+        "answer RFC 3489 Binding requests (no magic cookie) with MAPPED-ADDRESS, and add \
+         MAPPED-ADDRESS to RFC 5389 Binding answers (the default, as coturn 4.6)",
+    ),
+    O::flag("no-stun-backward-compatibility", |c, b| {
+        c.stun_backward_compatibility = !b
+    })
+    .help("ignore RFC 3489 Binding requests and answer with XOR-MAPPED-ADDRESS only"),
     O::ignored("response-origin-only-with-rfc5780", Arg::Flag)
         .help("tern sends RESPONSE-ORIGIN only with RFC 5780"),
-    O::todo("mobility", Arg::Flag).help("ICE mobility (MICE)"),
-    O::todo("server-relay", Arg::Flag).help("skip permission checks on relay endpoints"),
+    O::todo("mobility", Arg::Flag)
+        .help("ICE mobility (MICE); tern lets no client take over an allocation"),
+    O::todo("server-relay", Arg::Flag)
+        .help("skip permission checks on relay endpoints (tern always checks them)"),
     O::todo("ne", Arg::Required).help("coturn's network engine type (see io-engine)"),
     O::todo("respond-http-unsupported", Arg::Flag).help("answer HTTP on TURN ports with 400"),
     O::ignored("drop-invalid-packets", Arg::Flag).help("tern always drops malformed packets"),
@@ -149,8 +159,8 @@ pub(crate) static OPTIONS: &[O] = &[
     O::ignored("no-tlsv1_1", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
     O::ignored("no-sslv2", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
     O::ignored("no-sslv3", Arg::Flag).help("tern offers TLS 1.2 and 1.3 only"),
-    O::todo("tlsv1", Arg::Flag).help("allow TLS 1.0 (tern: never)"),
-    O::todo("tlsv1_1", Arg::Flag).help("allow TLS 1.1 (tern: never)"),
+    O::todo("tlsv1", Arg::Flag).help("allow TLS 1.0 (tern: never, which admits fewer clients)"),
+    O::todo("tlsv1_1", Arg::Flag).help("allow TLS 1.1 (tern: never, which admits fewer clients)"),
     O::todo("ec-curve-name", Arg::Required).help("ECDH curve"),
     O::ignored("dh566", Arg::Flag).help("tern offers no finite-field DH"),
     O::ignored("dh1066", Arg::Flag).help("tern offers no finite-field DH"),
@@ -214,29 +224,31 @@ pub(crate) static OPTIONS: &[O] = &[
         v::username_length(s).map(|n| c.userdb_max_username_length = n)
     })
     .help("tern: longer USERNAMEs are refused without a user database lookup (128; 1-512)"),
-    O::todo("mysql-userdb", Arg::Required)
+    O::refused("mysql-userdb", Arg::Required)
         .short('M')
-        .help("MySQL user database"),
-    O::todo("mongo-userdb", Arg::Required)
+        .help("MySQL user database (its users, secrets and peer lists decide who relays where)"),
+    O::refused("mongo-userdb", Arg::Required)
         .short('J')
-        .help("MongoDB user database"),
+        .help("MongoDB user database (its users, secrets and peer lists decide who relays where)"),
     O::todo("redis-statsdb", Arg::Required)
         .short('O')
         .help("Redis statistics database"),
     O::todo("secret-key-file", Arg::Required).help("AES key for encrypted MySQL passwords"),
-    O::todo("secret-ts-exp-time", Arg::Required).help("REST timestamp expiry"),
+    O::todo("secret-ts-exp-time", Arg::Required)
+        .help("REST timestamp expiry (deprecated; coturn ignores it too)"),
     O::ignored("no-auth-pings", Arg::Flag)
         .coturn_ignores_value()
         .help("tern has no dynamic secret tables to ping"),
     O::ignored("no-dynamic-ip-list", Arg::Flag)
         .coturn_ignores_value()
-        .help("tern reads peer lists from the configuration only"),
+        .help("coturn then skips the database's peer lists; tern applies them"),
     O::ignored("no-dynamic-realms", Arg::Flag)
         .coturn_ignores_value()
         .help("tern reads realms from the configuration only"),
-    O::todo("oauth", Arg::Flag).help("OAuth (RFC 7635)"),
-    O::todo("server-name", Arg::Required).help("OAuth server name"),
-    O::todo("check-origin-consistency", Arg::Flag).help("ORIGIN consistency check"),
+    O::todo("oauth", Arg::Flag).help("OAuth (RFC 7635); tern admits no OAuth tokens"),
+    O::todo("server-name", Arg::Required).help("OAuth server name; tern admits no OAuth tokens"),
+    O::refused("check-origin-consistency", Arg::Flag)
+        .help("refuse requests whose ORIGIN differs from the session's"),
     // Quotas, bandwidth, timers.
     O::value("user-quota", |c, s| {
         v::u32_value(s).map(|n| c.user_quota = n)
@@ -375,17 +387,20 @@ pub(crate) static OPTIONS: &[O] = &[
     })
     .repeats()
     .help("IP:port to redirect TLS/DTLS Allocate to"),
-    O::todo("acme-redirect", Arg::Required).help("redirect ACME HTTP challenges"),
+    O::todo("acme-redirect", Arg::Required)
+        .help("redirect ACME HTTP challenges (no relaying involved)"),
     // Admin interfaces.
     O::ignored("no-cli", Arg::Flag).help("tern has no telnet CLI"),
-    O::todo("cli-ip", Arg::Required).help("telnet CLI address"),
-    O::todo("cli-port", Arg::Required).help("telnet CLI port"),
-    O::todo("cli-password", Arg::Required).help("telnet CLI password"),
-    O::todo("cli-max-output-sessions", Arg::Required).help("telnet CLI session listing size"),
-    O::todo("web-admin", Arg::Flag).help("web admin interface"),
-    O::todo("web-admin-ip", Arg::Required).help("web admin address"),
-    O::todo("web-admin-port", Arg::Required).help("web admin port"),
-    O::todo("web-admin-listen-on-workers", Arg::Flag).help("web admin on the TURN ports"),
+    O::todo("cli-ip", Arg::Required).help("telnet CLI address (tern opens no CLI)"),
+    O::todo("cli-port", Arg::Required).help("telnet CLI port (tern opens no CLI)"),
+    O::todo("cli-password", Arg::Required).help("telnet CLI password (tern opens no CLI)"),
+    O::todo("cli-max-output-sessions", Arg::Required)
+        .help("telnet CLI session listing size (tern opens no CLI)"),
+    O::todo("web-admin", Arg::Flag).help("web admin interface (tern opens none)"),
+    O::todo("web-admin-ip", Arg::Required).help("web admin address (tern opens none)"),
+    O::todo("web-admin-port", Arg::Required).help("web admin port (tern opens none)"),
+    O::todo("web-admin-listen-on-workers", Arg::Flag)
+        .help("web admin on the TURN ports (tern opens none)"),
     // Prometheus.
     O::flag("prometheus", |c, b| c.prometheus = b)
         .coturn_ignores_value()

@@ -142,6 +142,7 @@ pub fn man_page() -> String {
             Status::Implemented => {}
             Status::NotImplemented => help.push_str(" [not implemented yet: warns]"),
             Status::Ignored => help.push_str(" [accepted, ignored]"),
+            Status::Refused => help.push_str(" [not implemented: stops start-up]"),
         }
         item(&mut s, &short, Some(o.name), value, &help);
     }
