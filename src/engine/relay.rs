@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry};
-use socket2::Socket;
+use socket2::{SockRef, Socket};
 
 use super::clock;
 use super::slab::Slab;
@@ -27,6 +27,8 @@ const RESERVATION: Duration = Duration::from_secs(30);
 pub(crate) struct RelaySocket {
     pub(crate) socket: mio::net::UdpSocket,
     pub(crate) addr: SocketAddr,
+    /// Whether DF is set on the socket now (`sockets::set_dont_fragment`).
+    pub(crate) dont_fragment: bool,
 }
 
 /// Ports reserved by one allocation for a later one. Shared by every shard: the second
@@ -101,6 +103,20 @@ impl Relays {
 
     pub(crate) fn get(&self, id: usize) -> Option<&RelaySocket> {
         self.sockets.get(id)
+    }
+
+    /// Sets or clears DF on relay socket `id` for the datagrams sent from now on (DONT-FRAGMENT
+    /// per datagram, RFC 8656 §10.2: IPv4 has no per-datagram control, so the socket's option
+    /// changes between sends). False when it could not.
+    pub(crate) fn set_dont_fragment(&mut self, id: usize, on: bool) -> bool {
+        let Some(r) = self.sockets.get_mut(id) else {
+            return false;
+        };
+        let set = sockets::set_dont_fragment(&SockRef::from(&r.socket), r.addr.is_ipv6(), on);
+        if set.is_ok() {
+            r.dont_fragment = on;
+        }
+        set.is_ok()
     }
 }
 
@@ -196,7 +212,8 @@ impl Ports {
         let addr = SocketAddr::new(ip, port);
         if let Some(socket) = self.reservations.take(addr, clock::now().0) {
             if df {
-                sockets::set_dont_fragment(&socket, addr.is_ipv6()).map_err(|e| bind_error(&e))?;
+                sockets::set_dont_fragment(&socket, addr.is_ipv6(), true)
+                    .map_err(|e| bind_error(&e))?;
             }
             return Ok(socket);
         }
@@ -208,7 +225,7 @@ impl Ports {
 }
 
 impl Relays {
-    fn install(&mut self, socket: Socket) -> Result<Bound, BindError> {
+    fn install(&mut self, socket: Socket, dont_fragment: bool) -> Result<Bound, BindError> {
         let addr = socket
             .local_addr()
             .ok()
@@ -217,7 +234,11 @@ impl Relays {
         let socket = mio::net::UdpSocket::from_std(socket.into());
         let id = self
             .sockets
-            .insert(RelaySocket { socket, addr })
+            .insert(RelaySocket {
+                socket,
+                addr,
+                dont_fragment,
+            })
             .ok_or(BindError::Resources)?;
         let registered = match self.sockets.get_mut(id) {
             Some(r) => self
@@ -247,7 +268,7 @@ pub(crate) fn bind_error(e: &io::Error) -> BindError {
 impl RelayIo for Relays {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         let socket = self.ports.bind(req)?;
-        self.install(socket)
+        self.install(socket, req.dont_fragment)
     }
 
     fn close_relay(&mut self, id: RelayId) {

@@ -317,8 +317,16 @@ impl Shard {
                 Some(l) => (l.socket.as_raw_fd(), to, data),
                 None => return self.stats.send_dropped += 1,
             },
-            Output::Peer { relay, to, data } => match self.relays.get(relay.0 as usize) {
-                Some(r) => (r.socket.as_raw_fd(), to, data),
+            Output::Peer {
+                relay,
+                to,
+                data,
+                dont_fragment,
+            } => match self.relay_for_send(relay.0 as usize, dont_fragment) {
+                Some(id) => match self.relays.get(id) {
+                    Some(r) => (r.socket.as_raw_fd(), to, data),
+                    None => return self.stats.send_dropped += 1,
+                },
                 None => return self.stats.send_dropped += 1,
             },
         };
@@ -338,6 +346,19 @@ impl Shard {
             },
         };
         self.queue.push(fd, to, bytes);
+    }
+
+    /// Sets DF on relay socket `id` as a datagram asks (RFC 8656 §10.2); the datagrams queued
+    /// before it leave first, as they were asked for. Returns `id`, or None when the socket is
+    /// gone, or when DF was asked for and cannot be set: the datagram is not sent (§10.2).
+    fn relay_for_send(&mut self, id: usize, dont_fragment: bool) -> Option<usize> {
+        if self.relays.get(id)?.dont_fragment != dont_fragment {
+            self.flush_queue();
+            if !self.relays.set_dont_fragment(id, dont_fragment) && dont_fragment {
+                return None;
+            }
+        }
+        Some(id)
     }
 
     fn flush_queue(&mut self) {
@@ -367,7 +388,15 @@ impl Shard {
                 Some(l) => (&l.socket, to, data),
                 None => return self.stats.send_dropped += 1,
             },
-            Output::Peer { relay, to, data } => match self.relays.get(relay.0 as usize) {
+            Output::Peer {
+                relay,
+                to,
+                data,
+                dont_fragment,
+            } => match self
+                .relay_for_send(relay.0 as usize, dont_fragment)
+                .and_then(|id| self.relays.get(id))
+            {
                 Some(r) => (&r.socket, to, data),
                 None => return self.stats.send_dropped += 1,
             },

@@ -58,7 +58,7 @@ pub(crate) fn relay(addr: SocketAddr, dont_fragment: bool) -> io::Result<Socket>
     // Best effort, like the listeners' buffers.
     let _ = socket.set_recv_buffer_size(RELAY_BUFFER);
     if dont_fragment {
-        set_dont_fragment(&socket, addr.is_ipv6())?;
+        set_dont_fragment(&socket, addr.is_ipv6(), true)?;
     }
     report_errors(&socket, addr.is_ipv6())?;
     Ok(socket)
@@ -75,20 +75,20 @@ fn report_errors(socket: &Socket, v6: bool) -> io::Result<()> {
     }
 }
 
-/// IP_PMTUDISC_DO: the kernel sets DF and never fragments locally.
-pub(crate) fn set_dont_fragment(socket: &Socket, v6: bool) -> io::Result<()> {
-    let (level, name, value) = if v6 {
-        (
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MTU_DISCOVER,
-            libc::IPV6_PMTUDISC_DO,
-        )
+/// On, IP_PMTUDISC_DO: the kernel sets DF and never fragments locally (a datagram larger than
+/// the first hop's MTU fails with EMSGSIZE). Off, IP_PMTUDISC_WANT, a socket's default: a
+/// datagram larger than the path MTU the kernel knows is fragmented.
+pub(crate) fn set_dont_fragment(socket: &Socket, v6: bool, on: bool) -> io::Result<()> {
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)
     } else {
-        (
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
-            libc::IP_PMTUDISC_DO,
-        )
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+    };
+    let value = match (v6, on) {
+        (true, true) => libc::IPV6_PMTUDISC_DO,
+        (true, false) => libc::IPV6_PMTUDISC_WANT,
+        (false, true) => libc::IP_PMTUDISC_DO,
+        (false, false) => libc::IP_PMTUDISC_WANT,
     };
     set_int(socket, level, name, value)
 }

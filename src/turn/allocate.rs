@@ -173,6 +173,7 @@ impl Shard {
         };
         let mut alloc = Allocation::new(*client, relays, owner, expires, granted, budget);
         alloc.tcp = tcp;
+        alloc.dont_fragment = dont_fragment;
         let handle = self.table.insert(alloc);
         self.counters.allocations = self.table.len() as u64;
         self.allocation_added(client.transport);

@@ -156,6 +156,9 @@ pub enum Output {
         relay: RelayId,
         to: SocketAddr,
         data: Span,
+        /// Send with the DF bit set, unfragmented (RFC 8656 §10.2, §14.8): DONT-FRAGMENT was in
+        /// this Send indication or in the allocation's Allocate.
+        dont_fragment: bool,
     },
 }
 

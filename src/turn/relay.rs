@@ -62,12 +62,14 @@ impl Shard {
         let Some(relay) = relay.filter(|r| r.expires > now).map(|r| r.id) else {
             return self.drop_for(DropReason::NoPermission);
         };
+        let dont_fragment = alloc.dont_fragment;
         let n = payload.len();
         if !self.spend(now, slot, Direction::ToPeer, n) {
             return self.drop_for(DropReason::Bandwidth);
         }
         let start = HEADROOM + channel::HEADER_LEN;
-        self.send_peer(relay, peer, Span::Packet(start..start + n), n)
+        let span = Span::Packet(start..start + n);
+        self.send_peer(relay, peer, (span, n), dont_fragment)
     }
 
     /// A Send indication (RFC 8656 §10.2): relays the DATA value in place.
@@ -105,12 +107,14 @@ impl Shard {
         let Some(relay) = relay.filter(|r| allowed && r.expires > now).map(|r| r.id) else {
             return self.drop_for(DropReason::NoPermission);
         };
+        // DONT-FRAGMENT applies to this datagram (RFC 8656 §10.2).
+        let dont_fragment = alloc.dont_fragment || msg.dont_fragment();
         let n = range.len();
         if !self.spend(now, slot, Direction::ToPeer, n) {
             return self.drop_for(DropReason::Bandwidth);
         }
         let span = Span::Packet(HEADROOM + range.start..HEADROOM + range.end);
-        self.send_peer(relay, peer, span, n)
+        self.send_peer(relay, peer, (span, n), dont_fragment)
     }
 
     /// A datagram from a peer to relay `relay`: ChannelData when a channel is bound to the peer,

@@ -423,12 +423,17 @@ impl Shard {
         &mut self,
         relay: RelayId,
         to: SocketAddr,
-        data: Span,
-        n: usize,
+        (data, n): (Span, usize),
+        dont_fragment: bool,
     ) -> Output {
         self.counters.peer_tx_packets += 1;
         self.counters.peer_tx_bytes += n as u64;
-        Output::Peer { relay, to, data }
+        Output::Peer {
+            relay,
+            to,
+            data,
+            dont_fragment,
+        }
     }
 
     /// A transaction id for a Data indication: splitmix64 over a per-shard secret seed.

@@ -268,7 +268,9 @@ impl Harness {
                 to,
                 bytes: bytes(data),
             },
-            Output::Peer { relay, to, data } => Out::Peer {
+            Output::Peer {
+                relay, to, data, ..
+            } => Out::Peer {
                 relay,
                 to,
                 bytes: bytes(data),

@@ -110,7 +110,9 @@ impl World {
                 };
                 self.check_response(request, &bytes, verified, owner);
             }
-            Output::Peer { relay, to, data } => {
+            Output::Peer {
+                relay, to, data, ..
+            } => {
                 let bytes = span_bytes(&data, buf, &self.scratch).to_vec();
                 self.expected.peer_tx_packets += 1;
                 self.expected.peer_tx_bytes += bytes.len() as u64;

@@ -19,6 +19,8 @@ pub(crate) struct RelaySocket {
     pub(crate) gen: u32,
     /// Registered in the ring's fixed-file table (set by the shard).
     pub(crate) fixed: bool,
+    /// Whether DF is set on the socket now (`sockets::set_dont_fragment`).
+    pub(crate) dont_fragment: bool,
 }
 
 /// What the shard must tell the ring about.
@@ -80,6 +82,7 @@ impl RelayIo for Relays {
                 socket,
                 gen,
                 fixed: false,
+                dont_fragment: req.dont_fragment,
             })
             .ok_or(BindError::Resources)?;
         let id = id as u32;

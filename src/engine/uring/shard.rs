@@ -24,6 +24,7 @@ use crate::engine::clock;
 use crate::engine::control::Control;
 use crate::engine::icmp;
 use crate::engine::shed::Shed;
+use crate::engine::sockets;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
 /// Completions handled per loop turn.
@@ -488,7 +489,18 @@ impl Shard {
                 to,
                 data,
             } => (Sock::Listener(i), to, data),
-            Output::Peer { relay, to, data } => (Sock::Relay(relay.0), to, data),
+            Output::Peer {
+                relay,
+                to,
+                data,
+                dont_fragment,
+            } => {
+                if !self.relay_dont_fragment(relay.0, dont_fragment) {
+                    self.stats.send_dropped += 1;
+                    return self.release(packet);
+                }
+                (Sock::Relay(relay.0), to, data)
+            }
             Output::Nothing => return self.release(packet),
             Output::Client {
                 via: Via::Stream(_),
@@ -527,6 +539,29 @@ impl Shard {
             self.sends.release_response(held);
             self.stats.send_dropped += 1;
         }
+    }
+
+    /// Sets DF on relay socket `id` as a datagram asks (RFC 8656 §10.2; IPv4 has no per-datagram
+    /// control). The sends queued before it are submitted first, so they leave as they were
+    /// asked for (a send the kernel cannot complete at once and retries later would take the
+    /// new setting). False when DF was asked for and cannot be set: the datagram is not sent.
+    fn relay_dont_fragment(&mut self, id: u32, on: bool) -> bool {
+        if self.relays.get(id).is_none_or(|r| r.dont_fragment == on) {
+            return true;
+        }
+        self.flush();
+        if let Err(e) = self.ring.submit() {
+            debug!("uring shard {}: submit before a DF change: {e}", self.index);
+        }
+        let Some(r) = self.relays.get_mut(id) else {
+            return true;
+        };
+        let v6 = r.socket.local_addr().ok().is_some_and(|a| a.is_ipv6());
+        let set = sockets::set_dont_fragment(&r.socket, v6, on);
+        if set.is_ok() {
+            r.dont_fragment = on;
+        }
+        set.is_ok() || !on
     }
 
     /// Gives a receive buffer back to the ring (a resumed request has none).
