@@ -115,3 +115,68 @@ fn turnutils_stunclient_reports_its_reflexive_address() {
     assert_ne!(reflexive.port(), server.udp_addr().port());
     udp_binding(server.udp_addr(), false);
 }
+
+/// Sends a classic (RFC 3489) Binding request, without the magic cookie, from `sock`; the
+/// answer, if one comes within a second.
+fn classic_binding(sock: &UdpSocket, server: SocketAddr, tid: &[u8; 16]) -> Option<Vec<u8>> {
+    sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut request = vec![0x00, 0x01, 0x00, 0x00];
+    request.extend_from_slice(tid);
+    sock.send_to(&request, server).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+#[test]
+fn rfc3489_clients_get_mapped_address_unless_backward_compatibility_is_off() {
+    let mut tid = [0xC1u8; 16];
+    tid[4..].copy_from_slice(&transaction_id());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = sock.local_addr().unwrap();
+
+    let server = Server::start(&[]);
+    let answer = classic_binding(&sock, server.udp_addr(), &tid).expect("an answer");
+    // A Binding success, the 16-byte id echoed whole, MAPPED-ADDRESS alone.
+    assert_eq!(answer[..4], [0x01, 0x01, 0x00, 0x0C]);
+    assert_eq!(answer[4..20], tid);
+    assert_eq!(answer[20..24], [0x00, 0x01, 0x00, 0x08]);
+    assert_eq!(
+        tern::stun::address::decode_address(&answer[24..]),
+        Ok(local)
+    );
+    let (_, modern) = udp_binding(server.udp_addr(), false);
+    let modern_local = Message::parse(&modern).unwrap();
+    assert!(modern_local
+        .address(tern::stun::attr::MAPPED_ADDRESS)
+        .is_some());
+    assert!(answer.len() <= modern.len());
+
+    let off = Server::start(&["--no-stun-backward-compatibility"]);
+    assert_eq!(classic_binding(&sock, off.udp_addr(), &tid), None);
+    let (_, modern) = udp_binding(off.udp_addr(), false);
+    let m = Message::parse(&modern).unwrap();
+    assert_eq!(m.address(tern::stun::attr::MAPPED_ADDRESS), None);
+}
+
+/// `check-config` shows the choice among the effective settings.
+#[test]
+fn check_config_shows_stun_backward_compatibility() {
+    let dir = support::TempDir::new("backward");
+    let conf = dir.path("turnserver.conf");
+    for (text, shown) in [
+        ("no-auth\nno-tls\n", "stun-backward-compatibility=on"),
+        (
+            "no-auth\nno-tls\nno-stun-backward-compatibility\n",
+            "stun-backward-compatibility=off",
+        ),
+    ] {
+        std::fs::write(&conf, text).unwrap();
+        let out = Command::new(support::tern_bin())
+            .args(["check-config", conf.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(shown), "no {shown} in:\n{stdout}");
+    }
+}

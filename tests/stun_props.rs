@@ -239,6 +239,29 @@ proptest! {
     }
 
     #[test]
+    fn classic_binding_shaped_bytes_never_panic(
+        cookie in any::<u32>(),
+        tid in any::<TransactionId>(),
+        attrs in proptest::collection::vec((0u16..0x10, proptest::collection::vec(any::<u8>(), 0..24)), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // An RFC 3489 Binding header (any cookie) over TLVs of RFC 3489's low types.
+        let mut data = vec![0, 1, 0, 0];
+        data.extend_from_slice(&cookie.to_be_bytes());
+        data.extend_from_slice(&tid);
+        for (typ, value) in &attrs {
+            data.extend_from_slice(&typ.to_be_bytes());
+            data.extend_from_slice(&(value.len() as u16).to_be_bytes());
+            data.extend_from_slice(value);
+            data.resize(data.len().next_multiple_of(4), 0);
+        }
+        let len = (data.len() - 20) as u16;
+        data[2..4].copy_from_slice(&len.to_be_bytes());
+        exercise::stun(&data);
+        exercise::stun(&data[..cut.index(data.len() + 1)]);
+    }
+
+    #[test]
     fn mutated_messages_never_panic(
         s in spec(),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),

@@ -145,3 +145,120 @@ fn responses_and_binding_indications_are_not_answered() {
     assert_eq!(h.client_in(&c, &ind), Out::Nothing);
     assert_eq!(h.shard.counters().malformed, 0);
 }
+
+/// A classic (RFC 3489) Binding request: no magic cookie, a 16-byte transaction id, `attrs`.
+fn classic(method_and_class: u16, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut m = method_and_class.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(&[0xA5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    for (typ, value) in attrs {
+        m.extend_from_slice(&typ.to_be_bytes());
+        m.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        m.extend_from_slice(value);
+        m.resize(m.len().next_multiple_of(4), 0);
+    }
+    let len = (m.len() - 20) as u16;
+    m[2..4].copy_from_slice(&len.to_be_bytes());
+    m
+}
+
+#[test]
+fn classic_binding_gets_mapped_address_only_with_the_whole_transaction_id() {
+    let mut h = Harness::new(config());
+    let c = udp_client("203.0.113.5:40000");
+    let request = classic(0x0001, &[]);
+    let out = h.client_in(&c, &request);
+    let Out::Client { to, bytes, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*to, c.remote);
+    // 0x0101, length 12, the request's 16 bytes after the length, MAPPED-ADDRESS 203.0.113.5:40000.
+    let mut expected = vec![0x01, 0x01, 0, 12];
+    expected.extend_from_slice(&request[4..20]);
+    expected.extend_from_slice(&[0, 1, 0, 8, 0, 1, 0x9C, 0x40, 203, 0, 113, 5]);
+    assert_eq!(bytes, &expected);
+    // No larger than the RFC 5389 answer to a request of the same size.
+    let modern = h.client_in(&c, &binding(false, None));
+    assert!(bytes.len() <= modern.client_bytes().len());
+    // RFC 3489 §11.1's attributes are taken: CHANGE-REQUEST asking for no change,
+    // RESPONSE-ADDRESS (answered at the source all the same), USERNAME, MESSAGE-INTEGRITY.
+    let with_attrs = classic(
+        0x0001,
+        &[
+            (0x0003, &[0, 0, 0, 0]),
+            (0x0002, &[0, 1, 0, 53, 192, 0, 2, 1]),
+            (0x0006, b"user"),
+            (0x0008, &[0; 20]),
+        ],
+    );
+    let out = h.client_in(&c, &with_attrs);
+    let Out::Client { to, bytes, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!((*to, &bytes[20..]), (c.remote, &expected[20..]));
+    let counters = h.shard.counters();
+    assert_eq!(
+        (counters.binding_requests, counters.binding_responses),
+        (3, 3)
+    );
+}
+
+#[test]
+fn nothing_else_is_taken_without_the_cookie() {
+    let mut h = Harness::new(config());
+    let c = udp_client("203.0.113.5:40000");
+    let mut misaligned = classic(0x0001, &[(0x0006, b"user")]);
+    misaligned.push(0);
+    let cases = [
+        // Allocate, a Binding response, a Binding indication.
+        classic(0x0003, &[(0x0019, &[17, 0, 0, 0])]),
+        classic(0x0101, &[]),
+        classic(0x0011, &[]),
+        // CHANGE-REQUEST for another address or port: tern has none.
+        classic(0x0001, &[(0x0003, &[0, 0, 0, 6])]),
+        // Attributes a classic Binding request cannot carry.
+        classic(0x0001, &[(0x0019, &[17, 0, 0, 0])]),
+        classic(0x0001, &[(0x8028, &[0, 0, 0, 0])]),
+        classic(0x0001, &[(0x0020, &[0, 1, 0, 53, 192, 0, 2, 1])]),
+        misaligned,
+        // An attribute running past the end.
+        {
+            let mut m = classic(0x0001, &[(0x0006, b"user")]);
+            m[22..24].copy_from_slice(&8u16.to_be_bytes());
+            m
+        },
+    ];
+    for (i, bytes) in cases.iter().enumerate() {
+        assert_eq!(h.client_in(&c, bytes), Out::Nothing, "case {i}");
+    }
+    assert_eq!(h.shard.counters().client_tx_packets, 0);
+}
+
+#[test]
+fn no_stun_backward_compatibility_ignores_classic_clients_and_drops_mapped_address() {
+    let mut h = Harness::new(tern::config::Config {
+        stun_backward_compatibility: false,
+        ..config()
+    });
+    let c = udp_client("203.0.113.5:40000");
+    assert_eq!(h.client_in(&c, &classic(0x0001, &[])), Out::Nothing);
+    let out = h.client_in(&c, &binding(false, None));
+    let m = out.message();
+    assert_eq!(m.xor_address(attr::XOR_MAPPED_ADDRESS), Some(Ok(c.remote)));
+    assert_eq!(m.address(attr::MAPPED_ADDRESS), None);
+    // no-stun silences classic clients too; secure-stun leaves them unanswered, since they
+    // cannot authenticate.
+    for cfg in [
+        tern::config::Config {
+            no_stun: true,
+            ..config()
+        },
+        tern::config::Config {
+            secure_stun: true,
+            ..config()
+        },
+    ] {
+        let mut h = Harness::new(cfg);
+        assert_eq!(h.client_in(&c, &classic(0x0001, &[])), Out::Nothing);
+    }
+}

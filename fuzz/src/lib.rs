@@ -13,6 +13,7 @@ pub mod integrity;
 #[allow(dead_code)]
 pub mod shard;
 
+use tern::stun::classic::{self, ClassicBinding};
 use tern::stun::{attr, channel, framing, Message};
 
 /// A fixed key: random inputs almost never verify, but the HMAC path runs to the end.
@@ -25,8 +26,9 @@ const ADDRESS_TYPES: [u16; 4] = [
     attr::MAPPED_ADDRESS,
 ];
 
-/// `Message::parse`, then every getter and both integrity checks.
+/// `Message::parse`, then every getter and both integrity checks; the classic (RFC 3489) decoder.
 pub fn stun(data: &[u8]) {
+    classic_binding(data);
     let Ok(m) = Message::parse(data) else {
         return;
     };
@@ -68,6 +70,21 @@ pub fn stun(data: &[u8]) {
     let _ = (m.verify_integrity(KEY), m.verify_integrity_sha256(KEY));
     assert_eq!(m.has_integrity(), m.get(attr::MESSAGE_INTEGRITY).is_some());
     assert_eq!(m.has_fingerprint(), m.get(attr::FINGERPRINT).is_some());
+}
+
+/// `ClassicBinding::parse` takes only a Binding request that RFC 5389 would not, and the answer
+/// to it is never larger than the RFC 5389 answer (IPv6: 20 + 24 bytes of MAPPED-ADDRESS).
+fn classic_binding(data: &[u8]) {
+    let Some(req) = ClassicBinding::parse(data) else {
+        return;
+    };
+    assert_eq!(data.get(..2), Some(&[0u8, 1][..]));
+    assert!(Message::parse(data).is_err());
+    assert_eq!(data.get(4..20), Some(&req.transaction_id()[..]));
+    let mapped = std::net::SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 3478));
+    let mut out = [0u8; 64];
+    let n = classic::write_binding_response(&mut out, req.transaction_id(), mapped);
+    assert_eq!(n, Ok(44));
 }
 
 /// `channel::parse` and `framing::frame_len`.

@@ -101,6 +101,10 @@ impl Config {
         o.set("io-engine", engine);
         o.flag("stun-only", self.stun_only);
         o.flag("no-stun", self.no_stun);
+        o.flag(
+            "stun-backward-compatibility",
+            self.stun_backward_compatibility,
+        );
         o.flag("secure-stun", self.secure_stun);
         o.flag("fingerprint", self.fingerprint);
         o.flag("software-attribute", self.software_attribute);

@@ -127,6 +127,10 @@ pub struct Config {
     pub io_engine: IoEngine,
     pub stun_only: bool,
     pub no_stun: bool,
+    /// RFC 3489 clients (Binding without the magic cookie) are answered, and MAPPED-ADDRESS goes
+    /// beside XOR-MAPPED-ADDRESS for the others, as coturn 4.6 does; off with
+    /// `no-stun-backward-compatibility`.
+    pub stun_backward_compatibility: bool,
     pub secure_stun: bool,
     pub fingerprint: bool,
     pub software_attribute: bool,
@@ -245,6 +249,7 @@ impl Default for Config {
             io_engine: IoEngine::Auto,
             stun_only: false,
             no_stun: false,
+            stun_backward_compatibility: true,
             secure_stun: false,
             fingerprint: false,
             software_attribute: true,

@@ -6,6 +6,7 @@ pub mod address;
 pub mod attr;
 mod builder;
 pub mod channel;
+pub mod classic;
 mod error;
 pub mod framing;
 mod getters;

@@ -49,6 +49,8 @@ pub struct Settings {
     pub(crate) stun_only: bool,
     /// `no-stun`: Binding requests are ignored.
     pub(crate) no_stun: bool,
+    /// Answer RFC 3489 Binding requests; MAPPED-ADDRESS in every Binding answer.
+    pub(crate) stun_backward_compatibility: bool,
     /// `secure-stun`: Binding requests must authenticate.
     pub(crate) secure_stun: bool,
     /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
@@ -121,6 +123,7 @@ impl Settings {
             lookup_rps: cfg.userdb_lookup_rps,
             stun_only: cfg.stun_only,
             no_stun: cfg.no_stun,
+            stun_backward_compatibility: cfg.stun_backward_compatibility,
             secure_stun: cfg.secure_stun,
             alternate: cfg.alternate_servers.first().copied(),
             tls_alternate: cfg.tls_alternate_servers.first().copied(),

@@ -20,6 +20,7 @@ use super::table::{Handle, Table};
 use super::tcp_relay::TcpConns;
 use super::timer::Wheel;
 use crate::limits::{nanos_since, CapacityShare, SourceRateLimit};
+use crate::stun::classic::ClassicBinding;
 use crate::stun::{channel, Class, DecodeError, Message, Method};
 
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +90,29 @@ impl Shard {
         }
     }
 
+    /// A message without the magic cookie: answered when it is an RFC 3489 Binding request and
+    /// `stun-backward-compatibility` and STUN are on, dropped otherwise.
+    fn classic_from_client(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        packet: &[u8],
+        scratch: &mut [u8],
+    ) -> Output {
+        let request = ClassicBinding::parse(packet)
+            .filter(|_| self.settings.stun_backward_compatibility && !self.settings.no_stun);
+        let Some(request) = request else {
+            return self.drop_for(DropReason::BadCookie);
+        };
+        match self.classic_binding(now, client, &request, scratch) {
+            Some(n) => self.send_client(client.via, client.remote, Span::Scratch(n), n),
+            None => {
+                self.counters.dropped += 1;
+                Output::Nothing
+            }
+        }
+    }
+
     /// A datagram or stream frame from a client. The bytes are `buf[HEADROOM..HEADROOM + len]`;
     /// `buf` may be longer (room for padding). A response is written into `scratch`.
     #[allow(clippy::too_many_arguments)]
@@ -130,6 +154,9 @@ impl Shard {
     ) -> Output {
         let msg = match Message::parse(packet) {
             Ok(msg) => msg,
+            Err(DecodeError::BadCookie) => {
+                return self.classic_from_client(now, client, packet, scratch)
+            }
             Err(e) => return self.drop_for(decode_reason(e)),
         };
         let binding = msg.method() == Method::BINDING;
