@@ -154,7 +154,11 @@ impl Shard {
         if !self.pending.is_empty() {
             return Duration::ZERO;
         }
-        match self.core.next_timeout() {
+        let next = match (self.core.next_timeout(), self.streams.next_resume()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match next {
             Some(at) => at.saturating_duration_since(clock::now().0).min(MAX_SLEEP),
             None => MAX_SLEEP,
         }
@@ -171,6 +175,7 @@ impl Shard {
             self.after_core();
         }
         self.sweep_streams(now);
+        self.resume_paused(now);
     }
 
     /// Returns true when the source may have more to read.

@@ -30,4 +30,4 @@ pub use report::{Event, EventKind};
 pub use settings::Settings;
 pub use shard::Shard;
 pub use shared::Shared;
-pub use tcp_relay::connection_bind_target;
+pub use tcp_relay::{connection_bind_target, Flow, Grant};

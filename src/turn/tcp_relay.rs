@@ -1,6 +1,8 @@
 //! TCP relay allocations (RFC 6062): Connect (§5.2), ConnectionAttempt for peer-initiated
-//! connections (§5.3), ConnectionBind (§5.4) and the CONNECTION-ID bookkeeping. The engine owns
-//! the sockets; the core decides which connection may exist and answers the client.
+//! connections (§5.3), ConnectionBind (§5.4), the CONNECTION-ID bookkeeping, and the budget of
+//! the spliced bytes (§5.5: `max-bps`, `bps-capacity`, the allocation's traffic). The engine owns
+//! the sockets; the core decides which connection may exist, how many bytes may move, and
+//! answers the client.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +19,33 @@ use super::report::{allocation_event, EventKind};
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};
 use super::table::Handle;
-use crate::limits::Refusal;
+use crate::limits::{Refusal, TokenBucket, MAX_CHUNK};
 use crate::stun::{attr, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
 
 /// RFC 6062 §5.2/§5.3: a peer connection without a ConnectionBind after 30 s is closed.
 pub(crate) const BIND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shortest pause of a spliced direction over its budget.
+const MIN_PAUSE: Duration = Duration::from_millis(1);
+
+/// Which way the bytes of a spliced connection flow (RFC 6062 §5.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Read from the client's data connection, written to the peer.
+    ToPeer,
+    /// Read from the peer, written to the client's data connection.
+    ToClient,
+}
+
+/// What a spliced direction may move now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// Read at most this many bytes (at least 1).
+    Go(usize),
+    /// Over `max-bps` or `bps-capacity`: read nothing until then. A stream cannot drop the
+    /// excess as a datagram relay does; not reading lets TCP's window slow the sender.
+    Wait(Instant),
+}
 
 /// What is needed to answer a Connect once the engine knows whether the peer accepted.
 #[derive(Clone, Copy, Debug)]
@@ -310,10 +334,96 @@ impl Shard {
         }
     }
 
+    /// How many of `want` bytes spliced connection `id` may move `flow`-wards at `now`: the
+    /// allocation's `max-bps` bucket for that direction and the shard's share of `bps-capacity`,
+    /// the same budgets a datagram spends (RFC 8656 §21.3.3 lets a server limit what it
+    /// relays). Nothing is spent until [`Shard::tcp_relayed`]. None: the connection or its
+    /// allocation is gone.
+    pub fn tcp_grant(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        flow: Flow,
+        want: usize,
+    ) -> Option<Grant> {
+        let ns = self.nanos(now);
+        let handle = self.tcp.map.get(&id.0)?.alloc;
+        let alloc = self.table.resolve(handle)?;
+        let bucket = match flow {
+            Flow::ToPeer => &mut alloc.budget.to_peer,
+            Flow::ToClient => &mut alloc.budget.to_client,
+        };
+        let want = want as u64;
+        let by_allocation = bucket.available(ns).min(want);
+        let blocked = if by_allocation == 0 {
+            u64::from(bucket.rate())
+        } else {
+            let cap = self.shared.capacity();
+            match self.capacity.reserve(cap, ns, by_allocation) {
+                0 => cap.rate(),
+                n => return Some(Grant::Go(usize::try_from(n).unwrap_or(usize::MAX))),
+            }
+        };
+        Some(Grant::Wait(now + pause(blocked)))
+    }
+
+    /// `n` bytes of spliced connection `id` (at most what [`Shard::tcp_grant`] allowed) moved
+    /// `flow`-wards at `now`: spent from the budgets and counted in the allocation's traffic
+    /// (logs and per-user metrics) and the shard's totals. Each read counts as one packet.
+    pub fn tcp_relayed(&mut self, now: Instant, id: ConnectionId, flow: Flow, n: usize) {
+        let ns = self.nanos(now);
+        let Some(handle) = self.tcp.map.get(&id.0).map(|c| c.alloc) else {
+            return;
+        };
+        let Some(alloc) = self.table.resolve(handle) else {
+            return;
+        };
+        let bytes = n as u64;
+        let (bucket, t, c) = (&mut alloc.budget, &mut alloc.traffic, &mut self.counters);
+        // Both fit: the grant reserved them and nothing else ran since.
+        let _ = self.capacity.allow(self.shared.capacity(), ns, n);
+        match flow {
+            Flow::ToPeer => {
+                let _ = bucket.to_peer.allow(ns, n);
+                t.rcvp += 1;
+                t.rcvb += bytes;
+                t.peer_sentp += 1;
+                t.peer_sentb += bytes;
+                c.client_rx_packets += 1;
+                c.client_rx_bytes += bytes;
+                c.peer_tx_packets += 1;
+                c.peer_tx_bytes += bytes;
+            }
+            Flow::ToClient => {
+                let _ = bucket.to_client.allow(ns, n);
+                t.peer_rcvp += 1;
+                t.peer_rcvb += bytes;
+                t.sentp += 1;
+                t.sentb += bytes;
+                c.peer_rx_packets += 1;
+                c.peer_rx_bytes += bytes;
+                c.client_tx_packets += 1;
+                c.client_tx_bytes += bytes;
+            }
+        }
+    }
+
     /// Peer connections on this shard (every state).
     pub fn tcp_connection_count(&self) -> usize {
         self.tcp.map.len()
     }
+}
+
+/// How long a direction over a budget of `rate` bytes/s waits: until a quarter of the default
+/// burst (at most a capacity chunk) has been earned, so a paused connection wakes a few dozen
+/// times a second at most and then reads a useful amount.
+fn pause(rate: u64) -> Duration {
+    let rate = u32::try_from(rate).unwrap_or(u32::MAX);
+    if rate == 0 {
+        return MIN_PAUSE;
+    }
+    let quantum = (u64::from(TokenBucket::default_burst(rate)) / 4).min(MAX_CHUNK);
+    Duration::from_nanos(quantum * 1_000_000_000 / u64::from(rate)).max(MIN_PAUSE)
 }
 
 /// Whether `msg` is a ConnectionBind request, and for which CONNECTION-ID: an engine uses it to

@@ -20,6 +20,7 @@ use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, Tran
 pub mod aiortc;
 pub mod browser;
 pub mod lab;
+pub mod metrics;
 pub mod stream_client;
 pub mod tls;
 pub mod uclient;

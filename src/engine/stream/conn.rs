@@ -285,6 +285,16 @@ impl Conn {
         self.wq.len() - self.wstart
     }
 
+    /// Everything queued has reached the socket, TLS records included: a shutdown(Write) now
+    /// cuts nothing off.
+    pub(crate) fn written(&self) -> bool {
+        let tls_pending = match &self.layer {
+            Layer::Tls(tls) => tls.wants_write(),
+            _ => false,
+        };
+        self.queued() == 0 && !tls_pending
+    }
+
     /// Queues a whole frame, or refuses it when the queue is full; writes what it can now.
     pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
         if self.queued() + frame.len() > WRITE_QUEUE_LIMIT {

@@ -51,6 +51,9 @@ pub(crate) struct Streams {
     pub(crate) accept: Vec<Accept>,
     chunk: Box<[u8]>,
     next_sweep: Instant,
+    /// Spliced pairs over their budget (`max-bps`, `bps-capacity`): when to pump client data
+    /// connection `.1` again. Nothing is read from the paused side meanwhile.
+    paused: Vec<(Instant, usize)>,
 }
 
 impl Streams {
@@ -67,7 +70,13 @@ impl Streams {
             accept,
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             next_sweep: now,
+            paused: Vec::new(),
         }
+    }
+
+    /// When the earliest paused pair resumes.
+    pub(crate) fn next_resume(&self) -> Option<Instant> {
+        self.paused.iter().map(|&(at, _)| at).min()
     }
 
     /// The starting layer of a connection accepted on TCP listener `i`.

@@ -3,6 +3,7 @@
 //! data connections with peer connections, and closing connections past their deadlines.
 
 use std::io::{self, Read};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::Interest;
@@ -14,7 +15,7 @@ use super::super::token::Source;
 use super::conn::{certificate_refused, Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
 use super::guard::Refused;
 use super::tcp_relay::{Io, PeerState, TCP_RELAY};
-use crate::turn::{self, Client, ConnectionId, RelayId, Via, HEADROOM};
+use crate::turn::{self, Client, ConnectionId, Flow, Grant, RelayId, Via, HEADROOM};
 
 /// Connections accepted per listener per wakeup.
 const ACCEPTS_PER_WAKEUP: usize = 64;
@@ -273,9 +274,13 @@ impl Shard {
     }
 
     /// Moves bytes both ways between client data connection `sid` and peer connection `pidx`,
-    /// each direction bounded by the receiver's queue. True when a direction ran out of budget.
+    /// each direction bounded by the receiver's queue and by the allocation's budget (a direction
+    /// over it stops reading and resumes from a timer). An end of stream on one side is carried
+    /// to the other once the bytes before it are written; the pair closes when both directions
+    /// have ended. True when a direction ran out of reads for this wakeup.
     fn pump(&mut self, sid: usize, pidx: usize, cid: ConnectionId) -> bool {
-        let streams = &mut self.streams;
+        let now = clock::now().0;
+        let (streams, core) = (&mut self.streams, &mut self.core);
         let (Some(client), Some(peer)) =
             (streams.conns.get_mut(sid), streams.tcp.peers.get_mut(pidx))
         else {
@@ -289,18 +294,31 @@ impl Shard {
         let chunk = &mut streams.chunk;
         let mut closed = client.flush().is_err() || peer.flush().is_err();
         let mut more = false;
+        let mut resume: Option<Instant> = None;
         // Client to peer.
         let mut budget = READS_PER_WAKEUP;
         while !closed {
             let pending = client.unconsumed();
             if !pending.is_empty() {
-                match peer.send_partial(pending) {
-                    Ok(n) => client.consume(n),
-                    Err(_) => closed = true,
+                match core.tcp_grant(now, cid, Flow::ToPeer, pending.len()) {
+                    None => closed = true,
+                    Some(Grant::Wait(at)) => resume = Some(at),
+                    Some(Grant::Go(k)) => {
+                        match peer.send_partial(pending.get(..k).unwrap_or(pending)) {
+                            Ok(n) => {
+                                client.consume(n);
+                                core.tcp_relayed(now, cid, Flow::ToPeer, n);
+                            }
+                            Err(_) => closed = true,
+                        }
+                    }
                 }
-                if !client.unconsumed().is_empty() {
+                if closed || !client.unconsumed().is_empty() {
                     break;
                 }
+            }
+            if peer.ends.client_eof {
+                break;
             }
             if budget == 0 {
                 more = true;
@@ -308,16 +326,22 @@ impl Shard {
             }
             budget -= 1;
             match client.fill(chunk, None) {
-                Ok(0) => closed = true,
+                Ok(0) => peer.ends.client_eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => closed = true,
             }
         }
+        let ends = peer.ends;
+        let sent = client.unconsumed().is_empty() && peer.queued() == 0;
+        if !closed && ends.client_eof && !ends.peer_shut && sent {
+            closed = peer.stream.shutdown(Shutdown::Write).is_err();
+            peer.ends.peer_shut = true;
+        }
         // Peer to client: read no more than the client's queue can take.
         let mut budget = READS_PER_WAKEUP;
-        while !closed {
+        while !closed && !peer.ends.peer_eof {
             let room = WRITE_QUEUE_LIMIT
                 .saturating_sub(client.queued())
                 .min(chunk.len());
@@ -329,12 +353,24 @@ impl Shard {
                 break;
             }
             budget -= 1;
+            let room = match core.tcp_grant(now, cid, Flow::ToClient, room) {
+                None => {
+                    closed = true;
+                    break;
+                }
+                Some(Grant::Wait(at)) => {
+                    resume = Some(resume.map_or(at, |r| r.min(at)));
+                    break;
+                }
+                Some(Grant::Go(k)) => k.min(room),
+            };
             let Some(buf) = chunk.get_mut(..room) else {
                 break;
             };
             match peer.stream.read(buf) {
-                Ok(0) => closed = true,
+                Ok(0) => peer.ends.peer_eof = true,
                 Ok(n) => {
+                    core.tcp_relayed(now, cid, Flow::ToClient, n);
                     if client
                         .send_partial(buf.get(..n).unwrap_or_default())
                         .is_err()
@@ -347,11 +383,52 @@ impl Shard {
                 Err(_) => closed = true,
             }
         }
-        if closed {
+        let ends = &mut peer.ends;
+        if !closed && ends.peer_eof && !ends.client_shut {
+            if !ends.client_ending {
+                // A TLS client hears close_notify before the TCP end.
+                client.finish();
+                ends.client_ending = true;
+            }
+            if client.written() {
+                closed = client.stream.shutdown(Shutdown::Write).is_err();
+                ends.client_shut = true;
+            }
+        }
+        let done = peer.ends.peer_shut && peer.ends.client_shut;
+        if let Some(at) = resume.filter(|_| !closed && !peer.paused) {
+            peer.paused = true;
+            streams.paused.push((at, sid));
+        }
+        if closed || done {
             self.close_spliced(sid, pidx, cid);
             return false;
         }
         more
+    }
+
+    /// Pairs whose pause ended are pumped again on this turn.
+    pub(in crate::engine) fn resume_paused(&mut self, now: Instant) {
+        let streams = &mut self.streams;
+        if streams.next_resume().is_none_or(|at| at > now) {
+            return;
+        }
+        let mut k = 0;
+        while let Some(&(at, sid)) = streams.paused.get(k) {
+            if at > now {
+                k += 1;
+                continue;
+            }
+            streams.paused.swap_remove(k);
+            if let Some(Mode::Data { peer, .. }) = streams.conns.get(sid).map(|c| c.mode) {
+                if let Some(p) = streams.tcp.peers.get_mut(peer) {
+                    p.paused = false;
+                }
+                if !self.pending.contains(&Source::Stream(sid)) {
+                    self.pending.push(Source::Stream(sid));
+                }
+            }
+        }
     }
 
     /// Either end of a spliced pair ended: both close, the core forgets the connection.

@@ -43,8 +43,30 @@ pub(crate) struct Peer {
     pub(crate) id: ConnectionId,
     pub(crate) state: PeerState,
     pub(crate) since: Instant,
+    /// How far each direction of the spliced pair has ended (RFC 6062 §5.5: a half-close is
+    /// carried to the other side).
+    pub(crate) ends: Ends,
+    /// A resume of the pair is scheduled (a direction is over its budget).
+    pub(crate) paused: bool,
     wq: Vec<u8>,
     wstart: usize,
+}
+
+/// The ends of a spliced pair's two directions: a side's end of stream is carried to the other
+/// side as shutdown(Write) once the bytes before it are written, and the pair closes when both
+/// directions have ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ends {
+    /// The client's data connection reached end of stream.
+    pub(crate) client_eof: bool,
+    /// The peer connection reached end of stream.
+    pub(crate) peer_eof: bool,
+    /// The peer's write side is shut.
+    pub(crate) peer_shut: bool,
+    /// The client was sent its end (TLS close_notify queued).
+    pub(crate) client_ending: bool,
+    /// The client's write side is shut.
+    pub(crate) client_shut: bool,
 }
 
 impl Peer {
@@ -210,6 +232,8 @@ impl TcpRelays {
             id,
             state,
             since: self.now,
+            ends: Ends::default(),
+            paused: false,
             wq: Vec::new(),
             wstart: 0,
         };
