@@ -98,7 +98,8 @@ impl TcpConns {
 
 impl Shard {
     /// Connect (RFC 6062 §5.2): checks, then asks the engine to connect; the answer is deferred
-    /// to `handle_tcp_connected`.
+    /// to `handle_tcp_connected`. No permission is needed: §5.2 refuses (403) only what local
+    /// policy forbids, and coturn's handle_turn_connect checks the peer policy alone.
     pub(super) fn connect(
         &mut self,
         client: &Client,
