@@ -157,7 +157,9 @@ fn dropped_input_is_counted_by_reason() {
     let (server, addr) = start_with_metrics(&[]);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("socket");
     let mut bad_cookie = [0u8; 20];
-    bad_cookie[1] = 0x01; // a Binding request whose magic cookie is zero
+    // An Allocate request whose magic cookie is zero (a classic RFC 3489 Binding without the
+    // cookie is answered, so a TURN method stands for malformed STUN here).
+    bad_cookie[1] = 0x03;
     let datagrams: [&[u8]; 3] = [
         b"\x00\x01\x00",         // shorter than any header
         &bad_cookie,             // STUN without the magic cookie
