@@ -151,7 +151,7 @@ impl Shard {
     }
 
     fn sleep_time(&self) -> Duration {
-        if !self.pending.is_empty() {
+        if !self.pending.is_empty() || self.streams.closing() {
             return Duration::ZERO;
         }
         let next = match (self.core.next_timeout(), self.streams.next_resume()) {

@@ -45,6 +45,9 @@ pub(crate) struct Accept {
 /// One shard's stream state.
 pub(crate) struct Streams {
     pub(crate) conns: Slab<Conn>,
+    /// Connections the last sweep found past a deadline and not yet closed, closed a bounded
+    /// number per loop turn (`CLOSES_PER_TURN`).
+    expired: Vec<usize>,
     pub(crate) shared: Arc<StreamShared>,
     pub(crate) tcp: TcpRelays,
     /// Per TCP listener index (the shard's `tcp` list): what its connections may speak.
@@ -65,6 +68,7 @@ impl Streams {
     ) -> Streams {
         Streams {
             conns: Slab::new(MAX_ID),
+            expired: Vec::new(),
             shared,
             tcp,
             accept,
@@ -92,5 +96,11 @@ impl Streams {
         } else {
             Layer::Plain
         }
+    }
+
+    /// Whether connections past their deadlines are still waiting to be closed: the shard
+    /// turns again at once instead of sleeping.
+    pub(crate) fn closing(&self) -> bool {
+        !self.expired.is_empty()
     }
 }
