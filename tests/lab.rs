@@ -514,6 +514,7 @@ fn media_server(lab: &Lab, engine: &str, sfu_ip: &str, admit: &str, lines: &[&st
     );
     relayed_all("uclient to the media server on the VM", &out, &tern);
     let server = at(PUBLIC, 3478);
+    own_client_relayed(lab, server, &[PUBLIC.parse().expect("ip")]);
     lab.in_host("client", || {
         let mut client = TurnClient::bound(any(server), server, USER, PASSWORD);
         client.allocate().expect("allocate");
@@ -564,16 +565,30 @@ fn media_server(lab: &Lab, engine: &str, sfu_ip: &str, admit: &str, lines: &[&st
         .expect("spawn a TCP service");
     let mut service = ServiceGuard(service);
     wait_listening(lab, "vm", 8080);
-    let connect = lab.in_host("client", || {
+    let (connect, own_ports) = lab.in_host("client", || {
         let mut stream = TurnStream::new(TcpStream::connect(server).expect("connect to tern"));
         stream.allocate(6).expect("io").expect("a TCP allocation");
         stream
             .create_permission(tcp_service)
             .expect("io")
             .expect("permission");
-        stream.connect(tcp_service).expect("io")
+        let connect = stream.connect(tcp_service).expect("io");
+        // The listeners and the metrics port stay refused on an admitted address.
+        let own_ports: Vec<_> = [3478, 5349, 9641]
+            .into_iter()
+            .map(|port| (port, stream.connect(at(PUBLIC, port)).expect("io")))
+            .collect();
+        (connect, own_ports)
     });
     assert!(connect.is_ok(), "{connect:?}: {}", tern.server.log());
+    for (port, refusal) in own_ports {
+        assert_eq!(
+            refusal,
+            Err(403),
+            "TCP to own port {port}: {}",
+            tern.server.log()
+        );
+    }
     let _ = service.0.kill();
 }
 
