@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use super::drops::{DropReason, Drops};
 use super::io::{
-    Client, ConnectionId, Counters, Icmp, Output, RelayId, RelayIo, Span, Transport, Via,
-    HEADROOM,
+    Client, ConnectionId, Counters, Icmp, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM,
 };
 use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
