@@ -170,9 +170,8 @@ fn refresh_extends_the_allocation() {
     assert_eq!(h.shard.allocation_count(), 0);
 }
 
-#[test]
-fn stale_nonce_gets_438_with_a_new_nonce_then_succeeds() {
-    let mut h = Harness::new(config());
+/// A client that took the 401's nonce, and the signed Allocate it sends `secs` later.
+fn allocate_after(h: &mut Harness, secs: u64) -> (TestClient, Out) {
     let mut c = TestClient::new("203.0.113.5:40000");
     let req = build(
         Method::ALLOCATE,
@@ -184,12 +183,19 @@ fn stale_nonce_gets_438_with_a_new_nonce_then_succeeds() {
     );
     let out = h.client_in(&c.client, &req);
     c.nonce = out.message().nonce().unwrap().to_vec();
-    h.advance(700);
+    h.advance(secs);
     let tid = c.tid();
     let out = h.client_in(
         &c.client,
         &c.signed(Method::ALLOCATE, tid, &|b| transport(b, 17)),
     );
+    (c, out)
+}
+
+#[test]
+fn stale_nonce_gets_438_with_a_new_nonce_then_succeeds() {
+    let mut h = Harness::new(config());
+    let (mut c, out) = allocate_after(&mut h, 700);
     assert_eq!(code(&out), 438);
     let m = out.message();
     assert_eq!(m.realm(), Some(Ok(REALM)));
@@ -212,24 +218,8 @@ fn stale_nonce_zero_means_a_nonce_never_expires() {
         stale_nonce: 0,
         ..config()
     });
-    let mut c = TestClient::new("203.0.113.5:40000");
-    let req = build(
-        Method::ALLOCATE,
-        Class::Request,
-        [1; 12],
-        &|b| transport(b, 17),
-        None,
-        false,
-    );
-    let out = h.client_in(&c.client, &req);
-    c.nonce = out.message().nonce().unwrap().to_vec();
     // A day later, far past the default 600 s.
-    h.advance(86_400);
-    let tid = c.tid();
-    let out = h.client_in(
-        &c.client,
-        &c.signed(Method::ALLOCATE, tid, &|b| transport(b, 17)),
-    );
+    let (_, out) = allocate_after(&mut h, 86_400);
     assert!(is_success(&out), "{:?}", code(&out));
 }
 
