@@ -284,7 +284,10 @@ fn malformed_datagrams_get_no_answer_or_the_rfc_error_and_a_good_client_is_serve
     let addr = server.udp_addr();
     let plain = binding(&|_| Ok(()), false);
     let with_fp = binding(&|_| Ok(()), true);
+    // A wrong cookie on a TURN method: a cookie-less Binding is a classic RFC 3489 request and
+    // answered (tests/server_binding.rs), anything else without the cookie is malformed.
     let mut cookie = plain.clone();
+    cookie[1] = 0x03;
     cookie[5] ^= 0x40;
     let mut long = plain.clone();
     long[3] = 8;
@@ -308,7 +311,7 @@ fn malformed_datagrams_get_no_answer_or_the_rfc_error_and_a_good_client_is_serve
         ("19-byte header", plain[..19].to_vec()),
         ("first byte 0x80", [&[0x80u8][..], &plain[1..]].concat()),
         ("0xFF garbage", vec![0xFF; 200]),
-        ("wrong cookie", cookie),
+        ("Allocate with a wrong cookie", cookie),
         ("length past the datagram", long),
         ("length not a multiple of 4", odd),
         ("bytes after the length", trailing),
