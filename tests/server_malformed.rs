@@ -14,7 +14,10 @@ const SILENCE: Duration = Duration::from_millis(300);
 
 fn malformed_datagrams() -> Vec<(&'static str, Vec<u8>)> {
     let good = binding_request(&transaction_id(), false);
+    // A wrong cookie on a TURN method: a cookie-less Binding is a classic RFC 3489 request and
+    // answered (tests/server_binding.rs), anything else without the cookie is malformed.
     let mut wrong_cookie = good.clone();
+    wrong_cookie[1] = 0x03;
     wrong_cookie[4] ^= 0xFF;
     let mut long_length = good.clone();
     long_length[3] = 8;
@@ -28,7 +31,7 @@ fn malformed_datagrams() -> Vec<(&'static str, Vec<u8>)> {
         .collect();
     vec![
         ("truncated header", good[..10].to_vec()),
-        ("wrong magic cookie", wrong_cookie),
+        ("Allocate with a wrong magic cookie", wrong_cookie),
         ("length beyond the datagram", long_length),
         ("length not a multiple of 4", odd_length),
         ("bad FINGERPRINT", bad_fingerprint),

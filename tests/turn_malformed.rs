@@ -113,7 +113,10 @@ fn rows(c: &mut TestClient) -> Vec<Row> {
     let me = c.client;
     let stranger = udp_client("198.51.100.99:4444");
     let no_perm_peer: SocketAddr = "203.0.113.50:9".parse().unwrap();
+    // A wrong cookie on a TURN method: a cookie-less Binding is a classic RFC 3489 request and
+    // answered (tests/turn_binding.rs), anything else without the cookie is malformed.
     let mut wrong_cookie = binding();
+    wrong_cookie[1] = 0x03;
     wrong_cookie[4] ^= 0xFF;
     let mut first_byte = binding();
     first_byte[0] = 0x80;
@@ -207,7 +210,7 @@ fn rows(c: &mut TestClient) -> Vec<Row> {
             Silent(DropReason::NotStun),
         ),
         r(
-            "wrong magic cookie",
+            "Allocate with a wrong magic cookie",
             me,
             wrong_cookie,
             Silent(DropReason::BadCookie),
