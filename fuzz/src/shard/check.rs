@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
+use tern::stun::classic::{self, ClassicBinding};
 use tern::stun::{attr, channel, Class, Message, Method};
 use tern::turn::{Client, Output, RelayId, Span, Transport};
 
@@ -52,6 +53,19 @@ fn span_bytes<'b>(span: &Span, buf: &'b [u8], scratch: &'b [u8]) -> &'b [u8] {
             &scratch[..*n]
         }
     }
+}
+
+/// An RFC 3489 Binding request (no magic cookie) is answered with exactly the classic success
+/// response: its whole 16-byte transaction id and MAPPED-ADDRESS of the sender, nothing larger.
+fn check_classic_response(request: &ClassicBinding<'_>, bytes: &[u8], owner: Owner) {
+    let mut expected = [0u8; MAX_UNAUTHENTICATED_ANSWER];
+    let n = classic::write_binding_response(&mut expected, request.transaction_id(), owner.1)
+        .expect("a classic answer fits");
+    assert_eq!(
+        bytes,
+        &expected[..n],
+        "the answer to a classic Binding is not the classic response for its sender"
+    );
 }
 
 impl World {
@@ -105,10 +119,13 @@ impl World {
                 let bytes = span_bytes(&data, buf, &self.scratch).to_vec();
                 self.count_client_tx(bytes.len());
                 let request = parsed.as_ref().filter(|m| m.class() == Class::Request);
-                let Some(request) = request else {
-                    panic!("a client got an answer to something that is not a request");
-                };
-                self.check_response(request, &bytes, verified, owner);
+                match (request, ClassicBinding::parse(input)) {
+                    (Some(request), _) => self.check_response(request, &bytes, verified, owner),
+                    (None, Some(classic)) => check_classic_response(&classic, &bytes, owner),
+                    (None, None) => {
+                        panic!("a client got an answer to something that is not a request")
+                    }
+                }
             }
             Output::Peer {
                 relay, to, data, ..
