@@ -1,13 +1,19 @@
 //! Relaying through the engine's relay sockets (RFC 8656 §2.4-§2.5, RFC 6062 control over TCP):
 //! coturn's `turnutils_uclient` allocates, binds channels or sends indications, and echoes
 //! packets off `turnutils_peer`; every packet must come back. Each case runs its own server and
-//! peer, so the cases run in parallel.
+//! peer, so the cases run in parallel. Channel numbers (`channel-numbers`) with tern's own client.
+// Deadlines for a real process need the real clock (the clock ban is for the protocol core).
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::thread;
+use std::time::{Duration, Instant};
 
+use support::metrics::{fetch, find, start_with_metrics};
+use support::turn_client::TurnClient;
 use support::uclient::{self, Peer};
 use support::{interop_tool, Server, PASSWORD, REALM, USER};
 
@@ -139,4 +145,94 @@ fn uclient_echoes_every_packet_in_every_mode() {
             .collect()
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Sends `payload` on `channel` and checks the peer receives it from `relay`, then echoes back.
+fn relays_on(client: &TurnClient, peer: &UdpSocket, relay: SocketAddr, channel: u16) {
+    let mut buf = [0u8; 1500];
+    let payload = format!("on channel {channel:#06x}");
+    client.send_channel(channel, payload.as_bytes());
+    let (n, from) = peer.recv_from(&mut buf).expect("relayed to the peer");
+    assert_eq!((from, &buf[..n]), (relay, payload.as_bytes()));
+    peer.send_to(b"echo", relay).expect("peer answers");
+    assert_eq!(client.recv_channel(), (channel, b"echo".to_vec()));
+}
+
+fn bind_refusal(client: &mut TurnClient, channel: u16, peer: SocketAddr) -> Option<u16> {
+    client.channel_bind(channel, peer).err().map(|r| r.code)
+}
+
+/// By default every number coturn 4.6 binds (RFC 5766 §11, 0x4000-0x7FFF) is bound: coturn's
+/// client library picks from all of it. `channel-numbers=rfc8656` narrows it to RFC 8656 §12's
+/// 0x4000-0x4FFF: a ChannelBind for the reserved numbers is answered 400 and ChannelData on them
+/// is discarded and counted.
+#[test]
+fn channel_numbers_follow_coturn_unless_rfc8656_is_asked() {
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
+    peer.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let peer_addr = peer.local_addr().expect("peer address");
+
+    let (coturn_like, _) = start_with_metrics(&[]);
+    // One peer address takes one channel (RFC 8656 §12.2), so one allocation per number.
+    for channel in [0x5000, 0x7FFF] {
+        let mut client = TurnClient::new(coturn_like.udp_addr(), USER, PASSWORD);
+        let relay = client.allocate().expect("allocate");
+        assert_eq!(bind_refusal(&mut client, 0x8000, peer_addr), Some(400));
+        client.channel_bind(channel, peer_addr).expect("bound");
+        relays_on(&client, &peer, relay, channel);
+    }
+
+    let (strict, metrics) = start_with_metrics(&["--channel-numbers=rfc8656"]);
+    let mut client = TurnClient::new(strict.udp_addr(), USER, PASSWORD);
+    let relay = client.allocate().expect("allocate");
+    for channel in [0x3FFF, 0x5000, 0x7FFF] {
+        assert_eq!(
+            bind_refusal(&mut client, channel, peer_addr),
+            Some(400),
+            "{channel:#06x}"
+        );
+    }
+    client.channel_bind(0x4FFF, peer_addr).expect("bound");
+    // ChannelData on a reserved number goes nowhere: the next datagram the peer sees is the
+    // one sent after it on a bindable channel.
+    client.send_channel(0x5000, b"reserved");
+    relays_on(&client, &peer, relay, 0x4FFF);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (body, scrape) = fetch(metrics);
+        let dropped = find(
+            &scrape,
+            "tern_drops_total",
+            &[("reason", "bad_channel_number")],
+        );
+        if dropped == Some(1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not counted:\n{body}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Why rfc5766 is the default: coturn's own client picks channel numbers from 0x4000-0x7FFF and
+/// gives up on the first 400, so under rfc8656 it relays nothing.
+#[test]
+fn uclient_cannot_relay_under_rfc8656_channel_numbers() {
+    let (Some(tool), Some(_)) = (uclient::tool(), interop_tool("turnutils_peer")) else {
+        return;
+    };
+    let server = Server::start(&["--allow-loopback-peers", "--channel-numbers=rfc8656"]);
+    let peer = Peer::start().expect("turnutils_peer");
+    let text = uclient::run(
+        &tool,
+        server.udp_addr().port(),
+        peer.port,
+        &[
+            "-u", USER, "-w", PASSWORD, "-m", "4", "-n", "10", "-l", "200",
+        ],
+    );
+    assert!(
+        text.contains("channel bind: error 400"),
+        "uclient bound only RFC 8656 numbers?\n{text}"
+    );
 }

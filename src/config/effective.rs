@@ -105,6 +105,7 @@ impl Config {
             "stun-backward-compatibility",
             self.stun_backward_compatibility,
         );
+        o.set("channel-numbers", self.channel_numbers.name());
         o.flag("secure-stun", self.secure_stun);
         o.flag("fingerprint", self.fingerprint);
         o.flag("software-attribute", self.software_attribute);

@@ -7,6 +7,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use crate::stun::channel::ChannelRange;
+
 mod apply;
 mod check;
 mod cli;
@@ -131,6 +133,9 @@ pub struct Config {
     /// beside XOR-MAPPED-ADDRESS for the others, as coturn 4.6 does; off with
     /// `no-stun-backward-compatibility`.
     pub stun_backward_compatibility: bool,
+    /// `channel-numbers`: the channel numbers a ChannelBind may take (tern; coturn's range by
+    /// default).
+    pub channel_numbers: ChannelRange,
     pub secure_stun: bool,
     pub fingerprint: bool,
     pub software_attribute: bool,
@@ -250,6 +255,7 @@ impl Default for Config {
             stun_only: false,
             no_stun: false,
             stun_backward_compatibility: true,
+            channel_numbers: ChannelRange::Rfc5766,
             secure_stun: false,
             fingerprint: false,
             software_attribute: true,

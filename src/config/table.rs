@@ -115,6 +115,13 @@ pub(crate) static OPTIONS: &[O] = &[
         c.stun_backward_compatibility = !b
     })
     .help("ignore RFC 3489 Binding requests and answer with XOR-MAPPED-ADDRESS only"),
+    O::value("channel-numbers", |c, s| {
+        v::channel_range(s).map(|r| c.channel_numbers = r)
+    })
+    .help(
+        "tern: channel numbers a ChannelBind may take: rfc5766 (0x4000-0x7FFF, as coturn; the \
+         default) or rfc8656 (0x4000-0x4FFF; the rest answered 400 and their ChannelData dropped)",
+    ),
     O::ignored("response-origin-only-with-rfc5780", Arg::Flag)
         .help("tern sends RESPONSE-ORIGIN only with RFC 5780"),
     O::todo("mobility", Arg::Flag)

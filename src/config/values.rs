@@ -2,6 +2,7 @@
 //! the reason for a bad value; the caller adds file, line and option name.
 
 use super::{DefaultFamily, ExternalIp, IoEngine, IpRange, LogTarget, User, UserSecret};
+use crate::stun::channel::ChannelRange;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -223,6 +224,14 @@ pub fn family(v: &str) -> Parsed<DefaultFamily> {
         "ipv6" => Ok(DefaultFamily::Ipv6),
         "keep" => Ok(DefaultFamily::Keep),
         _ => Err(format!("`{v}` is not one of ipv4, ipv6, keep")),
+    }
+}
+
+pub fn channel_range(v: &str) -> Parsed<ChannelRange> {
+    match v.to_ascii_lowercase().as_str() {
+        "rfc5766" => Ok(ChannelRange::Rfc5766),
+        "rfc8656" => Ok(ChannelRange::Rfc8656),
+        _ => Err(format!("`{v}` is not one of rfc5766, rfc8656")),
     }
 }
 

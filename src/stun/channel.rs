@@ -21,9 +21,39 @@ pub fn is_channel_data(first_byte: u8) -> bool {
     first_byte & 0xC0 == 0x40
 }
 
-/// RFC 8656 narrows the range to 0x4000..=0x4FFF; RFC 5766 clients may still use up to 0x7FFF.
+/// Every number a ChannelData header can carry (RFC 5766 §11): what framing and parsing accept.
+/// Which of them a client may bind is the server's `ChannelRange`.
 pub fn is_valid_channel(ch: u16) -> bool {
     (0x4000..=0x7FFF).contains(&ch)
+}
+
+/// The channel numbers a ChannelBind may take, and so the only ones ChannelData can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ChannelRange {
+    /// RFC 5766 §11: 0x4000..=0x7FFF. coturn 4.6 accepts this range, and its client library
+    /// (turnutils_uclient among its users) picks channel numbers at random from all of it.
+    #[default]
+    Rfc5766,
+    /// RFC 8656 §12: 0x4000..=0x4FFF; 0x5000..=0x7FFF are reserved (RFC 7983 demultiplexing),
+    /// so a ChannelBind for them is answered 400 and ChannelData on them is discarded.
+    Rfc8656,
+}
+
+impl ChannelRange {
+    pub fn contains(self, ch: u16) -> bool {
+        let last = match self {
+            ChannelRange::Rfc5766 => 0x7FFF,
+            ChannelRange::Rfc8656 => 0x4FFF,
+        };
+        (0x4000..=last).contains(&ch)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelRange::Rfc5766 => "rfc5766",
+            ChannelRange::Rfc8656 => "rfc8656",
+        }
+    }
 }
 
 /// (channel, payload). The length field may be shorter than the bytes after the header (padding
@@ -78,6 +108,21 @@ mod tests {
         assert_eq!(parse(&buf), Err(ChannelError::BadChannel));
         assert!(is_channel_data(0x40) && is_channel_data(0x7F));
         assert!(!is_channel_data(0x00) && !is_channel_data(0x80));
+    }
+
+    #[test]
+    fn bindable_ranges() {
+        for (range, last) in [
+            (ChannelRange::Rfc5766, 0x7FFF),
+            (ChannelRange::Rfc8656, 0x4FFF),
+        ] {
+            assert!(!range.contains(0x3FFF));
+            assert!(range.contains(0x4000));
+            assert!(range.contains(last));
+            assert!(!range.contains(last + 1));
+        }
+        assert!(!ChannelRange::Rfc8656.contains(0x5000));
+        assert!(ChannelRange::Rfc5766.contains(0x5000));
     }
 
     #[test]

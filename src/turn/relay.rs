@@ -41,6 +41,10 @@ impl Shard {
             Err(ChannelError::BadChannel) => return self.drop_for(DropReason::BadChannelNumber),
             Err(ChannelError::BadLength) => return self.drop_for(DropReason::BadChannelLength),
         };
+        if !self.settings.channels.contains(number) {
+            // Never bound under `channel-numbers=rfc8656`: discarded as RFC 8656 §12 says.
+            return self.drop_for(DropReason::BadChannelNumber);
+        }
         let Some(slot) = self.table.find_client(client.via, client.remote) else {
             return self.drop_for(DropReason::NoAllocation);
         };

@@ -12,7 +12,7 @@ use super::report::{allocation_event, EventKind};
 use super::response::{unknown_attributes, Responder};
 use super::shard::Shard;
 use crate::auth::Refusal;
-use crate::stun::{attr, channel, ErrorCode, Message, Method};
+use crate::stun::{attr, ErrorCode, Message, Method};
 
 impl Shard {
     pub(super) fn request(
@@ -245,7 +245,7 @@ impl Shard {
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
         let number = match msg.channel_number() {
-            Some(Ok(n)) if channel::is_valid_channel(n) => n,
+            Some(Ok(n)) if settings.channels.contains(n) => n,
             _ => return r.error(ErrorCode::BAD_REQUEST),
         };
         let peer = match msg.xor_address(attr::XOR_PEER_ADDRESS) {

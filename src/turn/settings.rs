@@ -10,6 +10,7 @@ use crate::auth::{Credentials, Resolver};
 use crate::config::{Config, DefaultFamily, ExternalIp};
 use crate::limits::PeerPolicy;
 use crate::net;
+use crate::stun::channel::ChannelRange;
 use crate::stun::Family;
 
 /// RFC 8656 §7.2: the default lifetime, and coturn's floor for a requested one.
@@ -51,6 +52,8 @@ pub struct Settings {
     pub(crate) no_stun: bool,
     /// Answer RFC 3489 Binding requests; MAPPED-ADDRESS in every Binding answer.
     pub(crate) stun_backward_compatibility: bool,
+    /// `channel-numbers`: what a ChannelBind may take and ChannelData may use.
+    pub(crate) channels: ChannelRange,
     /// `secure-stun`: Binding requests must authenticate.
     pub(crate) secure_stun: bool,
     /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
@@ -124,6 +127,7 @@ impl Settings {
             stun_only: cfg.stun_only,
             no_stun: cfg.no_stun,
             stun_backward_compatibility: cfg.stun_backward_compatibility,
+            channels: cfg.channel_numbers,
             secure_stun: cfg.secure_stun,
             alternate: cfg.alternate_servers.first().copied(),
             tls_alternate: cfg.tls_alternate_servers.first().copied(),
