@@ -1,6 +1,6 @@
-//! Prometheus on the real binary (coturn-compat.md §4): after relaying ChannelData through a live
-//! allocation, a scrape shows live traffic and allocation counts under coturn's names, and the
-//! exposition parses with an independent text-format parser.
+//! Prometheus on the real binary (docs/migrating-from-coturn.md, "Metrics"): after relaying
+//! ChannelData through a live allocation, a scrape shows live traffic and allocation counts under
+//! coturn's names, and the exposition parses with an independent text-format parser.
 // Deadlines for a real process need the real clock (the clock ban is for the protocol core).
 #![allow(clippy::disallowed_methods)]
 
@@ -13,7 +13,7 @@ use support::metrics::{fetch, find, get, start_with_metrics};
 use support::turn_client::TurnClient;
 use support::{PASSWORD, REALM, USER};
 
-/// Every name coturn-compat.md §4 lists.
+/// Every coturn metric name tern exports (docs/migrating-from-coturn.md, "Metrics").
 const COTURN_NAMES: &[&str] = &[
     "turn_traffic_rcvp",
     "turn_traffic_rcvb",

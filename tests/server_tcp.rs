@@ -11,8 +11,8 @@ use support::{Server, PASSWORD, USER};
 
 /// uclient picks a random TLS context per connection, among them TLS 1.0 (`ctx=1`) and TLS 1.1
 /// (`ctx=2`), and retries with another when the handshake fails. tern offers TLS 1.2 and 1.3
-/// only (design.md, safety defaults), so those attempts end in a handshake-failure alert; any
-/// other error still fails the test.
+/// only (docs/architecture.md, "Errors and safety"), so those attempts end in a
+/// handshake-failure alert; any other error still fails the test.
 const TLS10_PROBES: &[&str] = &[
     "tls_connect: cannot connect: rc=-1, ctx=1",
     "tls_connect: cannot connect: rc=-1, ctx=2",

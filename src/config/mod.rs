@@ -229,7 +229,7 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// coturn's defaults, except where tern is deliberately safer (see `coturn-compat.md`).
+    /// coturn's defaults, except where tern is deliberately safer (docs/migrating-from-coturn.md).
     fn default() -> Self {
         Config {
             source: None,

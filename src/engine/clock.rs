@@ -1,5 +1,5 @@
 //! The engine's only clock read: monotonic time for the core's timers and wall-clock seconds for
-//! TURN REST expiries. The core never reads a clock (design.md, "Time").
+//! TURN REST expiries. The core never reads a clock (docs/architecture.md, "Time").
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

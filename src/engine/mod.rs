@@ -1,5 +1,5 @@
 //! The portable I/O engine (epoll through `mio`): binds the listeners, runs one thread per shard,
-//! and feeds datagrams and stream frames to the sans-IO core (design.md, "Threads and shards").
+//! and feeds datagrams and stream frames to the sans-IO core (docs/architecture.md, "Threads").
 
 mod batch;
 mod clock;

@@ -1,5 +1,5 @@
 //! One shard's event loop: its own poll, its own `turn::Shard`, its listener sockets, relay
-//! sockets and TCP connections (design.md, "Threads and shards"). Every input goes through the
+//! sockets and TCP connections (docs/architecture.md, "Threads"). Every input goes through the
 //! core; every output is sent from the socket the core names. Work per wakeup is bounded; a
 //! source not drained is revisited on the next turn without sleeping.
 

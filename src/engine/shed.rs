@@ -1,4 +1,4 @@
-//! Load shedding on a shard that falls behind (design.md: loss rather than latency; RFC 8656
+//! Load shedding on a shard that falls behind (docs/architecture.md, "Errors and safety"; RFC 8656
 //! §7 and §12 put requests and relayed data on the same 5-tuple). Binding, Allocate and Refresh
 //! share the listener sockets with clients' ChannelData and Send indications, so under overload
 //! the kernel drops them at the same rate as data, and a client retrying its Allocate waits for

@@ -1,5 +1,5 @@
-//! Steers each SO_REUSEPORT group of listeners by the source IP alone (design.md, "Threads and
-//! shards"): a classic BPF program, attached with SO_ATTACH_REUSEPORT_CBPF (no privilege needed),
+//! Steers each SO_REUSEPORT group of listeners by the source IP alone (docs/architecture.md,
+//! "Threads"): a classic BPF program, attached with SO_ATTACH_REUSEPORT_CBPF (no privilege needed),
 //! hashes the source address and returns the index of a shard's socket in the group. Every port
 //! of one IP then reaches the same shard, so per-IP budgets (`unauthorized-ratelimit-rps`) hold
 //! server-wide; the kernel's own choice hashes the 4-tuple, and a spoofed victim address with
