@@ -1,9 +1,12 @@
 //! Credential lookup for the long-term mechanism (RFC 8489 §9.2): static `user=` entries and
-//! TURN REST shared secrets (`use-auth-secret`, every `static-auth-secret` tried for rotation).
+//! TURN REST shared secrets (`use-auth-secret`, every `static-auth-secret` tried for rotation),
+//! with MD5 or SHA-256 keys (§9.2.2), and the USERHASH index of the static users (§14.4).
 
 use std::collections::HashMap;
 
-use super::key::{long_term_key, rest_key, Key};
+use super::key::{
+    rest_key, rest_key_of, userhash, AnyKey, Key, PasswordAlgorithm, UserKeys, Userhash,
+};
 use super::keylist::{KeyList, MAX_REST_SECRETS};
 use super::rest;
 use super::source::Answer;
@@ -11,9 +14,9 @@ use crate::config::{Config, UserSecret};
 
 /// What a username resolves to at a given wall time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lookup {
+pub enum Lookup<K = Key> {
     /// Candidate keys: MESSAGE-INTEGRITY must verify under one of them.
-    Keys(KeyList),
+    Keys(KeyList<K>),
     /// A REST username whose expiry has passed (and no static user of that name).
     Expired,
     /// No static user, and not a REST username (or REST is off).
@@ -23,7 +26,10 @@ pub enum Lookup {
 /// The server's credentials, built once from the configuration (and again on reload).
 pub struct Credentials {
     realm: String,
-    users: HashMap<String, Key>,
+    users: HashMap<String, UserKeys>,
+    /// USERHASH of every static user -> its name: a request with USERHASH finds its user with
+    /// one hash lookup, never a scan.
+    hashes: HashMap<Userhash, String>,
     rest: bool,
     secrets: Vec<String>,
     ignored_secrets: usize,
@@ -32,19 +38,31 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Static users get their key computed once with the final `realm`; a `0x` key is used as
-    /// given. REST secrets count only with `use-auth-secret`.
+    /// Static users get their keys computed once with the final `realm`: a password gives both
+    /// the MD5 and the SHA-256 key, a `0x` key is used as given for its algorithm only (32 hex
+    /// digits MD5, 64 SHA-256). REST secrets count only with `use-auth-secret`.
     pub fn from_config(cfg: &Config) -> Credentials {
-        let users = cfg
+        let users: HashMap<String, UserKeys> = cfg
             .users
             .iter()
             .map(|u| {
-                let key = match &u.secret {
-                    UserSecret::Password(p) => long_term_key(&u.name, &cfg.realm, p),
-                    UserSecret::Key(k) => *k,
+                let keys = match &u.secret {
+                    UserSecret::Password(p) => UserKeys::from_password(&u.name, &cfg.realm, p),
+                    UserSecret::Key(k) => UserKeys {
+                        md5: Some(*k),
+                        sha256: None,
+                    },
+                    UserSecret::Sha256Key(k) => UserKeys {
+                        md5: None,
+                        sha256: Some(*k),
+                    },
                 };
-                (u.name.clone(), key)
+                (u.name.clone(), keys)
             })
+            .collect();
+        let hashes = users
+            .keys()
+            .map(|name| (userhash(name, &cfg.realm), name.clone()))
             .collect();
         let secrets: Vec<String> = if cfg.use_auth_secret {
             cfg.static_auth_secrets
@@ -63,6 +81,7 @@ impl Credentials {
         Credentials {
             realm: cfg.realm.clone(),
             users,
+            hashes,
             rest: cfg.use_auth_secret,
             secrets,
             ignored_secrets,
@@ -75,31 +94,60 @@ impl Credentials {
         &self.realm
     }
 
-    /// Keys to try for `username` at wall time `unix_now`: the static user's key first, then
+    /// MD5 keys to try for `username` at wall time `unix_now`: the static user's key first, then
     /// one REST key per secret (in configuration order).
     pub fn lookup(&self, username: &str, unix_now: u64) -> Lookup {
-        self.keys_for(username, unix_now, self.static_key(username), &self.secrets)
+        let key = self.users.get(username).and_then(|k| k.md5);
+        self.keys_for(username, unix_now, key, &self.secrets, |secret| {
+            rest_key(secret, username, &self.realm)
+        })
     }
 
-    /// Keys to try for `username` from what a user database answered: the stored key first, then
-    /// one REST key per stored secret (with `use-auth-secret`), as [`Credentials::lookup`] does for
-    /// the static configuration.
-    pub fn lookup_answer(&self, username: &str, unix_now: u64, answer: &Answer) -> Lookup {
+    /// Keys of `algorithm` to try for `username`, as [`Credentials::lookup`] does for MD5.
+    pub fn lookup_keys(
+        &self,
+        algorithm: PasswordAlgorithm,
+        username: &str,
+        unix_now: u64,
+    ) -> Lookup<AnyKey> {
+        let key = self.users.get(username).and_then(|k| k.get(algorithm));
+        self.keys_for(username, unix_now, key, &self.secrets, |secret| {
+            rest_key_of(algorithm, secret, username, &self.realm)
+        })
+    }
+
+    /// Keys of `algorithm` to try for `username` from what a user database answered: the stored
+    /// key first, then one REST key per stored secret (with `use-auth-secret`), as
+    /// [`Credentials::lookup_keys`] does for the static configuration.
+    pub fn lookup_answer(
+        &self,
+        algorithm: PasswordAlgorithm,
+        username: &str,
+        unix_now: u64,
+        answer: &Answer,
+    ) -> Lookup<AnyKey> {
         let secrets = answer
             .secrets
             .get(..MAX_REST_SECRETS)
             .unwrap_or(&answer.secrets);
-        self.keys_for(username, unix_now, answer.key, secrets)
+        self.keys_for(
+            username,
+            unix_now,
+            answer.keys().get(algorithm),
+            secrets,
+            |secret| rest_key_of(algorithm, secret, username, &self.realm),
+        )
     }
 
     /// `key` first, then one REST key per secret when `username` is an unexpired REST name.
-    fn keys_for(
+    fn keys_for<K: Copy + Default>(
         &self,
         username: &str,
         unix_now: u64,
-        key: Option<Key>,
+        key: Option<K>,
         secrets: &[String],
-    ) -> Lookup {
+        rest_key: impl Fn(&str) -> K,
+    ) -> Lookup<K> {
         let mut keys = KeyList::new();
         if let Some(key) = key {
             keys.push(key);
@@ -111,7 +159,7 @@ impl Credentials {
                     expired = true;
                 } else {
                     for secret in secrets {
-                        keys.push(rest_key(secret, username, &self.realm));
+                        keys.push(rest_key(secret));
                     }
                 }
             }
@@ -125,9 +173,21 @@ impl Credentials {
         }
     }
 
-    /// The key of a static `user=` entry.
+    /// The MD5 key of a static `user=` entry.
     pub fn static_key(&self, username: &str) -> Option<Key> {
+        self.users.get(username).and_then(|k| k.md5)
+    }
+
+    /// Every key of a static `user=` entry.
+    pub fn static_keys(&self, username: &str) -> Option<UserKeys> {
         self.users.get(username).copied()
+    }
+
+    /// The static user whose USERHASH is `hash`: one hash lookup in the index built with the
+    /// users. REST usernames are not in it: a hash cannot be turned back into the name the REST
+    /// password is derived from.
+    pub fn name_of_hash(&self, hash: &Userhash) -> Option<&str> {
+        self.hashes.get(hash).map(String::as_str)
     }
 
     /// The `static-auth-secret`s that are tried (empty without `use-auth-secret`).

@@ -10,23 +10,23 @@ pub const MAX_KEYS: usize = 8;
 /// [`super::Credentials::ignored_secrets`]).
 pub const MAX_REST_SECRETS: usize = MAX_KEYS - 1;
 
-/// Up to [`MAX_KEYS`] keys, stored inline.
+/// Up to [`MAX_KEYS`] keys (MD5 [`Key`]s unless said otherwise), stored inline.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct KeyList {
-    keys: [Key; MAX_KEYS],
+pub struct KeyList<K = Key> {
+    keys: [K; MAX_KEYS],
     len: usize,
 }
 
-impl KeyList {
-    pub const fn new() -> KeyList {
+impl<K: Copy + Default> KeyList<K> {
+    pub fn new() -> KeyList<K> {
         KeyList {
-            keys: [[0; 16]; MAX_KEYS],
+            keys: [K::default(); MAX_KEYS],
             len: 0,
         }
     }
 
     /// Adds a key; returns false (and keeps the list unchanged) when full.
-    pub fn push(&mut self, key: Key) -> bool {
+    pub fn push(&mut self, key: K) -> bool {
         match self.keys.get_mut(self.len) {
             Some(slot) => {
                 *slot = key;
@@ -37,7 +37,7 @@ impl KeyList {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Key> {
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
         self.keys.iter().take(self.len)
     }
 
@@ -50,14 +50,14 @@ impl KeyList {
     }
 }
 
-impl Default for KeyList {
+impl<K: Copy + Default> Default for KeyList<K> {
     fn default() -> Self {
         KeyList::new()
     }
 }
 
 /// Never prints key material.
-impl std::fmt::Debug for KeyList {
+impl<K> std::fmt::Debug for KeyList<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "KeyList({} keys)", self.len)
     }
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn push_until_full() {
-        let mut list = KeyList::new();
+        let mut list: KeyList = KeyList::new();
         assert!(list.is_empty());
         for i in 0..MAX_KEYS {
             assert!(list.push([i as u8; 16]));
@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn debug_hides_keys() {
-        let mut list = KeyList::new();
+        let mut list: KeyList = KeyList::new();
         list.push([0xab; 16]);
         assert_eq!(format!("{list:?}"), "KeyList(1 keys)");
     }

@@ -7,18 +7,24 @@ pub mod db;
 mod key;
 mod keylist;
 mod nonce;
+mod offer;
 mod resolver;
 pub mod rest;
 mod source;
 
 pub use credentials::{Credentials, Lookup};
-pub use key::{long_term_key, rest_key, rest_password, rest_password_into, Key, REST_PASSWORD_LEN};
+pub use key::{
+    long_term_key, long_term_key_sha256, rest_key, rest_key_of, rest_password, rest_password_into,
+    userhash, AnyKey, Key, PasswordAlgorithm, Sha256Key, UserKeys, Userhash, REST_PASSWORD_LEN,
+};
 pub use keylist::{KeyList, MAX_KEYS, MAX_REST_SECRETS};
-pub use nonce::{Nonce, NonceCheck, NonceKey, NONCE_COOKIE, NONCE_LEN};
+pub use nonce::{Features, Nonce, NonceCheck, NonceKey, NONCE_COOKIE, NONCE_LEN};
+pub use offer::{Downgrade, Offer};
 pub use resolver::{
     Refusal, Resolved, Resolver, ResolverStats, DEFAULT_MAX_NAME, DOWN_TTL, NEGATIVE_TTL,
     POSITIVE_TTL,
 };
 pub use source::{
-    key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, SourceError, REALM_OPTIONS,
+    bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, SourceError,
+    REALM_OPTIONS,
 };

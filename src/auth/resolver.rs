@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::db::{self, DbSpec, UserDb};
-use super::source::Answer;
+use super::key::Userhash;
+use super::source::{bytes_from_hex, key_to_hex, Answer};
 use crate::config::Config;
 
 /// How long a user that exists (or a secret list) is trusted before it is read again: the bound
@@ -48,6 +49,10 @@ const MAX_KNOWN: usize = 100_000;
 /// Cached answers for names the database does not know, failures and questions in flight;
 /// beyond this, expired entries go, then everything not in flight.
 const MAX_OTHERS: usize = 100_000;
+
+/// The cache key of a USERHASH lookup starts with a NUL, which [`Resolver::lookup`] refuses in a
+/// USERNAME: the two kinds of question never share an entry.
+const HASH_PREFIX: &str = "\0userhash:";
 
 /// What a shard gets back for a username.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,9 +223,33 @@ impl Resolver {
         now: Instant,
         budget: &mut dyn FnMut() -> bool,
     ) -> Resolved {
-        if username.len() > self.inner.max_name {
+        if username.len() > self.inner.max_name || username.starts_with(HASH_PREFIX) {
             return Resolved::Refused(Refusal::TooLong);
         }
+        self.cached_or_ask(username, shard, now, budget)
+    }
+
+    /// What the database holds for the user whose USERHASH is `hash` (the answer names the
+    /// user), as [`Resolver::lookup`] does for a name: one index lookup in the database, cached
+    /// under a key no USERNAME can take.
+    pub fn lookup_hash(
+        &self,
+        hash: &Userhash,
+        shard: usize,
+        now: Instant,
+        budget: &mut dyn FnMut() -> bool,
+    ) -> Resolved {
+        let key = format!("{HASH_PREFIX}{}", key_to_hex(hash));
+        self.cached_or_ask(&key, shard, now, budget)
+    }
+
+    fn cached_or_ask(
+        &self,
+        username: &str,
+        shard: usize,
+        now: Instant,
+        budget: &mut dyn FnMut() -> bool,
+    ) -> Resolved {
         let bit = 1u64 << (shard % 64);
         let mut cache = lock(&self.inner.cache);
         let known = cache.known.contains_key(username);
@@ -377,12 +406,12 @@ fn serve(inner: &Inner, spec: &DbSpec) {
                 if failed_at.take().is_some() {
                     info!("user database {} reachable again", inner.describe);
                 }
-                let ttl = if answer.key.is_some() || !answer.secrets.is_empty() {
+                let ttl = if answer.has_key() || !answer.secrets.is_empty() {
                     POSITIVE_TTL
                 } else {
                     NEGATIVE_TTL
                 };
-                let real = answer.key.is_some();
+                let real = answer.has_key();
                 (State::Known(Arc::new(answer)), ttl, Some(real))
             }
             Err(e) => {
@@ -456,9 +485,13 @@ fn ask(
     if conn.is_none() {
         *conn = Some(db::open(spec)?);
     }
-    match conn {
-        Some(db) => db.user(realm, username),
-        None => Err(super::SourceError(String::from("no connection"))),
+    let hash = username
+        .strip_prefix(HASH_PREFIX)
+        .and_then(bytes_from_hex::<32>);
+    match (conn, hash) {
+        (Some(db), Some(hash)) => db.user_by_hash(realm, &hash),
+        (Some(db), None) => db.user(realm, username),
+        (None, _) => Err(super::SourceError(String::from("no connection"))),
     }
 }
 

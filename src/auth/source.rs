@@ -4,15 +4,33 @@
 use std::fmt;
 
 use super::credentials::Credentials;
-use super::key::Key;
+use super::key::{Key, Sha256Key, UserKeys, Userhash};
 
 /// What a source knows about one user of one realm.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Answer {
-    /// The long-term key MD5(user:realm:password), when the user exists.
+    /// The long-term key MD5(user:realm:password), when the user has one.
     pub key: Option<Key>,
+    /// The SHA-256 key SHA-256(user:realm:password), when the user has one.
+    pub sha256: Option<Sha256Key>,
     /// The realm's REST shared secrets (every one is tried).
     pub secrets: Vec<String>,
+    /// The user's name, when it was looked up by USERHASH (the request does not carry it).
+    pub name: Option<String>,
+}
+
+impl Answer {
+    pub fn keys(&self) -> UserKeys {
+        UserKeys {
+            md5: self.key,
+            sha256: self.sha256,
+        }
+    }
+
+    /// Whether the source holds a key for the user (a user that exists).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some() || self.sha256.is_some()
+    }
 }
 
 /// Never prints key material.
@@ -20,7 +38,9 @@ impl fmt::Debug for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Answer")
             .field("key", &self.key.is_some())
+            .field("sha256", &self.sha256.is_some())
             .field("secrets", &self.secrets.len())
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -67,8 +87,11 @@ impl std::error::Error for SourceError {}
 /// A credential source. Lookups on a database block: they run on the resolver thread
 /// (`resolver.rs`), never on a shard.
 pub trait CredentialSource: Send {
-    /// The key of `name` in `realm` (if any) and the realm's REST secrets.
+    /// The keys of `name` in `realm` (if any) and the realm's REST secrets.
     fn user(&mut self, realm: &str, name: &str) -> Result<Answer, SourceError>;
+    /// The user of `realm` whose USERHASH (RFC 8489 §14.4) is `hash`, as [`Self::user`] answers
+    /// with `name` set; no key (and no name) when the source knows no such user.
+    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError>;
     /// The realm's options.
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError>;
 }
@@ -79,10 +102,22 @@ impl CredentialSource for Credentials {
         if realm != self.realm() {
             return Ok(Answer::default());
         }
+        let keys = self.static_keys(name).unwrap_or_default();
         Ok(Answer {
-            key: self.static_key(name),
+            key: keys.md5,
+            sha256: keys.sha256,
             secrets: self.static_secrets().to_vec(),
+            name: None,
         })
+    }
+
+    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
+        let Some(name) = self.name_of_hash(hash).map(str::to_owned) else {
+            return Ok(Answer::default());
+        };
+        let mut answer = CredentialSource::user(self, realm, &name)?;
+        answer.name = Some(name);
+        Ok(answer)
     }
 
     fn realm_options(&mut self, _realm: &str) -> Result<RealmOptions, SourceError> {
@@ -90,23 +125,29 @@ impl CredentialSource for Credentials {
     }
 }
 
-/// A key as coturn stores it: 32 lowercase hex digits.
-pub fn key_to_hex(key: &Key) -> String {
+/// A key as coturn stores it: lowercase hex digits (32 for MD5, 64 for a SHA-256 key or a
+/// USERHASH).
+pub fn key_to_hex(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads a stored key: 32 hex digits (coturn pads `char(128)` columns with blanks, and accepts
-/// an optional `0x`).
+/// Reads a stored MD5 key: 32 hex digits (coturn pads `char(128)` columns with blanks, and
+/// accepts an optional `0x`).
 pub fn key_from_hex(text: &str) -> Option<Key> {
+    bytes_from_hex(text)
+}
+
+/// Reads `N` bytes written as `2 * N` hex digits, as [`key_from_hex`] does.
+pub fn bytes_from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     let text = text.trim();
     let text = text
         .strip_prefix("0x")
         .or_else(|| text.strip_prefix("0X"))
         .unwrap_or(text);
-    if text.len() != 32 || !text.is_ascii() {
+    if text.len() != 2 * N || !text.is_ascii() {
         return None;
     }
-    let mut key = [0u8; 16];
+    let mut key = [0u8; N];
     for (i, byte) in key.iter_mut().enumerate() {
         *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }

@@ -130,7 +130,7 @@ impl Config {
         }
         o.all("user", &self.users, |u| match u.secret {
             UserSecret::Password(_) => format!("{}:{MASK}", u.name),
-            UserSecret::Key(_) => format!("{}:0x{MASK}", u.name),
+            UserSecret::Key(_) | UserSecret::Sha256Key(_) => format!("{}:0x{MASK}", u.name),
         });
         o.flag("use-auth-secret", self.use_auth_secret);
         o.all("static-auth-secret", &self.static_auth_secrets, |_| {
@@ -151,6 +151,9 @@ impl Config {
             "userdb-max-username-length",
             self.userdb_max_username_length,
         );
+        let algorithms: Vec<&str> = self.password_algorithms.iter().map(|a| a.name()).collect();
+        o.set("password-algorithms", algorithms.join(","));
+        o.flag("userhash", self.userhash);
     }
 
     fn limits(&self, o: &mut Out) {

@@ -49,11 +49,13 @@ pub struct ExternalIp {
     pub private: Option<IpAddr>,
 }
 
-/// What a `user=` line gives: the plain password or the long-term key `0x<32 hex>`.
+/// What a `user=` line gives: the plain password, the MD5 long-term key `0x<32 hex>` or the
+/// SHA-256 long-term key `0x<64 hex>` (RFC 8489 §9.2.2).
 #[derive(Clone, PartialEq, Eq)]
 pub enum UserSecret {
     Password(String),
     Key([u8; 16]),
+    Sha256Key([u8; 32]),
 }
 
 impl std::fmt::Debug for UserSecret {
@@ -61,6 +63,7 @@ impl std::fmt::Debug for UserSecret {
         f.write_str(match self {
             UserSecret::Password(_) => "Password(..)",
             UserSecret::Key(_) => "Key(..)",
+            UserSecret::Sha256Key(_) => "Sha256Key(..)",
         })
     }
 }
@@ -165,6 +168,11 @@ pub struct Config {
     pub userdb_lookup_rps: u32,
     /// tern: longer USERNAMEs are refused without asking the user database.
     pub userdb_max_username_length: usize,
+    /// tern: the password algorithms offered (RFC 8489 §9.2), in order of preference. Only MD5
+    /// (the default) offers nothing: 401s stay as RFC 5389 had them.
+    pub password_algorithms: Vec<crate::auth::PasswordAlgorithm>,
+    /// tern: USERHASH is accepted instead of USERNAME (RFC 8489 §9.2, username anonymity).
+    pub userhash: bool,
 
     // Quotas, bandwidth, timers (seconds).
     pub user_quota: u32,
@@ -277,6 +285,8 @@ impl Default for Config {
             psql_userdb: None,
             userdb_lookup_rps: 10,
             userdb_max_username_length: crate::auth::DEFAULT_MAX_NAME,
+            password_algorithms: vec![crate::auth::PasswordAlgorithm::Md5],
+            userhash: false,
             user_quota: 0,
             total_quota: 0,
             max_bps: 0,

@@ -56,10 +56,9 @@ pub(crate) fn finalize(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
         "together with stun-only nothing is left to serve",
     );
     refuse(
-        cfg.no_udp && cfg.no_tcp,
+        cfg.no_udp && cfg.no_tcp && cfg.no_tls,
         "no-udp",
-        "with no-tcp nothing is left to listen on: TLS listeners are bound beside the UDP and \
-         TCP ones, and DTLS is not implemented",
+        "with no-tcp and no-tls nothing is left to listen on (DTLS is not implemented)",
     );
     refuse(
         cfg.external_ips.len() > 1 && cfg.external_ips.iter().any(|x| x.private.is_none()),
@@ -235,6 +234,30 @@ fn auth(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
     if cfg.realm.is_empty() {
         let msg = "is not set; set realm=YOUR.DOMAIN (it is part of every user's key)";
         diags.push(about("realm", msg, false));
+    }
+    password_algorithms(cfg, diags);
+}
+
+/// Warns about offers that lock clients out: without MD5, clients that do not negotiate (every
+/// browser, coturn's clients) are refused; `0x` MD5 keys cannot answer SHA-256 clients.
+fn password_algorithms(cfg: &Config, diags: &mut Vec<Diagnostic>) {
+    use crate::auth::PasswordAlgorithm::{Md5, Sha256};
+    if !cfg.password_algorithms.contains(&Md5) {
+        let msg = "without md5, clients that do not negotiate an algorithm (every browser, \
+                   coturn's turnutils_uclient) are refused (400); sha256,md5 offers both";
+        diags.push(about("password-algorithms", msg, false));
+    }
+    let md5_only = cfg
+        .users
+        .iter()
+        .filter(|u| matches!(u.secret, crate::config::UserSecret::Key(_)))
+        .count();
+    if cfg.password_algorithms.contains(&Sha256) && md5_only > 0 {
+        let msg = format!(
+            "{md5_only} user(s) given as a 0x MD5 key cannot authenticate with SHA-256 \
+             (give the password, or a 0x SHA-256 key from `tern key --sha256`)"
+        );
+        diags.push(about("password-algorithms", &msg, false));
     }
 }
 

@@ -231,6 +231,15 @@ pub(crate) static OPTIONS: &[O] = &[
         v::username_length(s).map(|n| c.userdb_max_username_length = n)
     })
     .help("tern: longer USERNAMEs are refused without a user database lookup (128; 1-512)"),
+    O::value("password-algorithms", |c, s| {
+        v::password_algorithms(s).map(|x| c.password_algorithms = x)
+    })
+    .help(
+        "tern: RFC 8489 password algorithms offered, preferred first (md5; sha256,md5 offers \
+         SHA-256 keys and keeps MD5 for clients that do not negotiate, every browser)",
+    ),
+    O::flag("userhash", |c, b| c.userhash = b)
+        .help("tern: accept USERHASH instead of USERNAME (RFC 8489 username anonymity)"),
     O::refused("mysql-userdb", Arg::Required)
         .short('M')
         .help("MySQL user database (its users, secrets and peer lists decide who relays where)"),

@@ -2,6 +2,7 @@
 //! the reason for a bad value; the caller adds file, line and option name.
 
 use super::{DefaultFamily, ExternalIp, IoEngine, IpRange, LogTarget, User, UserSecret};
+use crate::auth::PasswordAlgorithm;
 use crate::stun::channel::ChannelRange;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -68,6 +69,28 @@ pub fn username_length(v: &str) -> Parsed<usize> {
         n if (1..=512).contains(&n) => Ok(n),
         _ => Err(format!("`{v}` is not a username length (1-512)")),
     }
+}
+
+/// `password-algorithms`: `md5` and/or `sha256`, comma-separated, each once, most preferred
+/// first.
+pub fn password_algorithms(v: &str) -> Parsed<Vec<PasswordAlgorithm>> {
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim) {
+        let alg = match name.to_ascii_lowercase().as_str() {
+            "md5" => PasswordAlgorithm::Md5,
+            "sha256" | "sha-256" => PasswordAlgorithm::Sha256,
+            _ => {
+                return Err(format!(
+                    "`{name}` is not a password algorithm (md5, sha256; e.g. sha256,md5)"
+                ))
+            }
+        };
+        if out.contains(&alg) {
+            return Err(format!("`{name}` is listed twice"));
+        }
+        out.push(alg);
+    }
+    Ok(out)
 }
 
 /// An optional number: empty means `default` (coturn's `get_int_value`).
@@ -160,7 +183,8 @@ pub fn external_ip(v: &str) -> Parsed<ExternalIp> {
     }
 }
 
-/// `name:password` or `name:0x<32 hex digits>` (a long-term key from `turnadmin -k`).
+/// `name:password`, `name:0x<32 hex digits>` (an MD5 long-term key from `turnadmin -k`) or
+/// `name:0x<64 hex digits>` (a SHA-256 key from `tern key --sha256`).
 pub fn user(v: &str) -> Parsed<User> {
     let (name, secret) = v
         .split_once(':')
@@ -172,6 +196,9 @@ pub fn user(v: &str) -> Parsed<User> {
         return Err(format!("user `{name}` has an empty password"));
     }
     let secret = match secret.strip_prefix("0x") {
+        Some(hex) if hex.len() == 64 => {
+            UserSecret::Sha256Key(key(hex).map_err(|e| format!("user `{name}`: {e}"))?)
+        }
         Some(hex) => UserSecret::Key(key(hex).map_err(|e| format!("user `{name}`: {e}"))?),
         None => UserSecret::Password(secret.to_owned()),
     };
@@ -181,12 +208,16 @@ pub fn user(v: &str) -> Parsed<User> {
     })
 }
 
-fn key(hex: &str) -> Parsed<[u8; 16]> {
+/// An MD5 key (32 hex digits) or a SHA-256 key (64).
+fn key<const N: usize>(hex: &str) -> Parsed<[u8; N]> {
     let bytes = hex.as_bytes();
-    if bytes.len() != 32 {
-        return Err(format!("a 0x key has 32 hex digits, not {}", bytes.len()));
+    if bytes.len() != 2 * N {
+        return Err(format!(
+            "a 0x key has 32 hex digits (MD5) or 64 (SHA-256), not {}",
+            bytes.len()
+        ));
     }
-    let mut out = [0u8; 16];
+    let mut out = [0u8; N];
     for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
         let s = std::str::from_utf8(pair).map_err(|_| "the key is not hex")?;
         *o = u8::from_str_radix(s, 16).map_err(|_| format!("`{s}` is not hex"))?;

@@ -1,6 +1,6 @@
 //! `tern admin`: coturn's `turnadmin` verbs on coturn's user databases (SQLite, Redis,
-//! PostgreSQL): add, delete and list long-term users (keys MD5(user:realm:password), RFC 8489
-//! §9.2.2), add, show and delete TURN REST secrets, set realm options. `-k` prints a key.
+//! PostgreSQL): add, delete and list long-term users (keys MD5(user:realm:password) in coturn's
+//! table, and the SHA-256 key with the USERHASH in tern's table beside it, RFC 8489 §9.2.2), add, show and delete TURN REST secrets, set realm options. `-k` prints a key.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use super::args::{parse, Parsed, Spec};
 use super::{exit_code, usage_error};
 use crate::auth::db::{self, DbSpec, RedisParams, UserDb, DEFAULT_SQLITE};
-use crate::auth::{key_to_hex, long_term_key, SourceError, REALM_OPTIONS};
+use crate::auth::{key_to_hex, long_term_key, long_term_key_sha256, SourceError, REALM_OPTIONS};
 
 pub const ADMIN_USAGE: &str = "\
 Usage: tern admin COMMAND [DATABASE] [OPTIONS]   (coturn's turnadmin, same letters)
 Commands:
   -k, --key                  print the key of -u/-r/-p (as tern key)
-  -a, --add                  add or update user -u in realm -r with password -p
+  -a, --add                  add or update user -u in realm -r with password -p (its MD5 key
+                             in coturn's table, its SHA-256 key and USERHASH in tern's)
   -d, --delete               delete user -u of realm -r
   -l, --list                 list users (of realm -r, or all)
   -s, --set-secret SECRET    add a TURN REST shared secret to realm -r
@@ -173,7 +174,10 @@ fn run(
                     "-a needs -u USER, -r REALM and -p PASSWORD",
                 )));
             };
+            // coturn's MD5 row, and tern's SHA-256 key with the USERHASH index beside it: the
+            // user authenticates clients of either algorithm, and USERHASH finds it.
             db.add_user(realm, user, &long_term_key(user, realm, password))?;
+            db.add_user_sha256(realm, user, &long_term_key_sha256(user, realm, password))?;
         }
         "delete" => {
             let (Ok(realm), Some(user)) = (need_realm(), p.get("user")) else {

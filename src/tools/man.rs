@@ -23,6 +23,7 @@ tern \- TURN/STUN relay server that reads coturn's turnserver.conf
 .I REALM
 .B \-p
 .I PASSWORD
+.RB [ \-\-sha256 ]
 .br
 .B tern rest\-credentials
 .B \-s

@@ -76,7 +76,7 @@ impl Shard {
                 io.bind_relay(req)
             }
         };
-        let quota_user = settings.credentials.quota_user(auth.username);
+        let quota_user = settings.credentials.quota_user(&auth.username);
         let quota = match self.shared.quotas().try_acquire(quota_user) {
             Ok(ticket) => ticket,
             Err(refused) => {
@@ -167,7 +167,7 @@ impl Shard {
             to_client: TokenBucket::new(settings.max_bps, ns),
         };
         let owner = Owner {
-            username: auth.username,
+            username: &auth.username,
             quota_user,
             key: auth.key,
         };

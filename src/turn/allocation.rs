@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::io::{Client, RelayId};
-use crate::auth::Key;
+use crate::auth::AnyKey;
 use crate::limits::{QuotaTicket, TokenBucket};
 use crate::metrics::Traffic;
 use crate::stun::{ErrorCode, Family, TransactionId};
@@ -45,8 +45,8 @@ struct Channel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sign {
     None,
-    Sha1(Key),
-    Sha256(Key),
+    Sha1(AnyKey),
+    Sha256(AnyKey),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub(crate) struct Owner<'a> {
     /// Empty under `no-auth`.
     pub username: &'a str,
     pub quota_user: &'a str,
-    pub key: Option<Key>,
+    pub key: Option<AnyKey>,
 }
 
 /// What an allocation counts against: its quota ticket and its `max-bps` buckets.
@@ -91,7 +91,7 @@ pub(crate) struct Allocation {
     /// Empty under `no-auth`.
     pub username: Box<str>,
     pub quota_user: Box<str>,
-    pub key: Option<Key>,
+    pub key: Option<AnyKey>,
     /// When the last relay ends, and with it the allocation.
     pub expires: Instant,
     pub granted: Granted,

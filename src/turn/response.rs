@@ -102,8 +102,8 @@ impl<'s> Responder<'s> {
         }
         match self.sign {
             Sign::None => {}
-            Sign::Sha1(key) => b.add_message_integrity(&key).ok()?,
-            Sign::Sha256(key) => b.add_message_integrity_sha256(&key).ok()?,
+            Sign::Sha1(key) => b.add_message_integrity(key.as_bytes()).ok()?,
+            Sign::Sha256(key) => b.add_message_integrity_sha256(key.as_bytes()).ok()?,
         }
         if self.echo_fingerprint || (self.fingerprint && !bare) {
             b.add_fingerprint().ok()?;

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use super::allocation::family_of;
-use crate::auth::{Credentials, Resolver};
+use crate::auth::{Credentials, Offer, Resolver};
 use crate::config::{Config, DefaultFamily, ExternalIp};
 use crate::limits::PeerPolicy;
 use crate::net;
@@ -19,6 +19,9 @@ const DEFAULT_LIFETIME: u32 = 600;
 /// Everything a shard needs that comes from the configuration; rebuilt on reload.
 pub struct Settings {
     pub(crate) credentials: Credentials,
+    /// The password algorithms and security features offered (`password-algorithms`,
+    /// `userhash`).
+    pub(crate) offer: Offer,
     /// The user database behind the static credentials, if one is configured.
     pub(crate) resolver: Option<Resolver>,
     pub(crate) policy: PeerPolicy,
@@ -102,6 +105,7 @@ impl Settings {
             .with_mapped(&mapped);
         Ok(Settings {
             credentials: Credentials::from_config(cfg),
+            offer: Offer::new(&cfg.password_algorithms, cfg.userhash),
             resolver: Resolver::from_config(cfg)?,
             policy,
             relay_ips,

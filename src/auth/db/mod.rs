@@ -8,7 +8,7 @@ mod sqlite;
 
 use std::path::PathBuf;
 
-use super::key::Key;
+use super::key::{Key, Sha256Key};
 use super::source::{CredentialSource, SourceError};
 use crate::config::Config;
 
@@ -30,6 +30,14 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS turn_realm_option (realm varchar(127) default '', opt varchar(32), value varchar(128), primary key (realm,opt))",
     "CREATE TABLE IF NOT EXISTS oauth_key (kid varchar(128), ikm_key varchar(256), timestamp bigint default 0, lifetime integer default 0, as_rs_alg varchar(64) default '', realm varchar(127), primary key (kid))",
     "CREATE TABLE IF NOT EXISTS admin_user (name varchar(32), realm varchar(127), password varchar(127), primary key (name))",
+];
+
+/// tern's table beside coturn's (coturn ignores it): the SHA-256 key of each user `tern admin`
+/// adds with a password, and the user's USERHASH, indexed so a request carrying USERHASH finds
+/// its user with one index lookup (RFC 8489 §14.4). coturn's `hmackey` rows stay MD5 keys.
+pub(crate) const TERN_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS tern_user_sha256 (realm varchar(127) default '', name varchar(512), sha256key char(64), userhash char(64), PRIMARY KEY (realm,name))",
+    "CREATE INDEX IF NOT EXISTS tern_user_sha256_userhash ON tern_user_sha256 (realm, userhash)",
 ];
 
 /// The peer address ranges a user database holds for one realm, unparsed.
@@ -82,9 +90,16 @@ impl DbSpec {
 
 /// A user database: the server's reads plus `tern admin`'s writes, on coturn's schema.
 pub trait UserDb: CredentialSource {
-    /// Adds or replaces a user's key.
+    /// Adds or replaces a user's MD5 key.
     fn add_user(&mut self, realm: &str, name: &str, key: &Key) -> Result<(), SourceError>;
-    /// Removes a user; false when there was none.
+    /// Adds or replaces a user's SHA-256 key and USERHASH index entry (tern's, beside coturn's).
+    fn add_user_sha256(
+        &mut self,
+        realm: &str,
+        name: &str,
+        key: &Sha256Key,
+    ) -> Result<(), SourceError>;
+    /// Removes a user (both keys); false when there was none.
     fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError>;
     /// (realm, name) of every user, of one realm when `realm` is given, sorted.
     fn list_users(&mut self, realm: Option<&str>) -> Result<Vec<(String, String)>, SourceError>;

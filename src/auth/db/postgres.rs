@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use postgres::{Client, Config, NoTls};
 
-use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S, SCHEMA};
-use crate::auth::key::Key;
-use crate::auth::source::{key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions};
+use postgres::error::SqlState;
+
+use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S, SCHEMA, TERN_SCHEMA};
+use crate::auth::key::{userhash, Key, Sha256Key, Userhash};
+use crate::auth::source::{
+    bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions,
+};
 use crate::auth::SourceError;
 
 /// Reads a connection string (key=value pairs or a `postgresql://` URL).
@@ -77,9 +81,26 @@ impl Postgres {
             .collect()
     }
 
+    /// One text column of the first row `sql` finds in tern's table. A database coturn's
+    /// `schema.sql` made has no such table until `tern admin` adds a user: nothing is found.
+    fn tern_row(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<String>, SourceError> {
+        match self.client.query_opt(sql, params) {
+            Ok(Some(r)) => r
+                .try_get::<_, Option<String>>(0)
+                .map_err(|e| error("PostgreSQL", e)),
+            Ok(None) => Ok(None),
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+            Err(e) => Err(error("PostgreSQL", e)),
+        }
+    }
+
     /// coturn's tables, for `tern admin` on an empty database (coturn leaves this to the operator).
     fn ensure_schema(&mut self) -> Result<(), SourceError> {
-        for table in SCHEMA {
+        for table in SCHEMA.iter().chain(TERN_SCHEMA) {
             self.client
                 .batch_execute(table)
                 .map_err(|e| error("PostgreSQL", e))?;
@@ -113,10 +134,31 @@ impl CredentialSource for Postgres {
             .iter()
             .filter_map(|r| r.try_get::<_, String>(0).ok())
             .collect();
+        let sha256 = self.tern_row(
+            "SELECT sha256key::text FROM tern_user_sha256 WHERE realm = $1 AND name = $2",
+            &[&realm, &name],
+        )?;
         Ok(Answer {
             key: key.as_deref().and_then(key_from_hex),
+            sha256: sha256.as_deref().and_then(bytes_from_hex),
             secrets,
+            name: None,
         })
+    }
+
+    /// One lookup in the `(realm, userhash)` index.
+    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
+        let hex = key_to_hex(hash);
+        let name = self.tern_row(
+            "SELECT name::text FROM tern_user_sha256 WHERE realm = $1 AND userhash = $2",
+            &[&realm, &hex],
+        )?;
+        let Some(name) = name else {
+            return Ok(Answer::default());
+        };
+        let mut answer = self.user(realm, &name)?;
+        answer.name = Some(name);
+        Ok(answer)
     }
 
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {
@@ -145,14 +187,46 @@ impl UserDb for Postgres {
             .map_err(|e| error("PostgreSQL", e))
     }
 
-    fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError> {
+    fn add_user_sha256(
+        &mut self,
+        realm: &str,
+        name: &str,
+        key: &Sha256Key,
+    ) -> Result<(), SourceError> {
+        self.ensure_schema()?;
         self.client
+            .execute(
+                "INSERT INTO tern_user_sha256 (realm, name, sha256key, userhash) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (realm, name) DO UPDATE SET \
+                 sha256key = EXCLUDED.sha256key, userhash = EXCLUDED.userhash",
+                &[
+                    &realm,
+                    &name,
+                    &key_to_hex(key),
+                    &key_to_hex(&userhash(name, realm)),
+                ],
+            )
+            .map(drop)
+            .map_err(|e| error("PostgreSQL", e))
+    }
+
+    fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError> {
+        let removed = self
+            .client
             .execute(
                 "DELETE FROM turnusers_lt WHERE realm = $1 AND name = $2",
                 &[&realm, &name],
             )
-            .map(|n| n > 0)
-            .map_err(|e| error("PostgreSQL", e))
+            .map_err(|e| error("PostgreSQL", e))?;
+        let tern = match self.client.execute(
+            "DELETE FROM tern_user_sha256 WHERE realm = $1 AND name = $2",
+            &[&realm, &name],
+        ) {
+            Ok(n) => n,
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => 0,
+            Err(e) => return Err(error("PostgreSQL", e)),
+        };
+        Ok(removed + tern > 0)
     }
 
     fn list_users(&mut self, realm: Option<&str>) -> Result<Vec<(String, String)>, SourceError> {

@@ -3,6 +3,9 @@
 //! `turn/realm/<r>/user/<u>/key` (hex key) or `.../password`, the secret set
 //! `turn/realm/<r>/secret`, `turn/realm/<r>/<option>`, and the peer address lists
 //! `turn/realm/<r>/allowed-peer-ip` and `.../denied-peer-ip` (a set of ranges, or one range).
+//! tern adds two keys of its own for RFC 8489 SHA-256 users: `turn/realm/<r>/user/<u>/sha256key`
+//! (64 hex digits; a `.../password` gives it too) and the USERHASH index
+//! `turn/realm/<r>/userhash/<64 hex>` holding the user's name.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,9 +13,9 @@ use std::time::Duration;
 use redis::{Client, Commands, Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
 use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S};
-use crate::auth::key::{long_term_key, Key};
+use crate::auth::key::{long_term_key, long_term_key_sha256, userhash, Key, Sha256Key, Userhash};
 use crate::auth::source::{
-    key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, REALM_OPTIONS,
+    bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, REALM_OPTIONS,
 };
 use crate::auth::SourceError;
 
@@ -124,6 +127,16 @@ fn user_key(realm: &str, name: &str) -> String {
     format!("turn/realm/{realm}/user/{name}/key")
 }
 
+/// tern's: the user's SHA-256 key, 64 hex digits.
+fn sha256_key(realm: &str, name: &str) -> String {
+    format!("turn/realm/{realm}/user/{name}/sha256key")
+}
+
+/// tern's USERHASH index: the name of the user whose USERHASH this is.
+fn userhash_key(realm: &str, hash: &Userhash) -> String {
+    format!("turn/realm/{realm}/userhash/{}", key_to_hex(hash))
+}
+
 fn secret_set(realm: &str) -> String {
     format!("turn/realm/{realm}/secret")
 }
@@ -143,12 +156,43 @@ impl CredentialSource for Redis {
                 .map_err(|e| error("Redis", e))?;
             key = password.map(|p| long_term_key(name, realm, &p));
         }
+        let sha256: Option<String> = self
+            .conn
+            .get(sha256_key(realm, name))
+            .map_err(|e| error("Redis", e))?;
+        let mut sha256 = sha256.as_deref().and_then(bytes_from_hex);
+        if sha256.is_none() {
+            let password: Option<String> = self
+                .conn
+                .get(format!("turn/realm/{realm}/user/{name}/password"))
+                .map_err(|e| error("Redis", e))?;
+            sha256 = password.map(|p| long_term_key_sha256(name, realm, &p));
+        }
         let mut secrets: Vec<String> = self
             .conn
             .smembers(secret_set(realm))
             .map_err(|e| error("Redis", e))?;
         secrets.sort();
-        Ok(Answer { key, secrets })
+        Ok(Answer {
+            key,
+            sha256,
+            secrets,
+            name: None,
+        })
+    }
+
+    /// One GET of the USERHASH index key `tern admin` writes beside the user's keys.
+    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
+        let name: Option<String> = self
+            .conn
+            .get(userhash_key(realm, hash))
+            .map_err(|e| error("Redis", e))?;
+        let Some(name) = name else {
+            return Ok(Answer::default());
+        };
+        let mut answer = self.user(realm, &name)?;
+        answer.name = Some(name);
+        Ok(answer)
     }
 
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {
@@ -173,12 +217,28 @@ impl UserDb for Redis {
             .map_err(|e| error("Redis", e))
     }
 
+    fn add_user_sha256(
+        &mut self,
+        realm: &str,
+        name: &str,
+        key: &Sha256Key,
+    ) -> Result<(), SourceError> {
+        self.conn
+            .set::<_, _, ()>(sha256_key(realm, name), key_to_hex(key))
+            .map_err(|e| error("Redis", e))?;
+        self.conn
+            .set(userhash_key(realm, &userhash(name, realm)), name)
+            .map_err(|e| error("Redis", e))
+    }
+
     fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError> {
         let removed: u64 = self
             .conn
             .del(&[
                 user_key(realm, name),
                 format!("turn/realm/{realm}/user/{name}/password"),
+                sha256_key(realm, name),
+                userhash_key(realm, &userhash(name, realm)),
             ])
             .map_err(|e| error("Redis", e))?;
         Ok(removed > 0)

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{error, PeerIpRanges, UserDb, SCHEMA};
-use crate::auth::key::Key;
-use crate::auth::source::{key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions};
+use super::{error, PeerIpRanges, UserDb, SCHEMA, TERN_SCHEMA};
+use crate::auth::key::{userhash, Key, Sha256Key, Userhash};
+use crate::auth::source::{
+    bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions,
+};
 use crate::auth::SourceError;
 
 /// How long a query waits for another process's write lock (`tern admin` while serving).
@@ -32,7 +34,7 @@ impl Sqlite {
         let conn = Connection::open_with_flags(path, flags).map_err(|e| error(&what, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| error(&what, e))?;
-        for table in SCHEMA {
+        for table in SCHEMA.iter().chain(TERN_SCHEMA) {
             conn.execute(table, []).map_err(|e| error(&what, e))?;
         }
         Ok(Sqlite { conn })
@@ -70,6 +72,15 @@ impl CredentialSource for Sqlite {
             )
             .optional()
             .map_err(|e| error("SQLite", e))?;
+        let sha256: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sha256key FROM tern_user_sha256 WHERE realm = ?1 AND name = ?2",
+                params![realm, name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| error("SQLite", e))?;
         let mut stmt = self
             .conn
             .prepare("SELECT value FROM turn_secret WHERE realm = ?1 ORDER BY value")
@@ -80,8 +91,29 @@ impl CredentialSource for Sqlite {
             .map_err(|e| error("SQLite", e))?;
         Ok(Answer {
             key: key.as_deref().and_then(key_from_hex),
+            sha256: sha256.as_deref().and_then(bytes_from_hex),
             secrets,
+            name: None,
         })
+    }
+
+    /// One lookup in the `(realm, userhash)` index.
+    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
+        let name: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM tern_user_sha256 WHERE realm = ?1 AND userhash = ?2",
+                params![realm, key_to_hex(hash)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| error("SQLite", e))?;
+        let Some(name) = name else {
+            return Ok(Answer::default());
+        };
+        let mut answer = self.user(realm, &name)?;
+        answer.name = Some(name);
+        Ok(answer)
     }
 
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {
@@ -108,14 +140,39 @@ impl UserDb for Sqlite {
             .map_err(|e| error("SQLite", e))
     }
 
-    fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError> {
+    fn add_user_sha256(
+        &mut self,
+        realm: &str,
+        name: &str,
+        key: &Sha256Key,
+    ) -> Result<(), SourceError> {
         self.conn
             .execute(
-                "DELETE FROM turnusers_lt WHERE realm = ?1 AND name = ?2",
-                params![realm, name],
+                "INSERT OR REPLACE INTO tern_user_sha256 (realm, name, sha256key, userhash) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    realm,
+                    name,
+                    key_to_hex(key),
+                    key_to_hex(&userhash(name, realm))
+                ],
             )
-            .map(|n| n > 0)
+            .map(drop)
             .map_err(|e| error("SQLite", e))
+    }
+
+    fn delete_user(&mut self, realm: &str, name: &str) -> Result<bool, SourceError> {
+        let mut removed = 0;
+        for sql in [
+            "DELETE FROM turnusers_lt WHERE realm = ?1 AND name = ?2",
+            "DELETE FROM tern_user_sha256 WHERE realm = ?1 AND name = ?2",
+        ] {
+            removed += self
+                .conn
+                .execute(sql, params![realm, name])
+                .map_err(|e| error("SQLite", e))?;
+        }
+        Ok(removed > 0)
     }
 
     fn list_users(&mut self, realm: Option<&str>) -> Result<Vec<(String, String)>, SourceError> {
