@@ -46,7 +46,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `check-config`, `key` and `rest-credentials`: tools that run instead of the server.
+/// `check-config`, `key`, `admin`, `rest-credentials` and `probe`: tools that run instead of the
+/// server.
 fn subcommand(args: &[String]) -> Option<i32> {
     let (name, rest) = args.split_first()?;
     // Each arm takes its own stdout lock: holding one for the whole run would block logging.
@@ -62,21 +63,28 @@ fn subcommand(args: &[String]) -> Option<i32> {
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
         )),
-        "rest-credentials" => {
-            // Wall time: REST usernames carry their Unix expiry.
-            #[allow(clippy::disallowed_methods)]
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            Some(tern::tools::run_rest_credentials(
-                rest,
-                &mut io::stdout().lock(),
-                &mut io::stderr().lock(),
-                now,
-            ))
-        }
+        "rest-credentials" => Some(tern::tools::run_rest_credentials(
+            rest,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+            unix_now(),
+        )),
+        "probe" => Some(tern::tools::run_probe(
+            rest,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+            unix_now(),
+        )),
         _ => None,
     }
+}
+
+/// Wall time in Unix seconds: REST usernames carry their expiry, certificates theirs.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn run(args: &[String]) -> anyhow::Result<ExitCode> {

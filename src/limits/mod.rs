@@ -11,7 +11,7 @@ mod ratelimit;
 
 pub use bucket::{nanos_since, TokenBucket, BURST_MS, MIN_BURST};
 pub use capacity::{Capacity, CapacityShare, MAX_CHUNK};
-pub use peer::{PeerPolicy, Refusal};
+pub use peer::{internal_range, PeerPolicy, Refusal};
 pub use quota::{QuotaExceeded, QuotaTicket, Quotas};
 pub use range::{normalize, Range};
 pub use ratelimit::{SourceRateLimit, DEFAULT_PER_SECOND, SLOTS};

@@ -390,6 +390,12 @@ fn with_embedded(ip: IpAddr, rule: impl Fn(IpAddr) -> Result<(), Refusal>) -> Re
     }
 }
 
+/// The internal range `ip` (normalised first) falls in, None for a public address: how
+/// `tern probe` classifies a relayed address.
+pub fn internal_range(ip: IpAddr) -> Option<Refusal> {
+    internal(normalize(ip))
+}
+
 /// Addresses nothing admits. `ip` is normalised.
 fn never(ip: IpAddr) -> Result<(), Refusal> {
     match ip {

@@ -8,13 +8,13 @@
 #![allow(clippy::disallowed_methods)]
 
 mod data;
-mod histogram;
+pub(crate) mod histogram;
 mod options;
 mod peer;
 mod procstat;
 mod report;
 mod setup;
-mod wire;
+pub(crate) mod wire;
 
 pub use options::{Credentials, Mode, Options, USAGE};
 pub use report::Report;

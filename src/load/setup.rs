@@ -321,7 +321,7 @@ impl Fleet {
             return;
         };
         match reply {
-            Reply::Challenge { realm, nonce } => {
+            Reply::Challenge { realm, nonce, .. } => {
                 if c.challenges >= MAX_CHALLENGES {
                     return self.fail(i, "401", stats);
                 }
@@ -334,7 +334,7 @@ impl Fleet {
                 self.transmit(i);
             }
             Reply::Error(code) => self.fail(i, &code.to_string(), stats),
-            Reply::Success(relayed) => {
+            Reply::Success { relayed, .. } => {
                 let next = match c.stage {
                     Stage::Allocate => {
                         c.relayed = relayed;

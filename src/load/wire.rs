@@ -1,6 +1,7 @@
-//! The client side of TURN over UDP (RFC 8656 §7-§12) as the load generator speaks it: requests
-//! with long-term credentials (RFC 8489 §9.2), ChannelData and Send indications out, and the
-//! server's replies, ChannelData and Data indications in. Built with `tern::stun`.
+//! The client side of STUN and TURN (RFC 8489 §6, RFC 8656 §7-§12) as the load generator and
+//! `tern probe` speak it: Binding and TURN requests with long-term credentials (RFC 8489 §9.2),
+//! ChannelData and Send indications out, and the server's replies, ChannelData and Data
+//! indications in. Built with `tern::stun`.
 
 use std::net::SocketAddr;
 
@@ -25,6 +26,7 @@ pub struct Signed<'a> {
 /// What a request asks for.
 #[derive(Clone, Copy, Debug)]
 pub enum Request {
+    Binding,
     Allocate,
     CreatePermission(SocketAddr),
     ChannelBind(SocketAddr),
@@ -39,6 +41,7 @@ pub fn request(
     auth: Option<&Signed<'_>>,
 ) -> Result<usize, EncodeError> {
     let method = match req {
+        Request::Binding => Method::BINDING,
         Request::Allocate => Method::ALLOCATE,
         Request::CreatePermission(_) => Method::CREATE_PERMISSION,
         Request::ChannelBind(_) => Method::CHANNEL_BIND,
@@ -46,6 +49,7 @@ pub fn request(
     };
     let mut b = MessageBuilder::new(buf, MessageType::new(method, Class::Request), tid)?;
     match req {
+        Request::Binding => {}
         Request::Allocate => b.add_raw(attr::REQUESTED_TRANSPORT, &UDP)?,
         Request::CreatePermission(peer) => b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)?,
         Request::ChannelBind(peer) => {
@@ -87,13 +91,31 @@ pub fn channel_data(buf: &mut [u8], len: usize) -> usize {
     channel::HEADER_LEN + len
 }
 
+/// As [`channel_data`] for TCP and TLS, where each ChannelData message is padded to a multiple
+/// of 4 bytes (RFC 8656 §12.5); the padding bytes are zeroed. `buf` must hold the padded length.
+pub fn channel_data_padded(buf: &mut [u8], len: usize) -> usize {
+    let end = channel_data(buf, len);
+    let padded = channel::HEADER_LEN + channel::padded_len(len);
+    if let Some(pad) = buf.get_mut(end..padded) {
+        pad.fill(0);
+    }
+    padded.min(buf.len())
+}
+
 /// The server's answer to a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply<'a> {
-    /// Success; XOR-RELAYED-ADDRESS for an Allocate.
-    Success(Option<SocketAddr>),
-    /// 401 or 438 with the realm and nonce to sign the retry with.
+    Success {
+        /// XOR-RELAYED-ADDRESS (an Allocate).
+        relayed: Option<SocketAddr>,
+        /// XOR-MAPPED-ADDRESS (Binding, Allocate), or a classic server's MAPPED-ADDRESS.
+        mapped: Option<SocketAddr>,
+        /// LIFETIME (Allocate, Refresh).
+        lifetime: Option<u32>,
+    },
+    /// 401 or 438 (`code`) with the realm and nonce to sign the retry with.
     Challenge {
+        code: u16,
         realm: &'a str,
         nonce: &'a [u8],
     },
@@ -115,7 +137,16 @@ pub fn reply<'a>(bytes: &'a [u8], tid: &TransactionId, key: Option<&[u8]>) -> Op
             let relayed = msg
                 .xor_address(attr::XOR_RELAYED_ADDRESS)
                 .and_then(Result::ok);
-            Some(Reply::Success(relayed))
+            let mapped = msg
+                .xor_address(attr::XOR_MAPPED_ADDRESS)
+                .or_else(|| msg.address(attr::MAPPED_ADDRESS))
+                .and_then(Result::ok);
+            let lifetime = msg.u32_attr(attr::LIFETIME).and_then(Result::ok);
+            Some(Reply::Success {
+                relayed,
+                mapped,
+                lifetime,
+            })
         }
         Class::Error => {
             let code = msg
@@ -125,7 +156,7 @@ pub fn reply<'a>(bytes: &'a [u8], tid: &TransactionId, key: Option<&[u8]>) -> Op
             let realm = msg.realm().and_then(Result::ok);
             match (ErrorCode(code), realm, msg.nonce()) {
                 (ErrorCode::UNAUTHORIZED | ErrorCode::STALE_NONCE, Some(realm), Some(nonce)) => {
-                    Some(Reply::Challenge { realm, nonce })
+                    Some(Reply::Challenge { code, realm, nonce })
                 }
                 _ => Some(Reply::Error(code)),
             }
@@ -181,6 +212,10 @@ mod tests {
         buf[4..9].copy_from_slice(b"hello");
         let n = channel_data(&mut buf, 5);
         assert_eq!(incoming(&buf[..n]), Some(&b"hello"[..]));
+        buf[9..12].fill(0xff);
+        let n = channel_data_padded(&mut buf, 5);
+        assert_eq!((n, &buf[9..12]), (12, &[0u8; 3][..]));
+        assert_eq!(incoming(&buf[..n]), Some(&b"hello"[..]));
     }
 
     #[test]
@@ -197,6 +232,7 @@ mod tests {
         assert_eq!(
             reply(&buf[..n], &tid, None),
             Some(Reply::Challenge {
+                code: 401,
                 realm: "tern",
                 nonce: b"abc"
             })

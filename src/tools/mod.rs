@@ -1,5 +1,5 @@
-//! Operator tools behind `tern key`, `tern rest-credentials`, `tern admin` (user databases) and
-//! the `tern(8)` man page:
+//! Operator tools behind `tern key`, `tern rest-credentials`, `tern admin` (user databases),
+//! `tern probe` (a deployment check against any STUN/TURN server) and the `tern(8)` man page:
 //! long-term keys (RFC 8489 §9.2.2, as coturn's `turnadmin -k`) and TURN REST credentials
 //! (coturn's `use-auth-secret` scheme). Each `run_*` takes its arguments without the
 //! subcommand name and returns the process exit code.
@@ -8,11 +8,13 @@ mod admin;
 pub(crate) mod args;
 mod key;
 mod man;
+mod probe;
 mod rest;
 
 pub use admin::{run_admin, ADMIN_USAGE};
 pub use key::{run_key, KEY_USAGE};
 pub use man::man_page;
+pub use probe::{run_probe, PROBE_USAGE};
 pub use rest::{rest_credentials, run_rest_credentials, RestCredentials, DEFAULT_TTL, REST_USAGE};
 
 use std::io::Write;
