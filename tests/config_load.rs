@@ -397,12 +397,15 @@ fn check_config_refuses_what_start_up_would_refuse_at_its_line() {
         "{AUTH}listening-ip=0.0.0.0\nexternal-ip=203.0.113.5\n"
     ));
     assert_eq!(code, 0, "{out}");
-    let (code, out, _) = run(&format!("{AUTH}no-udp\nno-tcp\n"));
-    assert_eq!(code, 1, "TLS alone cannot start: {out}");
+    let (code, out, _) = run(&format!("{AUTH}no-udp\nno-tcp\nno-tls\n"));
+    assert_eq!(code, 1, "no transport left: {out}");
     assert!(
-        out.contains("error: no-udp: with no-tcp nothing is left to listen on"),
+        out.contains("error: no-udp: with no-tcp and no-tls nothing is left to listen on"),
         "{out}"
     );
+    // TLS alone (on 443 behind a firewall that blocks UDP, say) is a deployment.
+    let (code, out, _) = run(&format!("{AUTH}no-udp\nno-tcp\n"));
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

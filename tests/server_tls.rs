@@ -18,7 +18,7 @@ use rustls::ClientConfig;
 use support::stream_client::{data_of, TurnStream, UDP};
 use support::tls::{
     client_config, client_config_as, connect, self_signed_client, server_cert, ClientCert, TestCa,
-    TestCert,
+    TestCert, TlsStream,
 };
 use support::{binding_request, mapped_address, read_stun, transaction_id, Server, TempDir};
 use tern::stun::Method;
@@ -91,6 +91,79 @@ fn no_tcp_leaves_tls_only_on_the_tls_port() {
     mapped_address(&read_stun(&mut tls).unwrap(), &tid);
 }
 
+/// Sends `text` in a Send indication to `peer`, which must receive it from `relayed` and echo
+/// it back in a Data indication. The permission must exist.
+fn echo_through(
+    turn: &mut TurnStream<TlsStream>,
+    peer: &UdpSocket,
+    relayed: SocketAddr,
+    text: &[u8],
+) {
+    let peer_addr = peer.local_addr().unwrap();
+    turn.send_indication(peer_addr, text).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, from) = peer.recv_from(&mut buf).expect("peer receives");
+    assert_eq!(&buf[..n], text);
+    assert_eq!(from, relayed);
+    peer.send_to(&buf[..n], from).unwrap();
+    let (from_peer, msg) = turn.indication(Method::DATA).unwrap();
+    assert_eq!(from_peer, peer_addr);
+    assert_eq!(data_of(&msg), text);
+}
+
+/// `no-udp` and `no-tcp` with a certificate: TLS alone, as behind a firewall that lets only
+/// 443 through. Nothing listens on the plain port; allocations over TLS relay.
+#[test]
+fn tls_alone_serves_turn_without_udp_or_tcp_listeners() {
+    let cert = TestCert::new("tlsonly");
+    let server = tls_server(&cert, &["--no-udp", "--no-tcp"]);
+    let log = server.log();
+    assert!(server.udp.is_empty() && server.tcp.is_empty(), "{log}");
+    assert!(
+        !log.contains("listening on udp") && !log.contains("listening on tcp"),
+        "{log}"
+    );
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
+    peer.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let tls = connect(server.tls_addr(), client_config(&cert.der, &[b"stun.turn"]))
+        .unwrap_or_else(|e| panic!("handshake: {e}\n{}", server.log()));
+    let mut turn = TurnStream::new(tls);
+    let relayed = match turn.allocate(UDP) {
+        Ok(Ok(relayed)) => relayed,
+        other => panic!("allocate: {other:?}\n{}", server.log()),
+    };
+    turn.create_permission(peer.local_addr().unwrap())
+        .unwrap()
+        .unwrap();
+    echo_through(&mut turn, &peer, relayed, b"over TLS alone");
+}
+
+/// TLS alone needs a certificate: without one, nothing is left to listen on and tern says so.
+#[test]
+fn no_udp_no_tcp_without_a_certificate_does_not_start() {
+    let out = Command::new(support::tern_bin())
+        .args([
+            "-n",
+            "--listening-ip=127.0.0.1",
+            "--listening-port=0",
+            "--tls-listening-port=0",
+            "--no-auth",
+            "--no-udp",
+            "--no-tcp",
+        ])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run tern");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "started with nothing to listen on:\n{text}"
+    );
+    assert!(text.contains("nothing to listen on"), "{text}");
+}
+
 #[test]
 fn an_unreadable_configured_certificate_stops_start_up_and_says_what_to_set() {
     let missing =
@@ -148,18 +221,11 @@ fn sigusr2_reloads_the_certificate_without_dropping_allocations() {
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let peer_addr = peer.local_addr().unwrap();
-    turn.create_permission(peer_addr).unwrap().unwrap();
-    let echo = |turn: &mut TurnStream<support::tls::TlsStream>, text: &[u8]| {
-        turn.send_indication(peer_addr, text).unwrap();
-        let mut buf = [0u8; 1500];
-        let (n, from) = peer.recv_from(&mut buf).expect("peer receives");
-        assert_eq!(&buf[..n], text);
-        assert_eq!(from, relayed);
-        peer.send_to(&buf[..n], from).unwrap();
-        let (from_peer, msg) = turn.indication(Method::DATA).unwrap();
-        assert_eq!(from_peer, peer_addr);
-        assert_eq!(data_of(&msg), text);
+    turn.create_permission(peer.local_addr().unwrap())
+        .unwrap()
+        .unwrap();
+    let echo = |turn: &mut TurnStream<TlsStream>, text: &[u8]| {
+        echo_through(turn, &peer, relayed, text);
     };
     echo(&mut turn, b"before the reload");
 

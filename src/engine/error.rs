@@ -32,9 +32,10 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Settings(why) => write!(f, "invalid settings: {why}"),
-            EngineError::NoListener => {
-                f.write_str("nothing to listen on (no-udp and no-tcp, or no local address)")
-            }
+            EngineError::NoListener => f.write_str(
+                "nothing to listen on (no-udp and no-tcp without a usable TLS certificate, \
+                     or no local address)",
+            ),
             EngineError::Bind {
                 transport,
                 addr,

@@ -101,10 +101,9 @@ fn bind_groups(
     let Some(&first_ip) = ips.first() else {
         return Err(EngineError::NoListener);
     };
-    if !want.udp && !want.tcp {
-        return Err(EngineError::NoListener);
-    }
-    if port != 0 {
+    if port != 0 || (!want.udp && !want.tcp) {
+        // With neither transport (TLS only), nothing is bound: the addresses still name the
+        // listening IPs, on which the TLS listeners are bound apart.
         return bind_at(ips, port, shards, want, Seed::default());
     }
     let mut last = None;

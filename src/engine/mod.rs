@@ -101,6 +101,9 @@ impl Server {
             }
             None => None,
         };
+        if cfg.no_udp && cfg.no_tcp && tls_bound.is_none() {
+            return Err(EngineError::NoListener);
+        }
         let mut all_addrs = bound.addrs.clone();
         if let Some(t) = &tls_bound {
             all_addrs.extend(t.addrs.iter().copied());
