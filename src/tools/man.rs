@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{KEY_USAGE, REST_USAGE};
+use super::{KEY_USAGE, PROBE_USAGE, REST_USAGE};
 use crate::config::{needs_restart, options, Arg, Status};
 
 const HEAD: &str = r#".SH NAME
@@ -34,6 +34,16 @@ tern \- TURN/STUN relay server that reads coturn's turnserver.conf
 .IR SECONDS ]
 .RB [ \-\-separator
 .IR C ]
+.RB [ \-\-json ]
+.br
+.B tern probe
+.IR URL ...
+.RB [ \-u
+.I USER
+.B \-p
+.IR PASSWORD " |"
+.B \-s
+.IR SECRET ]
 .RB [ \-\-json ]
 .SH DESCRIPTION
 .B tern
@@ -99,6 +109,9 @@ TLS certificate and key files are read again.
 .B key
 or
 .BR rest\-credentials .
+.B tern probe
+exits 0 when every check passes, 1 when a check fails or a server cannot be reached, 2 for an
+unusable command line or URL.
 .SH SEE ALSO
 .BR turnserver (1),
 .BR turnadmin (1),
@@ -115,6 +128,7 @@ pub fn man_page() -> String {
     s.push_str(HEAD);
     command(&mut s, "key", KEY_USAGE);
     command(&mut s, "rest\\-credentials", REST_USAGE);
+    command(&mut s, "probe", PROBE_USAGE);
     s.push_str(".SH OPTIONS\n");
     let fixed = [
         ("-c", None, Some("FILE"), "configuration file (default: turnserver.conf searched in ., ./etc, /etc, /etc/turnserver, /etc/coturn, /etc/tern)"),
