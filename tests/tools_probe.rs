@@ -118,6 +118,7 @@ fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
     for want in [
         "relayed address 127.0.0.2:",
         "(loopback), lifetime 600 s",
+        "refused: 443 Peer Address Family Mismatch (the allocation's family cannot reach this form)",
         "50/50 datagrams back through both relays, loss 0.0%, rtt p50 ",
         "refused: 403 Forbidden",
         "an Allocate without credentials is refused: 401 Unauthorized",
@@ -345,7 +346,7 @@ impl Coturn {
     fn start(cert: &TestCert) -> Option<Coturn> {
         let tool = interop_tool("turnserver")?;
         let dir = TempDir::new("probe-coturn");
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port) = free_ports();
         // Relays on 127.0.0.2 reach each other with allow-loopback-peers; 127.0.0.1 is denied
         // so the loopback check judges coturn's filter, not this test's need for a relay.
         let conf = format!(
@@ -400,15 +401,18 @@ impl Drop for Coturn {
     }
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    loop {
+/// Two distinct ports free for both UDP and TCP on 127.0.0.1 right now (each held until both
+/// are chosen, so the second cannot be the first again).
+fn free_ports() -> (u16, u16) {
+    let hold = || loop {
         let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)) {
+            return (port, udp, tcp);
         }
-    }
+    };
+    let (first, _udp, _tcp) = hold();
+    (first, hold().0)
 }
 
 #[test]

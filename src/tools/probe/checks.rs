@@ -333,11 +333,20 @@ fn peers(r: &mut UrlReport, s: &mut Session) {
         };
         let name = format!("peer {}", peer.ip());
         let (verdict, detail, code) = match s.request(Request::CreatePermission(peer)) {
-            Ok(Answer::Refused(code)) => (
-                Verdict::Pass,
-                format!("refused: {}", code_text(code)),
-                Some(code),
-            ),
+            Ok(Answer::Refused(code)) => {
+                // A family mismatch refuses the peer without judging it: the relay cannot reach
+                // this form from an allocation of the other family, so it is no bypass here.
+                let note = if code == ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH.0 {
+                    " (the allocation's family cannot reach this form)"
+                } else {
+                    ""
+                };
+                (
+                    Verdict::Pass,
+                    format!("refused: {}{note}", code_text(code)),
+                    Some(code),
+                )
+            }
             Ok(Answer::Success { .. }) => (
                 Verdict::Fail,
                 format!(
