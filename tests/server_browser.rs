@@ -1,6 +1,7 @@
 //! A real browser through tern (RFC 8656 over UDP as WebRTC uses it): headless Chromium opens a
 //! data channel between two RTCPeerConnections restricted to relay candidates; every message
-//! must echo over a relay/relay pair, and a wrong password must yield no relay candidate.
+//! must echo over a relay/relay pair (also with RFC 8489 SHA-256 offered, which Chromium does not
+//! negotiate), and a wrong password must yield no relay candidate.
 
 mod support;
 
@@ -30,8 +31,22 @@ fn candidates(result: &Value) -> Vec<&str> {
 
 #[test]
 fn data_channel_echoes_over_a_udp_relay_pair() {
-    let server = server();
-    let urls = udp_url(&server);
+    echoes_over_a_relay_pair(&server());
+}
+
+/// With RFC 8489 SHA-256 and USERHASH offered, Chromium (which does not negotiate) keeps MD5.
+#[test]
+fn chromium_keeps_md5_when_sha256_is_offered() {
+    echoes_over_a_relay_pair(&Server::start(&[
+        "--relay-ip=127.0.0.1",
+        "--allow-loopback-peers",
+        "--password-algorithms=sha256,md5",
+        "--userhash",
+    ]));
+}
+
+fn echoes_over_a_relay_pair(server: &Server) {
+    let urls = udp_url(server);
     let page = Page {
         urls: &urls,
         user: USER,

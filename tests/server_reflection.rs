@@ -237,6 +237,24 @@ fn a_long_realm_is_echoed_in_full() {
     assert_eq!(msg.realm(), Some(Ok(realm.as_str())));
 }
 
+/// `password-algorithms=sha256,md5` puts PASSWORD-ALGORITHMS (12 bytes) in every 401 (RFC 8489
+/// §9.2.4): beyond the bound, which is why the default offers nothing. The row is printed.
+#[test]
+fn a_sha256_offer_costs_twelve_bytes_per_401() {
+    let sent = bare(Method::ALLOCATE);
+    let plain = exchange(Server::start(&[]).udp_addr(), &sent);
+    let server = Server::start(&["--password-algorithms=sha256,md5", "--userhash"]);
+    let what = "Allocate, no attributes, SHA-256 and USERHASH offered: 401";
+    let got = row(what, &sent, &exchange(server.udp_addr(), &sent), Some(401));
+    assert_bare(what, &sent, &got);
+    assert_eq!(got.len(), plain.len() + 12);
+    let msg = Message::parse(&got).expect("valid");
+    assert_eq!(
+        msg.get(attr::PASSWORD_ALGORITHMS),
+        Some(&[0, 2, 0, 0, 0, 1, 0, 0][..])
+    );
+}
+
 /// The IPv6 Binding success (both mapped addresses are 20-byte attributes) is printed, not
 /// bounded: it is a success, which `software-attribute` governs.
 #[test]

@@ -59,6 +59,34 @@ fn rest_server() -> Server {
     ])
 }
 
+/// RFC 8489 SHA-256 and USERHASH offered (`password-algorithms`, `userhash`): uclient does not
+/// negotiate, so it must keep MD5 unchanged.
+fn offering_server() -> Server {
+    Server::start(&[
+        "--allow-loopback-peers",
+        "--relay-threads=2",
+        "--password-algorithms=sha256,md5",
+        "--userhash",
+    ])
+}
+
+/// TURN REST credentials with SHA-256 and USERHASH offered.
+fn offering_rest_server() -> Server {
+    let secret = format!("--static-auth-secret={REST_SECRET}");
+    let realm = format!("--realm={REALM}");
+    Server::start_args(&[
+        "-n",
+        "--listening-ip=127.0.0.1",
+        "--listening-port=0",
+        "--use-auth-secret",
+        &secret,
+        &realm,
+        "--allow-loopback-peers",
+        "--password-algorithms=sha256,md5",
+        "--userhash",
+    ])
+}
+
 /// Runs uclient (4 clients x 100 messages) with `args` and checks that every message came back.
 fn echo_through(tool: &Path, server: &Server, args: &[&str]) -> Result<(), String> {
     let peer = Peer::start().ok_or("turnutils_peer vanished")?;
@@ -91,7 +119,7 @@ fn uclient_echoes_every_packet_in_every_mode() {
     let (Some(tool), Some(_)) = (uclient::tool(), interop_tool("turnutils_peer")) else {
         return;
     };
-    let cases: [Case; 7] = [
+    let cases: [Case; 9] = [
         (
             "long-term channels",
             long_term_server,
@@ -126,6 +154,16 @@ fn uclient_echoes_every_packet_in_every_mode() {
             "dual allocation",
             dual_server,
             &["-u", USER, "-w", PASSWORD, "-Z"],
+        ),
+        (
+            "long-term channels, SHA-256 offered",
+            offering_server,
+            &["-u", USER, "-w", PASSWORD],
+        ),
+        (
+            "REST channels, SHA-256 offered",
+            offering_rest_server,
+            &["-u", "carol", "-W", REST_SECRET],
         ),
     ];
     let failures: Vec<String> = thread::scope(|s| {

@@ -91,3 +91,25 @@ fn incomplete_command_lines_print_no_key() {
     assert_eq!(code, 0);
     assert!(out.starts_with("Usage: tern key -u USER -r REALM -p PASSWORD"));
 }
+
+/// `--sha256` prints the RFC 8489 §9.2.2 SHA-256 key, `0x` and 64 hex digits, which a
+/// `user=NAME:0x...` line takes as a SHA-256-only user.
+#[test]
+fn sha256_key() {
+    // `printf 'user:realm:pass' | sha256sum`
+    let (code, out, err) = tern_key(&["-u", "user", "-r", "realm", "-p", "pass", "--sha256"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        out,
+        "0x07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b\n"
+    );
+    let mut cfg = tern::config::Config::default();
+    let mut diags = Vec::new();
+    let text = format!("user=user:{}\nrealm=realm\n", out.trim());
+    tern::config::parse_str(&text, std::path::Path::new("t.conf"), &mut cfg, &mut diags);
+    assert!(diags.is_empty(), "{diags:?}");
+    assert!(matches!(
+        cfg.users.first().map(|u| &u.secret),
+        Some(tern::config::UserSecret::Sha256Key(_))
+    ));
+}

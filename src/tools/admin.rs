@@ -1,6 +1,7 @@
 //! `tern admin`: coturn's `turnadmin` verbs on coturn's user databases (SQLite, Redis,
 //! PostgreSQL): add, delete and list long-term users (keys MD5(user:realm:password) in coturn's
-//! table, and the SHA-256 key with the USERHASH in tern's table beside it, RFC 8489 §9.2.2), add, show and delete TURN REST secrets, set realm options. `-k` prints a key.
+//! table, and the SHA-256 key with the USERHASH in tern's table beside it, RFC 8489 §9.2.2),
+//! add, show and delete TURN REST secrets, set realm options. `-k` prints a key.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,11 +1,11 @@
 //! A small TURN-over-UDP client for tests against the real binary: long-term credentials
-//! (401 challenge, then signed requests), Allocate, Refresh, CreatePermission, ChannelBind and
-//! ChannelData.
+//! (401 challenge, then signed requests; MD5 unless told to negotiate RFC 8489 SHA-256, with
+//! USERHASH or not), Allocate, Refresh, CreatePermission, ChannelBind and ChannelData.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use tern::auth::{long_term_key, Key};
+use tern::auth::{long_term_key, long_term_key_sha256, userhash, Key};
 use tern::stun::{attr, channel, Class, EncodeError, Message, MessageBuilder, MessageType, Method};
 
 use super::transaction_id;
@@ -22,6 +22,26 @@ pub struct Refused {
     pub alternate: Option<SocketAddr>,
 }
 
+/// How a SHA-256 client answers the server's PASSWORD-ALGORITHMS (RFC 8489 §9.2.4): honestly,
+/// or as a man in the middle would have it after a downgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// The list as offered.
+    Offered,
+    /// No PASSWORD-ALGORITHMS (PASSWORD-ALGORITHM alone).
+    Stripped,
+    /// A list of MD5 only, as if SHA-256 had been removed on the way.
+    Md5Only,
+}
+
+/// RFC 8489 SHA-256 negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sha256 {
+    /// USERHASH instead of USERNAME.
+    pub userhash: bool,
+    pub echo: Echo,
+}
+
 pub struct TurnClient {
     pub socket: UdpSocket,
     server: SocketAddr,
@@ -29,6 +49,12 @@ pub struct TurnClient {
     password: String,
     realm: Option<String>,
     nonce: Option<Vec<u8>>,
+    /// None: MD5 and MESSAGE-INTEGRITY with USERNAME, as every browser does.
+    sha256: Option<Sha256>,
+    /// The PASSWORD-ALGORITHMS of the last challenge.
+    offered: Option<Vec<u8>>,
+    /// The last success response, as received.
+    last: Vec<u8>,
 }
 
 impl TurnClient {
@@ -55,7 +81,34 @@ impl TurnClient {
             password: password.into(),
             realm: None,
             nonce: None,
+            sha256: None,
+            offered: None,
+            last: Vec::new(),
         }
+    }
+
+    /// Negotiates SHA-256 (PASSWORD-ALGORITHM SHA-256, MESSAGE-INTEGRITY-SHA256), with USERHASH
+    /// when `userhash`.
+    pub fn sha256(self, userhash: bool) -> TurnClient {
+        self.negotiating(Sha256 {
+            userhash,
+            echo: Echo::Offered,
+        })
+    }
+
+    pub fn negotiating(mut self, how: Sha256) -> TurnClient {
+        self.sha256 = Some(how);
+        self
+    }
+
+    /// The bytes of the last success response.
+    pub fn last_reply(&self) -> &[u8] {
+        &self.last
+    }
+
+    /// The PASSWORD-ALGORITHMS value of the last 401/438, if it had one.
+    pub fn offered(&self) -> Option<&[u8]> {
+        self.offered.as_deref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -149,6 +202,16 @@ impl TurnClient {
             let reply = self.transact(method, attrs);
             let msg = Message::parse(&reply).expect("valid response");
             if msg.class() == Class::Success {
+                if let (Some(realm), Some(_)) = (&self.realm, self.sha256) {
+                    // RFC 8489 §9.2.4: the answer is signed with the request's algorithm.
+                    let key = long_term_key_sha256(&self.user, realm, &self.password);
+                    assert_eq!(
+                        msg.verify_integrity_sha256(&key),
+                        Ok(()),
+                        "{method:?}: the success is not signed with the SHA-256 key"
+                    );
+                }
+                self.last.clone_from(&reply);
                 return Ok(reply);
             }
             let code = match msg.error_code() {
@@ -162,6 +225,7 @@ impl TurnClient {
                 if let Some(Ok(realm)) = msg.realm() {
                     self.realm = Some(realm.to_owned());
                 }
+                self.offered = msg.get(attr::PASSWORD_ALGORITHMS).map(<[u8]>::to_vec);
                 continue;
             }
             let alternate = msg.address(attr::ALTERNATE_SERVER).and_then(Result::ok);
@@ -177,12 +241,36 @@ impl TurnClient {
         let mut b = MessageBuilder::new(&mut buf, MessageType::new(method, Class::Request), &tid)
             .expect("header fits");
         attrs(&mut b).expect("attributes fit");
-        if let (Some(realm), Some(nonce)) = (&self.realm, &self.nonce) {
-            let key: Key = long_term_key(&self.user, realm, &self.password);
-            b.add_str(attr::USERNAME, &self.user).expect("fits");
-            b.add_str(attr::REALM, realm).expect("fits");
-            b.add_raw(attr::NONCE, nonce).expect("fits");
-            b.add_message_integrity(&key).expect("fits");
+        match (&self.realm, &self.nonce, self.sha256) {
+            (Some(realm), Some(nonce), None) => {
+                let key: Key = long_term_key(&self.user, realm, &self.password);
+                b.add_str(attr::USERNAME, &self.user).expect("fits");
+                b.add_str(attr::REALM, realm).expect("fits");
+                b.add_raw(attr::NONCE, nonce).expect("fits");
+                b.add_message_integrity(&key).expect("fits");
+            }
+            (Some(realm), Some(nonce), Some(how)) => {
+                if how.userhash {
+                    b.add_raw(attr::USERHASH, &userhash(&self.user, realm))
+                        .expect("fits");
+                } else {
+                    b.add_str(attr::USERNAME, &self.user).expect("fits");
+                }
+                b.add_str(attr::REALM, realm).expect("fits");
+                b.add_raw(attr::NONCE, nonce).expect("fits");
+                let offered = self.offered.as_deref().unwrap_or_default();
+                match how.echo {
+                    Echo::Offered => b.add_raw(attr::PASSWORD_ALGORITHMS, offered),
+                    Echo::Stripped => Ok(()),
+                    Echo::Md5Only => b.add_raw(attr::PASSWORD_ALGORITHMS, &[0, 1, 0, 0]),
+                }
+                .expect("fits");
+                b.add_raw(attr::PASSWORD_ALGORITHM, &[0, 2, 0, 0])
+                    .expect("fits");
+                let key = long_term_key_sha256(&self.user, realm, &self.password);
+                b.add_message_integrity_sha256(&key).expect("fits");
+            }
+            _ => {}
         }
         let n = b.finish();
         let mut reply = [0u8; 2048];
