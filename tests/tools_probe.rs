@@ -17,8 +17,15 @@ use support::tls::TestCert;
 use support::{interop_tool, output_within, Server, TempDir, PASSWORD, USER};
 
 /// Relay addresses on 127.0.0.2, admitted as peers, so two allocations of the server reach each
-/// other while 127.0.0.1 stays a loopback peer the server must refuse.
-const RELAY: [&str; 2] = ["--relay-ip=127.0.0.2", "--allowed-peer-ip=127.0.0.2"];
+/// other while 127.0.0.1 stays a loopback peer the server must refuse; and on ::1, so the probe
+/// can ask for `::ffff:127.0.0.1` on an IPv6 allocation, where the mapped form is a real bypass
+/// attempt rather than a family mismatch.
+const RELAY: [&str; 4] = [
+    "--relay-ip=127.0.0.2",
+    "--allowed-peer-ip=127.0.0.2",
+    "--relay-ip=::1",
+    "--allowed-peer-ip=::1",
+];
 
 fn probe(args: &[&str]) -> Output {
     output_within(
@@ -100,7 +107,15 @@ fn assert_all_pass(out: &str, url: &str, tls: bool) {
 fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
     let cert = TestCert::new("probe");
     let [c, k] = cert.args();
-    let server = Server::start(&[&c, &k, "--tls-listening-port=0", RELAY[0], RELAY[1]]);
+    let server = Server::start(&[
+        &c,
+        &k,
+        "--tls-listening-port=0",
+        RELAY[0],
+        RELAY[1],
+        RELAY[2],
+        RELAY[3],
+    ]);
     let (udp, tcp) = (udp_url(&server), tcp_url(&server));
     let turns = format!("turns:localhost:{}", server.tls_addr().port());
     let stun = format!("stun:{}", server.udp_addr());
@@ -118,7 +133,8 @@ fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
     for want in [
         "relayed address 127.0.0.2:",
         "(loopback), lifetime 600 s",
-        "refused: 443 Peer Address Family Mismatch (the allocation's family cannot reach this form)",
+        "on an IPv6 allocation (relayed address [::1]:",
+        "): refused: 403 Forbidden",
         "50/50 datagrams back through both relays, loss 0.0%, rtt p50 ",
         "refused: 403 Forbidden",
         "an Allocate without credentials is refused: 401 Unauthorized",
@@ -135,7 +151,15 @@ fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
 fn a_self_signed_certificate_stops_the_probe_unless_insecure() {
     let cert = TestCert::new("probe-untrusted");
     let [c, k] = cert.args();
-    let server = Server::start(&[&c, &k, "--tls-listening-port=0", RELAY[0], RELAY[1]]);
+    let server = Server::start(&[
+        &c,
+        &k,
+        "--tls-listening-port=0",
+        RELAY[0],
+        RELAY[1],
+        RELAY[2],
+        RELAY[3],
+    ]);
     let turns = format!("turns:localhost:{}", server.tls_addr().port());
     let out = probe(&[&turns, "-u", USER, "-p", PASSWORD]);
     let all = text(&out);
@@ -167,6 +191,8 @@ fn rest_credentials_come_from_the_secret() {
         "--realm=tern.test",
         RELAY[0],
         RELAY[1],
+        RELAY[2],
+        RELAY[3],
     ]);
     let udp = udp_url(&server);
     let out = probe(&[&udp, "--secret", "probe-secret", "-u", "alice", "-n", "5"]);
@@ -190,6 +216,8 @@ fn no_auth_fails_the_open_relay_check() {
         "--no-auth",
         RELAY[0],
         RELAY[1],
+        RELAY[2],
+        RELAY[3],
     ]);
     let udp = udp_url(&server);
     let out = probe(&[&udp, "-n", "5"]);
@@ -212,6 +240,7 @@ fn admitted_loopback_and_private_peers_fail_their_checks() {
         "--allow-loopback-peers",
         "--allowed-peer-ip=10.0.0.0/8",
         "--relay-ip=127.0.0.2",
+        "--relay-ip=::1",
     ]);
     let (udp, tcp) = (udp_url(&server), tcp_url(&server));
     let c = creds();
@@ -221,6 +250,7 @@ fn admitted_loopback_and_private_peers_fail_their_checks() {
     for url in [&udp, &tcp] {
         assert_eq!(mark(&all, url, "peer 127.0.0.1"), "FAIL", "{all}");
         assert_eq!(mark(&all, url, "peer 10.0.0.1"), "FAIL", "{all}");
+        assert_eq!(mark(&all, url, "peer ::ffff:127.0.0.1"), "FAIL", "{all}");
         assert_eq!(mark(&all, url, "peer 169.254.169.254"), "PASS", "{all}");
         assert_eq!(mark(&all, url, "no open relay"), "PASS", "{all}");
     }
@@ -232,7 +262,13 @@ fn admitted_loopback_and_private_peers_fail_their_checks() {
 
 #[test]
 fn json_carries_the_same_verdicts() {
-    let server = Server::start(&["--allowed-peer-ip=10.0.0.0/8", RELAY[0], RELAY[1]]);
+    let server = Server::start(&[
+        "--allowed-peer-ip=10.0.0.0/8",
+        RELAY[0],
+        RELAY[1],
+        RELAY[2],
+        RELAY[3],
+    ]);
     let udp = udp_url(&server);
     let c = creds();
     let table = probe(&[&udp, c[0], c[1], c[2], c[3], "-n", "5"]);
@@ -351,7 +387,7 @@ impl Coturn {
         // so the loopback check judges coturn's filter, not this test's need for a relay.
         let conf = format!(
             "listening-ip=127.0.0.1\nlistening-port={port}\ntls-listening-port={tls_port}\n\
-             relay-ip=127.0.0.2\nmin-port=47000\nmax-port=47999\nlt-cred-mech\n\
+             relay-ip=127.0.0.2\nrelay-ip=::1\nmin-port=47000\nmax-port=47999\nlt-cred-mech\n\
              user={USER}:{PASSWORD}\nrealm=tern.test\ncert={}\npkey={}\nno-dtls\nno-cli\n\
              allow-loopback-peers\ndenied-peer-ip=127.0.0.1\nsimple-log\nlog-file={}\n\
              pidfile={}\n",
@@ -436,7 +472,6 @@ fn coturn_passes_where_it_behaves_and_fails_on_the_metadata_peer() {
             "binding",
             "allocate",
             "peer 127.0.0.1",
-            "peer ::ffff:127.0.0.1",
             "relay",
             "no open relay",
             "wrong password",
@@ -447,7 +482,14 @@ fn coturn_passes_where_it_behaves_and_fails_on_the_metadata_peer() {
         // for the cloud metadata address is granted.
         assert_eq!(mark(&all, url, "peer 169.254.169.254"), "FAIL", "{all}");
         assert_eq!(mark(&all, url, "peer 10.0.0.1"), "FAIL", "{all}");
+        // Nor does it see 127.0.0.1 in its IPv4-mapped form on an IPv6 allocation: the
+        // denied-peer-ip line (and, without allow-loopback-peers, its loopback rule) misses it.
+        assert_eq!(mark(&all, url, "peer ::ffff:127.0.0.1"), "FAIL", "{all}");
     }
+    assert!(
+        all.contains("on an IPv6 allocation (relayed address [::1]:"),
+        "{all}"
+    );
     assert!(
         all.contains("permission granted: the server relays to 169.254.169.254"),
         "{all}"

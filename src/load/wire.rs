@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::stun::{
     attr, channel, Class, EncodeError, Message, MessageBuilder, MessageType, Method,
 };
-use crate::stun::{ErrorCode, TransactionId};
+use crate::stun::{ErrorCode, Family, TransactionId};
 
 /// The channel every client binds (one peer per allocation).
 pub const CHANNEL: u16 = 0x4000;
@@ -28,6 +28,8 @@ pub struct Signed<'a> {
 pub enum Request {
     Binding,
     Allocate,
+    /// An Allocate asking for an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, RFC 8656 §7.1).
+    AllocateIpv6,
     CreatePermission(SocketAddr),
     ChannelBind(SocketAddr),
     Refresh(u32),
@@ -42,7 +44,7 @@ pub fn request(
 ) -> Result<usize, EncodeError> {
     let method = match req {
         Request::Binding => Method::BINDING,
-        Request::Allocate => Method::ALLOCATE,
+        Request::Allocate | Request::AllocateIpv6 => Method::ALLOCATE,
         Request::CreatePermission(_) => Method::CREATE_PERMISSION,
         Request::ChannelBind(_) => Method::CHANNEL_BIND,
         Request::Refresh(_) => Method::REFRESH,
@@ -51,6 +53,13 @@ pub fn request(
     match req {
         Request::Binding => {}
         Request::Allocate => b.add_raw(attr::REQUESTED_TRANSPORT, &UDP)?,
+        Request::AllocateIpv6 => {
+            b.add_raw(attr::REQUESTED_TRANSPORT, &UDP)?;
+            b.add_raw(
+                attr::REQUESTED_ADDRESS_FAMILY,
+                &[Family::V6.to_wire(), 0, 0, 0],
+            )?;
+        }
         Request::CreatePermission(peer) => b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)?,
         Request::ChannelBind(peer) => {
             b.add_raw(

@@ -141,6 +141,9 @@ fn run(url: &Url, opts: &Options, unix_now: u64, r: &mut UrlReport) -> Result<()
     let relayed_a = allocate(r, &mut a, server, opts.creds.is_some())?;
     if let Some(relayed_a) = relayed_a {
         peers(r, &mut a);
+        if relayed_a.is_ipv4() {
+            mapped_on_ipv6(r, open()?, opts);
+        }
         let mut b = Session::new(open()?, opts.creds.clone(), opts.timeout);
         relay(r, &mut a, &mut b, relayed_a, opts.count);
         deallocate(&mut b);
@@ -324,43 +327,77 @@ fn address_kind(ip: IpAddr) -> &'static str {
     }
 }
 
-/// CreatePermission for each forbidden peer: a pass when refused.
+/// CreatePermission for each forbidden peer on the first allocation: a pass when refused.
 fn peers(r: &mut UrlReport, s: &mut Session) {
     let mut facts = Map::new();
     for text in FORBIDDEN_PEERS {
         let Ok(peer) = text.parse::<SocketAddr>() else {
             continue;
         };
-        let name = format!("peer {}", peer.ip());
-        let (verdict, detail, code) = match s.request(Request::CreatePermission(peer)) {
-            Ok(Answer::Refused(code)) => {
-                // A family mismatch refuses the peer without judging it: the relay cannot reach
-                // this form from an allocation of the other family, so it is no bypass here.
-                let note = if code == ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH.0 {
-                    " (the allocation's family cannot reach this form)"
-                } else {
-                    ""
-                };
-                (
-                    Verdict::Pass,
-                    format!("refused: {}{note}", code_text(code)),
-                    Some(code),
-                )
-            }
-            Ok(Answer::Success { .. }) => (
-                Verdict::Fail,
-                format!(
-                    "permission granted: the server relays to {} (refuse it with denied-peer-ip)",
-                    peer.ip()
-                ),
-                None,
-            ),
-            Err(e) => (Verdict::Fail, e, None),
-        };
+        let (verdict, detail, code) = permission(s, peer);
         facts.insert(peer.ip().to_string(), json!({"refused": code}));
-        r.line(&name, verdict, detail);
+        r.line(&format!("peer {}", peer.ip()), verdict, detail);
     }
     r.facts.insert("peers".into(), Value::Object(facts));
+}
+
+/// On an IPv4 allocation the IPv4-mapped peer is refused for its family alone (443), which says
+/// nothing of the server's filter; where the server also relays IPv6, the form is asked for
+/// again on an IPv6 allocation, through which a filter that misses the mapped form would reach
+/// the IPv4 loopback, and that answer replaces the first.
+fn mapped_on_ipv6(r: &mut UrlReport, conn: Conn, opts: &Options) {
+    let Some(peer) = FORBIDDEN_PEERS
+        .iter()
+        .filter_map(|p| p.parse::<SocketAddr>().ok())
+        .find(|p| matches!(p.ip(), IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some()))
+    else {
+        return;
+    };
+    let mut s = Session::new(conn, opts.creds.clone(), opts.timeout);
+    let Ok(Answer::Success {
+        relayed: Some(relayed),
+        ..
+    }) = s.request(Request::AllocateIpv6)
+    else {
+        return;
+    };
+    let (verdict, detail, code) = permission(&mut s, peer);
+    deallocate(&mut s);
+    let name = format!("peer {}", peer.ip());
+    if let Some(line) = r.lines.iter_mut().find(|l| l.name == name) {
+        line.verdict = verdict;
+        line.detail = format!("on an IPv6 allocation (relayed address {relayed}): {detail}");
+    }
+    if let Some(Value::Object(facts)) = r.facts.get_mut("peers") {
+        facts.insert(peer.ip().to_string(), json!({"refused": code}));
+    }
+}
+
+/// CreatePermission for a peer the server must refuse: the verdict, its detail, the code.
+fn permission(s: &mut Session, peer: SocketAddr) -> (Verdict, String, Option<u16>) {
+    match s.request(Request::CreatePermission(peer)) {
+        Ok(Answer::Refused(code)) => {
+            let note = if code == ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH.0 {
+                " (the allocation's family cannot reach this form)"
+            } else {
+                ""
+            };
+            (
+                Verdict::Pass,
+                format!("refused: {}{note}", code_text(code)),
+                Some(code),
+            )
+        }
+        Ok(Answer::Success { .. }) => (
+            Verdict::Fail,
+            format!(
+                "permission granted: the server relays to {} (refuse it with denied-peer-ip)",
+                peer.ip()
+            ),
+            None,
+        ),
+        Err(e) => (Verdict::Fail, e, None),
+    }
 }
 
 /// Two allocations, a permission and a channel each way, `count` datagrams from `a` through
@@ -536,7 +573,7 @@ fn deallocate(s: &mut Session) {
 fn request_name(req: Request) -> &'static str {
     match req {
         Request::Binding => "Binding",
-        Request::Allocate => "Allocate",
+        Request::Allocate | Request::AllocateIpv6 => "Allocate",
         Request::CreatePermission(_) => "CreatePermission",
         Request::ChannelBind(_) => "ChannelBind",
         Request::Refresh(_) => "Refresh",
