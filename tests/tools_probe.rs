@@ -119,9 +119,10 @@ fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
     let (udp, tcp) = (udp_url(&server), tcp_url(&server));
     let turns = format!("turns:localhost:{}", server.tls_addr().port());
     let stun = format!("stun:{}", server.udp_addr());
+    let stuns = format!("stuns:localhost:{}", server.tls_addr().port());
     let ca = cert.cert.display().to_string();
     let out = probe(&[
-        &udp, &tcp, &turns, &stun, "--ca", &ca, "-u", USER, "-p", PASSWORD,
+        &udp, &tcp, &turns, &stun, &stuns, "--ca", &ca, "-u", USER, "-p", PASSWORD,
     ]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
@@ -130,6 +131,21 @@ fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
     assert_all_pass(&all, &turns, true);
     assert_eq!(lines(&all, &stun).len(), 1, "{all}");
     assert_eq!(mark(&all, &stun, "binding"), "PASS");
+    let over_tls: Vec<(&str, &str)> = lines(&all, &stuns)
+        .into_iter()
+        .map(|(m, n, _)| (m, n))
+        .collect();
+    assert_eq!(
+        over_tls,
+        [
+            ("PASS", "tls"),
+            ("PASS", "certificate"),
+            ("PASS", "expiry"),
+            ("PASS", "trusted"),
+            ("PASS", "binding")
+        ],
+        "{all}"
+    );
     for want in [
         "relayed address 127.0.0.2:",
         "(loopback), lifetime 600 s",
@@ -339,6 +355,14 @@ fn unusable_command_lines_exit_2() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn help_prints_the_usage() {
+    let out = probe(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let usage = String::from_utf8_lossy(&out.stdout);
+    assert!(usage.starts_with("Usage: tern probe URL..."), "{usage}");
 }
 
 #[test]

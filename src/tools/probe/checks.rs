@@ -104,8 +104,8 @@ pub fn probe(url: &Url, opts: &Options, unix_now: u64) -> UrlReport {
 
 /// The checks in order; Err(why) when the rest cannot run.
 fn run(url: &Url, opts: &Options, unix_now: u64, r: &mut UrlReport) -> Result<(), String> {
-    let server = resolve(&url.host, url.port)?;
-    r.server = Some(server);
+    let addrs = resolve(&url.host, url.port)?;
+    r.server = addrs.first().copied();
     let tls = match url.transport {
         Transport::Tls => Some((
             Client::new(opts.ca.as_deref())?,
@@ -117,11 +117,23 @@ fn run(url: &Url, opts: &Options, unix_now: u64, r: &mut UrlReport) -> Result<()
         config: client.config.clone(),
         name,
     });
-    let open = || {
+    let open_at = |server: SocketAddr| {
         Conn::open(server, url.transport, setup.as_ref(), opts.timeout)
             .map_err(|e| format!("cannot reach {server} over {}: {e}", url.transport.name()))
     };
-    let first = open()?;
+    // A name may resolve to a family the server does not listen on (localhost to ::1 first):
+    // streams try each address until one connects. UDP cannot tell an address nobody answers
+    // on from a slow server in time, so it takes the first.
+    let mut tried = Err(String::new());
+    for &addr in &addrs {
+        tried = open_at(addr).map(|conn| (addr, conn));
+        if tried.is_ok() || url.transport == Transport::Udp {
+            break;
+        }
+    }
+    let (server, first) = tried?;
+    r.server = Some(server);
+    let open = || open_at(server);
     if let (Some((client, _)), Some(conn)) = (&tls, first.tls()) {
         let report = client.report(conn, unix_now);
         tls_lines(r, &report, opts.insecure);
@@ -154,13 +166,16 @@ fn run(url: &Url, opts: &Options, unix_now: u64, r: &mut UrlReport) -> Result<()
     Ok(())
 }
 
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    let mut addrs = (host, port)
+/// The addresses of `host` in the resolver's order.
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    addrs
-        .next()
-        .ok_or_else(|| format!("cannot resolve {host}: no address"))
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("cannot resolve {host}: no address"));
+    }
+    Ok(addrs)
 }
 
 fn tls_lines(r: &mut UrlReport, t: &super::tls::TlsReport, insecure: bool) {
