@@ -45,9 +45,14 @@ fn dual_server() -> Server {
 
 /// TURN REST credentials only (coturn's `use-auth-secret`), two shards.
 fn rest_server() -> Server {
+    rest_server_with(&[])
+}
+
+/// As `rest_server`, with `extra` arguments.
+fn rest_server_with(extra: &[&str]) -> Server {
     let secret = format!("--static-auth-secret={REST_SECRET}");
     let realm = format!("--realm={REALM}");
-    Server::start_args(&[
+    let mut args = vec![
         "-n",
         "--listening-ip=127.0.0.1",
         "--listening-port=0",
@@ -56,35 +61,24 @@ fn rest_server() -> Server {
         &realm,
         "--allow-loopback-peers",
         "--relay-threads=2",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Server::start_args(&args)
 }
 
 /// RFC 8489 SHA-256 and USERHASH offered (`password-algorithms`, `userhash`): uclient does not
 /// negotiate, so it must keep MD5 unchanged.
 fn offering_server() -> Server {
-    Server::start(&[
-        "--allow-loopback-peers",
-        "--relay-threads=2",
-        "--password-algorithms=sha256,md5",
-        "--userhash",
-    ])
+    let mut args = vec!["--allow-loopback-peers", "--relay-threads=2"];
+    args.extend_from_slice(&OFFER);
+    Server::start(&args)
 }
+
+const OFFER: [&str; 2] = ["--password-algorithms=sha256,md5", "--userhash"];
 
 /// TURN REST credentials with SHA-256 and USERHASH offered.
 fn offering_rest_server() -> Server {
-    let secret = format!("--static-auth-secret={REST_SECRET}");
-    let realm = format!("--realm={REALM}");
-    Server::start_args(&[
-        "-n",
-        "--listening-ip=127.0.0.1",
-        "--listening-port=0",
-        "--use-auth-secret",
-        &secret,
-        &realm,
-        "--allow-loopback-peers",
-        "--password-algorithms=sha256,md5",
-        "--userhash",
-    ])
+    rest_server_with(&OFFER)
 }
 
 /// Runs uclient (4 clients x 100 messages) with `args` and checks that every message came back.

@@ -131,36 +131,30 @@ impl std::fmt::Debug for UserKeys {
 pub const REST_PASSWORD_LEN: usize = 28;
 
 /// MD5("user:realm:password"), as coturn's `turnadmin -k` prints it.
-///
-/// The input is hashed in pieces, so no string is built.
 pub fn long_term_key(username: &str, realm: &str, password: &str) -> Key {
-    let mut md5 = Md5::new();
-    md5.update(username.as_bytes());
-    md5.update(b":");
-    md5.update(realm.as_bytes());
-    md5.update(b":");
-    md5.update(password.as_bytes());
-    md5.finalize().into()
+    joined::<Md5>(&[username, realm, password]).into()
 }
 
 /// SHA-256("user:realm:password"), the key of PASSWORD-ALGORITHM SHA-256.
 pub fn long_term_key_sha256(username: &str, realm: &str, password: &str) -> Sha256Key {
-    let mut sha = Sha256::new();
-    sha.update(username.as_bytes());
-    sha.update(b":");
-    sha.update(realm.as_bytes());
-    sha.update(b":");
-    sha.update(password.as_bytes());
-    sha.finalize().into()
+    joined::<Sha256>(&[username, realm, password]).into()
 }
 
 /// USERHASH: SHA-256("user:realm"), what a client sends instead of USERNAME.
 pub fn userhash(username: &str, realm: &str) -> Userhash {
-    let mut sha = Sha256::new();
-    sha.update(username.as_bytes());
-    sha.update(b":");
-    sha.update(realm.as_bytes());
-    sha.finalize().into()
+    joined::<Sha256>(&[username, realm]).into()
+}
+
+/// The digest of `parts` joined by `:`, hashed in pieces so no string is built.
+fn joined<D: Digest>(parts: &[&str]) -> md5::digest::Output<D> {
+    let mut d = D::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            d.update(b":");
+        }
+        d.update(part.as_bytes());
+    }
+    d.finalize()
 }
 
 /// The TURN REST password: base64(HMAC-SHA1(secret, username)).

@@ -215,7 +215,8 @@ impl Resolver {
 
     /// What the database holds for `username`, from the cache or by asking (`Pending`).
     /// `budget` is called (once) before asking about a name the database has not confirmed;
-    /// false refuses the question.
+    /// false refuses the question. A name that starts like a USERHASH cache key is refused as
+    /// too long: no client gets another user's USERHASH answer by naming its key.
     pub fn lookup(
         &self,
         username: &str,
@@ -573,6 +574,45 @@ mod tests {
         assert!(has_key(&answer(&r, "alice", later)), "{:?}", r.stats());
         let asked = r.stats().queries;
         assert!(asked > MAX_OTHERS as u64, "{asked}");
+    }
+
+    /// A USERHASH is looked up by its index and answered with the user's name and keys; the
+    /// cache key of that question cannot be asked for as a USERNAME.
+    #[test]
+    fn userhash_finds_the_user_and_its_key_is_no_username() {
+        let db = Db::new("userhash", &[]);
+        let mut admin = db::open(&db.spec).expect("open SQLite");
+        let sha = crate::auth::long_term_key_sha256("carol", REALM, "pw");
+        admin
+            .add_user_sha256(REALM, "carol", &sha)
+            .expect("add user");
+        let r = Resolver::start(db.spec.clone(), REALM).expect("resolver");
+        let t0 = Instant::now();
+        let hash = crate::auth::userhash("carol", REALM);
+        match answer_hash(&r, &hash, t0) {
+            Resolved::Found(a) => {
+                assert_eq!(a.name.as_deref(), Some("carol"));
+                assert_eq!(a.sha256, Some(sha));
+            }
+            other => panic!("{other:?}"),
+        }
+        let key = format!("{HASH_PREFIX}{}", key_to_hex(&hash));
+        assert_eq!(
+            r.lookup(&key, 0, t0, &mut || true),
+            Resolved::Refused(Refusal::TooLong)
+        );
+        let nobody = crate::auth::userhash("nobody", REALM);
+        assert!(!has_key(&answer_hash(&r, &nobody, t0)));
+    }
+
+    fn answer_hash(r: &Resolver, hash: &Userhash, now: Instant) -> Resolved {
+        for _ in 0..10_000 {
+            match r.lookup_hash(hash, 0, now, &mut || true) {
+                Resolved::Pending => std::thread::sleep(Duration::from_millis(1)),
+                other => return other,
+            }
+        }
+        panic!("no answer");
     }
 
     /// The budget is asked only for names the database has not confirmed; overlong names are

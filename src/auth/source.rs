@@ -89,9 +89,20 @@ impl std::error::Error for SourceError {}
 pub trait CredentialSource: Send {
     /// The keys of `name` in `realm` (if any) and the realm's REST secrets.
     fn user(&mut self, realm: &str, name: &str) -> Result<Answer, SourceError>;
-    /// The user of `realm` whose USERHASH (RFC 8489 §14.4) is `hash`, as [`Self::user`] answers
-    /// with `name` set; no key (and no name) when the source knows no such user.
-    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError>;
+    /// The name of the user of `realm` whose USERHASH (RFC 8489 §14.4) is `hash`: one lookup in
+    /// the source's index, never a scan.
+    fn name_by_hash(&mut self, realm: &str, hash: &Userhash)
+        -> Result<Option<String>, SourceError>;
+    /// The user whose USERHASH is `hash`, as [`Self::user`] answers, with `name` set; no key
+    /// (and no name) when the source knows no such user.
+    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
+        let Some(name) = self.name_by_hash(realm, hash)? else {
+            return Ok(Answer::default());
+        };
+        let mut answer = self.user(realm, &name)?;
+        answer.name = Some(name);
+        Ok(answer)
+    }
     /// The realm's options.
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError>;
 }
@@ -111,13 +122,12 @@ impl CredentialSource for Credentials {
         })
     }
 
-    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
-        let Some(name) = self.name_of_hash(hash).map(str::to_owned) else {
-            return Ok(Answer::default());
-        };
-        let mut answer = CredentialSource::user(self, realm, &name)?;
-        answer.name = Some(name);
-        Ok(answer)
+    fn name_by_hash(
+        &mut self,
+        _realm: &str,
+        hash: &Userhash,
+    ) -> Result<Option<String>, SourceError> {
+        Ok(self.name_of_hash(hash).map(str::to_owned))
     }
 
     fn realm_options(&mut self, _realm: &str) -> Result<RealmOptions, SourceError> {

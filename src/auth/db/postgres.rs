@@ -147,18 +147,15 @@ impl CredentialSource for Postgres {
     }
 
     /// One lookup in the `(realm, userhash)` index.
-    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
-        let hex = key_to_hex(hash);
-        let name = self.tern_row(
+    fn name_by_hash(
+        &mut self,
+        realm: &str,
+        hash: &Userhash,
+    ) -> Result<Option<String>, SourceError> {
+        self.tern_row(
             "SELECT name::text FROM tern_user_sha256 WHERE realm = $1 AND userhash = $2",
-            &[&realm, &hex],
-        )?;
-        let Some(name) = name else {
-            return Ok(Answer::default());
-        };
-        let mut answer = self.user(realm, &name)?;
-        answer.name = Some(name);
-        Ok(answer)
+            &[&realm, &key_to_hex(hash)],
+        )
     }
 
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {

@@ -148,25 +148,22 @@ impl CredentialSource for Redis {
             .get(user_key(realm, name))
             .map_err(|e| error("Redis", e))?;
         let mut key = stored.as_deref().and_then(key_from_hex);
-        if key.is_none() {
-            // coturn also reads an open password from Redis (and only from Redis).
-            let password: Option<String> = self
-                .conn
-                .get(format!("turn/realm/{realm}/user/{name}/password"))
-                .map_err(|e| error("Redis", e))?;
-            key = password.map(|p| long_term_key(name, realm, &p));
-        }
         let sha256: Option<String> = self
             .conn
             .get(sha256_key(realm, name))
             .map_err(|e| error("Redis", e))?;
         let mut sha256 = sha256.as_deref().and_then(bytes_from_hex);
-        if sha256.is_none() {
+        if key.is_none() || sha256.is_none() {
+            // coturn also reads an open password from Redis (and only from Redis); it gives
+            // whichever key is not stored.
             let password: Option<String> = self
                 .conn
                 .get(format!("turn/realm/{realm}/user/{name}/password"))
                 .map_err(|e| error("Redis", e))?;
-            sha256 = password.map(|p| long_term_key_sha256(name, realm, &p));
+            if let Some(p) = password {
+                key = key.or_else(|| Some(long_term_key(name, realm, &p)));
+                sha256 = sha256.or_else(|| Some(long_term_key_sha256(name, realm, &p)));
+            }
         }
         let mut secrets: Vec<String> = self
             .conn
@@ -182,17 +179,14 @@ impl CredentialSource for Redis {
     }
 
     /// One GET of the USERHASH index key `tern admin` writes beside the user's keys.
-    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
-        let name: Option<String> = self
-            .conn
+    fn name_by_hash(
+        &mut self,
+        realm: &str,
+        hash: &Userhash,
+    ) -> Result<Option<String>, SourceError> {
+        self.conn
             .get(userhash_key(realm, hash))
-            .map_err(|e| error("Redis", e))?;
-        let Some(name) = name else {
-            return Ok(Answer::default());
-        };
-        let mut answer = self.user(realm, &name)?;
-        answer.name = Some(name);
-        Ok(answer)
+            .map_err(|e| error("Redis", e))
     }
 
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {

@@ -98,22 +98,19 @@ impl CredentialSource for Sqlite {
     }
 
     /// One lookup in the `(realm, userhash)` index.
-    fn user_by_hash(&mut self, realm: &str, hash: &Userhash) -> Result<Answer, SourceError> {
-        let name: Option<String> = self
-            .conn
+    fn name_by_hash(
+        &mut self,
+        realm: &str,
+        hash: &Userhash,
+    ) -> Result<Option<String>, SourceError> {
+        self.conn
             .query_row(
                 "SELECT name FROM tern_user_sha256 WHERE realm = ?1 AND userhash = ?2",
                 params![realm, key_to_hex(hash)],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| error("SQLite", e))?;
-        let Some(name) = name else {
-            return Ok(Answer::default());
-        };
-        let mut answer = self.user(realm, &name)?;
-        answer.name = Some(name);
-        Ok(answer)
+            .map_err(|e| error("SQLite", e))
     }
 
     fn realm_options(&mut self, realm: &str) -> Result<RealmOptions, SourceError> {
