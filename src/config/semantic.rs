@@ -286,6 +286,25 @@ mod tests {
             .collect()
     }
 
+    /// Offers that lock clients out are warned about; `sha256,md5` with passwords is not.
+    #[test]
+    fn password_algorithm_offers_that_lock_clients_out_are_warned_about() {
+        let warnings = |text: &str| {
+            let mut cfg = Config::default();
+            let mut diags = Vec::new();
+            parse_str(text, Path::new(FILE), &mut cfg, &mut diags);
+            assert!(diags.is_empty(), "{diags:?}");
+            password_algorithms(&cfg, &mut diags);
+            diags.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        assert!(warnings("password-algorithms=sha256,md5\nuser=a:pw\n").is_empty());
+        let w = warnings("password-algorithms=sha256\nuser=a:pw\n");
+        assert!(w.len() == 1 && w[0].contains("every browser"), "{w:?}");
+        let w =
+            warnings("password-algorithms=sha256,md5\nuser=a:0xbc807ee29df3c9ffa736523fb2c4e8ee\n");
+        assert!(w.len() == 1 && w[0].contains("1 user(s)"), "{w:?}");
+    }
+
     /// A cloud VM: a private address on the interface, loopback first, IPv6 loopback.
     fn check(text: &str) -> Vec<String> {
         check_on(&["127.0.0.1", "10.0.0.10", "::1"], text)

@@ -393,6 +393,24 @@ mod tests {
         assert!(user("bob:0xzz807ee29df3c9ffa736523fb2c4e8ee").is_err());
         assert!(user("nocolon").is_err());
         assert!(user(":pw").is_err());
+        let hex64 = "07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b";
+        let u = user(&format!("carol:0x{hex64}")).unwrap();
+        let UserSecret::Sha256Key(k) = u.secret else {
+            panic!("not a SHA-256 key")
+        };
+        assert_eq!((k[0], k[31]), (0x07, 0x1b));
+        assert!(user(&format!("carol:0x{hex64}00")).is_err());
+    }
+
+    #[test]
+    fn password_algorithm_lists() {
+        use PasswordAlgorithm::{Md5, Sha256};
+        assert_eq!(password_algorithms("md5"), Ok(vec![Md5]));
+        assert_eq!(password_algorithms("sha256, MD5"), Ok(vec![Sha256, Md5]));
+        assert_eq!(password_algorithms("SHA-256"), Ok(vec![Sha256]));
+        for bad in ["", "sha1", "md5,md5", "sha256,,md5"] {
+            assert!(password_algorithms(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
