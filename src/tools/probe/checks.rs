@@ -317,17 +317,22 @@ fn allocate(
         Verdict::Pass,
         format!("relayed address {relayed} ({kind}), {life}"),
     );
-    if kind != "public" && address_kind(server.ip()) == "public" {
-        r.line(
-            "relayed address",
-            Verdict::Warn,
-            format!(
-                "a {kind} relayed address from a server reached at a public address: clients \
-                 elsewhere cannot reach it (set external-ip to the public address)"
-            ),
-        );
+    if let Some(warning) = external_ip_warning(relayed, server) {
+        r.line("relayed address", Verdict::Warn, warning);
     }
     Ok(Some(relayed))
+}
+
+/// The classic `external-ip` mistake: a server reached at a public address hands out an
+/// internal relayed address, which clients elsewhere cannot reach.
+fn external_ip_warning(relayed: SocketAddr, server: SocketAddr) -> Option<String> {
+    let kind = address_kind(relayed.ip());
+    (kind != "public" && address_kind(server.ip()) == "public").then(|| {
+        format!(
+            "a {kind} relayed address from a server reached at a public address: clients \
+             elsewhere cannot reach it (set external-ip to the public address)"
+        )
+    })
 }
 
 /// "public", or the internal range an address is in.
@@ -609,4 +614,39 @@ fn code_text(code: u16) -> String {
 /// Milliseconds to the microsecond.
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn relayed_addresses_are_classified_as_the_peer_policy_does() {
+        for (ip, kind) in [
+            ("198.51.100.7", "public"),
+            ("127.0.0.2", "loopback"),
+            ("10.1.2.3", "private"),
+            ("::ffff:192.168.1.1", "private"),
+            ("169.254.169.254", "link-local"),
+            ("100.64.0.1", "shared (100.64/10)"),
+            ("2001:db8::1", "public"),
+        ] {
+            assert_eq!(address_kind(ip.parse().unwrap()), kind, "{ip}");
+        }
+    }
+
+    #[test]
+    fn a_private_relay_behind_a_public_url_is_the_external_ip_mistake() {
+        let public = addr("203.0.113.5:3478");
+        let warning = external_ip_warning(addr("10.0.0.5:50000"), public);
+        assert!(warning.is_some_and(|w| w.contains("a private relayed address")));
+        assert_eq!(external_ip_warning(addr("203.0.113.5:50000"), public), None);
+        // A test server on loopback relaying on loopback is no mistake.
+        let local = addr("127.0.0.1:3478");
+        assert_eq!(external_ip_warning(addr("127.0.0.2:50000"), local), None);
+    }
 }
