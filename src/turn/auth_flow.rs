@@ -1,7 +1,9 @@
-//! The long-term credential mechanism on the server side (RFC 8489 §9.2.4): challenge with REALM
-//! and a stateless NONCE, verify the nonce, the user and MESSAGE-INTEGRITY(-SHA256). Nothing is
-//! stored for a sender before its MESSAGE-INTEGRITY verifies, except a request parked while the
-//! user database is asked for a key the static configuration does not hold.
+//! The long-term credential mechanism on the server side (RFC 8489 §9.2.4): challenge with REALM,
+//! a stateless NONCE and, when offered, PASSWORD-ALGORITHMS; verify the nonce, pick the password
+//! algorithm (refusing a downgrade), find the user by USERNAME or USERHASH, and verify
+//! MESSAGE-INTEGRITY(-SHA256) with that algorithm's key. Nothing is stored for a sender before its
+//! MESSAGE-INTEGRITY verifies, except a request parked while the user database is asked for a key
+//! the static configuration does not hold.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;

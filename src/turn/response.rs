@@ -5,7 +5,8 @@
 //! (RFC 8489 §14.8 leaves it to the server; clients act on the code), and FINGERPRINT only when
 //! the request carried one. Any sender can draw it with a spoofed source, so its size is what
 //! tern reflects onto a victim: a 401 to a 20-byte Allocate is 80 bytes under a 9-character
-//! realm, not 132. `software-attribute` and `fingerprint` govern every other response.
+//! realm, not 132 (92 when `password-algorithms` offers SHA-256: PASSWORD-ALGORITHMS is required
+//! in it). `software-attribute` and `fingerprint` govern every other response.
 
 use super::allocation::Sign;
 use crate::stun::{
