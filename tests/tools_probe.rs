@@ -103,19 +103,18 @@ fn assert_all_pass(out: &str, url: &str, tls: bool) {
     }
 }
 
+/// tern with `cert` on a TLS listener too, relaying on [`RELAY`].
+fn tls_tern(cert: &TestCert) -> Server {
+    let [c, k] = cert.args();
+    let mut args = vec![c.as_str(), k.as_str(), "--tls-listening-port=0"];
+    args.extend(RELAY);
+    Server::start(&args)
+}
+
 #[test]
 fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
     let cert = TestCert::new("probe");
-    let [c, k] = cert.args();
-    let server = Server::start(&[
-        &c,
-        &k,
-        "--tls-listening-port=0",
-        RELAY[0],
-        RELAY[1],
-        RELAY[2],
-        RELAY[3],
-    ]);
+    let server = tls_tern(&cert);
     let (udp, tcp) = (udp_url(&server), tcp_url(&server));
     let turns = format!("turns:localhost:{}", server.tls_addr().port());
     let stun = format!("stun:{}", server.udp_addr());
@@ -166,16 +165,7 @@ fn a_healthy_tern_passes_every_check_over_udp_tcp_and_turns() {
 #[test]
 fn a_self_signed_certificate_stops_the_probe_unless_insecure() {
     let cert = TestCert::new("probe-untrusted");
-    let [c, k] = cert.args();
-    let server = Server::start(&[
-        &c,
-        &k,
-        "--tls-listening-port=0",
-        RELAY[0],
-        RELAY[1],
-        RELAY[2],
-        RELAY[3],
-    ]);
+    let server = tls_tern(&cert);
     let turns = format!("turns:localhost:{}", server.tls_addr().port());
     let out = probe(&[&turns, "-u", USER, "-p", PASSWORD]);
     let all = text(&out);

@@ -144,33 +144,53 @@ fn split_host_port(s: &str) -> Result<(String, Option<&str>), String> {
 mod tests {
     use super::*;
 
-    fn ok(text: &str) -> (bool, String, u16, Transport) {
-        let u = parse(text).unwrap_or_else(|e| panic!("{e}"));
-        (u.turn, u.host, u.port, u.transport)
-    }
-
     #[test]
     fn the_rfc_forms() {
-        assert_eq!(
-            ok("stun:example.org"),
-            (false, "example.org".into(), 3478, Transport::Udp)
-        );
-        assert_eq!(
-            ok("turn:192.0.2.1:80?transport=tcp"),
-            (true, "192.0.2.1".into(), 80, Transport::Tcp)
-        );
-        assert_eq!(
-            ok("turns:[2001:db8::1]"),
-            (true, "2001:db8::1".into(), 5349, Transport::Tls)
-        );
-        assert_eq!(
-            ok("TURN:[::1]:3479?transport=udp"),
-            (true, "::1".into(), 3479, Transport::Udp)
-        );
-        assert_eq!(
-            ok("turns:t.example:443?transport=tcp"),
-            (true, "t.example".into(), 443, Transport::Tls)
-        );
+        for (text, turn, host, port, transport) in [
+            (
+                "stun:example.org",
+                false,
+                "example.org",
+                3478,
+                Transport::Udp,
+            ),
+            (
+                "turn:192.0.2.1:80?transport=tcp",
+                true,
+                "192.0.2.1",
+                80,
+                Transport::Tcp,
+            ),
+            (
+                "turns:[2001:db8::1]",
+                true,
+                "2001:db8::1",
+                5349,
+                Transport::Tls,
+            ),
+            (
+                "TURN:[::1]:3479?transport=udp",
+                true,
+                "::1",
+                3479,
+                Transport::Udp,
+            ),
+            (
+                "turns:t.example:443?transport=tcp",
+                true,
+                "t.example",
+                443,
+                Transport::Tls,
+            ),
+            ("stuns:t.example", false, "t.example", 5349, Transport::Tls),
+        ] {
+            let u = parse(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                (u.turn, u.host.as_str(), u.port, u.transport),
+                (turn, host, port, transport),
+                "{text}"
+            );
+        }
     }
 
     #[test]
