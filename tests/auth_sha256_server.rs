@@ -11,9 +11,9 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use support::turn_client::{Echo, Refused, Sha256, TurnClient};
-use support::{Server, PASSWORD, REALM, USER};
-use tern::auth::rest_password;
-use tern::stun::{attr, Message};
+use support::{transaction_id, Server, PASSWORD, REALM, USER};
+use tern::auth::{long_term_key_sha256, rest_password, userhash};
+use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method};
 
 const OFFER: &str = "--password-algorithms=sha256,md5";
 /// PASSWORD-ALGORITHMS for `sha256,md5`: SHA-256 (2), then MD5 (1), no parameters.
@@ -65,6 +65,53 @@ fn sha256_with_username_allocates() {
     let server = offering();
     let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD).sha256(false);
     relays(&mut client);
+}
+
+/// A 438 under an offering nonce lists PASSWORD-ALGORITHMS too, with a fresh nonce that offers
+/// the same features (RFC 8489 §9.2.4).
+#[test]
+fn a_stale_nonce_gets_a_438_with_the_offer() {
+    let server = Server::start(&[OFFER, "--userhash", "--stale-nonce=1"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let exchange = |nonce: Option<&[u8]>| -> Vec<u8> {
+        let mut buf = [0u8; 512];
+        let tid = transaction_id();
+        let typ = MessageType::new(Method::ALLOCATE, Class::Request);
+        let mut b = MessageBuilder::new(&mut buf, typ, &tid).expect("header");
+        b.add_raw(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+            .expect("fits");
+        if let Some(nonce) = nonce {
+            b.add_raw(attr::USERHASH, &userhash(USER, REALM))
+                .expect("fits");
+            b.add_str(attr::REALM, REALM).expect("fits");
+            b.add_raw(attr::NONCE, nonce).expect("fits");
+            b.add_raw(attr::PASSWORD_ALGORITHMS, &OFFERED)
+                .expect("fits");
+            b.add_raw(attr::PASSWORD_ALGORITHM, &[0, 2, 0, 0])
+                .expect("fits");
+            let key = long_term_key_sha256(USER, REALM, PASSWORD);
+            b.add_message_integrity_sha256(&key).expect("fits");
+        }
+        let n = b.finish();
+        socket.send_to(&buf[..n], server.udp_addr()).expect("send");
+        let mut reply = [0u8; 512];
+        let len = socket.recv(&mut reply).expect("an answer");
+        reply[..len].to_vec()
+    };
+    let challenge = exchange(None);
+    let first = Message::parse(&challenge).expect("valid");
+    let nonce = first.nonce().expect("NONCE").to_vec();
+    assert!(nonce.starts_with(b"obMatJos2AAAD"), "{nonce:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let stale = exchange(Some(&nonce));
+    let msg = Message::parse(&stale).expect("valid");
+    assert_eq!(msg.error_code().map(|c| c.map(|(c, _)| c.0)), Some(Ok(438)));
+    assert_eq!(msg.get(attr::PASSWORD_ALGORITHMS), Some(&OFFERED[..]));
+    let fresh = msg.nonce().expect("a fresh NONCE");
+    assert!(fresh.starts_with(b"obMatJos2AAAD") && fresh != nonce.as_slice());
 }
 
 /// A man in the middle that removes SHA-256 from the list, or the list itself, is caught: the
