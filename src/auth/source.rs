@@ -20,6 +20,16 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// What a source read for a name: the user's keys (if any) and the realm's secrets.
+    pub fn stored(key: Option<Key>, sha256: Option<Sha256Key>, secrets: Vec<String>) -> Answer {
+        Answer {
+            key,
+            sha256,
+            secrets,
+            name: None,
+        }
+    }
+
     pub fn keys(&self) -> UserKeys {
         UserKeys {
             md5: self.key,
@@ -114,12 +124,11 @@ impl CredentialSource for Credentials {
             return Ok(Answer::default());
         }
         let keys = self.static_keys(name).unwrap_or_default();
-        Ok(Answer {
-            key: keys.md5,
-            sha256: keys.sha256,
-            secrets: self.static_secrets().to_vec(),
-            name: None,
-        })
+        Ok(Answer::stored(
+            keys.md5,
+            keys.sha256,
+            self.static_secrets().to_vec(),
+        ))
     }
 
     fn name_by_hash(

@@ -138,12 +138,11 @@ impl CredentialSource for Postgres {
             "SELECT sha256key::text FROM tern_user_sha256 WHERE realm = $1 AND name = $2",
             &[&realm, &name],
         )?;
-        Ok(Answer {
-            key: key.as_deref().and_then(key_from_hex),
-            sha256: sha256.as_deref().and_then(bytes_from_hex),
+        Ok(Answer::stored(
+            key.as_deref().and_then(key_from_hex),
+            sha256.as_deref().and_then(bytes_from_hex),
             secrets,
-            name: None,
-        })
+        ))
     }
 
     /// One lookup in the `(realm, userhash)` index.

@@ -170,12 +170,7 @@ impl CredentialSource for Redis {
             .smembers(secret_set(realm))
             .map_err(|e| error("Redis", e))?;
         secrets.sort();
-        Ok(Answer {
-            key,
-            sha256,
-            secrets,
-            name: None,
-        })
+        Ok(Answer::stored(key, sha256, secrets))
     }
 
     /// One GET of the USERHASH index key `tern admin` writes beside the user's keys.

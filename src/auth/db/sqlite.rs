@@ -89,12 +89,11 @@ impl CredentialSource for Sqlite {
             .query_map([realm], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
             .map_err(|e| error("SQLite", e))?;
-        Ok(Answer {
-            key: key.as_deref().and_then(key_from_hex),
-            sha256: sha256.as_deref().and_then(bytes_from_hex),
+        Ok(Answer::stored(
+            key.as_deref().and_then(key_from_hex),
+            sha256.as_deref().and_then(bytes_from_hex),
             secrets,
-            name: None,
-        })
+        ))
     }
 
     /// One lookup in the `(realm, userhash)` index.
