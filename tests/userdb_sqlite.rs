@@ -1,12 +1,14 @@
 //! coturn's SQLite user database (`userdb`, `-b`): files written by coturn's `turnadmin` work in
 //! tern and files written by `tern admin` work in coturn; REST secrets, realm options and peer
-//! address lists from the database apply.
+//! address lists from the database apply; a reload keeps the resolver and its cache.
 
 mod support;
 mod userdb_support;
 
+use std::time::Duration;
+
 use userdb_support::scenarios::{
-    coturn_user_allocates_on_tern, first_request_answered_at_once, peer_lists_apply,
+    coturn_user_allocates_on_tern, first_request_answered_at_once, peer_lists_apply, tern_on,
     tern_user_allocates_on_coturn,
 };
 use userdb_support::{relayed, tern_admin, TempDir, TurnClient, REALM};
@@ -121,4 +123,47 @@ fn sqlite_peer_address_lists_apply() {
         .expect("insert a peer range");
     };
     peer_lists_apply(&["-b", file], &format!("--userdb={file}"), &mut add);
+}
+
+/// The TIDs of tern's user database threads (`tern-userdb`), sorted.
+fn userdb_threads(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tern's tasks");
+    let mut tids: Vec<u32> = tasks
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            (comm.trim() == "tern-userdb").then(|| t.file_name().to_str()?.parse().ok())?
+        })
+        .collect();
+    tids.sort_unstable();
+    tids
+}
+
+/// A SIGHUP reload that names the same database keeps its resolver: no thread is started, and
+/// the cache still answers for a user the database has just lost (within the cache's TTL),
+/// while names it never saw are still asked of the database.
+#[test]
+fn a_reload_keeps_the_user_database_cache_and_starts_no_thread() {
+    let dir = TempDir::new("sqlite");
+    let file = dir.path("turndb");
+    let file = file.to_str().expect("utf-8 path");
+    tern_admin(&["-a", "-u", "cached", "-r", REALM, "-p", "pw", "-b", file]);
+    let server = tern_on(&format!("--userdb={file}"));
+    let allocate = |user: &str| TurnClient::new(server.udp_addr(), user, "pw", REALM).allocate();
+    let first = allocate("cached");
+    assert!(relayed(&first), "{first:?}\n{}", server.log());
+    let threads = userdb_threads(server.pid());
+    assert_eq!(threads.len(), 1, "{threads:?}");
+
+    tern_admin(&["-d", "-u", "cached", "-r", REALM, "-b", file]);
+    tern_admin(&["-a", "-u", "added", "-r", REALM, "-p", "pw", "-b", file]);
+    server.signal(libc::SIGHUP);
+    server
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no reload; log:\n{}", server.log()));
+    assert_eq!(userdb_threads(server.pid()), threads, "{}", server.log());
+    let cached = allocate("cached");
+    assert!(relayed(&cached), "cache lost: {cached:?}\n{}", server.log());
+    let added = allocate("added");
+    assert!(relayed(&added), "{added:?}\n{}", server.log());
 }

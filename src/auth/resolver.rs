@@ -111,6 +111,8 @@ type Wake = Box<dyn Fn() + Send + Sync>;
 
 struct Inner {
     realm: String,
+    /// The database asked: a reload that names the same one keeps this resolver.
+    spec: DbSpec,
     describe: String,
     max_name: usize,
     cache: Mutex<Cache>,
@@ -165,13 +167,31 @@ fn make_room(others: &mut HashMap<String, Entry>, now: Instant) {
 impl Resolver {
     /// The resolver for the user database the configuration names (`None` without one). Only
     /// the connection string is checked here; the database is reached on the first question.
-    pub fn from_config(cfg: &Config) -> Result<Option<Resolver>, String> {
-        match DbSpec::from_config(cfg).map_err(|e| e.to_string())? {
-            None => Ok(None),
-            Some(spec) => {
-                Resolver::start_with(spec, &cfg.realm, cfg.userdb_max_username_length).map(Some)
-            }
+    pub fn from_config(cfg: &Config) -> Result<Option<Arc<Resolver>>, String> {
+        Resolver::for_config(cfg, None)
+    }
+
+    /// As [`Resolver::from_config`], keeping `running` when it already asks the same database
+    /// for the same realm and name limit: a reload then starts no thread and keeps the cache
+    /// (keys hang on the realm, so a new realm needs a new cache). Another database gets a new
+    /// resolver; `running` ends once the last settings holding it are dropped.
+    pub fn for_config(
+        cfg: &Config,
+        running: Option<&Arc<Resolver>>,
+    ) -> Result<Option<Arc<Resolver>>, String> {
+        let Some(spec) = DbSpec::from_config(cfg).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let max_name = cfg.userdb_max_username_length;
+        if let Some(r) = running.filter(|r| r.asks(&spec, &cfg.realm, max_name)) {
+            return Ok(Some(Arc::clone(r)));
         }
+        Resolver::start_with(spec, &cfg.realm, max_name).map(|r| Some(Arc::new(r)))
+    }
+
+    fn asks(&self, spec: &DbSpec, realm: &str, max_name: usize) -> bool {
+        let inner = &self.inner;
+        inner.spec == *spec && inner.realm == realm && inner.max_name == max_name
     }
 
     pub fn start(spec: DbSpec, realm: &str) -> Result<Resolver, String> {
@@ -182,6 +202,7 @@ impl Resolver {
     pub fn start_with(spec: DbSpec, realm: &str, max_name: usize) -> Result<Resolver, String> {
         let inner = Arc::new(Inner {
             realm: realm.to_owned(),
+            spec: spec.clone(),
             describe: spec.describe(),
             max_name,
             cache: Mutex::new(Cache::default()),

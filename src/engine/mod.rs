@@ -36,6 +36,7 @@ use std::thread::JoinHandle;
 use mio::{Interest, Poll, Waker};
 use tracing::{error, info, warn};
 
+use crate::auth::Resolver;
 use crate::config::Config;
 use crate::metrics::{Registry, UserTrafficBatch};
 use crate::net;
@@ -63,7 +64,7 @@ pub struct Server {
     rings: Vec<JoinHandle<()>>,
     engine: EngineKind,
     /// How each shard, by its index, is woken when a user database answer it waits for is in:
-    /// given to the resolver of every reload too, since a reload builds a new one.
+    /// given to a new resolver too when a reload names another database.
     answer_wakes: Vec<(usize, AnswerWake)>,
 }
 
@@ -108,8 +109,10 @@ impl Server {
         if let Some(t) = &tls_bound {
             all_addrs.extend(t.addrs.iter().copied());
         }
-        let settings =
-            Settings::from_config(cfg, &all_addrs, &interfaces).map_err(EngineError::Settings)?;
+        let resolver = Resolver::from_config(cfg).map_err(EngineError::Settings)?;
+        let settings = Settings::from_config(cfg, &all_addrs, &interfaces)
+            .map_err(EngineError::Settings)?
+            .with_resolver(resolver);
         for w in settings.warnings() {
             warn!("{w}");
         }
@@ -323,9 +326,17 @@ impl Server {
     pub fn reload(&self, cfg: &Config) -> Result<(), EngineError> {
         // Addresses come and go (DHCP, SLAAC): the policy follows the ones present now.
         let interfaces = net::local_addresses().map_err(io_error("listing interface addresses"))?;
-        let settings =
-            Settings::from_config(cfg, &self.addrs, &interfaces).map_err(EngineError::Settings)?;
-        if settings.warnings() != self.settings.current().warnings() {
+        let current = self.settings.current();
+        let resolver =
+            Resolver::for_config(cfg, current.resolver()).map_err(EngineError::Settings)?;
+        let fresh = match (&resolver, current.resolver()) {
+            (Some(new), Some(old)) => !Arc::ptr_eq(new, old),
+            (new, _) => new.is_some(),
+        };
+        let settings = Settings::from_config(cfg, &self.addrs, &interfaces)
+            .map_err(EngineError::Settings)?
+            .with_resolver(resolver);
+        if settings.warnings() != current.warnings() {
             for w in settings.warnings() {
                 warn!("{w}");
             }
@@ -334,7 +345,7 @@ impl Server {
             .quotas()
             .set_limits(cfg.user_quota, cfg.total_quota);
         self.shared.capacity().set_rate(cfg.bps_capacity);
-        if let Some(resolver) = settings.resolver() {
+        if let Some(resolver) = settings.resolver().filter(|_| fresh) {
             for (index, wake) in &self.answer_wakes {
                 wake_on_answers(resolver, *index, wake);
             }
@@ -543,7 +554,7 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) -> Option<u64>
 }
 
 /// Lets the user database resolver wake shard `index` when an answer it waits for is in.
-fn wake_on_answers(resolver: &crate::auth::Resolver, index: usize, wake: &AnswerWake) {
+fn wake_on_answers(resolver: &Resolver, index: usize, wake: &AnswerWake) {
     let wake = Arc::clone(wake);
     resolver.set_waker(index, Box::new(move || wake()));
 }

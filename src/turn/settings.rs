@@ -4,6 +4,7 @@
 
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use super::allocation::family_of;
 use crate::auth::{Credentials, Offer, Resolver};
@@ -22,8 +23,10 @@ pub struct Settings {
     /// The password algorithms and security features offered (`password-algorithms`,
     /// `userhash`).
     pub(crate) offer: Offer,
-    /// The user database behind the static credentials, if one is configured.
-    pub(crate) resolver: Option<Resolver>,
+    /// The user database behind the static credentials, if one is configured: one per process,
+    /// shared by every reload's settings that name the same database (see
+    /// [`Settings::with_resolver`]).
+    pub(crate) resolver: Option<Arc<Resolver>>,
     pub(crate) policy: PeerPolicy,
     relay_ips: Vec<IpAddr>,
     /// A loopback address was written in `relay-ip`: it serves every client. One that came from
@@ -106,7 +109,7 @@ impl Settings {
         Ok(Settings {
             credentials: Credentials::from_config(cfg),
             offer: Offer::new(&cfg.password_algorithms, cfg.userhash),
-            resolver: Resolver::from_config(cfg)?,
+            resolver: None,
             policy,
             relay_ips,
             explicit_loopback: cfg.relay_ips.iter().any(IpAddr::is_loopback),
@@ -146,8 +149,16 @@ impl Settings {
     }
 
     /// The user database resolver, for the engine to register its shard wakers.
-    pub fn resolver(&self) -> Option<&Resolver> {
+    pub fn resolver(&self) -> Option<&Arc<Resolver>> {
         self.resolver.as_ref()
+    }
+
+    /// Puts the user database behind the static credentials. `from_config` leaves it out: the
+    /// resolver is a thread and a cache that live once per process and outlast reloads (see
+    /// `Resolver::for_config`), while settings are rebuilt on every reload.
+    pub fn with_resolver(mut self, resolver: Option<Arc<Resolver>>) -> Settings {
+        self.resolver = resolver;
+        self
     }
 
     /// The addresses relay sockets are bound on.
