@@ -1,7 +1,7 @@
-//! Memory under a flood of unauthenticated Allocates (design.md "Safety defaults": no state for
-//! unauthenticated senders): 100,000 Allocate requests without credentials from 1,000 distinct
-//! source addresses (127.0.1.1 onwards; all of 127.0.0.0/8 is loopback on Linux), then the
-//! server's RSS growth from /proc. Not a timed test: it prints numbers.
+//! Memory under a flood of unauthenticated Allocates (docs/architecture.md, "Errors and safety":
+//! no state for unauthenticated senders): 100,000 Allocate requests without credentials from
+//! 1,000 distinct source addresses (127.0.1.1 onwards; all of 127.0.0.0/8 is loopback on Linux),
+//! then the server's RSS growth from /proc. Not a timed test: it prints numbers.
 //!
 //! Run: `cargo bench --bench unauth_flood` (tern, release build). The same traffic against
 //! coturn's `turnserver`: `TERN_FLOOD_SERVER=coturn cargo bench --bench unauth_flood`.
