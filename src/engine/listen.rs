@@ -345,18 +345,27 @@ mod tests {
 
     #[test]
     fn nothing_to_listen_on() {
+        assert!(matches!(
+            bind(&[], 0, 1, BOTH),
+            Err(EngineError::NoListener)
+        ));
+    }
+
+    #[test]
+    fn tls_alone_binds_nothing_here_but_keeps_the_addresses() {
+        // `no-udp` and `no-tcp`: the TLS listeners are bound apart on these addresses (and the
+        // engine refuses to start when there is no TLS either).
         let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
         let none = Transports {
             udp: false,
             tcp: false,
         };
-        assert!(matches!(
-            bind(&ips, 0, 1, none),
-            Err(EngineError::NoListener)
-        ));
-        assert!(matches!(
-            bind(&[], 0, 1, BOTH),
-            Err(EngineError::NoListener)
-        ));
+        let l = bind(&ips, 0, 2, none).expect("nothing to bind is no error");
+        assert_eq!(l.addrs.iter().map(|a| a.ip()).collect::<Vec<_>>(), ips);
+        assert_eq!(l.shards.len(), 2);
+        assert!(l
+            .shards
+            .iter()
+            .all(|s| s.udp.is_empty() && s.tcp.is_empty()));
     }
 }
