@@ -145,6 +145,20 @@ impl Quotas {
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
+    /// Whether the next allocation would be refused by `total-quota` or the file-descriptor
+    /// ceiling, whoever the user.
+    pub fn is_full(&self) -> bool {
+        let n = self.total.load(Ordering::Relaxed);
+        let over = |limit: u32| limit != 0 && n >= limit;
+        over(self.total_quota.load(Ordering::Relaxed))
+            || over(self.max_allocations.load(Ordering::Relaxed))
+    }
+
+    /// `total-quota` (0: unlimited).
+    pub fn total_quota(&self) -> u32 {
+        self.total_quota.load(Ordering::Relaxed)
+    }
+
     /// Allocations counted now.
     pub fn allocations(&self) -> u32 {
         self.total.load(Ordering::Relaxed)

@@ -12,7 +12,6 @@ use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transp
 use super::report::{allocation_event, EventKind};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
-use super::settings::Settings;
 use super::shard::{Shard, TimerKey};
 use crate::limits::TokenBucket;
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
@@ -50,8 +49,21 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_MISMATCH);
         }
         let settings = Arc::clone(&self.settings);
-        if self.shared.is_draining() {
-            return refuse_while_draining(r, &settings, client.transport);
+        let draining = self.shared.is_draining();
+        if settings.redirects.wanted(draining, || self.is_full(now)) {
+            if let Some(alternate) = settings.redirects.pick(client.transport, client.local) {
+                return r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
+                    b.add_address(attr::ALTERNATE_SERVER, alternate.addr)?;
+                    match &alternate.domain {
+                        Some(domain) => b.add_str(attr::ALTERNATE_DOMAIN, domain),
+                        None => Ok(()),
+                    }
+                });
+            }
+        }
+        // Drain mode (coturn 4.17) with nowhere to send the client.
+        if draining {
+            return r.error(ErrorCode::FORBIDDEN);
         }
         let tcp = match msg.requested_transport() {
             Some(Ok(UDP)) if settings.udp_relay => false,
@@ -185,6 +197,13 @@ impl Shard {
         written
     }
 
+    /// `alternate-server-mode=full`: no room for one more allocation (`total-quota` or the
+    /// file-descriptor ceiling), or `bps-capacity` spent at `now`.
+    fn is_full(&mut self, now: Instant) -> bool {
+        let ns = self.nanos(now);
+        self.shared.quotas().is_full() || self.shared.capacity().is_spent(ns)
+    }
+
     fn relay(&self, bound: Bound, expires: Instant) -> Relay {
         Relay {
             id: bound.id,
@@ -192,25 +211,6 @@ impl Shard {
             advertised: self.settings.advertised(bound.addr),
             expires,
         }
-    }
-}
-
-/// Drain mode (coturn 4.17): 300 Try Alternate with ALTERNATE-SERVER when one is configured for
-/// the client's transport, else 403.
-fn refuse_while_draining(
-    r: Responder<'_>,
-    settings: &Settings,
-    transport: Transport,
-) -> Option<usize> {
-    let alternate = match transport {
-        Transport::Tls => settings.tls_alternate,
-        Transport::Udp | Transport::Tcp => settings.alternate,
-    };
-    match alternate {
-        Some(addr) => r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
-            b.add_address(attr::ALTERNATE_SERVER, addr)
-        }),
-        None => r.error(ErrorCode::FORBIDDEN),
     }
 }
 
