@@ -1,9 +1,10 @@
 //! Redirects against the real binary (docs/fleet.md, "Redirects"): with `alternate-server` every
-//! Allocate gets an authenticated 300 Try Alternate, in turn over the list and within the
-//! client's address family, as coturn does; TLS clients get `tls-alternate-server` and its
+//! Allocate gets 300 Try Alternate (a new client's before the challenge, as coturn; a client
+//! holding a nonce a signed one), in turn over the list and within the client's address family; TLS clients get `tls-alternate-server` and its
 //! ALTERNATE-DOMAIN (RFC 8489 §14.16); `alternate-server-mode=full` serves until the node is
 //! full; a malformed `alternate-server` stops start-up at its line; coturn's `turnutils_uclient`
-//! follows the 300 of a draining node to a second tern and relays through it.
+//! follows the 300 of a draining node to a second tern and relays through it, and headless
+//! Chromium follows a redirector front's 300 and relays through the node it names.
 // Deadlines for a real process need the real clock (the clock ban is for the protocol core).
 #![allow(clippy::disallowed_methods)]
 
@@ -13,6 +14,8 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use support::browser::{run_page, Page};
+use support::lab::{self, Lab, Vm};
 use support::stream_client::{TurnStream, UDP};
 use support::tls::{client_config, connect, TestCert};
 use support::turn_client::{Refused, TurnClient};
@@ -58,10 +61,10 @@ fn every_allocate_is_redirected_in_turn_within_the_clients_family() {
     ] {
         let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD);
         assert_eq!(client.allocate(), redirected_to(want));
-        // RFC 8489 §10: only after authentication, and with MESSAGE-INTEGRITY.
+        // As coturn, a new client is sent on before the challenge (docs/fleet.md).
         assert!(
-            has_integrity(client.last_refusal()),
-            "300 without integrity"
+            !has_integrity(client.last_refusal()),
+            "a new client's 300 is signed"
         );
         assert_eq!(alternate_domain(client.last_refusal()), None);
     }
@@ -130,6 +133,13 @@ fn full_mode_serves_until_total_quota_then_redirects() {
     assert_eq!(held[0].refresh(0), Ok(0));
     let mut again = TurnClient::new(server.udp_addr(), USER, PASSWORD);
     again.allocate().expect("served once there is room");
+    // Full again: a client that already holds this node's nonce gets a signed 300 (RFC 8489
+    // §10), after authentication.
+    assert_eq!(held[0].allocate(), redirected_to("192.0.2.1:3478"));
+    assert!(
+        has_integrity(held[0].last_refusal()),
+        "an authenticated 300 unsigned"
+    );
 }
 
 #[test]
@@ -266,5 +276,68 @@ fn uclient_follows_a_draining_nodes_redirect_to_a_live_node_and_relays() {
         keep.refresh(600),
         Ok(600),
         "the draining node kept its allocation"
+    );
+}
+
+/// Headless Chromium on the lab's client host, given only the front's URL: its Allocates get
+/// 300 to the live node, where both browsers relay. Chromium refuses a redirect to a loopback
+/// address, so the two nodes run on the two public addresses of the lab's VM. The front refuses
+/// UDP relays itself (`no-udp-relay`), so a relay pair can only be the live node's.
+#[test]
+fn chromium_follows_the_redirect_and_relays_through_the_live_node() {
+    let lab = match Lab::new(Vm::TwoPublic) {
+        Ok(lab) => lab,
+        Err(why) => return lab::skip(&why.0),
+    };
+    let on = lab.on("vm");
+    let on: Vec<&str> = on.iter().map(String::as_str).collect();
+    let node = |ip: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-n".to_owned(),
+            format!("--listening-ip={ip}"),
+            format!("--relay-ip={ip}"),
+            "--listening-port=0".to_owned(),
+            format!("--user={USER}:{PASSWORD}"),
+            "--realm=tern.test".to_owned(),
+            "--no-tls".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start_wrapped(&on, &args)
+    };
+    let live = node(lab::PUBLIC2, &[]);
+    let to_live = format!("--alternate-server={}", live.udp_addr());
+    let front = node(lab::PUBLIC, &["--no-udp-relay", &to_live]);
+    let urls = vec![format!("turn:{}?transport=udp", front.udp_addr())];
+    let page = Page {
+        urls: &urls,
+        user: USER,
+        pass: PASSWORD,
+        messages: 10,
+        timeout_ms: 30_000,
+    };
+    let Some(result) = lab.in_host("client", || run_page(&page)) else {
+        return;
+    };
+    let context = || {
+        format!(
+            "{result}\nfront log:\n{}\nlive log:\n{}",
+            front.log(),
+            live.log()
+        )
+    };
+    assert_eq!(result["echoes"], 10, "{}", context());
+    let pair = &result["pair"];
+    assert_eq!(
+        (pair["local"].as_str(), pair["remote"].as_str()),
+        (Some("relay"), Some("relay")),
+        "{}",
+        context()
+    );
+    let local = pair["localAddr"].as_str().unwrap_or_default();
+    assert!(
+        local.starts_with(&format!("{}:", lab::PUBLIC2)),
+        "{}",
+        context()
     );
 }

@@ -13,6 +13,7 @@ use super::report::{allocation_event, EventKind};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};
+use crate::config::Alternate;
 use crate::limits::TokenBucket;
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
@@ -49,18 +50,10 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_MISMATCH);
         }
         let settings = Arc::clone(&self.settings);
-        let draining = self.shared.is_draining();
-        if settings.redirects.wanted(draining, || self.is_full(now)) {
-            if let Some(alternate) = settings.redirects.pick(client.transport, client.local) {
-                return r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
-                    b.add_address(attr::ALTERNATE_SERVER, alternate.addr)?;
-                    match &alternate.domain {
-                        Some(domain) => b.add_str(attr::ALTERNATE_DOMAIN, domain),
-                        None => Ok(()),
-                    }
-                });
-            }
+        if let Some(alternate) = self.redirect_target(now, client) {
+            return try_alternate(r, &alternate);
         }
+        let draining = self.shared.is_draining();
         // Drain mode (coturn 4.17) with nowhere to send the client.
         if draining {
             return r.error(ErrorCode::FORBIDDEN);
@@ -197,6 +190,20 @@ impl Shard {
         written
     }
 
+    /// Where to send a new allocation from `client`, if `alternate-server-mode` redirects now
+    /// and a list has a server for it (cloned: redirects are control plane and rare).
+    pub(super) fn redirect_target(&mut self, now: Instant, client: &Client) -> Option<Alternate> {
+        let settings = Arc::clone(&self.settings);
+        let draining = self.shared.is_draining();
+        if !settings.redirects.wanted(draining, || self.is_full(now)) {
+            return None;
+        }
+        settings
+            .redirects
+            .pick(client.transport, client.local)
+            .cloned()
+    }
+
     /// `alternate-server-mode=full`: no room for one more allocation (`total-quota` or the
     /// file-descriptor ceiling), or `bps-capacity` spent at `now`.
     fn is_full(&mut self, now: Instant) -> bool {
@@ -212,6 +219,18 @@ impl Shard {
             expires,
         }
     }
+}
+
+/// 300 Try Alternate (RFC 8489 §10) with ALTERNATE-SERVER, and ALTERNATE-DOMAIN (§14.16) when
+/// the server was given with a name: signed when the request authenticated.
+pub(super) fn try_alternate(r: Responder<'_>, alternate: &Alternate) -> Option<usize> {
+    r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
+        b.add_address(attr::ALTERNATE_SERVER, alternate.addr)?;
+        match &alternate.domain {
+            Some(domain) => b.add_str(attr::ALTERNATE_DOMAIN, domain),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Reads and cross-checks the Allocate options (RFC 8656 §7.2 steps 3-6).
