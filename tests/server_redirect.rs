@@ -11,7 +11,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use support::browser::{run_page, Page};
@@ -20,7 +19,7 @@ use support::stream_client::{TurnStream, UDP};
 use support::tls::{client_config, connect, TestCert};
 use support::turn_client::{Refused, TurnClient};
 use support::uclient::{self, Peer};
-use support::{interop_tool, output_within, tern_bin, Server, TempDir, PASSWORD, USER};
+use support::{interop_tool, run_tern, Server, TempDir, PASSWORD, USER};
 use tern::stun::{attr, ErrorCode, Message};
 
 fn addr(s: &str) -> SocketAddr {
@@ -162,15 +161,6 @@ fn a_server_listed_among_its_alternates_serves_instead_of_redirecting_to_itself(
     client.allocate().expect("coturn's loop guard: served here");
 }
 
-/// Runs `tern ARGS` to completion: (success, stdout and stderr).
-fn run(args: &[&str]) -> (bool, String) {
-    let out = output_within(Command::new(tern_bin()).args(args), Duration::from_secs(10))
-        .expect("tern exits");
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    (out.status.success(), text)
-}
-
 #[test]
 fn a_malformed_alternate_server_stops_start_up_at_its_line() {
     let dir = TempDir::new("badalt");
@@ -193,10 +183,10 @@ fn a_malformed_alternate_server_stops_start_up_at_its_line() {
         let conf = conf.display().to_string();
         let name = line.split('=').next().unwrap_or(line);
         let at = format!("{conf}:5: {name}: ");
-        let (started, text) = run(&["-c", &conf]);
+        let (started, text) = run_tern(&["-c", &conf]);
         assert!(!started, "{line}: started:\n{text}");
         assert!(text.contains(&at) && text.contains(why), "{line}:\n{text}");
-        let (passed, text) = run(&["check-config", &conf]);
+        let (passed, text) = run_tern(&["check-config", &conf]);
         assert!(
             !passed && text.contains(&at),
             "{line}: check-config:\n{text}"
@@ -214,7 +204,7 @@ fn check_config_says_what_the_lists_do() {
          tls-alternate-server=turn3.example.org@192.0.2.3\n",
     )
     .expect("write");
-    let (passed, text) = run(&["check-config", &conf.display().to_string()]);
+    let (passed, text) = run_tern(&["check-config", &conf.display().to_string()]);
     assert!(passed, "{text}");
     for want in [
         "alternate-server=192.0.2.1:3478\n",
