@@ -142,6 +142,32 @@ fn full_mode_serves_until_total_quota_then_redirects() {
 }
 
 #[test]
+fn full_mode_redirects_while_bps_capacity_is_spent() {
+    let server = Server::start(&[
+        "--alternate-server=192.0.2.1:3478",
+        "--alternate-server-mode=full",
+        "--bps-capacity=20000",
+        "--max-bps=10000000",
+        "--allow-loopback-peers",
+    ]);
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("peer socket");
+    let mut busy = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+    busy.allocate().expect("served while idle");
+    busy.channel_bind(0x4000, peer.local_addr().expect("peer address"))
+        .expect("channel bind");
+    // 100 kB at once against 20 kB/s: the budget is spent.
+    for _ in 0..100 {
+        busy.send_channel(0x4000, &[7u8; 1000]);
+    }
+    let mut late = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+    assert_eq!(late.allocate(), redirected_to("192.0.2.1:3478"));
+    // Once traffic stops the budget refills and the node serves again.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut calm = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+    calm.allocate().expect("served once the capacity is free");
+}
+
+#[test]
 fn a_server_listed_among_its_alternates_serves_instead_of_redirecting_to_itself() {
     let first = Server::start(&[]);
     let own = first.udp_addr().to_string();

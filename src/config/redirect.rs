@@ -130,6 +130,19 @@ impl Config {
     /// What the alternate-server lists do under the configured mode, in words, one line per
     /// client transport (for `check-config`).
     pub fn redirect_summary(&self) -> Vec<String> {
+        let none = [
+            &self.alternate_servers,
+            &self.udp_alternate_servers,
+            &self.tcp_alternate_servers,
+            &self.tls_alternate_servers,
+        ]
+        .iter()
+        .all(|l| l.is_empty());
+        if none {
+            return vec![String::from(
+                "none: no alternate-server list; while draining, new allocations get 403",
+            )];
+        }
         let lists = [
             (
                 "UDP",
