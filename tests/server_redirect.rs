@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use support::browser::{run_page, Page};
 use support::lab::{self, Lab, Vm};
+use support::metrics::{fetch, find, start_with_metrics};
 use support::stream_client::{TurnStream, UDP};
 use support::tls::{client_config, connect, TestCert};
 use support::turn_client::{Refused, TurnClient};
@@ -47,7 +48,7 @@ fn has_integrity(response: &[u8]) -> bool {
 
 #[test]
 fn every_allocate_is_redirected_in_turn_within_the_clients_family() {
-    let server = Server::start(&[
+    let (server, metrics) = start_with_metrics(&[
         "--alternate-server=192.0.2.1:3478",
         "--alternate-server=[2001:db8::1]:3478",
         "--alternate-server=192.0.2.2",
@@ -67,6 +68,16 @@ fn every_allocate_is_redirected_in_turn_within_the_clients_family() {
         );
         assert_eq!(alternate_domain(client.last_refusal()), None);
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let counted = loop {
+        let (_, scrape) = fetch(metrics);
+        let n = find(&scrape, "tern_redirects_total", &[]);
+        if n == Some(4.0) || std::time::Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(counted, Some(4.0));
 }
 
 #[test]

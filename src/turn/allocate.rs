@@ -51,6 +51,7 @@ impl Shard {
         }
         let settings = Arc::clone(&self.settings);
         if let Some(alternate) = self.redirect_target(now, client) {
+            self.counters.redirects += 1;
             return try_alternate(r, &alternate);
         }
         let draining = self.shared.is_draining();

@@ -76,6 +76,7 @@ impl Shard {
                     if !self.may_answer_unauthenticated(now, client) {
                         return None;
                     }
+                    self.counters.redirects += 1;
                     return try_alternate(r, &alternate);
                 }
                 let why = Reject::Challenge(ErrorCode::UNAUTHORIZED);
