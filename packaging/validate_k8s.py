@@ -40,12 +40,21 @@ VALUE_SETS = {
         "config": {
             "realm": "turn.example.org",
             "listeningPort": 3478,
+            "tlsListeningPort": 5350,
             "minPort": 40000,
             "maxPort": 49999,
             "metricsPort": 9641,
-            "extra": "no-tls\nno-dtls\ntotal-quota=5000\nalternate-server-mode=full\n",
+            "extra": "total-quota=5000\nalternate-server-mode=full\n",
         },
     },
+    "TLS from a certificate Secret": dict(SECRET, tls={"secretName": "turn-example-org-tls"}),
+}
+# Values the chart must refuse (values.schema.json), and why.
+REFUSED = {
+    "a privileged port (the pod has no capabilities)": dict(SECRET, config={
+        "realm": "turn.example.org", "listeningPort": 3478, "tlsListeningPort": 443,
+        "minPort": 49152, "maxPort": 65535, "metricsPort": 9641}),
+    "an unknown value (a typo)": dict(SECRET, externalIP="none"),
 }
 
 failures = []
@@ -143,6 +152,13 @@ def main():
                     fail(where, "the pod differs from packaging/kubernetes/daemonset.yaml")
                 checked += 1
                 failed_objects += len(failures) > before
+
+    for name, values in REFUSED.items():
+        try:
+            chart.validate_schema(values)
+            fail(f"chart ({name})", "accepted by values.schema.json")
+        except helm.HelmError:
+            pass
 
     # No secret, no release: the chart refuses to render an open relay.
     try:
