@@ -4,9 +4,10 @@ Run by packaging/validate-k8s.sh, which installs the pinned tools. Every object 
 packaging/kubernetes/ and every object the chart renders (with several sets of values) is
 validated against the Kubernetes schemas that kubernetes-validate ships for KUBE_VERSION, strict
 (unknown fields refused); the PodMonitor against the vendored subset of its CRD. The chart is
-linted by Helm's own linter (helm-python-sdk, Helm's Go SDK), and its DaemonSet's pod must equal
-the plain manifest's, so the two cannot drift. With --tern, every ConfigMap's turnserver.conf is
-rendered by the init container's script and must pass `tern check-config`.
+linted by Helm's own linter (helm-python-sdk, Helm's Go SDK), its DaemonSet's pod must equal the
+plain manifest's so the two cannot drift, and both must name tern's version (Cargo.toml). With
+--tern, every ConfigMap's turnserver.conf is rendered by the init container's script and must
+pass `tern check-config`.
 """
 
 import argparse
@@ -99,6 +100,13 @@ def check_config(where, doc, tern):
             fail(where, f"turnserver.conf does not pass check-config:\n{run.stdout}{run.stderr}")
 
 
+def cargo_version():
+    for line in (ROOT.parent / "Cargo.toml").read_text().splitlines():
+        if line.startswith("version = "):
+            return line.split('"')[1]
+    raise SystemExit("no version in Cargo.toml")
+
+
 def pod(doc):
     """The DaemonSet's pod spec without what the chart adds on purpose."""
     spec = copy.deepcopy(doc["spec"]["template"]["spec"])
@@ -132,6 +140,13 @@ def main():
         fail("helm lint", e)
 
     chart = helm.Chart.load(str(CHART))
+    version = cargo_version()
+    if chart.metadata.get("appVersion") != version:
+        fail("Chart.yaml", f"appVersion is not tern's version {version}")
+    for c in plain["DaemonSet"]["spec"]["template"]["spec"]["initContainers"] + \
+            plain["DaemonSet"]["spec"]["template"]["spec"]["containers"]:
+        if c["image"] != f"tern:{version}":
+            fail("daemonset.yaml", f"{c['name']}: image {c['image']} is not tern:{version}")
     for name, values in VALUE_SETS.items():
         try:
             chart.validate_schema(values)

@@ -54,9 +54,8 @@ impl Shard {
             self.counters.redirects += 1;
             return try_alternate(r, &alternate);
         }
-        let draining = self.shared.is_draining();
         // Drain mode (coturn 4.17) with nowhere to send the client.
-        if draining {
+        if self.shared.is_draining() {
             return r.error(ErrorCode::FORBIDDEN);
         }
         let tcp = match msg.requested_transport() {
