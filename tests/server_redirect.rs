@@ -1,10 +1,11 @@
 //! Redirects against the real binary (docs/fleet.md, "Redirects"): with `alternate-server` every
 //! Allocate gets 300 Try Alternate (a new client's before the challenge, as coturn; a client
-//! holding a nonce a signed one), in turn over the list and within the client's address family; TLS clients get `tls-alternate-server` and its
-//! ALTERNATE-DOMAIN (RFC 8489 §14.16); `alternate-server-mode=full` serves until the node is
-//! full; a malformed `alternate-server` stops start-up at its line; coturn's `turnutils_uclient`
-//! follows the 300 of a draining node to a second tern and relays through it, and headless
-//! Chromium follows a redirector front's 300 and relays through the node it names.
+//! holding a nonce a signed one), in turn over the list and within the client's address family;
+//! TLS clients get `tls-alternate-server` and its ALTERNATE-DOMAIN (RFC 8489 §14.16);
+//! `alternate-server-mode=full` serves until the node is full; a malformed `alternate-server`
+//! stops start-up at its line; coturn's `turnutils_uclient` follows the 300 of a draining node to
+//! a second tern and relays through it, and headless Chromium follows a redirector front's and a
+//! draining node's 300 and relays through the node named.
 // Deadlines for a real process need the real clock (the clock ban is for the protocol core).
 #![allow(clippy::disallowed_methods)]
 
@@ -306,12 +307,21 @@ fn uclient_follows_a_draining_nodes_redirect_to_a_live_node_and_relays() {
     );
 }
 
-/// Headless Chromium on the lab's client host, given only the front's URL: its Allocates get
-/// 300 to the live node, where both browsers relay. Chromium refuses a redirect to a loopback
-/// address, so the two nodes run on the two public addresses of the lab's VM. The front refuses
-/// UDP relays itself (`no-udp-relay`), so a relay pair can only be the live node's.
-#[test]
-fn chromium_follows_the_redirect_and_relays_through_the_live_node() {
+/// How the first node of a Chromium case sends browsers on.
+#[derive(Clone, Copy)]
+enum First {
+    /// A redirector front (`alternate-server-mode=always`) that never relays (`no-udp-relay`).
+    Front,
+    /// A pool node (`alternate-server-mode=draining`) drained with SIGUSR1, kept up by one
+    /// allocation.
+    Draining,
+}
+
+/// Headless Chromium on the lab's client host, given only the first node's URL: its Allocates
+/// get 300 to the live node, where both browsers relay. Chromium refuses a redirect to a
+/// loopback address, so the two nodes run on the two public addresses of the lab's VM, each
+/// relaying on its own: a relay pair on the second address is the live node's.
+fn chromium_is_sent_to_the_live_node(first: First) {
     let lab = match Lab::new(Vm::TwoPublic) {
         Ok(lab) => lab,
         Err(why) => return lab::skip(&why.0),
@@ -334,7 +344,26 @@ fn chromium_follows_the_redirect_and_relays_through_the_live_node() {
     };
     let live = node(lab::PUBLIC2, &[]);
     let to_live = format!("--alternate-server={}", live.udp_addr());
-    let front = node(lab::PUBLIC, &["--no-udp-relay", &to_live]);
+    let (front, _keep) = match first {
+        First::Front => (node(lab::PUBLIC, &["--no-udp-relay", &to_live]), None),
+        First::Draining => {
+            let mode = "--alternate-server-mode=draining";
+            let node = node(lab::PUBLIC, &[&to_live, mode]);
+            let server = node.udp_addr();
+            let keep = lab.in_host("client", || {
+                let local = format!("{}:0", lab::CLIENT)
+                    .parse()
+                    .expect("client address");
+                let mut keep = TurnClient::bound(local, server, USER, PASSWORD);
+                keep.allocate().expect("allocate before the drain");
+                keep
+            });
+            node.signal(libc::SIGUSR1);
+            node.wait_for_log("draining", Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("no drain; log:\n{}", node.log()));
+            (node, Some(keep))
+        }
+    };
     let urls = vec![format!("turn:{}?transport=udp", front.udp_addr())];
     let page = Page {
         urls: &urls,
@@ -348,7 +377,7 @@ fn chromium_follows_the_redirect_and_relays_through_the_live_node() {
     };
     let context = || {
         format!(
-            "{result}\nfront log:\n{}\nlive log:\n{}",
+            "{result}\nfirst node's log:\n{}\nlive node's log:\n{}",
             front.log(),
             live.log()
         )
@@ -367,4 +396,14 @@ fn chromium_follows_the_redirect_and_relays_through_the_live_node() {
         "{}",
         context()
     );
+}
+
+#[test]
+fn chromium_follows_a_redirector_front_to_the_live_node() {
+    chromium_is_sent_to_the_live_node(First::Front);
+}
+
+#[test]
+fn chromium_follows_a_draining_node_to_the_live_node() {
+    chromium_is_sent_to_the_live_node(First::Draining);
 }
