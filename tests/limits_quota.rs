@@ -245,8 +245,10 @@ fn full_means_the_next_allocation_would_be_refused_by_the_total_or_the_ceiling()
     assert!(q.is_full());
     q.release(a);
     assert!(!q.is_full());
+    assert_eq!(q.capacity(), 2);
     q.set_max_allocations(1);
     assert!(q.is_full(), "the descriptor ceiling counts too");
+    assert_eq!(q.capacity(), 1, "the lower limit");
     q.release(b);
     assert!(!q.is_full());
 }

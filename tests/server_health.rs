@@ -97,3 +97,20 @@ fn the_index_names_the_health_paths_and_unknown_paths_are_404() {
     }
     assert_eq!(get(metrics, "/healthz/extra").0, 404);
 }
+
+#[test]
+fn without_total_quota_the_capacity_is_the_descriptor_ceiling() {
+    let (server, metrics) = start_with_metrics(&[]);
+    let line = server
+        .wait_for_log(" allocations (2 descriptors each", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no descriptor line; log:\n{}", server.log()));
+    let ceiling: u64 = line
+        .split("at most ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line}"));
+    let doc = load(metrics);
+    assert_eq!(doc["capacity"]["allocations"], ceiling, "{doc}");
+    assert!(doc["capacity"]["bps"].is_null(), "{doc}");
+}

@@ -154,9 +154,14 @@ impl Quotas {
             || over(self.max_allocations.load(Ordering::Relaxed))
     }
 
-    /// `total-quota` (0: unlimited).
-    pub fn total_quota(&self) -> u32 {
-        self.total_quota.load(Ordering::Relaxed)
+    /// How many allocations fit: the lower of `total-quota` and the file-descriptor ceiling
+    /// (0: unlimited).
+    pub fn capacity(&self) -> u32 {
+        let limits = [
+            self.total_quota.load(Ordering::Relaxed),
+            self.max_allocations.load(Ordering::Relaxed),
+        ];
+        limits.into_iter().filter(|&n| n != 0).min().unwrap_or(0)
     }
 
     /// Allocations counted now.

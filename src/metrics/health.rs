@@ -59,13 +59,14 @@ impl Health {
         }
     }
 
-    /// The `/load` document. `capacity` fields are null when unlimited; `bps` counts bytes per
-    /// second, as `bps-capacity` does.
+    /// The `/load` document. `capacity` fields are null when unlimited (allocations: the lower of
+    /// `total-quota` and the file-descriptor ceiling); `bps` counts bytes per second, as
+    /// `bps-capacity` does.
     pub fn load(&self, registry: &Registry, bps: u64) -> String {
         let (allocations, quota, bps_capacity) = match &self.shared {
             Some(s) => (
                 u64::from(s.quotas().allocations()),
-                s.quotas().total_quota(),
+                s.quotas().capacity(),
                 s.capacity().rate(),
             ),
             None => (registry.snapshot().allocations, 0, 0),
