@@ -407,3 +407,43 @@ fn chromium_follows_a_redirector_front_to_the_live_node() {
 fn chromium_follows_a_draining_node_to_the_live_node() {
     chromium_is_sent_to_the_live_node(First::Draining);
 }
+
+/// SIGHUP applies a new list at once; a malformed one is refused with its line and the list in
+/// force stays (nothing lost: allocations and redirects go on).
+#[test]
+fn sighup_applies_a_new_list_and_keeps_the_old_one_when_the_new_is_malformed() {
+    let dir = TempDir::new("altreload");
+    let conf = dir.path("turnserver.conf");
+    let write = |list: &str| {
+        let text = format!(
+            "realm=tern.test\nuser={USER}:{PASSWORD}\nlistening-ip=127.0.0.1\nlistening-port=0\n\
+             no-tls\n{list}"
+        );
+        std::fs::write(&conf, text).expect("write config");
+    };
+    write("alternate-server=192.0.2.1\n");
+    let server = Server::start_args(&["-c", conf.to_str().expect("utf-8 path")]);
+    let allocate = || TurnClient::new(server.udp_addr(), USER, PASSWORD).allocate();
+    assert_eq!(allocate(), redirected_to("192.0.2.1:3478"));
+
+    write("alternate-server=192.0.2.2\nalternate-server=192.0.2.3\n");
+    server.signal(libc::SIGHUP);
+    server
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no reload; log:\n{}", server.log()));
+    assert_eq!(allocate(), redirected_to("192.0.2.2:3478"));
+    assert_eq!(allocate(), redirected_to("192.0.2.3:3478"));
+
+    write("alternate-server=192.0.2.2\nalternate-server=turn9.example.org\n");
+    server.signal(libc::SIGHUP);
+    let line = server
+        .wait_for_log("reload rejected", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no rejection; log:\n{}", server.log()));
+    assert!(line.contains("keeping"), "{line}");
+    let log = server.log();
+    assert!(
+        log.contains(":7: alternate-server: "),
+        "no line number:\n{log}"
+    );
+    assert_eq!(allocate(), redirected_to("192.0.2.2:3478"));
+}
