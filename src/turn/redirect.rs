@@ -29,14 +29,25 @@ impl Ring {
     /// The next server of `local`'s family, as coturn's `set_alternate_server`: the turn moves
     /// past every server looked at, so clients of the two families share one rotation.
     fn next_for(&self, local: SocketAddr) -> Option<&Alternate> {
-        if self.servers.iter().any(|a| a.addr == local) {
+        let canonical = |a: SocketAddr| (a.ip().to_canonical(), a.port());
+        if self
+            .servers
+            .iter()
+            .any(|a| canonical(a.addr) == canonical(local))
+        {
             return None;
         }
         let n = self.servers.len();
+        let v4 = is_v4(local);
         (0..n)
             .map(|_| &self.servers[self.next.fetch_add(1, Ordering::Relaxed) % n])
-            .find(|a| a.addr.is_ipv4() == local.is_ipv4())
+            .find(|a| is_v4(a.addr) == v4)
     }
+}
+
+/// IPv4, also in its IPv4-mapped IPv6 form (a client reaching a dual-stack socket).
+fn is_v4(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_ipv4()
 }
 
 /// The redirect lists of one configuration (rebuilt, with fresh turns, on reload).
@@ -122,6 +133,9 @@ mod tests {
             r.pick(Transport::Tcp, v6).map(|a| a.addr),
             Some(addr("[2001:db8::1]:3478"))
         );
+        let mapped = addr("[::ffff:198.51.100.1]:3478");
+        let picked = r.pick(Transport::Udp, mapped).map(|a| a.addr);
+        assert!(picked.is_some_and(|a| a.is_ipv4()), "{picked:?}");
     }
 
     #[test]
@@ -139,6 +153,8 @@ mod tests {
         assert_eq!(r.pick(Transport::Udp, local), Some(&alt("192.0.2.1:3478")));
         assert_eq!(r.pick(Transport::Udp, addr("192.0.2.1:3478")), None);
         assert_eq!(r.pick(Transport::Udp, addr("[2001:db8::5]:3478")), None);
+        let mapped_self = addr("[::ffff:192.0.2.1]:3478");
+        assert_eq!(r.pick(Transport::Udp, mapped_self), None);
     }
 
     #[test]
