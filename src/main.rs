@@ -19,7 +19,7 @@ use tern::auth::db::DbSpec;
 use tern::config::{self, Config};
 use tern::engine::Server;
 use tern::logging::{self, Logging};
-use tern::metrics::{self, MetricsServer};
+use tern::metrics::{self, Health, MetricsServer};
 
 use ops::notify::notify;
 use ops::pidfile::Pidfile;
@@ -138,7 +138,8 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     let server = Server::start(&cfg).context("cannot start")?;
     info!("peer policy: {}", server.peer_policy());
-    let metrics = start_metrics(&cfg, &server)?;
+    let health = Arc::new(Health::new(Arc::clone(server.shared())));
+    let metrics = start_metrics(&cfg, &server, &health)?;
     let pidfile = match &cfg.pidfile {
         Some(path) => Some(
             Pidfile::write(path)
@@ -149,6 +150,7 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     drop_privileges(cfg.proc_user.as_deref(), cfg.proc_group.as_deref())
         .context("cannot drop privileges")?;
     ready();
+    health.set_ready();
     run_until_stopped(args, base, cfg, &server, &logging, signals);
     if let Err(e) = notify("STOPPING=1") {
         warn!("cannot notify systemd: {e}");
@@ -170,17 +172,23 @@ fn reload_tls(server: &Server) {
     }
 }
 
-/// The Prometheus endpoint when `prometheus` is set; its address is logged like the listeners.
-fn start_metrics(cfg: &Config, server: &Server) -> anyhow::Result<Option<MetricsServer>> {
+/// The Prometheus endpoint, with `/healthz`, `/readyz` and `/load`, when `prometheus` is set;
+/// its address is logged like the listeners.
+fn start_metrics(
+    cfg: &Config,
+    server: &Server,
+    health: &Arc<Health>,
+) -> anyhow::Result<Option<MetricsServer>> {
     if !cfg.prometheus {
         return Ok(None);
     }
     let addr = metrics::listen_addr(cfg);
-    let m = MetricsServer::start(
+    let m = MetricsServer::start_with(
         addr,
         cfg.prometheus_path.clone(),
         Arc::clone(server.registry()),
         cfg.prometheus_username_labels,
+        Arc::clone(health),
     )
     .with_context(|| format!("cannot serve metrics on {addr}"))?;
     info!(
@@ -250,7 +258,7 @@ fn run_until_stopped(
                     drain_since = Some(monotonic());
                     server.drain();
                     info!(
-                        "SIGUSR1: draining: new allocations are refused; exiting when at most {} \
+                        "SIGUSR1: draining: new allocations are redirected or refused; exiting when at most {} \
                          of {} allocations remain",
                         running.drain_min_allocations,
                         server.allocations()

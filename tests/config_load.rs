@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tern::config::{
-    check_config, load, parse_str, Config, Diagnostic, ExternalIp, IpRange, LogTarget, UserSecret,
+    check_config, load, parse_str, Alternate, Config, Diagnostic, ExternalIp, IpRange, LogTarget,
+    UserSecret,
 };
 
 /// A file in a fresh temporary directory, removed on drop.
@@ -522,11 +523,11 @@ fn typed_values() {
     assert_eq!(c.log_target, LogTarget::File("/var/log/tern.log".into()));
     assert_eq!(
         c.alternate_servers,
-        ["192.0.2.1:3478".parse().expect("addr")]
+        [Alternate::new("192.0.2.1:3478".parse().expect("addr"))]
     );
     assert_eq!(
         c.tls_alternate_servers,
-        ["[2001:db8::1]:5350".parse().expect("addr")]
+        [Alternate::new("[2001:db8::1]:5350".parse().expect("addr"))]
     );
     assert_eq!(
         c.allocation_default_address_family,

@@ -7,21 +7,9 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::Duration;
-
-use support::{output_within, tern_bin, TempDir};
+use support::{run_tern, TempDir};
 
 const BASE: &str = "listening-ip=127.0.0.1\nlistening-port=0\nno-tls\nno-auth\n";
-
-/// Runs `tern ARGS` (start-up when ARGS is `-c FILE`) and returns (success, output).
-fn run(args: &[&str]) -> (bool, String) {
-    let out = output_within(Command::new(tern_bin()).args(args), Duration::from_secs(10))
-        .expect("tern exits");
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    (out.status.success(), text)
-}
 
 #[test]
 fn options_that_narrow_who_may_relay_stop_start_up_at_their_line() {
@@ -38,11 +26,11 @@ fn options_that_narrow_who_may_relay_stop_start_up_at_their_line() {
         std::fs::write(&conf, format!("{BASE}{line}\n")).unwrap();
         let conf = conf.display().to_string();
         let at = format!("{conf}:5: {name}: ");
-        let (started, text) = run(&["-c", &conf]);
+        let (started, text) = run_tern(&["-c", &conf]);
         assert!(!started, "{name}: started:\n{text}");
         assert!(text.contains(&at), "{name}: {at:?} missing:\n{text}");
         assert!(text.contains("who may"), "{name}: no reason:\n{text}");
-        let (passed, text) = run(&["check-config", &conf]);
+        let (passed, text) = run_tern(&["check-config", &conf]);
         assert!(!passed, "{name}: check-config passed:\n{text}");
         assert!(
             text.contains(&at),
@@ -58,7 +46,7 @@ fn options_where_tern_is_already_stricter_only_warn() {
         let conf = dir.path("stricter.conf");
         std::fs::write(&conf, format!("{BASE}{line}\n")).unwrap();
         let conf = conf.display().to_string();
-        let (passed, text) = run(&["check-config", &conf]);
+        let (passed, text) = run_tern(&["check-config", &conf]);
         assert!(passed, "{line}: check-config failed:\n{text}");
         assert!(
             text.contains("not implemented"),

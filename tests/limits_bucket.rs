@@ -258,3 +258,19 @@ fn capacity_follows_a_new_rate() {
     assert!(cap.is_unlimited());
     assert_eq!(passed(&mut share, &cap, 30 * SEC), 6_000_000);
 }
+
+#[test]
+fn a_capacity_is_spent_while_traffic_runs_at_its_rate_and_not_before() {
+    let cap = Capacity::new(100_000);
+    assert!(!Capacity::new(0).is_spent(0), "unlimited is never spent");
+    assert!(!cap.is_spent(SEC));
+    let mut share = CapacityShare::new();
+    let mut passed = 0u64;
+    while share.allow(&cap, SEC, 1000) {
+        passed += 1000;
+    }
+    assert!(passed > 0);
+    assert!(cap.is_spent(SEC), "the burst is gone at once");
+    // A second later the rate has refilled far more than a chunk.
+    assert!(!cap.is_spent(2 * SEC));
+}

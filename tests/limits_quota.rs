@@ -234,3 +234,21 @@ fn concurrent_acquire_release_never_exceeds_limits() {
     assert_eq!(q.allocations(), 0);
     assert_eq!(q.tracked_users(), 0);
 }
+
+#[test]
+fn full_means_the_next_allocation_would_be_refused_by_the_total_or_the_ceiling() {
+    let q = Quotas::new(1, 2);
+    assert!(!q.is_full());
+    let a = q.try_acquire("alice").unwrap();
+    assert!(!q.is_full(), "user-quota is per user, not fullness");
+    let b = q.try_acquire("bob").unwrap();
+    assert!(q.is_full());
+    q.release(a);
+    assert!(!q.is_full());
+    assert_eq!(q.capacity(), 2);
+    q.set_max_allocations(1);
+    assert!(q.is_full(), "the descriptor ceiling counts too");
+    assert_eq!(q.capacity(), 1, "the lower limit");
+    q.release(b);
+    assert!(!q.is_full());
+}

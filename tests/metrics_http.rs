@@ -106,6 +106,7 @@ fn counters(scale: u64) -> Counters {
         binding_errors: 1,
         unauthenticated_401: 4 * scale,
         allocations: 5 * scale,
+        redirects: 6 * scale,
     }
 }
 
@@ -240,6 +241,7 @@ fn scrape_sums_every_shard_with_coturn_names_and_types() {
     assert_eq!(c("turn_packet_processed"), Value::Counter(108.0));
     assert_eq!(c("turn_packet_dropped"), Value::Counter(18.0));
     assert_eq!(c("tern_malformed_packets_total"), Value::Counter(6.0));
+    assert_eq!(c("tern_redirects_total"), Value::Counter(36.0));
     assert_eq!(c("tern_dropped_packets_total"), Value::Counter(12.0));
     assert_eq!(
         c("turn_unauthenticated_401_responses"),

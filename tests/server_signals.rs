@@ -128,7 +128,10 @@ fn sigusr1_refuses_new_allocations_and_exits_after_the_last_one() {
 
 #[test]
 fn a_draining_server_redirects_to_the_alternate_server() {
-    let server = Server::start(&["--alternate-server=192.0.2.7:3479"]);
+    let server = Server::start(&[
+        "--alternate-server=192.0.2.7:3479",
+        "--alternate-server-mode=draining",
+    ]);
     let mut keep = TurnClient::new(server.udp_addr(), USER, PASSWORD);
     keep.allocate().expect("allocate before the drain");
     server.signal(libc::SIGUSR1);

@@ -41,5 +41,13 @@ fn report(
     }
     writeln!(out, "# effective settings")?;
     out.write_all(cfg.effective().as_bytes())?;
+    writeln!(
+        out,
+        "# redirects (alternate-server-mode={})",
+        cfg.alternate_server_mode
+    )?;
+    for line in cfg.redirect_summary() {
+        writeln!(out, "#   {line}")?;
+    }
     writeln!(out, "# {errors} error(s), {warnings} warning(s)")
 }

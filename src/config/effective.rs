@@ -207,16 +207,15 @@ impl Config {
         o.opt("pidfile", self.pidfile.as_ref().map(|p| p.display()));
         o.opt("proc-user", self.proc_user.as_ref());
         o.opt("proc-group", self.proc_group.as_ref());
-        o.all(
-            "alternate-server",
-            &self.alternate_servers,
-            ToString::to_string,
-        );
-        o.all(
-            "tls-alternate-server",
-            &self.tls_alternate_servers,
-            ToString::to_string,
-        );
+        for (name, list) in [
+            ("alternate-server", &self.alternate_servers),
+            ("udp-alternate-server", &self.udp_alternate_servers),
+            ("tcp-alternate-server", &self.tcp_alternate_servers),
+            ("tls-alternate-server", &self.tls_alternate_servers),
+        ] {
+            o.all(name, list, ToString::to_string);
+        }
+        o.set("alternate-server-mode", self.alternate_server_mode);
         o.flag("prometheus", self.prometheus);
         o.set("prometheus-port", self.prometheus_port);
         o.opt("prometheus-address", self.prometheus_address);

@@ -4,7 +4,7 @@
 //! The field set below is the contract between the parser and the rest of tern; the parser fills
 //! it, every other module only reads it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::stun::channel::ChannelRange;
@@ -19,6 +19,7 @@ mod help;
 mod lexer;
 mod load;
 mod options;
+mod redirect;
 mod restart;
 mod semantic;
 mod table;
@@ -31,6 +32,7 @@ pub use file::{find_config_file, parse_str, SEARCH_DIRS};
 pub use help::usage;
 pub use load::{load, Loaded};
 pub use options::{option, options, Arg, OptSpec, Status};
+pub use redirect::{Alternate, RedirectMode};
 pub use restart::{needs_restart, NEEDS_RESTART};
 pub(crate) use values::ip_range;
 pub use values::SYSLOG_FACILITIES;
@@ -220,9 +222,16 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     pub proc_user: Option<String>,
     pub proc_group: Option<String>,
-    pub alternate_servers: Vec<SocketAddr>,
-    /// `tls-alternate-server`: the 300 redirect target for TLS/DTLS clients.
-    pub tls_alternate_servers: Vec<SocketAddr>,
+    /// `alternate-server`: 300 redirect targets for clients whose transport has no list of its
+    /// own.
+    pub alternate_servers: Vec<Alternate>,
+    /// `udp-alternate-server`, `tcp-alternate-server`: the lists for UDP and TCP clients.
+    pub udp_alternate_servers: Vec<Alternate>,
+    pub tcp_alternate_servers: Vec<Alternate>,
+    /// `tls-alternate-server`: the list for TLS clients, with the ALTERNATE-DOMAIN of each.
+    pub tls_alternate_servers: Vec<Alternate>,
+    /// `alternate-server-mode`: when the lists are used.
+    pub alternate_server_mode: RedirectMode,
     /// Options given that tern accepts and ignores by design (e.g. `no-cli`), for check-config.
     pub ignored_options: Vec<String>,
     /// Where each value was given, for checks across options to name the line.
@@ -318,7 +327,10 @@ impl Default for Config {
             proc_user: None,
             proc_group: None,
             alternate_servers: Vec::new(),
+            udp_alternate_servers: Vec::new(),
+            tcp_alternate_servers: Vec::new(),
             tls_alternate_servers: Vec::new(),
+            alternate_server_mode: RedirectMode::Always,
             ignored_options: Vec::new(),
             origins: Origins::default(),
             prometheus: false,

@@ -2,6 +2,7 @@
 //! `io-engine` and `stream-connections-per-ip`. It drives the file parser, the flags, `--help` and "did you mean".
 
 use super::options::{Arg, OptSpec as O};
+use super::redirect;
 use super::values as v;
 use super::LogTarget;
 
@@ -394,15 +395,31 @@ pub(crate) static OPTIONS: &[O] = &[
         .short('o')
         .help("detach into the background"),
     O::value("alternate-server", |c, s| {
-        v::server_addr(s, 3478).map(|a| c.alternate_servers.push(a))
+        redirect::alternate(s, 3478).map(|a| c.alternate_servers.push(a))
     })
     .repeats()
-    .help("IP:port to redirect Allocate to (300 Try Alternate)"),
+    .help(
+        "IP:port to redirect Allocate to (300 Try Alternate), in turn; see alternate-server-mode",
+    ),
+    O::value("udp-alternate-server", |c, s| {
+        redirect::alternate(s, 3478).map(|a| c.udp_alternate_servers.push(a))
+    })
+    .repeats()
+    .help("IP:port for UDP clients, instead of alternate-server"),
+    O::value("tcp-alternate-server", |c, s| {
+        redirect::alternate(s, 3478).map(|a| c.tcp_alternate_servers.push(a))
+    })
+    .repeats()
+    .help("IP:port for TCP clients, instead of alternate-server"),
     O::value("tls-alternate-server", |c, s| {
-        v::server_addr(s, 5349).map(|a| c.tls_alternate_servers.push(a))
+        redirect::tls_alternate(s, 5349).map(|a| c.tls_alternate_servers.push(a))
     })
     .repeats()
-    .help("IP:port to redirect TLS/DTLS Allocate to"),
+    .help("[NAME@]IP:port for TLS clients; NAME is sent as ALTERNATE-DOMAIN"),
+    O::value("alternate-server-mode", |c, s| {
+        redirect::mode(s).map(|m| c.alternate_server_mode = m)
+    })
+    .help("when to redirect: always (coturn), draining, or full (draining or at capacity)"),
     O::todo("acme-redirect", Arg::Required)
         .help("redirect ACME HTTP challenges (no relaying involved)"),
     // Admin interfaces.

@@ -309,6 +309,12 @@ impl Server {
         &self.listeners
     }
 
+    /// The state every shard shares (drain mode, quotas, the bandwidth budget), for the health
+    /// and load endpoints.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Every shard's published counters, for the metrics endpoint.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry

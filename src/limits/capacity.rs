@@ -63,6 +63,18 @@ impl Capacity {
         (burst(self.rate()) / 8).clamp(1, MAX_CHUNK)
     }
 
+    /// Whether the budget is spent at `now_ns`: not one more chunk fits within the burst, so
+    /// traffic already runs at the capacity.
+    pub fn is_spent(&self, now_ns: u64) -> bool {
+        let rate = self.rate();
+        if rate == 0 {
+            return false;
+        }
+        let tat = self.tat.load(Ordering::Acquire);
+        let after = tat.max(now_ns).saturating_add(cost_ns(self.chunk(), rate));
+        after - now_ns > cost_ns(burst(rate), rate)
+    }
+
     /// Takes `bytes` from the budget at `now_ns` if they fit within the burst.
     pub fn try_take(&self, now_ns: u64, bytes: u64) -> bool {
         let rate = self.rate();

@@ -145,6 +145,25 @@ impl Quotas {
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
+    /// Whether the next allocation would be refused by `total-quota` or the file-descriptor
+    /// ceiling, whoever the user.
+    pub fn is_full(&self) -> bool {
+        let n = self.total.load(Ordering::Relaxed);
+        let over = |limit: u32| limit != 0 && n >= limit;
+        over(self.total_quota.load(Ordering::Relaxed))
+            || over(self.max_allocations.load(Ordering::Relaxed))
+    }
+
+    /// How many allocations fit: the lower of `total-quota` and the file-descriptor ceiling
+    /// (0: unlimited).
+    pub fn capacity(&self) -> u32 {
+        let limits = [
+            self.total_quota.load(Ordering::Relaxed),
+            self.max_allocations.load(Ordering::Relaxed),
+        ];
+        limits.into_iter().filter(|&n| n != 0).min().unwrap_or(0)
+    }
+
     /// Allocations counted now.
     pub fn allocations(&self) -> u32 {
         self.total.load(Ordering::Relaxed)

@@ -155,6 +155,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "401 answers suppressed by the rate limit",
     ),
     (
+        "tern_redirects_total",
+        Kind::Counter,
+        "Allocates answered 300 Try Alternate (alternate-server)",
+    ),
+    (
         "tern_malformed_packets_total",
         Kind::Counter,
         "Malformed packets dropped without an answer",
@@ -279,6 +284,7 @@ pub fn render(registry: &Registry, username_labels: bool) -> String {
         suppressed,
     );
 
+    single(&mut out, "tern_redirects_total", c.redirects);
     single(&mut out, "tern_malformed_packets_total", c.malformed);
     single(&mut out, "tern_dropped_packets_total", c.dropped);
 

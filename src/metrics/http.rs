@@ -1,5 +1,6 @@
 //! The Prometheus HTTP endpoint (coturn's `prometheus-port`, 9641): `GET <path>` scrapes,
-//! `GET /` says where the metrics are, anything else is 404 or 405. One thread, tiny_http.
+//! `/healthz`, `/readyz` and `/load` report health and load (`health.rs`), `GET /` says where
+//! they are, anything else is 404 or 405. One thread, tiny_http.
 
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::expose::{render, CONTENT_TYPE};
+use super::health::{Health, Rate, RATE_SAMPLE};
 use super::publish::Registry;
 use crate::config::Config;
 
@@ -32,11 +34,24 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
+    /// Without an engine behind it: `/readyz` always ready.
     pub fn start(
         addr: SocketAddr,
         path: String,
         registry: Arc<Registry>,
         username_labels: bool,
+    ) -> io::Result<MetricsServer> {
+        let health = Arc::new(Health::standalone());
+        MetricsServer::start_with(addr, path, registry, username_labels, health)
+    }
+
+    /// `health`: what `/readyz` and `/load` report.
+    pub fn start_with(
+        addr: SocketAddr,
+        path: String,
+        registry: Arc<Registry>,
+        username_labels: bool,
+        health: Arc<Health>,
     ) -> io::Result<MetricsServer> {
         let server = Server::http(addr).map_err(io::Error::other)?;
         let local = server
@@ -50,7 +65,15 @@ impl MetricsServer {
         let stop_flag = Arc::clone(&stopping);
         let thread = std::thread::Builder::new()
             .name("tern-metrics".into())
-            .spawn(move || serve(&srv, &stop_flag, &path, &registry, username_labels))?;
+            .spawn(move || {
+                let site = Site {
+                    path,
+                    registry,
+                    username_labels,
+                    health,
+                };
+                serve(&srv, &stop_flag, &site)
+            })?;
         Ok(MetricsServer {
             server,
             local,
@@ -83,27 +106,64 @@ impl Drop for MetricsServer {
     }
 }
 
-fn serve(server: &Server, stopping: &AtomicBool, path: &str, registry: &Registry, names: bool) {
+/// What the endpoint answers from.
+struct Site {
+    path: String,
+    registry: Arc<Registry>,
+    username_labels: bool,
+    health: Arc<Health>,
+}
+
+fn serve(server: &Server, stopping: &AtomicBool, site: &Site) {
+    let mut rate = Rate::default();
     loop {
-        match server.recv() {
-            Ok(req) => answer(req, path, registry, names),
+        // Wakes at least once per rate sample, so `/load` reads a recent rate.
+        let received = server.recv_timeout(RATE_SAMPLE / 2);
+        rate.sample(monotonic(), &site.registry);
+        match received {
+            Ok(Some(req)) => answer(req, site, &rate),
+            Ok(None) => {}
             Err(_) if stopping.load(Ordering::Relaxed) => return,
             // An accept error (out of file descriptors): keep serving, without spinning.
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
+        if stopping.load(Ordering::Relaxed) {
+            return;
+        }
     }
 }
 
-fn answer(req: Request, path: &str, registry: &Registry, username_labels: bool) {
+/// The metrics thread times its rate samples; the protocol core never reads a clock.
+#[allow(clippy::disallowed_methods)]
+fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn answer(req: Request, site: &Site, rate: &Rate) {
     let url = req.url();
     let url = url.split_once('?').map_or(url, |(p, _)| p);
     let text = "text/plain; charset=utf-8";
     let (status, content_type, body) = if *req.method() != Method::Get {
         (405, text, String::from("method not allowed\n"))
-    } else if url == path {
-        (200, CONTENT_TYPE, render(registry, username_labels))
+    } else if url == site.path {
+        let body = render(&site.registry, site.username_labels);
+        (200, CONTENT_TYPE, body)
+    } else if url == "/healthz" {
+        (200, text, String::from("ok\n"))
+    } else if url == "/readyz" {
+        match site.health.readiness() {
+            Ok(()) => (200, text, String::from("ready\n")),
+            Err(why) => (503, text, format!("{why}\n")),
+        }
+    } else if url == "/load" {
+        let body = site.health.load(&site.registry, rate.bps());
+        (200, "application/json", body)
     } else if url == "/" {
-        let body = format!("tern TURN server: Prometheus metrics at {path}\n");
+        let body = format!(
+            "tern TURN server: Prometheus metrics at {}, liveness at /healthz, readiness at \
+             /readyz, load at /load\n",
+            site.path
+        );
         (200, text, body)
     } else {
         (404, text, String::from("not found\n"))

@@ -43,6 +43,7 @@ counter_fields!(
     binding_errors,
     unauthenticated_401,
     allocations,
+    redirects,
 );
 
 /// Live allocations by the transport the client used (coturn's `turn_total_allocations{type}`).

@@ -12,8 +12,8 @@ use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transp
 use super::report::{allocation_event, EventKind};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
-use super::settings::Settings;
 use super::shard::{Shard, TimerKey};
+use crate::config::Alternate;
 use crate::limits::TokenBucket;
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
@@ -50,8 +50,13 @@ impl Shard {
             return r.error(ErrorCode::ALLOCATION_MISMATCH);
         }
         let settings = Arc::clone(&self.settings);
+        if let Some(alternate) = self.redirect_target(now, client) {
+            self.counters.redirects += 1;
+            return try_alternate(r, &alternate);
+        }
+        // Drain mode (coturn 4.17) with nowhere to send the client.
         if self.shared.is_draining() {
-            return refuse_while_draining(r, &settings, client.transport);
+            return r.error(ErrorCode::FORBIDDEN);
         }
         let tcp = match msg.requested_transport() {
             Some(Ok(UDP)) if settings.udp_relay => false,
@@ -185,6 +190,27 @@ impl Shard {
         written
     }
 
+    /// Where to send a new allocation from `client`, if `alternate-server-mode` redirects now
+    /// and a list has a server for it (cloned: redirects are control plane and rare).
+    pub(super) fn redirect_target(&mut self, now: Instant, client: &Client) -> Option<Alternate> {
+        let settings = Arc::clone(&self.settings);
+        let draining = self.shared.is_draining();
+        if !settings.redirects.wanted(draining, || self.is_full(now)) {
+            return None;
+        }
+        settings
+            .redirects
+            .pick(client.transport, client.local)
+            .cloned()
+    }
+
+    /// `alternate-server-mode=full`: no room for one more allocation (`total-quota` or the
+    /// file-descriptor ceiling), or `bps-capacity` spent at `now`.
+    fn is_full(&mut self, now: Instant) -> bool {
+        let ns = self.nanos(now);
+        self.shared.quotas().is_full() || self.shared.capacity().is_spent(ns)
+    }
+
     fn relay(&self, bound: Bound, expires: Instant) -> Relay {
         Relay {
             id: bound.id,
@@ -195,23 +221,16 @@ impl Shard {
     }
 }
 
-/// Drain mode (coturn 4.17): 300 Try Alternate with ALTERNATE-SERVER when one is configured for
-/// the client's transport, else 403.
-fn refuse_while_draining(
-    r: Responder<'_>,
-    settings: &Settings,
-    transport: Transport,
-) -> Option<usize> {
-    let alternate = match transport {
-        Transport::Tls => settings.tls_alternate,
-        Transport::Udp | Transport::Tcp => settings.alternate,
-    };
-    match alternate {
-        Some(addr) => r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
-            b.add_address(attr::ALTERNATE_SERVER, addr)
-        }),
-        None => r.error(ErrorCode::FORBIDDEN),
-    }
+/// 300 Try Alternate (RFC 8489 §10) with ALTERNATE-SERVER, and ALTERNATE-DOMAIN (§14.16) when
+/// the server was given with a name: signed when the request authenticated.
+pub(super) fn try_alternate(r: Responder<'_>, alternate: &Alternate) -> Option<usize> {
+    r.error_with(ErrorCode::TRY_ALTERNATE, &mut |b| {
+        b.add_address(attr::ALTERNATE_SERVER, alternate.addr)?;
+        match &alternate.domain {
+            Some(domain) => b.add_str(attr::ALTERNATE_DOMAIN, domain),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Reads and cross-checks the Allocate options (RFC 8656 §7.2 steps 3-6).

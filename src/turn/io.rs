@@ -186,6 +186,8 @@ pub struct Counters {
     pub binding_errors: u64,
     pub unauthenticated_401: u64,
     pub allocations: u64,
+    /// Allocates answered 300 Try Alternate (`alternate-server`).
+    pub redirects: u64,
 }
 
 impl Counters {
@@ -205,5 +207,6 @@ impl Counters {
         binding_errors: 0,
         unauthenticated_401: 0,
         allocations: 0,
+        redirects: 0,
     };
 }

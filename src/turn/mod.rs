@@ -11,6 +11,7 @@ mod hash;
 mod indication;
 mod io;
 mod parked;
+mod redirect;
 mod relay;
 mod report;
 mod request;

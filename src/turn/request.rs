@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::allocate::try_alternate;
 use super::allocation::{family_of, ChannelConflict};
 use super::auth_flow::{authenticate, reject, Asker, Reject};
 use super::drops::DropReason;
@@ -64,6 +65,22 @@ impl Shard {
                 // the client retransmits.
                 self.parked.park(client, msg.as_bytes(), now);
                 return None;
+            }
+            Err(Reject::Challenge(ErrorCode::UNAUTHORIZED))
+                if existing.is_none() && is_first_allocate(msg) =>
+            {
+                // As coturn: a new client is redirected before the challenge. After one, a
+                // client carries this node's nonce to the alternate, which cannot verify it,
+                // and Chromium gives up on that 401 (docs/fleet.md, "Redirects").
+                if let Some(alternate) = self.redirect_target(now, client) {
+                    if !self.may_answer_unauthenticated(now, client) {
+                        return None;
+                    }
+                    self.counters.redirects += 1;
+                    return try_alternate(r, &alternate);
+                }
+                let why = Reject::Challenge(ErrorCode::UNAUTHORIZED);
+                return self.rejected(now, unix, client, why, r);
             }
             Err(why) => return self.rejected(now, unix, client, why, r),
         };
@@ -279,4 +296,9 @@ impl Shard {
         self.schedule(slot);
         r.success(&mut |_| Ok(()))
     }
+}
+
+/// An Allocate without credentials: the first request of a new client.
+fn is_first_allocate(msg: &Message<'_>) -> bool {
+    msg.method() == Method::ALLOCATE && !msg.has_integrity() && !msg.has_integrity_sha256()
 }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::allocation::family_of;
+use super::redirect::Redirects;
 use crate::auth::{Credentials, Offer, Resolver};
 use crate::config::{Config, DefaultFamily, ExternalIp};
 use crate::limits::PeerPolicy;
@@ -62,10 +63,8 @@ pub struct Settings {
     pub(crate) channels: ChannelRange,
     /// `secure-stun`: Binding requests must authenticate.
     pub(crate) secure_stun: bool,
-    /// Where a draining server sends new allocations (300 ALTERNATE-SERVER): for UDP/TCP clients,
-    /// and for TLS clients (`tls-alternate-server`).
-    pub(crate) alternate: Option<SocketAddr>,
-    pub(crate) tls_alternate: Option<SocketAddr>,
+    /// Where and when new allocations are redirected (300 Try Alternate).
+    pub(crate) redirects: Redirects,
     /// `log-binding`: report every Binding request to the engine's log.
     pub(crate) log_binding: bool,
 }
@@ -136,8 +135,7 @@ impl Settings {
             stun_backward_compatibility: cfg.stun_backward_compatibility,
             channels: cfg.channel_numbers,
             secure_stun: cfg.secure_stun,
-            alternate: cfg.alternate_servers.first().copied(),
-            tls_alternate: cfg.tls_alternate_servers.first().copied(),
+            redirects: Redirects::from_config(cfg),
             log_binding: cfg.log_binding,
         })
     }

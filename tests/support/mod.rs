@@ -298,6 +298,16 @@ pub fn output_within(cmd: &mut Command, timeout: Duration) -> Result<Output, Str
     })
 }
 
+/// Runs `tern ARGS` to completion (start-up when ARGS is `-c FILE`, or a tool such as
+/// `check-config`): whether it succeeded, and its stderr then stdout.
+pub fn run_tern(args: &[&str]) -> (bool, String) {
+    let out = output_within(Command::new(tern_bin()).args(args), Duration::from_secs(10))
+        .expect("tern exits");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
+}
+
 fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();

@@ -55,6 +55,8 @@ pub struct TurnClient {
     offered: Option<Vec<u8>>,
     /// The last success response, as received.
     last: Vec<u8>,
+    /// The last error response a request ended with.
+    last_refusal: Vec<u8>,
 }
 
 impl TurnClient {
@@ -84,6 +86,7 @@ impl TurnClient {
             sha256: None,
             offered: None,
             last: Vec::new(),
+            last_refusal: Vec::new(),
         }
     }
 
@@ -104,6 +107,11 @@ impl TurnClient {
     /// The bytes of the last success response.
     pub fn last_reply(&self) -> &[u8] {
         &self.last
+    }
+
+    /// The bytes of the last error response a request ended with (not a 401/438 challenge).
+    pub fn last_refusal(&self) -> &[u8] {
+        &self.last_refusal
     }
 
     /// The PASSWORD-ALGORITHMS value of the last 401/438, if it had one.
@@ -229,6 +237,7 @@ impl TurnClient {
                 continue;
             }
             let alternate = msg.address(attr::ALTERNATE_SERVER).and_then(Result::ok);
+            self.last_refusal.clone_from(&reply);
             return Err(Refused { code, alternate });
         }
         panic!("{method:?}: challenged three times in a row");
