@@ -38,6 +38,7 @@ use tracing::{error, info, warn};
 
 use crate::auth::Resolver;
 use crate::config::Config;
+use crate::fleet;
 use crate::metrics::{Registry, UserTrafficBatch};
 use crate::net;
 use crate::turn::{self, Settings, Shared, Transport};
@@ -138,6 +139,7 @@ impl Server {
             engine: choice.kind(),
             answer_wakes: Vec::new(),
         };
+        join_fleet(cfg, &server, &settings)?;
         // Without rings each portable shard relays for every transport on its own slice of the
         // port range. With rings, the rings carry UDP clients and get the slices; the portable
         // shards, which then serve only TCP and TLS clients, pick from the whole range and step
@@ -375,6 +377,10 @@ impl Server {
         if let Some(resolver) = settings.resolver() {
             wake_on_answers(resolver, index, &wake);
         }
+        if let Some(fleet) = self.shared.fleet() {
+            let wake = Arc::clone(&wake);
+            fleet.set_waker(index, Box::new(move || wake()));
+        }
         self.answer_wakes.push((index, wake));
     }
 
@@ -551,6 +557,56 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) -> Option<u64>
             None
         }
     }
+}
+
+/// Joins the fleet `redis-statsdb` names (docs/fleet.md): this node's listeners and
+/// `external-ip` mapping as the other nodes reach them, and its load read at every beat.
+fn join_fleet(cfg: &Config, server: &Server, settings: &Settings) -> Result<(), EngineError> {
+    let shared = Arc::downgrade(&server.shared);
+    let load = Box::new(move || match shared.upgrade() {
+        Some(shared) => {
+            let quotas = shared.quotas();
+            let capacity = match quotas.total_quota() {
+                0 => quotas.max_allocations(),
+                n => n,
+            };
+            fleet::Load {
+                allocations: u64::from(quotas.allocations()),
+                capacity: u64::from(capacity),
+                draining: shared.is_draining(),
+            }
+        }
+        None => fleet::Load::default(),
+    });
+    let reached = |t: Transport| -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for (transport, addr) in &server.listeners {
+            let addr = settings.advertised(*addr);
+            if *transport == t && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out
+    };
+    let identity = fleet::Identity {
+        listen: reached(Transport::Udp),
+        tls: reached(Transport::Tls),
+        relay: settings
+            .external()
+            .iter()
+            .filter(|(real, public)| real != public)
+            .map(|(real, public)| (*public, *real))
+            .collect(),
+        ports: (cfg.min_port, cfg.max_port),
+    };
+    let Some(fleet) =
+        fleet::Fleet::from_config(cfg, identity, load).map_err(EngineError::Settings)?
+    else {
+        return Ok(());
+    };
+    server.registry.set_fleet(Arc::clone(fleet.stats()));
+    server.shared.set_fleet(fleet);
+    Ok(())
 }
 
 /// Lets the user database resolver wake shard `index` when an answer it waits for is in.
