@@ -219,6 +219,18 @@ struct Inner {
     stats: Arc<FleetStats>,
 }
 
+impl Inner {
+    /// Counts an Allocate the fleet cannot count now (`fleet-redis-down`); whether it goes on.
+    fn admits_while_down(&self) -> bool {
+        let (admit, counter) = match self.when_down {
+            FleetDown::Open => (true, &self.stats.admitted_down),
+            FleetDown::Closed => (false, &self.stats.refused_down),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        admit
+    }
+}
+
 /// The handle shards and the engine use; dropping it stops the thread, which withdraws the
 /// node's record and leases first.
 pub struct Fleet {
@@ -359,22 +371,11 @@ impl Fleet {
 
     /// A full queue: Redis is far slower than the Allocates, treated like a Redis that is down.
     fn overloaded(&self) -> Admission {
-        match self.inner.when_down {
-            FleetDown::Open => {
-                self.inner
-                    .stats
-                    .admitted_down
-                    .fetch_add(1, Ordering::Relaxed);
-                // Not counted in Redis: nothing to release later.
-                Admission::Granted(Lease(0))
-            }
-            FleetDown::Closed => {
-                self.inner
-                    .stats
-                    .refused_down
-                    .fetch_add(1, Ordering::Relaxed);
-                Admission::Unavailable
-            }
+        if self.inner.admits_while_down() {
+            // Not counted in Redis: nothing to release later.
+            Admission::Granted(Lease(0))
+        } else {
+            Admission::Unavailable
         }
     }
 
@@ -631,22 +632,11 @@ impl Session<'_> {
 
     /// The answer when the fleet cannot count this allocation (`fleet-redis-down`).
     fn down(&mut self, n: u64, user: &str) -> Answer {
-        match self.inner.when_down {
-            FleetDown::Open => {
-                self.inner
-                    .stats
-                    .admitted_down
-                    .fetch_add(1, Ordering::Relaxed);
-                self.live.insert(n, user.to_owned());
-                Answer::Granted(n)
-            }
-            FleetDown::Closed => {
-                self.inner
-                    .stats
-                    .refused_down
-                    .fetch_add(1, Ordering::Relaxed);
-                Answer::Unavailable
-            }
+        if self.inner.admits_while_down() {
+            self.live.insert(n, user.to_owned());
+            Answer::Granted(n)
+        } else {
+            Answer::Unavailable
         }
     }
 

@@ -45,14 +45,7 @@ impl FleetPeers {
         if own != addr {
             return own;
         }
-        match self
-            .peers
-            .iter()
-            .find(|p| p.public == addr.ip() && in_ports(p, addr.port()))
-        {
-            Some(p) => SocketAddr::new(p.private, addr.port()),
-            None => addr,
-        }
+        self.swap(addr, |p| (p.public, p.private))
     }
 
     /// The address a client is told for a relay or peer at `addr`: the inverse of `internal`.
@@ -61,14 +54,16 @@ impl FleetPeers {
         if own != addr {
             return own;
         }
-        match self
-            .peers
-            .iter()
-            .find(|p| p.private == addr.ip() && in_ports(p, addr.port()))
-        {
-            Some(p) => SocketAddr::new(p.public, addr.port()),
-            None => addr,
-        }
+        self.swap(addr, |p| (p.private, p.public))
+    }
+
+    /// `addr` with its IP replaced by the `(from, to)` pair of the node whose `from` it is.
+    fn swap(&self, addr: SocketAddr, pair: impl Fn(&PeerNode) -> (IpAddr, IpAddr)) -> SocketAddr {
+        let found = self.peers.iter().find_map(|p| {
+            let (from, to) = pair(p);
+            (from == addr.ip() && in_ports(p, addr.port())).then_some(to)
+        });
+        found.map_or(addr, |ip| SocketAddr::new(ip, addr.port()))
     }
 
     /// Whether the policy admits `peer` (ChannelBind, Send): as any peer, or as another live
