@@ -7,8 +7,8 @@
 //! One thread talks to Redis, as the user database resolver does (docs/architecture.md,
 //! "Threads"): a shard asks about an Allocate and parks it, the thread runs one atomic script,
 //! stores the answer and wakes the shard, which runs the request again and takes the answer.
-//! The same thread beats every third of `fleet-lease-time`: it moves its leases' expiry forward,
-//! publishes its node record and reads everybody else's. A node that dies stops beating, and its
+//! The same thread beats every second: it publishes its node record and reads everybody else's,
+//! and every third of `fleet-lease-time` it moves its leases' expiry forward. A node that dies stops beating, and its
 //! leases and record lapse within the lease time; nothing has to clean up after it.
 
 mod redis;
@@ -27,6 +27,9 @@ use crate::config::{Config, FleetDown};
 
 use self::redis::Acquired;
 
+/// How often a node publishes its record and reads the others': a new node is seen (and its
+/// relay addresses mapped) within about this long.
+const BEAT: Duration = Duration::from_secs(1);
 /// A connection attempt after a failure waits this long: a dead Redis is not hammered.
 const BACKOFF: Duration = Duration::from_secs(1);
 /// An answer not taken by its request within this long is given back (the client went away).
@@ -459,6 +462,8 @@ struct Session<'a> {
     next: u64,
     /// Foreign keys already named in the log.
     logged: HashSet<String>,
+    /// A command failed since the leases were last refreshed: refresh them at the next beat.
+    unsynced: bool,
 }
 
 /// The thread's one clock read: when to beat, and how old an unclaimed answer is.
@@ -475,9 +480,13 @@ fn serve(inner: &Inner, identity: &Identity, load: &LoadFn) {
         live: HashMap::new(),
         next: 1,
         logged: HashSet::new(),
+        unsynced: false,
     };
-    let interval = (inner.lease / 3).max(Duration::from_secs(1));
+    // Leases are refreshed every third of their time (they survive two missed refreshes), and
+    // at once after a failure: a Redis that restarted empty has them back within a beat.
+    let refresh_every = (inner.lease / 3).max(BEAT);
     let mut next_beat = clock();
+    let mut next_refresh = next_beat;
     loop {
         let (questions, releases, closed) = {
             let mut work = lock(&inner.work);
@@ -514,8 +523,11 @@ fn serve(inner: &Inner, identity: &Identity, load: &LoadFn) {
         let now = clock();
         if now >= next_beat {
             s.sweep(now);
-            s.beat(identity, load(), now);
-            next_beat = now + interval;
+            let refresh = now >= next_refresh || s.unsynced;
+            if s.beat(identity, load(), now, refresh) && refresh {
+                next_refresh = now + refresh_every;
+            }
+            next_beat = now + BEAT;
         }
     }
 }
@@ -548,6 +560,7 @@ impl Session<'_> {
 
     fn failed(&mut self, why: &str) {
         self.conn = None;
+        self.unsynced = true;
         self.inner.stats.failures.fetch_add(1, Ordering::Relaxed);
         if self.failed_at.is_none() {
             let then = match self.inner.when_down {
@@ -701,29 +714,37 @@ impl Session<'_> {
         }
     }
 
-    fn beat(&mut self, identity: &Identity, load: Load, now: Instant) {
+    /// Publishes this node's record and reads the others', refreshing the leases first when
+    /// `refresh`; whether Redis answered.
+    fn beat(&mut self, identity: &Identity, load: Load, now: Instant, refresh: bool) -> bool {
         if self.conn().is_none() {
             self.stale_view(now);
-            return;
+            return false;
         }
         let lease_ms = self.lease_ms();
-        let leases: Vec<(&str, String)> = self
-            .live
-            .iter()
-            .map(|(n, u)| (u.as_str(), format!("{}/{n}", self.inner.node)))
-            .collect();
+        let leases: Vec<(&str, String)> = if refresh {
+            self.live
+                .iter()
+                .map(|(n, u)| (u.as_str(), format!("{}/{n}", self.inner.node)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let fields = record(identity, load);
         let node = &self.inner.node;
         let beat = match self.conn.as_mut() {
             Some(conn) => redis::refresh(conn, &leases, lease_ms).and_then(|skipped| {
                 redis::beat(conn, node, lease_ms, &fields).map(|nodes| (skipped, nodes))
             }),
-            None => return,
+            None => return false,
         };
         drop(leases);
         match beat {
             Ok((skipped, nodes)) => {
                 self.recovered();
+                if refresh {
+                    self.unsynced = false;
+                }
                 if skipped > 0 {
                     self.foreign(String::from("tern/fleet/user/*"));
                 }
@@ -731,10 +752,12 @@ impl Session<'_> {
                     Some(nodes) => self.publish_view(nodes, now),
                     None => self.foreign(String::from(redis::NODES)),
                 }
+                true
             }
             Err(e) => {
                 self.failed(&e.0);
                 self.stale_view(now);
+                false
             }
         }
     }
@@ -782,6 +805,24 @@ impl Session<'_> {
             return;
         };
         let changed = *view.peers != peers;
+        for node in nodes
+            .iter()
+            .filter(|n| !view.nodes.iter().any(|o| o.id == n.id))
+        {
+            info!(
+                "fleet: node {} joined (listeners {}, relay {})",
+                node.id,
+                addrs(&node.listen),
+                relay_pairs(&node.relay)
+            );
+        }
+        for node in view
+            .nodes
+            .iter()
+            .filter(|o| !nodes.iter().any(|n| n.id == o.id))
+        {
+            info!("fleet: node {} left", node.id);
+        }
         view.nodes = nodes;
         view.at = Some(now);
         if changed {
@@ -808,20 +849,24 @@ fn addrs(list: &[SocketAddr]) -> String {
     items.join(" ")
 }
 
-/// This node's record: the fields [`parse_record`] reads.
-fn record(identity: &Identity, load: Load) -> Vec<(&'static str, String)> {
-    let relay: Vec<String> = identity
-        .relay
+/// `PUBLIC=PRIVATE` pairs, blank-separated.
+fn relay_pairs(pairs: &[(IpAddr, IpAddr)]) -> String {
+    let items: Vec<String> = pairs
         .iter()
         .map(|(public, private)| format!("{public}={private}"))
         .collect();
+    items.join(" ")
+}
+
+/// This node's record: the fields [`parse_record`] reads.
+fn record(identity: &Identity, load: Load) -> Vec<(&'static str, String)> {
     vec![
         ("allocations", load.allocations.to_string()),
         ("capacity", load.capacity.to_string()),
         ("draining", u8::from(load.draining).to_string()),
         ("listen", addrs(&identity.listen)),
         ("tls", addrs(&identity.tls)),
-        ("relay", relay.join(" ")),
+        ("relay", relay_pairs(&identity.relay)),
         (
             "ports",
             format!("{}-{}", identity.ports.0, identity.ports.1),
