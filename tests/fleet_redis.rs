@@ -119,6 +119,28 @@ fn user_quota_holds_across_three_nodes_and_a_killed_node_releases_its_leases() {
     );
 }
 
+/// total-quota=3 over two nodes: three allocations of different users anywhere, the fourth
+/// refused on both nodes.
+#[test]
+fn total_quota_holds_across_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let quota = ["--fleet-quotas", "--total-quota=3"];
+    let nodes = [
+        node(&redis, "127.0.0.2", &quota),
+        node(&redis, "127.0.0.3", &quota),
+    ];
+    let mut held = Vec::new();
+    for (user, n) in [("alice", 0), ("bob", 1), ("carol", 0)] {
+        let (client, outcome) = allocate(&nodes[n], user);
+        assert!(relayed(&outcome), "{user}: {outcome:?}\n{}", nodes[n].log());
+        held.push(client);
+    }
+    for n in &nodes {
+        let (_c, fourth) = allocate(n, "dave");
+        assert_eq!(fourth, Outcome::Error(486), "{}", n.log());
+    }
+}
+
 /// Redis stops: `fleet-redis-down=open` admits within the node's own quota (one log line, then
 /// counted in the fleet once Redis is back), `closed` refuses with 508; both recover when Redis
 /// starts again.
