@@ -66,6 +66,21 @@ fn redis_cmd(redis: &Redis, args: &[&str]) -> redis::Value {
     cmd.query(&mut conn).expect("redis command")
 }
 
+/// `tern_fleet_events_total{event}` scraped from `server`'s metrics endpoint.
+fn fleet_events(server: &Server, event: &str) -> f64 {
+    let line = server
+        .wait_for_log("metrics on http://", SLACK)
+        .unwrap_or_else(|| panic!("no metrics line; log:\n{}", server.log()));
+    let url = line.split("metrics on http://").nth(1).expect("an address");
+    let addr: SocketAddr = url[..url.find('/').expect("a path")]
+        .parse()
+        .expect("metrics address");
+    let (body, scrape) = support::metrics::fetch(addr);
+    let labels = [("event", event)];
+    support::metrics::find(&scrape, "tern_fleet_events_total", &labels)
+        .unwrap_or_else(|| panic!("no tern_fleet_events_total{{event={event:?}}}:\n{body}"))
+}
+
 /// user-quota=2 over three nodes: two allocations anywhere, the third refused on every node;
 /// an allocation that ends gives its place back at once; a node killed with SIGKILL gives its
 /// places back within the lease time.
@@ -147,24 +162,18 @@ fn total_quota_holds_across_nodes() {
 #[test]
 fn redis_stopped_and_started_again_follows_fleet_redis_down() {
     let Some(redis) = Redis::start() else { return };
-    let open = node(
-        &redis,
-        "127.0.0.2",
-        &[
-            "--fleet-quotas",
-            "--user-quota=1",
-            "--fleet-redis-down=open",
-        ],
-    );
-    let closed = node(
-        &redis,
-        "127.0.0.3",
-        &[
-            "--fleet-quotas",
-            "--user-quota=1",
-            "--fleet-redis-down=closed",
-        ],
-    );
+    let metrics = [
+        "--prometheus",
+        "--prometheus-port=0",
+        "--prometheus-address=127.0.0.1",
+    ];
+    let with = |down: &'static str| {
+        let mut args = vec!["--fleet-quotas", "--user-quota=1", down];
+        args.extend_from_slice(&metrics);
+        args
+    };
+    let open = node(&redis, "127.0.0.2", &with("--fleet-redis-down=open"));
+    let closed = node(&redis, "127.0.0.3", &with("--fleet-redis-down=closed"));
     let logs = || format!("open:\n{}\nclosed:\n{}", open.log(), closed.log());
     let (_alice, a) = allocate(&open, "alice");
     assert!(relayed(&a), "{a:?}");
@@ -183,6 +192,8 @@ fn redis_stopped_and_started_again_follows_fleet_redis_down() {
     assert!(relayed(&d2), "{d2:?}");
     let unreachable = open.log().matches(" unreachable: ").count();
     assert_eq!(unreachable, 1, "one log line for the outage\n{}", logs());
+    assert!(fleet_events(&open, "admitted_redis_down") >= 2.0);
+    assert!(fleet_events(&closed, "refused_redis_down") >= 1.0);
 
     redis.borrow_mut().resume();
     let within = Duration::from_secs(LEASE_S) + SLACK;
