@@ -164,3 +164,89 @@ impl Shard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ExternalIp};
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// This node: 10.0.0.10 behind 203.0.113.10; the other node: 10.0.1.11 behind 203.0.113.11.
+    fn setup(denied: &str) -> (Settings, FleetPeers) {
+        let mut cfg = Config {
+            no_auth: true,
+            external_ips: vec![ExternalIp {
+                public: ip("203.0.113.10"),
+                private: Some(ip("10.0.0.10")),
+            }],
+            ..Config::default()
+        };
+        if !denied.is_empty() {
+            cfg.denied_peer_ips
+                .push(crate::config::ip_range(denied).unwrap());
+        }
+        let settings =
+            Settings::from_config(&cfg, &[sa("10.0.0.10:3478")], &[ip("10.0.0.10")]).unwrap();
+        let peers = FleetPeers {
+            generation: 1,
+            peers: Arc::new(vec![PeerNode {
+                public: ip("203.0.113.11"),
+                private: ip("10.0.1.11"),
+                ports: (49152, 65535),
+            }]),
+        };
+        (settings, peers)
+    }
+
+    #[test]
+    fn another_nodes_public_relay_address_maps_to_its_private_one_and_back() {
+        let (s, fleet) = setup("");
+        assert_eq!(
+            fleet.internal(&s, sa("203.0.113.11:50000")),
+            sa("10.0.1.11:50000")
+        );
+        assert_eq!(
+            fleet.advertised(&s, sa("10.0.1.11:50000")),
+            sa("203.0.113.11:50000")
+        );
+        // Off its relay ports, and this node's own external-ip, are not the fleet's business.
+        assert_eq!(
+            fleet.internal(&s, sa("203.0.113.11:3478")),
+            sa("203.0.113.11:3478")
+        );
+        assert_eq!(
+            fleet.internal(&s, sa("203.0.113.10:50000")),
+            sa("10.0.0.10:50000")
+        );
+        let empty = FleetPeers::default();
+        assert_eq!(
+            empty.internal(&s, sa("203.0.113.11:50000")),
+            sa("203.0.113.11:50000")
+        );
+    }
+
+    #[test]
+    fn a_fleet_member_is_admitted_on_its_relay_ports_and_nothing_else_of_the_range() {
+        let (s, fleet) = setup("");
+        assert!(fleet.admits(&s, sa("10.0.1.11:50000")));
+        assert!(fleet.admits_ip(&s, ip("10.0.1.11")));
+        assert!(!fleet.admits(&s, sa("10.0.1.11:22")), "not a relay port");
+        assert!(!fleet.admits(&s, sa("10.0.1.12:50000")));
+        assert!(!fleet.admits_ip(&s, ip("10.0.1.12")));
+        assert!(!FleetPeers::default().admits(&s, sa("10.0.1.11:50000")));
+    }
+
+    #[test]
+    fn denied_peer_ip_wins_over_fleet_membership() {
+        let (s, fleet) = setup("10.0.1.0/24");
+        assert!(!fleet.admits(&s, sa("10.0.1.11:50000")));
+        assert!(!fleet.admits_ip(&s, ip("10.0.1.11")));
+    }
+}
