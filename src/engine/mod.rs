@@ -589,7 +589,10 @@ fn join_fleet(cfg: &Config, server: &Server, settings: &Settings) -> Result<(), 
         out
     };
     let identity = fleet::Identity {
-        listen: reached(Transport::Udp),
+        listen: match reached(Transport::Udp) {
+            udp if udp.is_empty() => reached(Transport::Tcp),
+            udp => udp,
+        },
         tls: reached(Transport::Tls),
         relay: settings
             .external()
