@@ -563,20 +563,32 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) -> Option<u64>
 /// `external-ip` mapping as the other nodes reach them, and its load read at every beat.
 fn join_fleet(cfg: &Config, server: &Server, settings: &Settings) -> Result<(), EngineError> {
     let shared = Arc::downgrade(&server.shared);
-    let load = Box::new(move || match shared.upgrade() {
-        Some(shared) => {
-            let quotas = shared.quotas();
-            let capacity = match quotas.total_quota() {
-                0 => quotas.max_allocations(),
-                n => n,
-            };
-            fleet::Load {
-                allocations: u64::from(quotas.allocations()),
-                capacity: u64::from(capacity),
-                draining: shared.is_draining(),
-            }
+    let registry = Arc::clone(&server.registry);
+    let relayed = move || {
+        let c = registry.snapshot();
+        c.client_tx_bytes.wrapping_add(c.peer_tx_bytes)
+    };
+    let mut last = (clock::now().0, relayed());
+    let load = Box::new(move || {
+        let Some(shared) = shared.upgrade() else {
+            return fleet::Load::default();
+        };
+        let (now, bytes) = (clock::now().0, relayed());
+        let ms = now.saturating_duration_since(last.0).as_millis().max(1) as u64;
+        let bps = bytes.saturating_sub(last.1).saturating_mul(1000) / ms;
+        last = (now, bytes);
+        let quotas = shared.quotas();
+        let capacity = match quotas.total_quota() {
+            0 => quotas.max_allocations(),
+            n => n,
+        };
+        fleet::Load {
+            allocations: u64::from(quotas.allocations()),
+            capacity: u64::from(capacity),
+            draining: shared.is_draining(),
+            bps,
+            bps_capacity: shared.capacity().rate(),
         }
-        None => fleet::Load::default(),
     });
     let reached = |t: Transport| -> Vec<SocketAddr> {
         let mut out = Vec::new();

@@ -74,6 +74,10 @@ pub struct Load {
     /// when unknown.
     pub capacity: u64,
     pub draining: bool,
+    /// Bytes per second relayed (to clients and to peers) over the last beat.
+    pub bps: u64,
+    /// `bps-capacity`; 0 when unlimited.
+    pub bps_capacity: u64,
 }
 
 /// Another live node, as it published itself.
@@ -103,8 +107,11 @@ impl Node {
         }
     }
 
-    fn full(&self) -> bool {
-        self.load.capacity != 0 && self.load.allocations >= self.load.capacity
+    /// At its allocation capacity, or relaying its whole `bps-capacity`.
+    pub fn full(&self) -> bool {
+        let l = &self.load;
+        (l.capacity != 0 && l.allocations >= l.capacity)
+            || (l.bps_capacity != 0 && l.bps >= l.bps_capacity)
     }
 }
 
@@ -203,7 +210,7 @@ struct View {
 }
 
 type Wake = Box<dyn Fn() + Send + Sync>;
-type LoadFn = Box<dyn Fn() -> Load + Send>;
+type LoadFn = Box<dyn FnMut() -> Load + Send>;
 
 struct Inner {
     node: String,
@@ -251,7 +258,7 @@ impl Fleet {
     pub fn from_config(
         cfg: &Config,
         identity: Identity,
-        load: LoadFn,
+        mut load: LoadFn,
     ) -> Result<Option<Fleet>, String> {
         let Some(conn) = &cfg.redis_statsdb else {
             return Ok(None);
@@ -283,7 +290,7 @@ impl Fleet {
         let worker = Arc::clone(&inner);
         std::thread::Builder::new()
             .name(String::from("tern-fleet"))
-            .spawn(move || serve(&worker, &identity, &load))
+            .spawn(move || serve(&worker, &identity, &mut load))
             .map_err(|e| format!("cannot start the fleet thread: {e}"))?;
         info!(
             "fleet: node {} on {}; quotas across the fleet {}, relaying to other nodes {}, lease {} s, \
@@ -472,7 +479,7 @@ fn clock() -> Instant {
     Instant::now()
 }
 
-fn serve(inner: &Inner, identity: &Identity, load: &LoadFn) {
+fn serve(inner: &Inner, identity: &Identity, load: &mut LoadFn) {
     let mut s = Session {
         inner,
         conn: None,
@@ -864,6 +871,8 @@ fn record(identity: &Identity, load: Load) -> Vec<(&'static str, String)> {
         ("allocations", load.allocations.to_string()),
         ("capacity", load.capacity.to_string()),
         ("draining", u8::from(load.draining).to_string()),
+        ("bps", load.bps.to_string()),
+        ("bps-capacity", load.bps_capacity.to_string()),
         ("listen", addrs(&identity.listen)),
         ("tls", addrs(&identity.tls)),
         ("relay", relay_pairs(&identity.relay)),
@@ -903,6 +912,9 @@ fn parse_record(id: &str, fields: &[(String, String)]) -> Option<Node> {
             allocations: get("allocations")?.parse().ok()?,
             capacity: get("capacity")?.parse().ok()?,
             draining: get("draining")? == "1",
+            // Absent from a node of an earlier version during a rolling upgrade.
+            bps: get("bps").map_or(Some(0), |v| v.parse().ok())?,
+            bps_capacity: get("bps-capacity").map_or(Some(0), |v| v.parse().ok())?,
         },
         listen: list("listen")?,
         tls: list("tls")?,
@@ -922,6 +934,7 @@ mod tests {
                 allocations,
                 capacity,
                 draining,
+                ..Load::default()
             },
             listen: vec!["192.0.2.1:3478".parse().unwrap()],
             ..Node::default()
@@ -938,6 +951,11 @@ mod tests {
         ];
         assert_eq!(least_loaded(&nodes).map(|n| n.id), Some("d".into()));
         assert_eq!(least_loaded(&nodes[1..3]), None);
+        let mut busy = nodes.clone();
+        busy[3].load.bps = 2_000_000;
+        busy[3].load.bps_capacity = 1_000_000;
+        assert!(busy[3].full(), "relaying its whole bps-capacity");
+        assert_eq!(least_loaded(&busy).map(|n| n.id), Some("a".into()));
     }
 
     #[test]
@@ -955,6 +973,8 @@ mod tests {
             allocations: 3,
             capacity: 100,
             draining: true,
+            bps: 12_000,
+            bps_capacity: 1_000_000,
         };
         let fields: Vec<(String, String)> = record(&identity, load)
             .into_iter()
@@ -969,5 +989,12 @@ mod tests {
         bad[5].1 = String::from("not=an address");
         assert_eq!(parse_record("n1", &bad), None);
         assert_eq!(parse_record("n1", &[]), None);
+        let earlier: Vec<(String, String)> = fields
+            .iter()
+            .filter(|(f, _)| !f.starts_with("bps"))
+            .cloned()
+            .collect();
+        let old = parse_record("n1", &earlier).expect("a record without bps reads");
+        assert_eq!((old.load.bps, old.load.bps_capacity), (0, 0));
     }
 }
