@@ -132,6 +132,38 @@ fn user_quota_holds_across_three_nodes_and_a_killed_node_releases_its_leases() {
         since_kill >= Duration::from_secs(1),
         "the lease outlived the node for a while, as it must: {since_kill:?}"
     );
+    // The killed node's record is gone too; the live ones say where they listen.
+    let records = || node_records(&redis);
+    let deadline = Instant::now() + within;
+    while records().len() != 2 {
+        assert!(Instant::now() < deadline, "{:?}", records());
+        thread::sleep(Duration::from_millis(200));
+    }
+    let listening: Vec<String> = records().into_iter().map(|r| r["listen"].clone()).collect();
+    for n in [&nodes[0], &nodes[2]] {
+        assert!(
+            listening.contains(&n.udp_addr().to_string()),
+            "{listening:?}"
+        );
+    }
+}
+
+/// Every node record in Redis, as field → value.
+fn node_records(redis: &Redis) -> Vec<std::collections::HashMap<String, String>> {
+    let ids: Vec<String> = match redis_cmd(redis, &["ZRANGE", "tern/fleet/nodes", "0", "-1"]) {
+        redis::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| redis::from_redis_value(v).ok())
+            .collect(),
+        _ => Vec::new(),
+    };
+    ids.iter()
+        .map(|id| {
+            let key = format!("tern/fleet/node/{id}");
+            redis::from_redis_value(&redis_cmd(redis, &["HGETALL", &key])).unwrap_or_default()
+        })
+        .filter(|r: &std::collections::HashMap<String, String>| !r.is_empty())
+        .collect()
 }
 
 /// total-quota=3 over two nodes: three allocations of different users anywhere, the fourth
