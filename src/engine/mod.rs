@@ -69,6 +69,10 @@ pub struct Server {
     answer_wakes: Vec<(usize, AnswerWake)>,
 }
 
+/// How long a stopping server waits to withdraw from the fleet (a Redis round trip or two; a
+/// Redis that does not answer is left to let the leases lapse).
+const FLEET_LEAVE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Wakes one shard's loop (see `Server::wake_on_answers`).
 type AnswerWake = Arc<dyn Fn() + Send + Sync>;
 
@@ -435,6 +439,9 @@ impl Server {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");
             }
+        }
+        if let Some(fleet) = self.shared.fleet() {
+            fleet.leave(FLEET_LEAVE);
         }
     }
 }

@@ -198,6 +198,8 @@ struct Work {
     questions: VecDeque<Question>,
     releases: Vec<u64>,
     closed: bool,
+    /// The thread withdrew the node and ended.
+    left: bool,
 }
 
 /// The other live nodes, replaced whole at every beat.
@@ -433,6 +435,34 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// Withdraws this node from the fleet (its leases, after the releases already asked for,
+    /// and its record) and waits for that, up to `within`: a node that stops is not counted
+    /// until its leases lapse. Called once the shards have ended their allocations.
+    pub fn leave(&self, within: Duration) {
+        let mut work = lock(&self.inner.work);
+        work.closed = true;
+        self.inner.ready.notify_all();
+        let deadline = clock() + within;
+        while !work.left {
+            let left = deadline.saturating_duration_since(clock());
+            if left.is_zero() {
+                warn!(
+                    "fleet: could not withdraw from {} in time; its leases lapse by themselves",
+                    self.inner.describe
+                );
+                return;
+            }
+            work = self
+                .inner
+                .ready
+                .wait_timeout(work, left)
+                .map(|(w, _)| w)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         lock(&self.inner.work).closed = true;
@@ -525,6 +555,8 @@ fn serve(inner: &Inner, identity: &Identity, load: &mut LoadFn) {
         }
         if closed {
             s.leave();
+            lock(&inner.work).left = true;
+            inner.ready.notify_all();
             return;
         }
         let now = clock();
