@@ -166,6 +166,29 @@ fn node_records(redis: &Redis) -> Vec<std::collections::HashMap<String, String>>
         .collect()
 }
 
+/// A node stopped with SIGTERM withdraws its leases and record before it exits: its places are
+/// free at once, long before the lease time.
+#[test]
+fn a_stopped_node_withdraws_at_once() {
+    let Some(redis) = Redis::start() else { return };
+    let quota = ["--fleet-quotas", "--user-quota=1", "--fleet-lease-time=600"];
+    let mut one = node(&redis, "127.0.0.2", &quota);
+    let two = node(&redis, "127.0.0.3", &quota);
+    let (_alice, a) = allocate(&one, "alice");
+    assert!(relayed(&a), "{a:?}");
+    let (_refused, b) = allocate(&two, "alice");
+    assert_eq!(b, Outcome::Error(486));
+    one.signal(libc::SIGTERM);
+    assert!(
+        one.wait_exit(Duration::from_secs(10)).is_some(),
+        "{}",
+        one.log()
+    );
+    let (_again, c) = allocate(&two, "alice");
+    assert!(relayed(&c), "{c:?}\n{}", two.log());
+    assert_eq!(node_records(&redis).len(), 1);
+}
+
 /// total-quota=3 over two nodes: three allocations of different users anywhere, the fourth
 /// refused on both nodes.
 #[test]
