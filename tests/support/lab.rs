@@ -238,13 +238,9 @@ impl Lab {
         }
     }
 
-    /// internet ── nat (203.0.113.2; 203.0.113.10 and .11 routed to it) ── vm (10.20.0.10)
-    ///                                                                  └─ vm2 (10.20.1.11)
-    /// Translation happens only on the outside interface: traffic between the VMs keeps its
-    /// private addresses, and a VM's packet to a public address of the NAT is dropped rather
-    /// than sent out and back in (which would be a hairpin by another road).
-    fn two_behind_nat(&mut self) -> Result<(), String> {
-        self.add_host("vm2")?;
+    /// The NAT router "nat" (203.0.113.2 on the internet side) and "vm" behind it on
+    /// 10.20.0.0/24, routed both ways; the translation is the caller's.
+    fn nat_with_vm(&mut self) -> Result<(), String> {
         self.add_host("nat")?;
         self.router("nat")?;
         self.link(
@@ -255,13 +251,23 @@ impl Lab {
             ("nat", "inside", &["10.20.0.1/24"]),
             ("vm", "eth0", &["10.20.0.10/24"]),
         )?;
+        self.default_route("vm", "10.20.0.1", None)?;
+        self.default_route("nat", "203.0.113.1", None)
+    }
+
+    /// internet ── nat (203.0.113.2; 203.0.113.10 and .11 routed to it) ── vm (10.20.0.10)
+    ///                                                                  └─ vm2 (10.20.1.11)
+    /// Translation happens only on the outside interface: traffic between the VMs keeps its
+    /// private addresses, and a VM's packet to a public address of the NAT is dropped rather
+    /// than sent out and back in (which would be a hairpin by another road).
+    fn two_behind_nat(&mut self) -> Result<(), String> {
+        self.nat_with_vm()?;
+        self.add_host("vm2")?;
         self.link(
             ("nat", "inside2", &["10.20.1.1/24"]),
             ("vm2", "eth0", &["10.20.1.11/24"]),
         )?;
-        self.default_route("vm", "10.20.0.1", None)?;
         self.default_route("vm2", "10.20.1.1", None)?;
-        self.default_route("nat", "203.0.113.1", None)?;
         for (public, private) in [(PUBLIC, PRIVATE), (PUBLIC2, PRIVATE2)] {
             let route = ["ip", "route", "add", public, "via", "203.0.113.2"];
             self.sh("internet", &route)?;
@@ -309,12 +315,7 @@ impl Lab {
 
     /// internet ── nat (203.0.113.2, and 203.0.113.10 routed to it) ── vm (10.20.0.10).
     fn cloud_nat(&mut self, hairpin: bool) -> Result<(), String> {
-        self.add_host("nat")?;
-        self.router("nat")?;
-        self.link(
-            ("internet", "to-nat", &["203.0.113.1/24"]),
-            ("nat", "outside", &["203.0.113.2/24"]),
-        )?;
+        self.nat_with_vm()?;
         self.sh(
             "internet",
             &[
@@ -326,12 +327,6 @@ impl Lab {
                 "203.0.113.2",
             ],
         )?;
-        self.link(
-            ("nat", "inside", &["10.20.0.1/24"]),
-            ("vm", "eth0", &["10.20.0.10/24"]),
-        )?;
-        self.default_route("vm", "10.20.0.1", None)?;
-        self.default_route("nat", "203.0.113.1", None)?;
         // 1:1 NAT: everything to the public address goes to the VM, everything from the VM
         // leaves from the public address. Without hairpinning only packets arriving from the
         // outside are translated, so the VM cannot reach its own public address.
