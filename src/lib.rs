@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod fleet;
 pub mod limits;
 pub mod load;
 pub mod logging;

@@ -608,3 +608,41 @@ fn a_number_followed_by_a_hash_comment_is_read_as_coturn_reads_it() {
         "{d:?}"
     );
 }
+
+#[test]
+fn fleet_options_are_checked_at_their_line() {
+    for (text, option, why) in [
+        ("fleet-lease-time=1\n", "fleet-lease-time", "3 to 3600"),
+        (
+            "fleet-redis-down=maybe\n",
+            "fleet-redis-down",
+            "neither open nor closed",
+        ),
+        (
+            "redis-statsdb=\"ip=10.0.0.1 colour=red\"\n",
+            "redis-statsdb",
+            "colour",
+        ),
+        ("redis-statsdb=\"port=http\"\n", "redis-statsdb", "http"),
+        ("fleet-quotas\n", "fleet-quotas", "needs redis-statsdb"),
+        ("fleet-relay\n", "fleet-relay", "needs redis-statsdb"),
+    ] {
+        let (d, path) = fails(&format!("{AUTH}{text}"), &[]);
+        let line = d
+            .iter()
+            .find(|l| l.contains(option))
+            .unwrap_or_else(|| panic!("no {option} error: {d:?}"));
+        assert!(line.starts_with(&format!("{path}:3: {option}: ")), "{line}");
+        assert!(line.contains(why), "{line}");
+    }
+    let (c, _) = ok(
+        &format!(
+            "{AUTH}redis-statsdb=\"ip=127.0.0.1 port=6380 dbname=2\"\nfleet-quotas\nfleet-relay\n\
+             fleet-lease-time=10\nfleet-redis-down=closed\n"
+        ),
+        &[],
+    );
+    assert!(c.fleet.quotas && c.fleet.relay);
+    assert_eq!(c.fleet.lease_s, 10);
+    assert_eq!(c.fleet.when_down, tern::config::FleetDown::Closed);
+}

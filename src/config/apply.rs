@@ -48,7 +48,10 @@ pub(crate) fn apply(
         ));
     }
     match spec.setter {
-        Setter::Bool(set) => set(cfg, on),
+        Setter::Bool(set) => {
+            set(cfg, on);
+            cfg.origins.record(spec.name, at.clone());
+        }
         Setter::Text(set) => {
             if let Err(e) = set(cfg, value) {
                 match before_inline_comment(value) {

@@ -159,6 +159,18 @@ impl Config {
     fn limits(&self, o: &mut Out) {
         o.set("user-quota", self.user_quota);
         o.set("total-quota", self.total_quota);
+        o.opt(
+            "redis-statsdb",
+            self.redis_statsdb.as_deref().map(mask_connection),
+        );
+        o.flag("fleet-quotas", self.fleet.quotas);
+        o.flag("fleet-relay", self.fleet.relay);
+        o.set("fleet-lease-time", self.fleet.lease_s);
+        let down = match self.fleet.when_down {
+            super::FleetDown::Open => "open",
+            super::FleetDown::Closed => "closed",
+        };
+        o.set("fleet-redis-down", down);
         o.set("max-bps", self.max_bps);
         o.set("bps-capacity", self.bps_capacity);
         if self.stale_nonce == 0 {

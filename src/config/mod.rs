@@ -101,6 +101,40 @@ pub enum LogTarget {
     Syslog,
 }
 
+/// What an Allocate gets while `redis-statsdb` cannot be reached (`fleet-redis-down`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FleetDown {
+    /// Allowed within this node's own quotas; logged once and counted.
+    #[default]
+    Open,
+    /// Refused with 508 Insufficient Capacity.
+    Closed,
+}
+
+/// tern's fleet options beside `redis-statsdb` (docs/fleet.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FleetOptions {
+    /// `fleet-quotas`: `user-quota` and `total-quota` count every node's allocations.
+    pub quotas: bool,
+    /// `fleet-relay`: another node's public relay address is reached at its private one.
+    pub relay: bool,
+    /// `fleet-lease-time`: seconds a lease or node record lives without being refreshed.
+    pub lease_s: u32,
+    /// `fleet-redis-down`.
+    pub when_down: FleetDown,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            quotas: false,
+            relay: false,
+            lease_s: 30,
+            when_down: FleetDown::Open,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The file this came from, if any.
@@ -175,6 +209,10 @@ pub struct Config {
     pub password_algorithms: Vec<crate::auth::PasswordAlgorithm>,
     /// tern: USERHASH is accepted instead of USERNAME (RFC 8489 §9.2, username anonymity).
     pub userhash: bool,
+
+    /// `redis-statsdb`: the Redis holding the fleet's leases and node records.
+    pub redis_statsdb: Option<String>,
+    pub fleet: FleetOptions,
 
     // Quotas, bandwidth, timers (seconds).
     pub user_quota: u32,
@@ -296,6 +334,8 @@ impl Default for Config {
             userdb_max_username_length: crate::auth::DEFAULT_MAX_NAME,
             password_algorithms: vec![crate::auth::PasswordAlgorithm::Md5],
             userhash: false,
+            redis_statsdb: None,
+            fleet: FleetOptions::default(),
             user_quota: 0,
             total_quota: 0,
             max_bps: 0,

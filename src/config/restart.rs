@@ -46,6 +46,11 @@ pub const NEEDS_RESTART: &[&str] = &[
     "userdb",
     "psql-userdb",
     "redis-userdb",
+    "redis-statsdb",
+    "fleet-quotas",
+    "fleet-relay",
+    "fleet-lease-time",
+    "fleet-redis-down",
 ];
 
 /// Whether changing `option` takes a restart (see [`NEEDS_RESTART`]).

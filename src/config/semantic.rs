@@ -66,6 +66,24 @@ pub(crate) fn finalize(cfg: &mut Config, diags: &mut Vec<Diagnostic>) {
         "several external-ip lines must each be PUBLIC/PRIVATE; a bare PUBLIC can only be given once",
     );
     ca_file(cfg, diags);
+    fleet(cfg, diags);
+}
+
+/// The fleet options need the Redis they share state through.
+fn fleet(cfg: &Config, diags: &mut Vec<Diagnostic>) {
+    if cfg.redis_statsdb.is_some() {
+        return;
+    }
+    for (on, option) in [
+        (cfg.fleet.quotas, "fleet-quotas"),
+        (cfg.fleet.relay, "fleet-relay"),
+    ] {
+        if on {
+            let at = cfg.origins.last(option).cloned();
+            let msg = "needs redis-statsdb: the fleet's leases and node records live there";
+            diags.push(Diagnostic::error(at, Some(option), msg.into()));
+        }
+    }
 }
 
 /// `CA-file` decides who may use the TLS listeners, so a file that cannot serve stops start-up

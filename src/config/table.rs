@@ -247,9 +247,23 @@ pub(crate) static OPTIONS: &[O] = &[
     O::refused("mongo-userdb", Arg::Required)
         .short('J')
         .help("MongoDB user database (its users, secrets and peer lists decide who relays where)"),
-    O::todo("redis-statsdb", Arg::Required)
-        .short('O')
-        .help("Redis statistics database"),
+    O::value("redis-statsdb", |c, s| {
+        crate::auth::db::RedisParams::parse_value(s).map(|_| c.redis_statsdb = Some(s.to_owned()))
+    })
+    .short('O')
+    .help("Redis for the fleet's shared state (docs/fleet.md); same form as redis-userdb"),
+    O::flag("fleet-quotas", |c, b| c.fleet.quotas = b)
+        .help("tern: user-quota and total-quota count the whole fleet's allocations (redis-statsdb)"),
+    O::flag("fleet-relay", |c, b| c.fleet.relay = b)
+        .help("tern: relay to other nodes' external-ip through their private addresses (redis-statsdb)"),
+    O::value("fleet-lease-time", |c, s| {
+        v::fleet_lease(s).map(|n| c.fleet.lease_s = n)
+    })
+    .help("tern: seconds a dead node's allocations and node record outlive it in Redis (30; 3-3600)"),
+    O::value("fleet-redis-down", |c, s| {
+        v::fleet_down(s).map(|d| c.fleet.when_down = d)
+    })
+    .help("tern: Allocate while redis-statsdb is unreachable: open (local quotas only) or closed (508)"),
     O::todo("secret-key-file", Arg::Required).help("AES key for encrypted MySQL passwords"),
     O::todo("secret-ts-exp-time", Arg::Required)
         .help("REST timestamp expiry (deprecated; coturn ignores it too)"),

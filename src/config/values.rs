@@ -284,6 +284,23 @@ pub fn separator(v: &str) -> Parsed<char> {
     }
 }
 
+/// `fleet-lease-time`: long enough for a few refreshes to be missed, short enough that a dead
+/// node's allocations come back soon.
+pub fn fleet_lease(v: &str) -> Parsed<u32> {
+    match number::<u32>(v, "a number of seconds (3-3600)")? {
+        n @ 3..=3600 => Ok(n),
+        _ => Err(format!("`{v}` is not a number of seconds from 3 to 3600")),
+    }
+}
+
+pub fn fleet_down(v: &str) -> Parsed<super::FleetDown> {
+    match v {
+        "open" => Ok(super::FleetDown::Open),
+        "closed" => Ok(super::FleetDown::Closed),
+        _ => Err(format!("`{v}` is neither open nor closed")),
+    }
+}
+
 /// A non-empty string.
 pub fn text(v: &str) -> Parsed<String> {
     if v.is_empty() {

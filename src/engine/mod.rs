@@ -38,6 +38,7 @@ use tracing::{error, info, warn};
 
 use crate::auth::Resolver;
 use crate::config::Config;
+use crate::fleet;
 use crate::metrics::{Registry, UserTrafficBatch};
 use crate::net;
 use crate::turn::{self, Settings, Shared, Transport};
@@ -67,6 +68,10 @@ pub struct Server {
     /// given to a new resolver too when a reload names another database.
     answer_wakes: Vec<(usize, AnswerWake)>,
 }
+
+/// How long a stopping server waits to withdraw from the fleet (a Redis round trip or two; a
+/// Redis that does not answer is left to let the leases lapse).
+const FLEET_LEAVE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Wakes one shard's loop (see `Server::wake_on_answers`).
 type AnswerWake = Arc<dyn Fn() + Send + Sync>;
@@ -138,6 +143,7 @@ impl Server {
             engine: choice.kind(),
             answer_wakes: Vec::new(),
         };
+        join_fleet(cfg, &server, &settings)?;
         // Without rings each portable shard relays for every transport on its own slice of the
         // port range. With rings, the rings carry UDP clients and get the slices; the portable
         // shards, which then serve only TCP and TLS clients, pick from the whole range and step
@@ -381,6 +387,10 @@ impl Server {
         if let Some(resolver) = settings.resolver() {
             wake_on_answers(resolver, index, &wake);
         }
+        if let Some(fleet) = self.shared.fleet() {
+            let wake = Arc::clone(&wake);
+            fleet.set_waker(index, Box::new(move || wake()));
+        }
         self.answer_wakes.push((index, wake));
     }
 
@@ -435,6 +445,9 @@ impl Server {
             if thread.join().is_err() {
                 warn!("a shard thread panicked");
             }
+        }
+        if let Some(fleet) = self.shared.fleet() {
+            fleet.leave(FLEET_LEAVE);
         }
     }
 }
@@ -557,6 +570,71 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) -> Option<u64>
             None
         }
     }
+}
+
+/// Joins the fleet `redis-statsdb` names (docs/fleet.md): this node's listeners and
+/// `external-ip` mapping as the other nodes reach them, and its load read at every beat.
+fn join_fleet(cfg: &Config, server: &Server, settings: &Settings) -> Result<(), EngineError> {
+    let shared = Arc::downgrade(&server.shared);
+    let registry = Arc::clone(&server.registry);
+    let relayed = move || {
+        let c = registry.snapshot();
+        c.client_tx_bytes.wrapping_add(c.peer_tx_bytes)
+    };
+    let mut last = (clock::now().0, relayed());
+    let load = Box::new(move || {
+        let Some(shared) = shared.upgrade() else {
+            return fleet::Load::default();
+        };
+        let (now, bytes) = (clock::now().0, relayed());
+        let ms = now.saturating_duration_since(last.0).as_millis().max(1) as u64;
+        let bps = bytes.saturating_sub(last.1).saturating_mul(1000) / ms;
+        last = (now, bytes);
+        let quotas = shared.quotas();
+        let capacity = match quotas.total_quota() {
+            0 => quotas.max_allocations(),
+            n => n,
+        };
+        fleet::Load {
+            allocations: u64::from(quotas.allocations()),
+            capacity: u64::from(capacity),
+            draining: shared.is_draining(),
+            bps,
+            bps_capacity: shared.capacity().rate(),
+        }
+    });
+    let reached = |t: Transport| -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for (transport, addr) in &server.listeners {
+            let addr = settings.advertised(*addr);
+            if *transport == t && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out
+    };
+    let identity = fleet::Identity {
+        listen: match reached(Transport::Udp) {
+            udp if udp.is_empty() => reached(Transport::Tcp),
+            udp => udp,
+        },
+        tls: reached(Transport::Tls),
+        relay: settings
+            .external()
+            .iter()
+            .filter(|(real, public)| real != public)
+            .map(|(real, public)| (*public, *real))
+            .collect(),
+        ports: (cfg.min_port, cfg.max_port),
+    };
+    let Some(fleet) =
+        fleet::Fleet::from_config(cfg, identity, load).map_err(EngineError::Settings)?
+    else {
+        return Ok(());
+    };
+    server.registry.set_fleet(Arc::clone(fleet.stats()));
+    server.shared.set_fleet(fleet);
+    Ok(())
 }
 
 /// Lets the user database resolver wake shard `index` when an answer it waits for is in.

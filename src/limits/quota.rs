@@ -102,6 +102,21 @@ impl Quotas {
         self.total_quota.store(total_quota, Ordering::Relaxed);
     }
 
+    /// The file-descriptor ceiling (0: none).
+    pub fn max_allocations(&self) -> u32 {
+        self.max_allocations.load(Ordering::Relaxed)
+    }
+
+    /// `user-quota` in force (0: unlimited).
+    pub fn user_quota(&self) -> u32 {
+        self.user_quota.load(Ordering::Relaxed)
+    }
+
+    /// `total-quota` in force (0: unlimited).
+    pub fn total_quota(&self) -> u32 {
+        self.total_quota.load(Ordering::Relaxed)
+    }
+
     /// The ceiling the engine derives from the file-descriptor limit; 0 means none.
     pub fn set_max_allocations(&self, max: u32) {
         self.max_allocations.store(max, Ordering::Relaxed);

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::publish::Registry;
 use super::users::Traffic;
+use crate::fleet::FleetStats;
 use crate::turn::DropReason;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -186,6 +187,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Histogram,
         "Time to answer a successful Allocate",
     ),
+    (
+        "tern_fleet_events_total",
+        Kind::Counter,
+        "Fleet quota events (redis-statsdb): allocations counted, refused by the fleet's quotas, \
+         admitted or refused while Redis was unreachable, foreign keys seen, Redis failures",
+    ),
 ];
 
 fn header(out: &mut String, name: &str) {
@@ -313,6 +320,15 @@ pub fn render(registry: &Registry, username_labels: bool) -> String {
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count());
     let _ = writeln!(out, "{name}_sum {}", h.sum_seconds());
     let _ = writeln!(out, "{name}_count {}", h.count());
+
+    let name = "tern_fleet_events_total";
+    header(&mut out, name);
+    let fleet = registry
+        .fleet()
+        .map_or_else(|| FleetStats::default().labelled(), |f| f.labelled());
+    for (event, n) in fleet {
+        let _ = writeln!(out, "{name}{{event=\"{event}\"}} {n}");
+    }
     out
 }
 

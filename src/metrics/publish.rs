@@ -2,10 +2,11 @@
 //! event-loop turn; a scrape sums the slots. No shared read-modify-write on the packet path.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::histogram::{Histogram, HistogramSlot, HistogramSnapshot};
 use super::users::UserTrafficSink;
+use crate::fleet::FleetStats;
 use crate::turn::{Counters, DropReason, Transport};
 
 /// Converts between [`Counters`] and a flat array in both directions from one field list. The
@@ -196,6 +197,7 @@ impl ShardSlot {
 pub struct Registry {
     slots: Vec<Arc<ShardSlot>>,
     users: Arc<UserTrafficSink>,
+    fleet: OnceLock<Arc<FleetStats>>,
 }
 
 impl Registry {
@@ -209,6 +211,7 @@ impl Registry {
                 .map(|k| Arc::new(ShardSlot::new(k)))
                 .collect(),
             users: Arc::new(UserTrafficSink::default()),
+            fleet: OnceLock::new(),
         }
     }
 
@@ -237,6 +240,15 @@ impl Registry {
     /// Where shards send per-(realm, user) traffic, at control-plane rate.
     pub fn users(&self) -> &Arc<UserTrafficSink> {
         &self.users
+    }
+
+    /// Exposes the fleet's counters (`redis-statsdb`).
+    pub fn set_fleet(&self, stats: Arc<FleetStats>) {
+        let _ = self.fleet.set(stats);
+    }
+
+    pub fn fleet(&self) -> Option<&Arc<FleetStats>> {
+        self.fleet.get()
     }
 
     /// The sum of every shard's last published counters.

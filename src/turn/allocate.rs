@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::allocation::{Allocation, Budget, Granted, Owner, Relay};
 use super::auth_flow::Authed;
+use super::fleet::FleetCheck;
 use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transport};
 use super::report::{allocation_event, EventKind};
 use super::reservation::TOKEN_LIFETIME;
@@ -82,9 +83,16 @@ impl Shard {
             }
         };
         let quota_user = settings.credentials.quota_user(&auth.username);
+        let tid = *msg.transaction_id();
+        let lease = match self.fleet_admit(now, client, tid, msg.as_bytes(), quota_user) {
+            FleetCheck::Go(lease) => lease,
+            FleetCheck::Parked => return None,
+            FleetCheck::Refuse(code) => return r.error(code),
+        };
         let quota = match self.shared.quotas().try_acquire(quota_user) {
             Ok(ticket) => ticket,
             Err(refused) => {
+                self.fleet_release(lease);
                 self.drops.quota_refused += 1;
                 return r.error(refused.error_code());
             }
@@ -124,6 +132,7 @@ impl Shard {
             Ok(bound) => bound,
             Err(code) => {
                 self.shared.quotas().release(quota);
+                self.fleet_release(lease);
                 // A claimed token is used up: its port was not bound, so the engine may have it
                 // back now (found by the shard fuzz target).
                 if let Ok((ip, PortWish::Exact(port))) = target {
@@ -168,6 +177,7 @@ impl Shard {
         let ns = self.nanos(now);
         let budget = Budget {
             quota: Some(quota),
+            lease,
             to_peer: TokenBucket::new(settings.max_bps, ns),
             to_client: TokenBucket::new(settings.max_bps, ns),
         };

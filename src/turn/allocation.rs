@@ -79,6 +79,8 @@ pub(crate) struct Owner<'a> {
 pub(crate) struct Budget {
     /// Given back (taken out) when the allocation ends.
     pub quota: Option<QuotaTicket>,
+    /// The fleet's count of this allocation (`fleet-quotas`), given back when it ends.
+    pub lease: Option<crate::fleet::Lease>,
     /// Client to peer.
     pub to_peer: TokenBucket,
     /// Peer to client.

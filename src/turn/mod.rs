@@ -7,6 +7,7 @@ mod allocation;
 mod auth_flow;
 mod binding;
 mod drops;
+mod fleet;
 mod hash;
 mod indication;
 mod io;

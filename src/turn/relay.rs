@@ -104,9 +104,9 @@ impl Shard {
         if alloc.expires <= now {
             return self.drop_for(DropReason::NoAllocation);
         }
-        let peer = self.settings.internal(peer);
+        let peer = self.fleet_peers.internal(&self.settings, peer);
         let allowed =
-            alloc.is_permitted(peer.ip(), now) && self.settings.policy.check(peer).is_ok();
+            alloc.is_permitted(peer.ip(), now) && self.fleet_peers.admits(&self.settings, peer);
         let relay = alloc.relay_for(family_of(peer.ip()));
         let Some(relay) = relay.filter(|r| allowed && r.expires > now).map(|r| r.id) else {
             return self.drop_for(DropReason::NoPermission);
@@ -157,7 +157,7 @@ impl Shard {
         let range = match number {
             Some(number) => channel_data(buf, len, number, stream),
             None => {
-                let peer = self.settings.advertised(from);
+                let peer = self.fleet_peers.advertised(&self.settings, from);
                 let fingerprint = self.settings.fingerprint;
                 let tid = self.next_tid();
                 indication::write(buf, len, peer, &tid, fingerprint)
@@ -211,7 +211,7 @@ impl Shard {
         }
         alloc.icmp_sent += 1;
         let (via, to) = (alloc.client.via, alloc.client.remote);
-        let peer = self.settings.advertised(peer);
+        let peer = self.fleet_peers.advertised(&self.settings, peer);
         let fingerprint = self.settings.fingerprint;
         let tid = self.next_tid();
         let value = (icmp.icmp_type, icmp.code, data);

@@ -27,6 +27,7 @@ impl Shard {
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
         let shared = Arc::clone(&self.shared);
+        self.sync_fleet();
         let mut existing = self.table.find_client(client.via, client.remote);
         // Expired but not yet collected by the wheel (it runs at one-second ticks): gone.
         if let Some(slot) = existing {
@@ -218,18 +219,19 @@ impl Shard {
         r: Responder<'_>,
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
+        let fleet = self.fleet_peers.clone();
         let alloc = self.table.get(slot)?;
         let mut count = 0;
         for peer in msg.xor_addresses(attr::XOR_PEER_ADDRESS) {
             let peer = match peer {
-                Ok(peer) => settings.internal(peer),
+                Ok(peer) => fleet.internal(&settings, peer),
                 Err(e) => return r.error(e.into()),
             };
             count += 1;
             if alloc.relay_for(family_of(peer.ip())).is_none() {
                 return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
             }
-            if settings.policy.check_ip(peer.ip()).is_err() {
+            if !fleet.admits_ip(&settings, peer.ip()) {
                 return r.error(ErrorCode::FORBIDDEN);
             }
         }
@@ -239,7 +241,7 @@ impl Shard {
         let ips = || {
             msg.xor_addresses(attr::XOR_PEER_ADDRESS)
                 .flatten()
-                .map(|p| settings.internal(p).ip())
+                .map(|p| fleet.internal(&settings, p).ip())
         };
         if !alloc.can_permit(ips()) {
             return r.error(ErrorCode::INSUFFICIENT_CAPACITY);
@@ -266,7 +268,7 @@ impl Shard {
             _ => return r.error(ErrorCode::BAD_REQUEST),
         };
         let peer = match msg.xor_address(attr::XOR_PEER_ADDRESS) {
-            Some(Ok(peer)) => settings.internal(peer),
+            Some(Ok(peer)) => self.fleet_peers.internal(&settings, peer),
             _ => return r.error(ErrorCode::BAD_REQUEST),
         };
         let alloc = self.table.get(slot)?;
@@ -277,7 +279,7 @@ impl Shard {
         if alloc.relay_for(family_of(peer.ip())).is_none() {
             return r.error(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }
-        if settings.policy.check(peer).is_err() {
+        if !self.fleet_peers.admits(&settings, peer) {
             return r.error(ErrorCode::FORBIDDEN);
         }
         match alloc.check_bind(number, peer, now) {

@@ -159,6 +159,11 @@ impl Settings {
         self
     }
 
+    /// (real relay IP, advertised public IP) of every `external-ip` mapping.
+    pub fn external(&self) -> &[(IpAddr, IpAddr)] {
+        &self.external
+    }
+
     /// The addresses relay sockets are bound on.
     pub fn relay_ips(&self) -> &[IpAddr] {
         &self.relay_ips

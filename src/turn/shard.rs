@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::drops::{DropReason, Drops};
+use super::fleet::FleetPeers;
 use super::io::{
     Client, ConnectionId, Counters, Icmp, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM,
 };
@@ -50,8 +51,10 @@ pub struct Shard {
     pub(crate) lookups: SourceRateLimit,
     /// `shared.epoch`, cached so the data path does not touch shared memory.
     epoch: Option<Instant>,
-    /// Requests waiting for the user database.
+    /// Requests waiting for the user database or the fleet.
     pub(crate) parked: ParkedQueue,
+    /// Other nodes' relay addresses (`fleet-relay`).
+    pub(crate) fleet_peers: FleetPeers,
     pub(crate) report: Report,
     /// State of the generator for Data indication transaction ids.
     tid_state: u64,
@@ -82,6 +85,7 @@ impl Shard {
             lookups,
             epoch: None,
             parked: ParkedQueue::default(),
+            fleet_peers: FleetPeers::default(),
             report: Report::default(),
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
             tcp: TcpConns::default(),
@@ -223,6 +227,7 @@ impl Shard {
 
     /// Expire what is due at `now`; relay sockets of expired allocations are closed through `io`.
     pub fn handle_timeout(&mut self, now: Instant, io: &mut dyn RelayIo) {
+        self.sync_fleet();
         let mut due = std::mem::take(&mut self.due);
         self.wheel.expire(now, &mut due);
         for (tick, key) in due.drain(..) {
@@ -361,6 +366,7 @@ impl Shard {
             if let Some(ticket) = alloc.budget.quota.take() {
                 self.shared.quotas().release(ticket);
             }
+            self.fleet_release(alloc.budget.lease.take());
             self.counters.allocations = self.table.len() as u64;
             self.allocation_removed(alloc);
         }

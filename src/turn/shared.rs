@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::reservation::{Reservations, Token};
 use crate::auth::NonceKey;
 use crate::config::Config;
+use crate::fleet::Fleet;
 use crate::limits::{Capacity, Quotas};
 
 pub struct Shared {
@@ -30,6 +31,8 @@ pub struct Shared {
     epoch: OnceLock<Instant>,
     /// Drain mode (coturn 4.17 SIGUSR1): new allocations are refused, existing ones live on.
     draining: AtomicBool,
+    /// The fleet (`redis-statsdb`), set once by the engine.
+    fleet: OnceLock<Fleet>,
 }
 
 impl Shared {
@@ -62,6 +65,7 @@ impl Shared {
             capacity,
             epoch: OnceLock::new(),
             draining: AtomicBool::new(false),
+            fleet: OnceLock::new(),
         }
     }
 
@@ -116,6 +120,16 @@ impl Shared {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Joins the fleet; false when one was set already.
+    pub fn set_fleet(&self, fleet: Fleet) -> bool {
+        self.fleet.set(fleet).is_ok()
+    }
+
+    /// The fleet this node belongs to (`redis-statsdb`), if any.
+    pub fn fleet(&self) -> Option<&Fleet> {
+        self.fleet.get()
     }
 }
 

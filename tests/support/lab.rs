@@ -32,6 +32,8 @@ pub const PUBLIC2: &str = "203.0.113.11";
 pub const PUBLIC6: &str = "2001:db8:a::10";
 /// The VM's private address behind the 1:1 NAT.
 pub const PRIVATE: &str = "10.20.0.10";
+/// The second VM's private address (`Vm::TwoBehindNat`; its public one is `PUBLIC2`).
+pub const PRIVATE2: &str = "10.20.1.11";
 /// The client host (the Internet side: browsers, uclient, aiortc).
 pub const CLIENT: &str = "198.51.100.10";
 pub const CLIENT6: &str = "2001:db8:c::10";
@@ -49,6 +51,10 @@ pub enum Vm {
     /// A private address on the interface behind a 1:1 NAT; `hairpin`: the NAT also maps a
     /// packet from the VM to its own public address back to it.
     CloudNat { hairpin: bool },
+    /// Two VMs, "vm" (`PRIVATE`, public `PUBLIC`) and "vm2" (`PRIVATE2`, public `PUBLIC2`),
+    /// behind one 1:1 NAT that does not hairpin: they reach each other's private addresses
+    /// (one VPC), never each other's public ones.
+    TwoBehindNat,
 }
 
 /// A built lab; dropping it removes every namespace it made.
@@ -228,17 +234,88 @@ impl Lab {
                 self.default_route("vm", "203.0.113.1", Some("2001:db8:a::1"))
             }
             Vm::CloudNat { hairpin } => self.cloud_nat(hairpin),
+            Vm::TwoBehindNat => self.two_behind_nat(),
         }
     }
 
-    /// internet ── nat (203.0.113.2, and 203.0.113.10 routed to it) ── vm (10.20.0.10).
-    fn cloud_nat(&mut self, hairpin: bool) -> Result<(), String> {
+    /// The NAT router "nat" (203.0.113.2 on the internet side) and "vm" behind it on
+    /// 10.20.0.0/24, routed both ways; the translation is the caller's.
+    fn nat_with_vm(&mut self) -> Result<(), String> {
         self.add_host("nat")?;
         self.router("nat")?;
         self.link(
             ("internet", "to-nat", &["203.0.113.1/24"]),
             ("nat", "outside", &["203.0.113.2/24"]),
         )?;
+        self.link(
+            ("nat", "inside", &["10.20.0.1/24"]),
+            ("vm", "eth0", &["10.20.0.10/24"]),
+        )?;
+        self.default_route("vm", "10.20.0.1", None)?;
+        self.default_route("nat", "203.0.113.1", None)
+    }
+
+    /// internet ── nat (203.0.113.2; 203.0.113.10 and .11 routed to it) ── vm (10.20.0.10)
+    ///                                                                  └─ vm2 (10.20.1.11)
+    /// Translation happens only on the outside interface: traffic between the VMs keeps its
+    /// private addresses, and a VM's packet to a public address of the NAT is dropped rather
+    /// than sent out and back in (which would be a hairpin by another road).
+    fn two_behind_nat(&mut self) -> Result<(), String> {
+        self.nat_with_vm()?;
+        self.add_host("vm2")?;
+        self.link(
+            ("nat", "inside2", &["10.20.1.1/24"]),
+            ("vm2", "eth0", &["10.20.1.11/24"]),
+        )?;
+        self.default_route("vm2", "10.20.1.1", None)?;
+        for (public, private) in [(PUBLIC, PRIVATE), (PUBLIC2, PRIVATE2)] {
+            let route = ["ip", "route", "add", public, "via", "203.0.113.2"];
+            self.sh("internet", &route)?;
+            let dnat = [
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-i",
+                "outside",
+                "-d",
+                public,
+                "-j",
+                "DNAT",
+                "--to-destination",
+                private,
+            ];
+            let snat = [
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-o",
+                "outside",
+                "-s",
+                private,
+                "-j",
+                "SNAT",
+                "--to-source",
+                public,
+            ];
+            self.sh("nat", &dnat)?;
+            self.sh("nat", &snat)?;
+            for inside in ["inside", "inside2"] {
+                let drop = [
+                    "iptables", "-A", "FORWARD", "-i", inside, "-d", public, "-j", "DROP",
+                ];
+                self.sh("nat", &drop)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// internet ── nat (203.0.113.2, and 203.0.113.10 routed to it) ── vm (10.20.0.10).
+    fn cloud_nat(&mut self, hairpin: bool) -> Result<(), String> {
+        self.nat_with_vm()?;
         self.sh(
             "internet",
             &[
@@ -250,12 +327,6 @@ impl Lab {
                 "203.0.113.2",
             ],
         )?;
-        self.link(
-            ("nat", "inside", &["10.20.0.1/24"]),
-            ("vm", "eth0", &["10.20.0.10/24"]),
-        )?;
-        self.default_route("vm", "10.20.0.1", None)?;
-        self.default_route("nat", "203.0.113.1", None)?;
         // 1:1 NAT: everything to the public address goes to the VM, everything from the VM
         // leaves from the public address. Without hairpinning only packets arriving from the
         // outside are translated, so the VM cannot reach its own public address.

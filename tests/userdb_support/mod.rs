@@ -157,6 +157,13 @@ impl TurnClient {
         })
     }
 
+    /// Refresh with LIFETIME 0: the allocation ends (RFC 8656 §7.3).
+    pub fn deallocate(&mut self) -> Outcome {
+        self.authed(Method::REFRESH, &|b| {
+            b.add_u32(attr::LIFETIME, 0).expect("lifetime");
+        })
+    }
+
     pub fn create_permission(&mut self, peer: SocketAddr) -> Outcome {
         self.authed(Method::CREATE_PERMISSION, &|b| {
             b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)

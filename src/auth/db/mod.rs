@@ -12,7 +12,7 @@ use super::key::{Key, Sha256Key};
 use super::source::{CredentialSource, SourceError};
 use crate::config::Config;
 
-pub use self::redis::RedisParams;
+pub use self::redis::{connection as redis_connection, RedisParams};
 
 /// Where `tern admin` looks when no database is named (coturn: `/var/lib/turn/turndb`).
 pub const DEFAULT_SQLITE: &str = "/var/lib/tern/turndb";

@@ -46,6 +46,12 @@ impl RedisParams {
     /// Blank-separated `name=value` pairs, every one optional, with coturn's aliases; user names
     /// are accepted and ignored, as coturn does.
     pub fn parse(conn: &str) -> Result<RedisParams, SourceError> {
+        RedisParams::parse_value(conn).map_err(|why| SourceError(format!("redis-userdb: {why}")))
+    }
+
+    /// As [`RedisParams::parse`], with the bare reason for a bad string (`redis-statsdb` shares
+    /// the syntax; the configuration parser adds the option, file and line).
+    pub fn parse_value(conn: &str) -> Result<RedisParams, String> {
         let mut p = RedisParams {
             host: String::from("127.0.0.1"),
             port: 6379,
@@ -53,7 +59,7 @@ impl RedisParams {
             password: None,
             connect_timeout_s: CONNECT_TIMEOUT_S,
         };
-        let bad = |what: &str| SourceError(format!("redis-userdb: {what}"));
+        let bad = |what: &str| what.to_owned();
         for pair in conn.split_whitespace() {
             let (name, value) = pair
                 .split_once('=')
@@ -90,26 +96,31 @@ pub(super) struct Redis {
     conn: Connection,
 }
 
+/// A blocking connection to `p` whose connect, reads and writes give up after `connect_timeout`:
+/// the threads that ask Redis (user database, fleet) must not hang on one that stopped answering.
+pub fn connection(p: &RedisParams) -> Result<Connection, SourceError> {
+    let what = format!("Redis {}:{}", p.host, p.port);
+    let info = ConnectionInfo {
+        addr: ConnectionAddr::Tcp(p.host.clone(), p.port),
+        redis: RedisConnectionInfo {
+            db: p.db,
+            password: p.password.clone(),
+            ..RedisConnectionInfo::default()
+        },
+    };
+    let timeout = Duration::from_secs(p.connect_timeout_s.max(1));
+    let conn = Client::open(info)
+        .and_then(|c| c.get_connection_with_timeout(timeout))
+        .map_err(|e| error(&what, e))?;
+    conn.set_read_timeout(Some(timeout))
+        .and_then(|()| conn.set_write_timeout(Some(timeout)))
+        .map_err(|e| error(&what, e))?;
+    Ok(conn)
+}
+
 impl Redis {
     pub(super) fn connect(p: &RedisParams) -> Result<Redis, SourceError> {
-        let what = format!("Redis {}:{}", p.host, p.port);
-        let info = ConnectionInfo {
-            addr: ConnectionAddr::Tcp(p.host.clone(), p.port),
-            redis: RedisConnectionInfo {
-                db: p.db,
-                password: p.password.clone(),
-                ..RedisConnectionInfo::default()
-            },
-        };
-        let timeout = Duration::from_secs(p.connect_timeout_s.max(1));
-        let conn = Client::open(info)
-            .and_then(|c| c.get_connection_with_timeout(timeout))
-            .map_err(|e| error(&what, e))?;
-        // A query may not hang the resolver either.
-        conn.set_read_timeout(Some(timeout))
-            .and_then(|()| conn.set_write_timeout(Some(timeout)))
-            .map_err(|e| error(&what, e))?;
-        Ok(Redis { conn })
+        connection(p).map(|conn| Redis { conn })
     }
 
     /// Every `turn/realm/*/<suffix>`-shaped key, for listing.
