@@ -2,8 +2,9 @@
 //! quotas and relaying between nodes"): `user-quota` across three nodes on distinct loopback
 //! addresses (486 for the third allocation on any node), a SIGKILLed node's leases lapsing
 //! within the lease time, Redis stopped and started again under both `fleet-redis-down`
-//! behaviours, keys written by something else, and two relay-only clients on different nodes
-//! reaching each other's relayed addresses where the public addresses do not hairpin.
+//! behaviours, keys written by something else, two relay-only clients on different nodes
+//! reaching each other's relayed addresses where the public addresses do not hairpin, and a
+//! draining node redirecting to the least loaded live node.
 // Deadlines for real processes need the real clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -424,4 +425,46 @@ fn relay_only_clients_on_two_nodes_reach_each_other_without_hairpin() {
         }
     }
     panic!("bob never heard alice\n{}", logs());
+}
+
+/// A draining node (`alternate-server-mode=draining`, no list of its own) sends new clients to
+/// the least loaded live node of the fleet, as the nodes publish themselves in Redis; a client
+/// that follows the 300 relays there.
+#[test]
+fn a_draining_node_redirects_to_the_least_loaded_live_node() {
+    use support::turn_client::{Refused, TurnClient as Client};
+    let Some(redis) = Redis::start() else { return };
+    let draining = node(&redis, "127.0.0.2", &["--alternate-server-mode=draining"]);
+    let idle = node(&redis, "127.0.0.3", &[]);
+    let busy = node(&redis, "127.0.0.4", &[]);
+    let (_held, held) = allocate(&busy, "alice");
+    assert!(relayed(&held), "{held:?}");
+    // A draining node exits once its last allocation ends: it keeps one through the test.
+    let (_kept, kept) = allocate(&draining, "carol");
+    assert!(relayed(&kept), "{kept:?}");
+    draining.signal(libc::SIGUSR1);
+    draining
+        .wait_for_log("draining", SLACK)
+        .expect("drain logged");
+    let redirect = || Client::new(draining.udp_addr(), "bob", "pw").allocate();
+    let want = Err(Refused {
+        code: 300,
+        alternate: Some(idle.udp_addr()),
+    });
+    // Node records are published every second: wait until the draining node has seen both.
+    let deadline = Instant::now() + Duration::from_secs(LEASE_S) + SLACK;
+    while redirect() != want {
+        assert!(
+            Instant::now() < deadline,
+            "never redirected to the idle node: {:?}\n{}",
+            redirect(),
+            draining.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    for _ in 0..3 {
+        assert_eq!(redirect(), want, "the busy node holds an allocation");
+    }
+    let (_bob, followed) = allocate(&idle, "bob");
+    assert!(relayed(&followed), "{followed:?}\n{}", idle.log());
 }

@@ -138,10 +138,21 @@ impl Config {
         ]
         .iter()
         .all(|l| l.is_empty());
+        let fleet = match self.alternate_server_mode {
+            RedirectMode::Always => None,
+            RedirectMode::Draining | RedirectMode::Full => self.redis_statsdb.as_ref(),
+        }
+        .map(|_| {
+            String::from(
+                "fleet (redis-statsdb): the least loaded live node comes before the lists below",
+            )
+        });
         if none {
-            return vec![String::from(
+            let mut lines = Vec::from_iter(fleet);
+            lines.push(String::from(
                 "none: no alternate-server list; while draining, new allocations get 403",
-            )];
+            ));
+            return lines;
         }
         let lists = [
             (
@@ -164,23 +175,19 @@ impl Config {
                 "a new Allocate while draining or full (total-quota, descriptors, bps-capacity)"
             }
         };
-        lists
-            .iter()
-            .map(|(transport, list)| {
-                if list.is_empty() {
-                    let refused = "refused with 403 while draining";
-                    return format!(
-                        "{transport} clients: not redirected; new allocations {refused}"
-                    );
-                }
-                let names: Vec<String> = list.iter().map(ToString::to_string).collect();
-                format!(
-                    "{transport} clients: {when} gets 300 Try Alternate, in turn to {} \
+        let lines = lists.iter().map(|(transport, list)| {
+            if list.is_empty() {
+                let refused = "refused with 403 while draining";
+                return format!("{transport} clients: not redirected; new allocations {refused}");
+            }
+            let names: Vec<String> = list.iter().map(ToString::to_string).collect();
+            format!(
+                "{transport} clients: {when} gets 300 Try Alternate, in turn to {} \
                      (each client is sent one of its own address family)",
-                    names.join(", ")
-                )
-            })
-            .collect()
+                names.join(", ")
+            )
+        });
+        fleet.into_iter().chain(lines).collect()
     }
 }
 
@@ -221,5 +228,25 @@ mod tests {
         let e = tls_alternate("x@192.0.2.1:70000", 5349).expect_err("port");
         assert!(e.contains("70000"), "{e}");
         assert!(mode("sometimes").is_err());
+    }
+
+    #[test]
+    fn a_fleet_comes_first_only_where_the_mode_uses_it() {
+        let mut cfg = Config {
+            redis_statsdb: Some(String::from("ip=127.0.0.1")),
+            alternate_server_mode: RedirectMode::Full,
+            ..Config::default()
+        };
+        let lines = cfg.redirect_summary();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("fleet (redis-statsdb)"), "{lines:?}");
+        assert!(lines[1].starts_with("none:"), "{lines:?}");
+        cfg.alternate_server_mode = RedirectMode::Always;
+        assert_eq!(cfg.redirect_summary().len(), 1);
+        cfg.alternate_server_mode = RedirectMode::Draining;
+        cfg.alternate_servers = vec![Alternate::new("192.0.2.1:3478".parse().expect("addr"))];
+        let lines = cfg.redirect_summary();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines[0].starts_with("fleet (redis-statsdb)"), "{lines:?}");
     }
 }

@@ -10,11 +10,12 @@ use super::allocation::{Allocation, Budget, Granted, Owner, Relay};
 use super::auth_flow::Authed;
 use super::fleet::FleetCheck;
 use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transport};
+use super::redirect;
 use super::report::{allocation_event, EventKind};
 use super::reservation::TOKEN_LIFETIME;
 use super::response::Responder;
 use super::shard::{Shard, TimerKey};
-use crate::config::Alternate;
+use crate::config::{Alternate, RedirectMode};
 use crate::limits::TokenBucket;
 use crate::stun::{attr, AttrError, EncodeError, ErrorCode, Family, Message, MessageBuilder};
 
@@ -208,10 +209,19 @@ impl Shard {
         if !settings.redirects.wanted(draining, || self.is_full(now)) {
             return None;
         }
-        settings
-            .redirects
-            .pick(client.transport, client.local)
-            .cloned()
+        let fleet = match settings.redirects.mode {
+            // `always` is coturn's redirector front: its list is the pool.
+            RedirectMode::Always => None,
+            RedirectMode::Draining | RedirectMode::Full => self.shared.fleet(),
+        };
+        fleet
+            .and_then(|f| redirect::from_fleet(&f.nodes(), client.transport, client.local))
+            .or_else(|| {
+                settings
+                    .redirects
+                    .pick(client.transport, client.local)
+                    .cloned()
+            })
     }
 
     /// `alternate-server-mode=full`: no room for one more allocation (`total-quota` or the

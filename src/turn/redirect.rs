@@ -2,7 +2,9 @@
 //! ALTERNATE-DOMAIN), as coturn chooses: the client transport's own list when it has one, else
 //! `alternate-server`; in turn over the list, skipping servers of another address family than
 //! the one the client reached; never when the list names the address the client reached (a
-//! redirect loop). `alternate-server-mode` says when (docs/fleet.md, "Redirects").
+//! redirect loop). `alternate-server-mode` says when (docs/fleet.md, "Redirects"). In a fleet
+//! (`redis-statsdb`), a draining or full node sends the client to the least loaded live node
+//! instead (`from_fleet`, docs/fleet.md "Load published for redirects").
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +12,7 @@ use std::sync::Arc;
 
 use super::io::Transport;
 use crate::config::{Alternate, Config, RedirectMode};
+use crate::fleet::{self, Node};
 
 /// One list and its turn: shared by every shard (an Allocate is control plane; one atomic add).
 #[derive(Debug, Default)]
@@ -98,6 +101,32 @@ impl Redirects {
     }
 }
 
+/// The least loaded of `nodes` (the other live nodes of the fleet) that has a listener for a
+/// client of `transport` in the family of `local`, and that listener. No ALTERNATE-DOMAIN: the
+/// nodes of one fleet serve the name the client asked for.
+pub(crate) fn from_fleet(
+    nodes: &[Node],
+    transport: Transport,
+    local: SocketAddr,
+) -> Option<Alternate> {
+    let listener = |n: &Node| {
+        let addrs = match transport {
+            Transport::Tls => &n.tls,
+            Transport::Udp | Transport::Tcp => &n.listen,
+        };
+        addrs.iter().copied().find(|a| is_v4(*a) == is_v4(local))
+    };
+    let reachable: Vec<Node> = nodes
+        .iter()
+        .filter(|n| listener(n).is_some())
+        .cloned()
+        .collect();
+    fleet::least_loaded(&reachable)
+        .as_ref()
+        .and_then(listener)
+        .map(Alternate::new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +194,39 @@ mod tests {
         assert!(!r.wanted(false, || true) && r.wanted(true, || false));
         r.mode = RedirectMode::Full;
         assert!(!r.wanted(false, || false) && r.wanted(false, || true) && r.wanted(true, || false));
+    }
+
+    fn fleet_node(id: &str, allocations: u64, listen: &[&str], tls: &[&str]) -> Node {
+        Node {
+            id: id.into(),
+            load: fleet::Load {
+                allocations,
+                capacity: 100,
+                ..fleet::Load::default()
+            },
+            listen: listen.iter().map(|a| addr(a)).collect(),
+            tls: tls.iter().map(|a| addr(a)).collect(),
+            ..Node::default()
+        }
+    }
+
+    #[test]
+    fn the_fleet_sends_a_client_to_the_least_loaded_node_it_can_reach() {
+        let busy = fleet_node("busy", 50, &["192.0.2.1:3478"], &["192.0.2.1:5349"]);
+        let idle = fleet_node("idle", 10, &["192.0.2.2:3478"], &[]);
+        let mut draining = fleet_node("draining", 0, &["192.0.2.3:3478"], &["192.0.2.3:5349"]);
+        draining.load.draining = true;
+        let v6 = fleet_node("v6", 0, &["[2001:db8::4]:3478"], &[]);
+        let nodes = [busy, idle, draining, v6];
+        let v4 = addr("198.51.100.1:3478");
+        let to = |t, local| from_fleet(&nodes, t, local).map(|a: Alternate| a.addr);
+        assert_eq!(to(Transport::Udp, v4), Some(addr("192.0.2.2:3478")));
+        assert_eq!(to(Transport::Tcp, v4), Some(addr("192.0.2.2:3478")));
+        // Only the busy node has a TLS listener it can take clients on.
+        assert_eq!(to(Transport::Tls, v4), Some(addr("192.0.2.1:5349")));
+        let six = addr("[2001:db8::9]:3478");
+        assert_eq!(to(Transport::Udp, six), Some(addr("[2001:db8::4]:3478")));
+        assert_eq!(to(Transport::Tls, six), None);
+        assert_eq!(from_fleet(&[], Transport::Udp, v4), None);
     }
 }
