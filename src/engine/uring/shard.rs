@@ -337,6 +337,7 @@ impl Shard {
             }
             return;
         };
+        self.bufs.taken(bid);
         if !live || result < 0 {
             self.bufs.recycle(bid);
             return;
