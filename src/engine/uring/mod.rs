@@ -6,6 +6,7 @@
 
 mod bufring;
 mod gso;
+mod pace;
 mod relays;
 mod send;
 mod shard;
