@@ -1,8 +1,9 @@
 //! The io_uring engine (Linux): one ring per shard thread, pinned to a core, with multishot
 //! `recvmsg` into a provided-buffer ring and GSO-batched `sendmsg` submissions for UDP listeners
-//! and relay sockets (design.md, "Threads and shards", "One relayed packet"). Stream clients (TCP,
-//! TLS) are served by the portable engine's stream shards beside the rings (design.md: "accepted
-//! by the stream engine, which runs its own shard(s)").
+//! and relay sockets (docs/architecture.md, "Threads", "One relayed packet"). Stream clients
+//! (TCP, TLS) are served by the portable engine's epoll stream shards that run beside the rings
+//! (docs/architecture.md, "Threads": "the epoll shards beside them serve the TCP and TLS
+//! clients").
 
 mod bufring;
 mod gso;

@@ -1,4 +1,4 @@
-//! One io_uring shard's loop (design.md, "Threads and shards"; "One relayed packet"): multishot
+//! One io_uring shard's loop (docs/architecture.md, "Threads"; "One relayed packet"): multishot
 //! `recvmsg` on every UDP listener and relay socket into the provided-buffer ring, each datagram
 //! through the core, outputs queued as `sendmsg` submissions (GSO-batched) and submitted with the
 //! next wait. A turn handles at most `MAX_COMPLETIONS` completions, so one busy socket cannot
