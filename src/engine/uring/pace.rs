@@ -17,13 +17,13 @@
 use std::time::Duration;
 
 /// The most receives a wait asks for.
-pub(crate) const BATCH: usize = 32;
+const BATCH: usize = 32;
 /// A batch is this share of the receives the last turn found waiting, so it fills well before
 /// the window ends as long as the rate holds.
 const SPREAD: usize = 4;
 /// The longest a wait for a batch lasts: the latency a batch may add to a datagram, and only
 /// while the shard finds `SPREAD` times as many datagrams per turn waiting anyway.
-pub(crate) const BATCH_WAIT: Duration = Duration::from_micros(200);
+const BATCH_WAIT: Duration = Duration::from_micros(200);
 /// The longest wait that counts on the turn's sends completing inside it: a send the kernel
 /// could not complete at once (a full socket buffer) completes later, and until then the wait
 /// needs one completion more than it asked for.
