@@ -36,23 +36,28 @@ pub(crate) const MAX_PAYLOAD: usize = KERNEL_LEN - OUT_HEADER - NAME_LEN;
 const _: () = assert!(PAD + OUT_HEADER + NAME_LEN == HEADROOM);
 const _: () = assert!(HEADROOM + MAX_PAYLOAD + TAILROOM == STRIDE);
 const _: () = assert!(MAX_PAYLOAD >= 1500 + 36);
+/// Buffers a ring starts with. The kernel takes buffers in the order they were given back, so
+/// every buffer in the ring is written to within one round and stays in RSS: a ring holds only as
+/// many as its load needs, and grows (`publish`) when the kernel is about to run short.
+const INITIAL: u16 = 64;
 
-/// An anonymous, pre-faulted mapping (so its pages count in RSS from the start, not as they are
-/// first used).
+/// An anonymous mapping; `populate`: faulted in at once, so the kernel never faults while it
+/// writes the ring's entries.
 struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
 }
 
 impl Mapping {
-    fn new(len: usize) -> io::Result<Mapping> {
+    fn new(len: usize, populate: bool) -> io::Result<Mapping> {
+        let populate = if populate { libc::MAP_POPULATE } else { 0 };
         // SAFETY: a fresh private anonymous mapping; the result is checked before use.
         let p = unsafe {
             libc::mmap(
                 ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | populate,
                 -1,
                 0,
             )
@@ -76,27 +81,37 @@ impl Drop for Mapping {
 pub(crate) struct BufRing {
     /// The ring entries shared with the kernel (page-aligned, as the kernel requires).
     entries: Mapping,
+    /// Room for `count` buffers; only the first `active` are in use (and in RSS).
     buffers: Mapping,
     count: u16,
+    active: u16,
     tail: u16,
+    /// Buffers the kernel filled (completions seen): `tail - taken` are left to it.
+    taken: u16,
     group: u16,
     /// The id of the first buffer: ids are `first..first + count`, unique across a shard's pools.
     first: u16,
 }
 
 impl BufRing {
-    /// Registers `count` (a power of two) buffers, ids from `first`, as buffer group `group`.
+    /// Registers room for `count` (a power of two) buffers, ids from `first`, as buffer group
+    /// `group`, and hands the kernel the first few.
     pub(crate) fn new(ring: &IoUring, count: u16, group: u16, first: u16) -> io::Result<BufRing> {
         if !count.is_power_of_two() || first.checked_add(count).is_none() {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        let entries = Mapping::new(usize::from(count) * std::mem::size_of::<BufRingEntry>())?;
-        let buffers = Mapping::new(usize::from(count) * STRIDE)?;
+        let entries = Mapping::new(
+            usize::from(count) * std::mem::size_of::<BufRingEntry>(),
+            true,
+        )?;
+        let buffers = Mapping::new(usize::from(count) * STRIDE, false)?;
         let mut r = BufRing {
             entries,
             buffers,
             count,
+            active: 0,
             tail: 0,
+            taken: 0,
             group,
             first,
         };
@@ -110,20 +125,41 @@ impl BufRing {
                 0,
             )?;
         }
-        for bid in first..first + count {
-            r.recycle(bid);
-        }
+        r.grow(INITIAL.min(count));
         r.publish();
         Ok(r)
+    }
+
+    /// Puts `more` buffers into use, faulted in here rather than while the kernel writes them.
+    fn grow(&mut self, more: u16) {
+        let more = more.min(self.count - self.active);
+        let start = self.first + self.active;
+        self.active += more;
+        for bid in start..start + more {
+            if let Some(b) = self.buffer(bid) {
+                b[0] = 0;
+            }
+            self.recycle(bid);
+        }
+    }
+
+    /// Whether the kernel holds less than a quarter of the buffers in use, and more may be used.
+    fn running_short(&self) -> bool {
+        self.tail.wrapping_sub(self.taken) < self.active / 4 && self.active < self.count
+    }
+
+    /// The kernel filled buffer `bid` of this ring.
+    fn take(&mut self) {
+        self.taken = self.taken.wrapping_add(1);
     }
 
     pub(crate) fn group(&self) -> u16 {
         self.group
     }
 
-    /// Whether buffer `bid` belongs to this ring.
+    /// Whether buffer `bid` belongs to this ring (and is in use).
     fn owns(&self, bid: u16) -> bool {
-        bid.wrapping_sub(self.first) < self.count
+        bid.wrapping_sub(self.first) < self.active
     }
 
     /// The whole buffer `bid` (headroom, kernel part, tailroom), or None for an unknown id.
@@ -164,8 +200,13 @@ impl BufRing {
         self.tail = self.tail.wrapping_add(1);
     }
 
-    /// Makes recycled buffers visible to the kernel.
-    pub(crate) fn publish(&self) {
+    /// Makes recycled buffers visible to the kernel, first doubling the buffers in use when it
+    /// has less than a quarter of them left (it ran dry or came close this turn: a multishot
+    /// receive that finds none ends, and its socket waits until it is armed again).
+    pub(crate) fn publish(&mut self) {
+        if self.running_short() {
+            self.grow(self.active);
+        }
         // SAFETY: the tail field of the ring shares the first entry's reserved field; the kernel
         // reads it with acquire ordering.
         unsafe {
@@ -215,6 +256,11 @@ impl Pools {
         [self.clients.group, self.peers.group]
     }
 
+    /// A completion carried buffer `bid`.
+    pub(crate) fn taken(&mut self, bid: u16) {
+        self.of_mut(bid).take();
+    }
+
     fn of(&self, bid: u16) -> &BufRing {
         if self.clients.owns(bid) {
             &self.clients
@@ -243,8 +289,53 @@ impl Pools {
         self.of_mut(bid).recycle(bid);
     }
 
-    pub(crate) fn publish(&self) {
+    pub(crate) fn publish(&mut self) {
         self.clients.publish();
         self.peers.publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Buffers the kernel holds (published and not yet filled).
+    fn in_kernel(r: &BufRing) -> u16 {
+        r.tail.wrapping_sub(r.taken)
+    }
+
+    #[test]
+    fn a_ring_starts_small_and_doubles_when_the_kernel_runs_short() {
+        let ring = IoUring::new(8).unwrap();
+        let mut r = BufRing::new(&ring, 256, 0, 100).unwrap();
+        assert_eq!((r.active, in_kernel(&r)), (INITIAL, INITIAL));
+        // Buffers beyond those in use are not handed out, nor taken back.
+        assert!(r.buffer(100 + INITIAL).is_none());
+        // The kernel fills three quarters and a send holds them: it has a quarter left.
+        for _ in 0..INITIAL / 4 * 3 {
+            r.take();
+        }
+        r.publish();
+        assert_eq!(r.active, INITIAL, "a quarter left is enough");
+        r.take();
+        r.publish();
+        assert_eq!(r.active, 2 * INITIAL);
+        assert_eq!(in_kernel(&r), INITIAL / 4 - 1 + INITIAL);
+        assert!(r.buffer(100 + INITIAL).is_some());
+        // Every buffer taken and given back: the ring does not grow again.
+        for bid in 100..100 + INITIAL / 4 * 3 + 1 {
+            r.recycle(bid);
+        }
+        r.publish();
+        assert_eq!((r.active, in_kernel(&r)), (2 * INITIAL, 2 * INITIAL));
+        // It never grows past its room.
+        for _ in 0..4 {
+            for _ in 0..in_kernel(&r) {
+                r.take();
+            }
+            r.publish();
+        }
+        assert_eq!(r.active, 256);
+        let _ = ring.submitter().unregister_buf_ring(0);
     }
 }

@@ -1,11 +1,13 @@
 //! The io_uring engine (Linux): one ring per shard thread, pinned to a core, with multishot
 //! `recvmsg` into a provided-buffer ring and GSO-batched `sendmsg` submissions for UDP listeners
-//! and relay sockets (design.md, "Threads and shards", "One relayed packet"). Stream clients (TCP,
-//! TLS) are served by the portable engine's stream shards beside the rings (design.md: "accepted
-//! by the stream engine, which runs its own shard(s)").
+//! and relay sockets (docs/architecture.md, "Threads", "One relayed packet"). Stream clients
+//! (TCP, TLS) are served by the portable engine's epoll stream shards that run beside the rings
+//! (docs/architecture.md, "Threads": "the epoll shards beside them serve the TCP and TLS
+//! clients").
 
 mod bufring;
 mod gso;
+mod pace;
 mod relays;
 mod send;
 mod shard;
@@ -39,11 +41,11 @@ const SQ_ENTRIES: u32 = 2048;
 const CQ_ENTRIES: u32 = 16384;
 /// The smallest queue tried when the kernel is short of memory.
 const MIN_ENTRIES: u32 = 64;
-/// Receive buffers per shard for the listeners and for the relay sockets (12 MiB at 4 KiB each,
-/// faulted in at start).
+/// The most receive buffers per shard for the listeners and for the relay sockets (12 MiB at
+/// 4 KiB each); a ring starts with a few and grows as its load asks (`bufring`).
 const CLIENT_BUFFERS: u16 = 1024;
 const PEER_BUFFERS: u16 = 2048;
-/// Send submissions in flight per shard.
+/// The most send submissions in flight per shard (their slots are made as sends need them).
 const SEND_SLOTS: usize = 2048;
 /// Responses (from the scratch buffer) in flight per shard.
 const RESPONSES: u16 = 256;

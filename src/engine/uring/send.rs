@@ -50,7 +50,12 @@ pub(crate) struct Slot {
 }
 
 pub(crate) struct Sends {
-    slots: Box<[Slot]>,
+    /// Created as the load asks for them, up to the capacity reserved at start: a slot never
+    /// moves (the kernel reads its header, iovecs and address until the send completes), and
+    /// an idle shard does not hold memory for the sends of its busiest moment.
+    slots: Vec<Slot>,
+    /// The capacity reserved for `slots`.
+    limit: usize,
     free: Vec<u32>,
     /// Slots being filled this turn.
     open: Vec<u32>,
@@ -70,11 +75,34 @@ pub(crate) struct Full;
 
 impl Sends {
     pub(crate) fn new(slots: usize, responses: u16, gso: bool) -> Sends {
+        Sends {
+            slots: Vec::with_capacity(slots),
+            limit: slots,
+            free: Vec::with_capacity(slots),
+            open: Vec::with_capacity(slots),
+            responses: vec![0; usize::from(responses) * SCRATCH].into_boxed_slice(),
+            free_responses: (0..responses).rev().collect(),
+            reserve: slots / 16,
+            gso,
+        }
+    }
+
+    /// A free slot: a used one first (its memory is warm), else a new one while the reserved
+    /// capacity lasts.
+    fn take(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.slots.len() >= self.limit {
+            return None;
+        }
         let empty = libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         };
-        let slot = |_| Slot {
+        let i = self.slots.len() as u32;
+        // Within the capacity reserved in `new`: the push does not reallocate, so no slot moves.
+        self.slots.push(Slot {
             // SAFETY: all-zero is a valid msghdr and sockaddr_storage (null pointers, lengths 0).
             hdr: unsafe { std::mem::zeroed() },
             // SAFETY: as above.
@@ -88,16 +116,13 @@ impl Sends {
             short: false,
             sock: Sock::Listener(0),
             to: SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
-        Sends {
-            slots: (0..slots).map(slot).collect(),
-            free: (0..slots as u32).rev().collect(),
-            open: Vec::with_capacity(slots),
-            responses: vec![0; usize::from(responses) * SCRATCH].into_boxed_slice(),
-            free_responses: (0..responses).rev().collect(),
-            reserve: slots / 16,
-            gso,
-        }
+        });
+        Some(i)
+    }
+
+    /// Slots free or not yet created.
+    fn available(&self) -> usize {
+        self.free.len() + self.limit.saturating_sub(self.slots.len())
     }
 
     /// Copies a response out of the scratch buffer, so the scratch can serve the next input.
@@ -147,10 +172,10 @@ impl Sends {
         let i = match found {
             Some(i) => i,
             None => {
-                if matches!(held, Held::Buffer(_)) && self.free.len() <= self.reserve {
+                if matches!(held, Held::Buffer(_)) && self.available() <= self.reserve {
                     return Err(Full);
                 }
-                let i = self.free.pop().ok_or(Full)?;
+                let i = self.take().ok_or(Full)?;
                 self.open.push(i);
                 let s = self.slot(i).ok_or(Full)?;
                 s.count = 0;
@@ -274,6 +299,23 @@ mod tests {
         }
         let (held, base) = s.copy_response(b"answer").unwrap();
         assert_eq!(s.push(Sock::Listener(0), a, base, 6, held), Err(Full));
+    }
+
+    #[test]
+    fn slots_are_made_as_sends_need_them_and_reused() {
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let mut s = Sends::new(32, 4, false);
+        assert!(s.slots.is_empty(), "an idle shard holds no slot");
+        for round in 0..3 {
+            queue(&mut s, Sock::Relay(1), a, 100, round);
+            let mut out = Vec::new();
+            s.seal(&mut out);
+            for (i, _, _) in out {
+                s.complete(i, |_| {});
+            }
+        }
+        assert_eq!(s.slots.len(), 1);
+        assert_eq!(s.available(), 32);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! One io_uring shard's loop (design.md, "Threads and shards"; "One relayed packet"): multishot
+//! One io_uring shard's loop (docs/architecture.md, "Threads"; "One relayed packet"): multishot
 //! `recvmsg` on every UDP listener and relay socket into the provided-buffer ring, each datagram
 //! through the core, outputs queued as `sendmsg` submissions (GSO-batched) and submitted with the
 //! next wait. A turn handles at most `MAX_COMPLETIONS` completions, so one busy socket cannot
@@ -14,6 +14,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use tracing::{debug, error, warn};
 
 use super::bufring::{Pools, NAME_LEN, OUT_HEADER, PAD, STRIDE};
+use super::pace::Pace;
 use super::relays::{Change, Relays};
 use super::send::{Held, Sends, Sock};
 use super::sockaddr;
@@ -31,16 +32,6 @@ use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM}
 const MAX_COMPLETIONS: usize = 1024;
 /// The longest wait, so a stop request is seen without a wake-up.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
-/// While traffic flows, a wait returns once this many completions are there (or after
-/// `BATCH_WAIT`). At moderate rates (tens of thousands of datagrams per second over many
-/// clients) waking up for every datagram costs more CPU than the datagram itself; this many
-/// per wake-up makes the wake-up a small share.
-const BATCH: usize = 32;
-/// The longest a datagram waits for others to arrive before it is handled: the latency added
-/// per relay hop, only while traffic flows (an idle shard wakes on the first datagram). 200 us
-/// is well below the RTT jitter of any Internet path and far below the p99 target (half of
-/// coturn's), and at 20k packets/s it gathers about 8 datagrams plus their send completions.
-const BATCH_WAIT: Duration = Duration::from_micros(200);
 /// Where the payload starts in a buffer, and where the core's slice of the buffer starts.
 const PAYLOAD: usize = PAD + OUT_HEADER + NAME_LEN;
 const CORE_START: usize = PAYLOAD - HEADROOM;
@@ -91,6 +82,7 @@ pub(crate) struct Shard {
     /// long as the core's part of a receive buffer, so whatever was received fits.
     frame: Box<[u8]>,
     stats: Stats,
+    pace: Pace,
 }
 
 /// Where the packet a client input came in lives.
@@ -109,17 +101,6 @@ enum Packet {
 enum Target {
     Fd(RawFd),
     Fixed(u32),
-}
-
-/// While traffic flows (the last turn had completions) a wait asks for `BATCH` completions but
-/// gives up after `BATCH_WAIT`, so one wake-up serves several datagrams; an idle shard, or one
-/// whose next timer is sooner, waits for the first completion or the timer.
-fn batch_wait(until_timer: Duration, flowing: bool) -> (usize, Duration) {
-    if flowing && until_timer > BATCH_WAIT {
-        (BATCH, BATCH_WAIT)
-    } else {
-        (1, until_timer)
-    }
 }
 
 impl Shard {
@@ -162,6 +143,7 @@ impl Shard {
             woken: false,
             frame: vec![0; STRIDE - CORE_START].into_boxed_slice(),
             stats: Stats::default(),
+            pace: Pace::default(),
         }
     }
 
@@ -171,7 +153,7 @@ impl Shard {
         }
         self.rearm.push(Op::Wake);
         self.arm();
-        let (mut busy, mut flowing) = (false, false);
+        let mut busy = false;
         let mut now = clock::now();
         while !self.stop.load(Ordering::Acquire) {
             let (want, wait) = if busy || self.shed.behind() {
@@ -180,9 +162,10 @@ impl Shard {
                 // pass. Behind, a small `want` read a few dozen datagrams from a listener per
                 // turn while thousands arrived, and the kernel dropped the rest, requests
                 // included: ask for a whole turn's worth, without waiting.
+                self.pace.skipped();
                 (MAX_COMPLETIONS, Duration::ZERO)
             } else {
-                self.wait_for(now.0, flowing)
+                self.wait_for(now.0)
             };
             if !self.enter(want, wait) {
                 break;
@@ -196,9 +179,9 @@ impl Shard {
             let waiting = busy || std::mem::take(&mut self.starved);
             let lost = self.shed.turn(waiting, now.0, listeners);
             self.core.kernel_dropped(lost);
-            let handled;
-            (busy, handled) = self.drain(now);
-            flowing = handled > 0;
+            let received;
+            (busy, received) = self.drain(now);
+            self.pace.turn(received);
             if std::mem::take(&mut self.woken) {
                 self.resume_parked(now);
             }
@@ -213,13 +196,13 @@ impl Shard {
         debug!("uring shard {} stopped: {:?}", self.index, self.stats);
     }
 
-    /// How many completions to wait for, and for how long (`batch_wait`).
-    fn wait_for(&self, now: Instant, flowing: bool) -> (usize, Duration) {
+    /// How many completions to wait for, and for how long (`Pace`).
+    fn wait_for(&mut self, now: Instant) -> (usize, Duration) {
         let until_timer = match self.core.next_timeout() {
             Some(at) => at.saturating_duration_since(now).min(MAX_SLEEP),
             None => MAX_SLEEP,
         };
-        batch_wait(until_timer, flowing)
+        self.pace.wait(until_timer)
     }
 
     /// Submits what is queued and waits up to `wait` for `want` completions. False on a fatal
@@ -250,7 +233,7 @@ impl Shard {
     }
 
     /// Handles up to `MAX_COMPLETIONS` completions (datagrams stamped `now`, as the portable
-    /// engine stamps a recvmmsg batch); whether more are waiting, and how many were handled.
+    /// engine stamps a recvmmsg batch); whether more are waiting, and how many were receives.
     fn drain(&mut self, now: (Instant, u64)) -> (bool, usize) {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
@@ -263,12 +246,15 @@ impl Shard {
             );
             !cq.is_empty()
         };
+        let mut received = 0;
         for &(data, result, flags) in &cqes {
             match Op::decode(data) {
                 Some(op @ (Op::Listener(_) | Op::Relay(..))) => {
+                    received += 1;
                     self.received(op, result, flags, now)
                 }
                 Some(Op::Send(slot)) => {
+                    self.pace.send_done();
                     if result < 0 {
                         self.send_failed(slot, now.0);
                     }
@@ -278,9 +264,8 @@ impl Shard {
                 Some(Op::Cancel) | None => {}
             }
         }
-        let handled = cqes.len();
         self.cqes = cqes;
-        (more, handled)
+        (more, received)
     }
 
     fn sent(&mut self, slot: u32, result: i32) {
@@ -337,6 +322,7 @@ impl Shard {
             }
             return;
         };
+        self.bufs.taken(bid);
         if !live || result < 0 {
             self.bufs.recycle(bid);
             return;
@@ -587,6 +573,7 @@ impl Shard {
                 }
             };
             self.push(entry.user_data(user_data));
+            self.pace.sends(1);
         }
         sealed.clear();
         self.sealed = sealed;
@@ -727,21 +714,5 @@ impl Shard {
         for group in self.bufs.groups() {
             let _ = self.ring.submitter().unregister_buf_ring(group);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_flowing_shard_waits_for_a_batch_and_never_past_its_timer() {
-        assert_eq!(batch_wait(MAX_SLEEP, true), (BATCH, BATCH_WAIT));
-        // Idle: the first datagram wakes the shard, however long the timer is.
-        assert_eq!(batch_wait(MAX_SLEEP, false), (1, MAX_SLEEP));
-        // A timer due sooner than the batch window is not delayed by it.
-        let soon = BATCH_WAIT / 2;
-        assert_eq!(batch_wait(soon, true), (1, soon));
-        assert_eq!(batch_wait(Duration::ZERO, true), (1, Duration::ZERO));
     }
 }
