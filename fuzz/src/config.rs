@@ -54,7 +54,8 @@ fn flags(text: &str) {
         Ok(loaded) => {
             let _ = loaded.config.effective();
             let listeners = [SocketAddr::from(([192, 0, 2, 1], 3478))];
-            let _ = tern::turn::Settings::from_config(&loaded.config, &listeners, &[]);
+            let _ =
+                tern::turn::Settings::from_options(&loaded.config.proto_options(), &listeners, &[]);
         }
         Err(diags) => assert!(
             diags.iter().any(|d| d.is_error()),

@@ -1,9 +1,9 @@
 //! Drives every decoder of `tern::stun` over arbitrary bytes and checks what must hold for any
 //! input (RFC 8489 §5/§14, RFC 8656 §12); the other targets' checks live in the modules below.
-//! Used by the fuzz targets, by tests/stun_props.rs and by tests/fuzz_corpus.rs (which replays
+//! Used by the fuzz targets, by tests/it/stun_props.rs and by tests/it/fuzz_corpus.rs (which replays
 //! the committed corpus under stable `cargo test`).
 
-// tests/stun_props.rs includes this file for the decoders only.
+// tests/it/stun_props.rs includes this file for the decoders only.
 #[allow(dead_code)]
 pub mod config;
 #[allow(dead_code)]

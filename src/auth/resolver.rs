@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::db::{self, DbSpec, UserDb};
-use super::key::Userhash;
-use super::source::{bytes_from_hex, key_to_hex, Answer};
+use super::Userhash;
+use super::{bytes_from_hex, key_to_hex, Answer};
+use super::{Refusal, Resolved, UserLookup};
 use crate::config::Config;
 
 /// How long a user that exists (or a secret list) is trusted before it is read again: the bound
@@ -53,30 +54,6 @@ const MAX_OTHERS: usize = 100_000;
 /// The cache key of a USERHASH lookup starts with a NUL, which [`Resolver::lookup`] refuses in a
 /// USERNAME: the two kinds of question never share an entry.
 const HASH_PREFIX: &str = "\0userhash:";
-
-/// What a shard gets back for a username.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Resolved {
-    /// What the database holds for the user (its key may be absent: no such user).
-    Found(Arc<Answer>),
-    /// The database cannot be reached: refuse (401) and count.
-    Unavailable,
-    /// Asked; the shard is woken when the answer is in. Park the request.
-    Pending,
-    /// Not asked: answered like an unknown user (401) and counted by the shard.
-    Refused(Refusal),
-}
-
-/// Why a name was not asked about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// Longer than `userdb-max-username-length`.
-    TooLong,
-    /// The source spent its budget of questions (`userdb-lookup-rps`).
-    OverBudget,
-    /// The resolver's queue is full: the database is slower than the questions.
-    Overloaded,
-}
 
 enum State {
     Known(Arc<Answer>),
@@ -362,6 +339,29 @@ impl Resolver {
             queries: self.inner.queries.load(Ordering::Relaxed),
             failures: self.inner.failures.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The shards ask through the core's trait; each method is the inherent one.
+impl UserLookup for Resolver {
+    fn lookup(
+        &self,
+        username: &str,
+        shard: usize,
+        now: Instant,
+        budget: &mut dyn FnMut() -> bool,
+    ) -> Resolved {
+        Resolver::lookup(self, username, shard, now, budget)
+    }
+
+    fn lookup_hash(
+        &self,
+        hash: &Userhash,
+        shard: usize,
+        now: Instant,
+        budget: &mut dyn FnMut() -> bool,
+    ) -> Resolved {
+        Resolver::lookup_hash(self, hash, shard, now, budget)
     }
 }
 

@@ -19,6 +19,7 @@ mod help;
 mod lexer;
 mod load;
 mod options;
+mod proto;
 mod redirect;
 mod restart;
 mod semantic;
@@ -32,57 +33,12 @@ pub use file::{find_config_file, parse_str, SEARCH_DIRS};
 pub use help::usage;
 pub use load::{load, Loaded};
 pub use options::{option, options, Arg, OptSpec, Status};
-pub use redirect::{Alternate, RedirectMode};
 pub use restart::{needs_restart, NEEDS_RESTART};
+pub use tern_proto::options::{
+    Alternate, DefaultFamily, ExternalIp, IpRange, RedirectMode, User, UserSecret,
+};
 pub(crate) use values::ip_range;
 pub use values::SYSLOG_FACILITIES;
-
-/// An inclusive range of addresses of one family, from `IP`, `IP1-IP2` or `IP/prefix`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpRange {
-    pub start: IpAddr,
-    pub end: IpAddr,
-}
-
-/// `external-ip=PUB` or `external-ip=PUB/PRIV`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExternalIp {
-    pub public: IpAddr,
-    pub private: Option<IpAddr>,
-}
-
-/// What a `user=` line gives: the plain password, the MD5 long-term key `0x<32 hex>` or the
-/// SHA-256 long-term key `0x<64 hex>` (RFC 8489 §9.2.2).
-#[derive(Clone, PartialEq, Eq)]
-pub enum UserSecret {
-    Password(String),
-    Key([u8; 16]),
-    Sha256Key([u8; 32]),
-}
-
-impl std::fmt::Debug for UserSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            UserSecret::Password(_) => "Password(..)",
-            UserSecret::Key(_) => "Key(..)",
-            UserSecret::Sha256Key(_) => "Sha256Key(..)",
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub secret: UserSecret,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DefaultFamily {
-    #[default]
-    Ipv4,
-    Ipv6,
-    Keep,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IoEngine {

@@ -3,40 +3,10 @@
 //! `tls-alternate-server` lists, the ALTERNATE-DOMAIN (§14.16) a TLS redirect carries, and
 //! tern's `alternate-server-mode` (docs/fleet.md, "Redirects").
 
-use std::fmt;
 use std::net::SocketAddr;
 
 use super::values::{server_addr, Parsed};
-use super::Config;
-
-/// When the alternate servers are used (`alternate-server-mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum RedirectMode {
-    /// coturn's meaning: every new allocation is redirected (a redirector in front of a pool).
-    #[default]
-    Always,
-    /// Only while draining (SIGUSR1): tern's behaviour before the lists were round-robin.
-    Draining,
-    /// While draining, and while this node is full: `total-quota` or the file-descriptor
-    /// ceiling reached, or `bps-capacity` spent.
-    Full,
-}
-
-impl RedirectMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            RedirectMode::Always => "always",
-            RedirectMode::Draining => "draining",
-            RedirectMode::Full => "full",
-        }
-    }
-}
-
-impl fmt::Display for RedirectMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use super::{Alternate, Config, RedirectMode};
 
 pub fn mode(v: &str) -> Parsed<RedirectMode> {
     match v.to_ascii_lowercase().as_str() {
@@ -44,29 +14,6 @@ pub fn mode(v: &str) -> Parsed<RedirectMode> {
         "draining" => Ok(RedirectMode::Draining),
         "full" => Ok(RedirectMode::Full),
         _ => Err(format!("`{v}` is not one of always, draining, full")),
-    }
-}
-
-/// One alternate server: its address, and for a TLS alternate the name its certificate is
-/// checked against (`tls-alternate-server=NAME@IP:PORT`), sent as ALTERNATE-DOMAIN.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Alternate {
-    pub addr: SocketAddr,
-    pub domain: Option<String>,
-}
-
-impl Alternate {
-    pub fn new(addr: SocketAddr) -> Alternate {
-        Alternate { addr, domain: None }
-    }
-}
-
-impl fmt::Display for Alternate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.domain {
-            Some(d) => write!(f, "{d}@{}", self.addr),
-            None => write!(f, "{}", self.addr),
-        }
     }
 }
 

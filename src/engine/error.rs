@@ -9,7 +9,7 @@ use crate::turn::Transport;
 
 #[derive(Debug)]
 pub enum EngineError {
-    /// The core refused the configuration (`turn::Settings::from_config`).
+    /// The core refused the configuration (`turn::Settings::from_options`).
     Settings(String),
     /// Nothing to listen on: every transport disabled, or no usable local address.
     NoListener,

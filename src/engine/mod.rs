@@ -30,22 +30,22 @@ pub use tls::TlsError;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 
 use mio::{Interest, Poll, Waker};
 use tracing::{error, info, warn};
 
-use crate::auth::Resolver;
+use crate::auth::{Resolver, UserLookup};
 use crate::config::Config;
-use crate::fleet;
+use crate::fleet::{self, FleetView};
 use crate::metrics::{Registry, UserTrafficBatch};
 use crate::net;
 use crate::turn::{self, Settings, Shared, Transport};
 use control::{Control, SettingsSlot};
 use listen::{Listeners, ShardSockets, Transports};
-use relay::{Relays, Reservations};
-use shard::{Listener, Shard};
+use relay::{Relays, ReservedPorts};
+use shard::{EpollWorker, Listener};
 use stream::{Accept, Admission, Deadlines, Handoff, StreamShared, Streams, TcpRelays};
 use tls::{Setup, Tls};
 use token::Source;
@@ -67,6 +67,11 @@ pub struct Server {
     /// How each shard, by its index, is woken when a user database answer it waits for is in:
     /// given to a new resolver too when a reload names another database.
     answer_wakes: Vec<(usize, AnswerWake)>,
+    /// The fleet this node belongs to (`redis-statsdb`); the shards see it through `shared`.
+    fleet: Option<Arc<fleet::Fleet>>,
+    /// The user database resolver (once per process: a reload that names the same database
+    /// keeps it, its thread and its cache); the shards see it through their settings.
+    resolver: std::sync::Mutex<Option<Arc<Resolver>>>,
 }
 
 /// How long a stopping server waits to withdraw from the fleet (a Redis round trip or two; a
@@ -85,19 +90,7 @@ impl Server {
         let choice = select::choose(cfg.io_engine)?;
         let rings = choice.kind() == EngineKind::Uring;
         let shards = shard_count(cfg);
-        let tls = match tls::setup(cfg).map_err(EngineError::Tls)? {
-            Setup::On(tls, warnings) => {
-                for w in warnings {
-                    warn!("{w}");
-                }
-                Some(tls)
-            }
-            Setup::Off => None,
-            Setup::Missing(why) => {
-                error!("{why}");
-                None
-            }
-        };
+        let tls = setup_tls(cfg)?;
         let interfaces = net::local_addresses().map_err(io_error("listing interface addresses"))?;
         let bound = bind_listeners(cfg, shards, &interfaces)?;
         let tls_bound = match &tls {
@@ -115,17 +108,20 @@ impl Server {
             all_addrs.extend(t.addrs.iter().copied());
         }
         let resolver = Resolver::from_config(cfg).map_err(EngineError::Settings)?;
-        let settings = Settings::from_config(cfg, &all_addrs, &interfaces)
+        let options = cfg.proto_options();
+        let settings = Settings::from_options(&options, &all_addrs, &interfaces)
             .map_err(EngineError::Settings)?
-            .with_resolver(resolver);
+            .with_resolver(resolver.clone().map(|r| r as Arc<dyn UserLookup>));
         for w in settings.warnings() {
             warn!("{w}");
         }
         let settings = Arc::new(settings);
-        let epoch = clock::now().0;
-        let shared = Arc::new(Shared::from_config(random_key()?, cfg, epoch));
+        let shared = Arc::new(Shared::from_options(
+            random_key()?,
+            &options,
+            clock::now().0,
+        ));
         let max_streams = plan_descriptors(&shared, shards, all_addrs.len());
-        let reservations = Arc::new(Reservations::default());
         let mut listeners = listener_list(cfg, &bound.addrs);
         if let Some(t) = &tls_bound {
             listeners.extend(t.addrs.iter().map(|a| (Transport::Tls, *a)));
@@ -136,32 +132,36 @@ impl Server {
             shards: Vec::with_capacity(shards),
             tls: tls.clone(),
             registry: Arc::new(Registry::new(shards, if rings { shards } else { 0 })),
-            shared: Arc::clone(&shared),
+            shared,
             settings: Arc::new(SettingsSlot::new(Arc::clone(&settings))),
-            addrs: all_addrs.clone(),
+            addrs: all_addrs,
             rings: Vec::new(),
             engine: choice.kind(),
             answer_wakes: Vec::new(),
+            fleet: None,
+            resolver: std::sync::Mutex::new(resolver),
         };
-        join_fleet(cfg, &server, &settings)?;
-        // Without rings each portable shard relays for every transport on its own slice of the
-        // port range. With rings, the rings carry UDP clients and get the slices; the portable
-        // shards, which then serve only TCP and TLS clients, pick from the whole range and step
-        // over ports a ring holds (EADDRINUSE). Slicing for both halved the UDP share: a
-        // 3,000-port range held 1,500 UDP allocations per relay IP.
-        let (stream_share, ring_share) = (
-            |index| {
-                if rings {
-                    (
-                        cfg.min_port.min(cfg.max_port),
-                        cfg.min_port.max(cfg.max_port),
-                    )
-                } else {
-                    relay::share(cfg.min_port, cfg.max_port, shards, index)
-                }
-            },
-            |index| relay::share(cfg.min_port, cfg.max_port, shards, index),
-        );
+        join_fleet(cfg, &mut server, &settings)?;
+        server.start_workers(cfg, &choice, bound, tls_bound, &settings, max_streams)?;
+        for (transport, addr) in &server.listeners {
+            info!("listening on {} {addr}", error::name(*transport));
+        }
+        info!("I/O engine: {}", choice.describe(shards, rings));
+        Ok(server)
+    }
+
+    /// One epoll worker per shard and, with io_uring, one ring beside each: the worker keeps the
+    /// streams (TCP, TLS), the ring the shard's UDP listeners.
+    fn start_workers(
+        &mut self,
+        cfg: &Config,
+        choice: &select::Choice,
+        bound: Listeners,
+        tls_bound: Option<stream::TlsListeners>,
+        settings: &Arc<Settings>,
+        max_streams: Option<u64>,
+    ) -> Result<(), EngineError> {
+        let shards = bound.shards.len();
         let mut polls = Vec::with_capacity(shards);
         let mut wakers = Vec::with_capacity(shards);
         for _ in 0..shards {
@@ -171,16 +171,24 @@ impl Server {
             polls.push(poll);
             wakers.push(Arc::new(waker));
         }
-        let stream_shared = Arc::new(StreamShared {
-            tls,
-            admission: Admission::new(
-                cfg.stream_connections_per_ip,
-                cfg.stream_ipv6_prefix,
-                max_streams,
-            ),
-            deadlines: Deadlines::from_config(cfg),
-            handoff: Handoff::new(wakers.clone()),
-        });
+        let plan = WorkerPlan {
+            cfg,
+            shards,
+            rings: choice.kind() == EngineKind::Uring,
+            settings,
+            reservations: Arc::new(ReservedPorts::default()),
+            streams: Arc::new(StreamShared {
+                tls: self.tls.clone(),
+                admission: Admission::new(
+                    cfg.stream_connections_per_ip,
+                    cfg.stream_ipv6_prefix,
+                    max_streams,
+                ),
+                deadlines: Deadlines::from_config(cfg),
+                handoff: Handoff::new(wakers.clone()),
+            }),
+            listen_addrs: &bound.addrs,
+        };
         let mut tls_shards = tls_bound.map(|t| t.shards.into_iter());
         for (index, (sockets, (poll, waker))) in bound
             .shards
@@ -188,112 +196,128 @@ impl Server {
             .zip(polls.into_iter().zip(wakers))
             .enumerate()
         {
-            let mio_waker = Arc::clone(&waker);
-            // A failed wake is covered by the shard's bounded sleep.
-            server.wake_on_answers(&settings, index, Arc::new(move || drop(mio_waker.wake())));
-            let (sockets, ring_udp) = if rings {
+            let (sockets, ring_udp) = if plan.rings {
                 let ShardSockets { udp, tcp } = sockets;
-                (
-                    ShardSockets {
-                        udp: Vec::new(),
-                        tcp,
-                    },
-                    udp,
-                )
+                let streams_only = ShardSockets {
+                    udp: Vec::new(),
+                    tcp,
+                };
+                (streams_only, udp)
             } else {
                 (sockets, Vec::new())
             };
-            let (udp, mut tcp) = register(&poll, sockets, &bound.addrs)?;
-            let has_tls = stream_shared.tls.is_some();
-            let mut accept = vec![
-                Accept {
-                    tls: has_tls,
-                    plain: true,
-                };
-                tcp.len()
-            ];
-            if let Some(tls_sockets) = tls_shards.as_mut().and_then(Iterator::next) {
-                for (socket, addr) in tls_sockets.into_iter().zip(&all_addrs[bound.addrs.len()..]) {
-                    let mut socket = mio::net::TcpListener::from_std(socket);
-                    poll.registry()
-                        .register(
-                            &mut socket,
-                            Source::TcpListener(tcp.len()).token(),
-                            Interest::READABLE,
-                        )
-                        .map_err(io_error("registering a TLS listener"))?;
-                    tcp.push(Listener {
-                        socket,
-                        addr: *addr,
-                    });
-                    accept.push(Accept {
-                        tls: true,
-                        plain: !cfg.no_tcp,
-                    });
-                }
-            }
-            let seed = || {
-                getrandom::u64().map_err(|e| EngineError::Io {
-                    what: "reading random bytes",
-                    source: io::Error::other(e.to_string()),
-                })
-            };
-            let registry = || {
-                poll.registry()
-                    .try_clone()
-                    .map_err(io_error("cloning the poll registry"))
-            };
-            let share = stream_share(index);
-            let ports = relay::Ports::new(share, Arc::clone(&reservations), seed()?);
-            let relays = Relays::new(registry()?, ports);
-            let now = clock::now().0;
-            let streams = Streams::new(
-                Arc::clone(&stream_shared),
-                TcpRelays::new(registry()?, share, seed()?, now),
-                accept,
-                now,
-            );
-            let core = turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), index);
-            let stop = Arc::clone(&server.stop);
-            let control = server.control(index, rings, cfg.prometheus)?;
-            // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
-            let thread = std::thread::Builder::new()
-                .name(format!("tern-shard-{index}"))
-                .spawn(move || {
-                    Shard::new(index, core, poll, udp, tcp, relays, streams, stop, control).run()
-                })
-                .map_err(io_error("starting a shard thread"))?;
-            server.shards.push((waker, thread));
+            let tls_sockets = tls_shards.as_mut().and_then(Iterator::next);
+            self.spawn_worker(&plan, index, sockets, tls_sockets, poll, waker)?;
             #[cfg(target_os = "linux")]
-            if let select::Choice::Uring(features, _) = &choice {
-                let ring_index = shards + index;
-                let share = ring_share(index);
-                let waker =
-                    Arc::new(uring::Waker::new().map_err(io_error("creating a ring waker"))?);
-                let ring_waker = Arc::clone(&waker);
-                server.wake_on_answers(&settings, ring_index, Arc::new(move || ring_waker.wake()));
-                let ring = uring::spawn(uring::ShardSetup {
-                    index: ring_index,
-                    core: turn::Shard::new(Arc::clone(&settings), Arc::clone(&shared), ring_index),
-                    listeners: ring_udp
-                        .into_iter()
-                        .zip(bound.addrs.iter().copied())
-                        .collect(),
-                    ports: relay::Ports::new(share, Arc::clone(&reservations), seed()?),
-                    features: *features,
-                    control: server.control(index, false, cfg.prometheus)?,
-                    stop: Arc::clone(&server.stop),
-                    waker,
-                })?;
-                server.rings.push(ring);
+            if let select::Choice::Uring(features, _) = choice {
+                self.spawn_ring(&plan, index, ring_udp, *features)?;
             }
         }
-        for (transport, addr) in &server.listeners {
-            info!("listening on {} {addr}", error::name(*transport));
-        }
-        info!("I/O engine: {}", choice.describe(shards, rings));
         bound.steering.log();
-        Ok(server)
+        Ok(())
+    }
+
+    /// Shard `index`'s epoll worker: its listeners (TLS ones after the plain ones), relay
+    /// sockets, streams and core, on a thread of its own.
+    fn spawn_worker(
+        &mut self,
+        plan: &WorkerPlan<'_>,
+        index: usize,
+        sockets: ShardSockets,
+        tls_sockets: Option<Vec<std::net::TcpListener>>,
+        poll: Poll,
+        waker: Arc<Waker>,
+    ) -> Result<(), EngineError> {
+        let mio_waker = Arc::clone(&waker);
+        // A failed wake is covered by the shard's bounded sleep.
+        self.wake_on_answers(index, Arc::new(move || drop(mio_waker.wake())));
+        let (udp, mut tcp) = register(&poll, sockets, plan.listen_addrs)?;
+        let plain = Accept {
+            tls: plan.streams.tls.is_some(),
+            plain: true,
+        };
+        let mut accept = vec![plain; tcp.len()];
+        let tls_addrs = &self.addrs[plan.listen_addrs.len()..];
+        for (socket, addr) in tls_sockets.into_iter().flatten().zip(tls_addrs) {
+            let mut socket = mio::net::TcpListener::from_std(socket);
+            poll.registry()
+                .register(
+                    &mut socket,
+                    Source::TcpListener(tcp.len()).token(),
+                    Interest::READABLE,
+                )
+                .map_err(io_error("registering a TLS listener"))?;
+            tcp.push(Listener {
+                socket,
+                addr: *addr,
+            });
+            accept.push(Accept {
+                tls: true,
+                plain: !plan.cfg.no_tcp,
+            });
+        }
+        let registry = || {
+            poll.registry()
+                .try_clone()
+                .map_err(io_error("cloning the poll registry"))
+        };
+        let share = plan.stream_share(index);
+        let ports = relay::Ports::new(share, Arc::clone(&plan.reservations), random_seed()?);
+        let relays = Relays::new(registry()?, ports);
+        let now = clock::now().0;
+        let streams = Streams::new(
+            Arc::clone(&plan.streams),
+            TcpRelays::new(registry()?, share, random_seed()?, now),
+            accept,
+            now,
+        );
+        let core = turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index);
+        let stop = Arc::clone(&self.stop);
+        let control = self.control(index, plan.rings, plan.cfg.prometheus)?;
+        // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
+        let thread = std::thread::Builder::new()
+            .name(format!("tern-shard-{index}"))
+            .spawn(move || {
+                EpollWorker::new(index, core, poll, udp, tcp, relays, streams, stop, control).run()
+            })
+            .map_err(io_error("starting a shard thread"))?;
+        self.shards.push((waker, thread));
+        Ok(())
+    }
+
+    /// The io_uring ring beside shard `index`'s worker, carrying its UDP listeners.
+    #[cfg(target_os = "linux")]
+    fn spawn_ring(
+        &mut self,
+        plan: &WorkerPlan<'_>,
+        index: usize,
+        udp: Vec<std::net::UdpSocket>,
+        features: uring::Features,
+    ) -> Result<(), EngineError> {
+        let ring_index = plan.shards + index;
+        let waker = Arc::new(uring::Waker::new().map_err(io_error("creating a ring waker"))?);
+        let ring_waker = Arc::clone(&waker);
+        self.wake_on_answers(ring_index, Arc::new(move || ring_waker.wake()));
+        let share = relay::share(plan.cfg.min_port, plan.cfg.max_port, plan.shards, index);
+        let ring = uring::spawn(uring::ShardSetup {
+            index: ring_index,
+            core: turn::Shard::new(
+                Arc::clone(plan.settings),
+                Arc::clone(&self.shared),
+                ring_index,
+            ),
+            listeners: udp
+                .into_iter()
+                .zip(plan.listen_addrs.iter().copied())
+                .collect(),
+            ports: relay::Ports::new(share, Arc::clone(&plan.reservations), random_seed()?),
+            features,
+            control: self.control(index, false, plan.cfg.prometheus)?,
+            stop: Arc::clone(&self.stop),
+            waker,
+        })?;
+        self.rings.push(ring);
+        Ok(())
     }
 
     /// Whether TLS listeners run.
@@ -339,15 +363,16 @@ impl Server {
         // Addresses come and go (DHCP, SLAAC): the policy follows the ones present now.
         let interfaces = net::local_addresses().map_err(io_error("listing interface addresses"))?;
         let current = self.settings.current();
+        let mut running = self.resolver.lock().unwrap_or_else(PoisonError::into_inner);
         let resolver =
-            Resolver::for_config(cfg, current.resolver()).map_err(EngineError::Settings)?;
-        let fresh = match (&resolver, current.resolver()) {
+            Resolver::for_config(cfg, running.as_ref()).map_err(EngineError::Settings)?;
+        let fresh = match (&resolver, running.as_ref()) {
             (Some(new), Some(old)) => !Arc::ptr_eq(new, old),
             (new, _) => new.is_some(),
         };
-        let settings = Settings::from_config(cfg, &self.addrs, &interfaces)
+        let settings = Settings::from_options(&cfg.proto_options(), &self.addrs, &interfaces)
             .map_err(EngineError::Settings)?
-            .with_resolver(resolver);
+            .with_resolver(resolver.clone().map(|r| r as Arc<dyn UserLookup>));
         if settings.warnings() != current.warnings() {
             for w in settings.warnings() {
                 warn!("{w}");
@@ -357,11 +382,13 @@ impl Server {
             .quotas()
             .set_limits(cfg.user_quota, cfg.total_quota);
         self.shared.capacity().set_rate(cfg.bps_capacity);
-        if let Some(resolver) = settings.resolver().filter(|_| fresh) {
+        if let Some(resolver) = resolver.as_ref().filter(|_| fresh) {
             for (index, wake) in &self.answer_wakes {
                 wake_on_answers(resolver, *index, wake);
             }
         }
+        *running = resolver;
+        drop(running);
         self.settings.replace(Arc::new(settings));
         self.wake();
         Ok(())
@@ -369,7 +396,7 @@ impl Server {
 
     /// The peer policy in force, for the log (see `PeerPolicy::describe`).
     pub fn peer_policy(&self) -> String {
-        self.settings.current().policy.describe()
+        self.settings.current().policy().describe()
     }
 
     /// Drain mode: new allocations are refused from now on; existing ones continue.
@@ -383,11 +410,16 @@ impl Server {
 
     /// Lets the user database resolver of `settings` wake shard `index` (its index in the
     /// resolver's questions) when an answer it waits for is in, and the resolvers of reloads.
-    fn wake_on_answers(&mut self, settings: &Settings, index: usize, wake: AnswerWake) {
-        if let Some(resolver) = settings.resolver() {
+    fn wake_on_answers(&mut self, index: usize, wake: AnswerWake) {
+        if let Some(resolver) = self
+            .resolver
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             wake_on_answers(resolver, index, &wake);
         }
-        if let Some(fleet) = self.shared.fleet() {
+        if let Some(fleet) = &self.fleet {
             let wake = Arc::clone(&wake);
             fleet.set_waker(index, Box::new(move || wake()));
         }
@@ -446,7 +478,7 @@ impl Server {
                 warn!("a shard thread panicked");
             }
         }
-        if let Some(fleet) = self.shared.fleet() {
+        if let Some(fleet) = &self.fleet {
             fleet.leave(FLEET_LEAVE);
         }
     }
@@ -574,7 +606,7 @@ fn plan_descriptors(shared: &Shared, shards: usize, addrs: usize) -> Option<u64>
 
 /// Joins the fleet `redis-statsdb` names (docs/fleet.md): this node's listeners and
 /// `external-ip` mapping as the other nodes reach them, and its load read at every beat.
-fn join_fleet(cfg: &Config, server: &Server, settings: &Settings) -> Result<(), EngineError> {
+fn join_fleet(cfg: &Config, server: &mut Server, settings: &Settings) -> Result<(), EngineError> {
     let shared = Arc::downgrade(&server.shared);
     let registry = Arc::clone(&server.registry);
     let relayed = move || {
@@ -633,7 +665,11 @@ fn join_fleet(cfg: &Config, server: &Server, settings: &Settings) -> Result<(), 
         return Ok(());
     };
     server.registry.set_fleet(Arc::clone(fleet.stats()));
-    server.shared.set_fleet(fleet);
+    let fleet = Arc::new(fleet);
+    server
+        .shared
+        .set_fleet(Arc::clone(&fleet) as Arc<dyn FleetView>);
+    server.fleet = Some(fleet);
     Ok(())
 }
 
@@ -644,6 +680,60 @@ fn wake_on_answers(resolver: &Resolver, index: usize, wake: &AnswerWake) {
 }
 
 /// The per-process secret for stateless nonces and reservation tokens.
+/// What every shard's workers are built from (see `Server::start_workers`).
+struct WorkerPlan<'a> {
+    cfg: &'a Config,
+    shards: usize,
+    rings: bool,
+    settings: &'a Arc<Settings>,
+    reservations: Arc<ReservedPorts>,
+    streams: Arc<StreamShared>,
+    /// The UDP/TCP listening addresses (the TLS ones follow them in `Server::addrs`).
+    listen_addrs: &'a [SocketAddr],
+}
+
+impl WorkerPlan<'_> {
+    /// The relay ports of shard `index`'s epoll worker. Without rings each worker relays for
+    /// every transport on its own slice of the port range. With rings, the rings carry UDP
+    /// clients and get the slices; the workers, which then serve only TCP and TLS clients, pick
+    /// from the whole range and step over ports a ring holds (EADDRINUSE). Slicing for both
+    /// halved the UDP share: a 3,000-port range held 1,500 UDP allocations per relay IP.
+    fn stream_share(&self, index: usize) -> (u16, u16) {
+        let (min, max) = (self.cfg.min_port, self.cfg.max_port);
+        if self.rings {
+            (min.min(max), min.max(max))
+        } else {
+            relay::share(min, max, self.shards, index)
+        }
+    }
+}
+
+/// TLS from `cert`/`pkey`, with its warnings logged; a missing certificate is logged as an error
+/// and leaves TLS off.
+fn setup_tls(cfg: &Config) -> Result<Option<Arc<Tls>>, EngineError> {
+    Ok(match tls::setup(cfg).map_err(EngineError::Tls)? {
+        Setup::On(tls, warnings) => {
+            for w in warnings {
+                warn!("{w}");
+            }
+            Some(tls)
+        }
+        Setup::Off => None,
+        Setup::Missing(why) => {
+            error!("{why}");
+            None
+        }
+    })
+}
+
+/// A seed for a shard's port picker.
+fn random_seed() -> Result<u64, EngineError> {
+    getrandom::u64().map_err(|e| EngineError::Io {
+        what: "reading random bytes",
+        source: io::Error::other(e.to_string()),
+    })
+}
+
 fn random_key() -> Result<[u8; 32], EngineError> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| EngineError::Io {

@@ -34,11 +34,11 @@ pub(crate) struct RelaySocket {
 /// Ports reserved by one allocation for a later one. Shared by every shard: the second
 /// allocation may come from another 5-tuple and so land on another shard (control plane only).
 #[derive(Default)]
-pub(crate) struct Reservations {
+pub(crate) struct ReservedPorts {
     held: Mutex<Vec<(SocketAddr, Socket, Instant)>>,
 }
 
-impl Reservations {
+impl ReservedPorts {
     fn put(&self, addr: SocketAddr, socket: Socket, now: Instant) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|(_, _, until)| *until > now);
@@ -89,7 +89,7 @@ pub(crate) struct Relays {
 pub(crate) struct Ports {
     share: (u16, u16),
     rng: u64,
-    reservations: Arc<Reservations>,
+    reservations: Arc<ReservedPorts>,
 }
 
 impl Relays {
@@ -121,7 +121,7 @@ impl Relays {
 }
 
 impl Ports {
-    pub(crate) fn new(share: (u16, u16), reservations: Arc<Reservations>, seed: u64) -> Ports {
+    pub(crate) fn new(share: (u16, u16), reservations: Arc<ReservedPorts>, seed: u64) -> Ports {
         Ports {
             share,
             rng: seed | 1,
@@ -309,7 +309,7 @@ mod tests {
             poll,
             Relays::new(
                 registry,
-                Ports::new(share, Arc::new(Reservations::default()), seed),
+                Ports::new(share, Arc::new(ReservedPorts::default()), seed),
             ),
         )
     }

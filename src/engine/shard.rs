@@ -55,7 +55,7 @@ pub(super) struct Stats {
     pub(super) certificates_refused: u64,
 }
 
-pub(crate) struct Shard {
+pub(crate) struct EpollWorker {
     pub(super) index: usize,
     pub(super) core: turn::Shard,
     pub(super) poll: Poll,
@@ -76,7 +76,7 @@ pub(crate) struct Shard {
     control: Control,
 }
 
-impl Shard {
+impl EpollWorker {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
@@ -88,8 +88,8 @@ impl Shard {
         streams: Streams,
         stop: Arc<AtomicBool>,
         control: Control,
-    ) -> Shard {
-        Shard {
+    ) -> EpollWorker {
+        EpollWorker {
             index,
             core,
             poll,

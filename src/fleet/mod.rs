@@ -26,6 +26,7 @@ use crate::auth::db::{redis_connection, RedisParams};
 use crate::config::{Config, FleetDown};
 
 use self::redis::Acquired;
+pub use tern_proto::fleet::{least_loaded, Admission, Ask, FleetView, Lease, Load, Node, PeerNode};
 
 /// How often a node publishes its record and reads the others': a new node is seen (and its
 /// relay addresses mapped) within about this long.
@@ -36,93 +37,6 @@ const BACKOFF: Duration = Duration::from_secs(1);
 const UNCLAIMED: Duration = Duration::from_secs(10);
 /// Questions waiting for the thread; beyond this, Allocates are answered as if Redis were down.
 const QUEUE: usize = 4096;
-
-/// Who asks: one Allocate request, by its client and transaction id.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct Ask {
-    pub client: SocketAddr,
-    pub tid: [u8; 12],
-}
-
-/// One allocation counted in the fleet. Neither `Clone` nor `Copy`: [`Fleet::release`] takes
-/// it, so an allocation is released once.
-#[derive(Debug, PartialEq, Eq)]
-#[must_use = "a fleet lease must be given back to Fleet::release"]
-pub struct Lease(u64);
-
-/// What an Allocate gets.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Admission {
-    /// Counted in the fleet (or admitted under `fleet-redis-down=open`, counted once Redis is
-    /// back).
-    Granted(Lease),
-    /// The user holds `user-quota` allocations across the fleet (486).
-    UserQuota,
-    /// The fleet holds `total-quota` allocations (486).
-    TotalQuota,
-    /// Redis cannot be reached under `fleet-redis-down=closed` (508).
-    Unavailable,
-    /// Asked: park the request; the shard is woken when the answer is in.
-    Pending,
-}
-
-/// What the node publishes about its load, read by the engine at every beat.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Load {
-    pub allocations: u64,
-    /// The allocations it takes at most (`total-quota`, else its file-descriptor ceiling); 0
-    /// when unknown.
-    pub capacity: u64,
-    pub draining: bool,
-    /// Bytes per second relayed (to clients and to peers) over the last beat.
-    pub bps: u64,
-    /// `bps-capacity`; 0 when unlimited.
-    pub bps_capacity: u64,
-}
-
-/// Another live node, as it published itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Node {
-    pub id: String,
-    pub load: Load,
-    /// Its UDP/TCP listeners as clients reach them (`external-ip` applied).
-    pub listen: Vec<SocketAddr>,
-    /// Its TLS listeners as clients reach them.
-    pub tls: Vec<SocketAddr>,
-    /// (public, private) relay addresses (`external-ip`).
-    pub relay: Vec<(IpAddr, IpAddr)>,
-    /// Its relay port range.
-    pub ports: (u16, u16),
-}
-
-impl Node {
-    /// Allocations per unit of capacity (allocations alone when the capacity is unknown), for
-    /// choosing the least loaded node.
-    fn fill(&self) -> f64 {
-        let n = self.load.allocations as f64;
-        if self.load.capacity == 0 {
-            n
-        } else {
-            n / self.load.capacity as f64
-        }
-    }
-
-    /// At its allocation capacity, or relaying its whole `bps-capacity`.
-    pub fn full(&self) -> bool {
-        let l = &self.load;
-        (l.capacity != 0 && l.allocations >= l.capacity)
-            || (l.bps_capacity != 0 && l.bps >= l.bps_capacity)
-    }
-}
-
-/// Another node's relay address: a peer naming `public` on a port of `ports` is sent to
-/// `private`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerNode {
-    pub public: IpAddr,
-    pub private: IpAddr,
-    pub ports: (u16, u16),
-}
 
 /// What this node tells the others about itself besides its load.
 #[derive(Clone, Debug, Default)]
@@ -357,7 +271,7 @@ impl Fleet {
                     return Admission::Pending;
                 };
                 return match answer {
-                    Answer::Granted(n) => Admission::Granted(Lease(n)),
+                    Answer::Granted(n) => Admission::Granted(Lease::new(n)),
                     Answer::UserQuota => Admission::UserQuota,
                     Answer::TotalQuota => Admission::TotalQuota,
                     Answer::Unavailable => Admission::Unavailable,
@@ -385,7 +299,7 @@ impl Fleet {
     fn overloaded(&self) -> Admission {
         if self.inner.admits_while_down() {
             // Not counted in Redis: nothing to release later.
-            Admission::Granted(Lease(0))
+            Admission::Granted(Lease::new(0))
         } else {
             Admission::Unavailable
         }
@@ -393,10 +307,10 @@ impl Fleet {
 
     /// Gives back an allocation's lease (the allocation ended, or was not made after all).
     pub fn release(&self, lease: Lease) {
-        if lease.0 == 0 {
+        if lease.number() == 0 {
             return;
         }
-        lock(&self.inner.work).releases.push(lease.0);
+        lock(&self.inner.work).releases.push(lease.number());
         self.inner.ready.notify_one();
     }
 
@@ -432,6 +346,40 @@ impl Fleet {
     /// The current generation of [`Fleet::peers`].
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+}
+
+/// The shards see the fleet through the core's trait; each method is the inherent one.
+impl FleetView for Fleet {
+    fn counts_quotas(&self) -> bool {
+        Fleet::counts_quotas(self)
+    }
+
+    fn admit(
+        &self,
+        ask: Ask,
+        user: &str,
+        user_quota: u32,
+        total_quota: u32,
+        shard: usize,
+    ) -> Admission {
+        Fleet::admit(self, ask, user, user_quota, total_quota, shard)
+    }
+
+    fn release(&self, lease: Lease) {
+        Fleet::release(self, lease);
+    }
+
+    fn nodes(&self) -> Vec<Node> {
+        Fleet::nodes(self)
+    }
+
+    fn peers(&self) -> (u64, Arc<Vec<PeerNode>>) {
+        Fleet::peers(self)
+    }
+
+    fn generation(&self) -> u64 {
+        Fleet::generation(self)
     }
 }
 
@@ -477,15 +425,6 @@ impl std::fmt::Debug for Fleet {
             .field("redis", &self.inner.describe)
             .finish_non_exhaustive()
     }
-}
-
-/// The least full node that takes allocations.
-pub fn least_loaded(nodes: &[Node]) -> Option<Node> {
-    nodes
-        .iter()
-        .filter(|n| !n.load.draining && !n.full() && !n.listen.is_empty())
-        .min_by(|a, b| a.fill().total_cmp(&b.fill()))
-        .cloned()
 }
 
 /// The thread's own state: the connection and this node's live leases.

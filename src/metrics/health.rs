@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn not_ready_until_started_nor_while_draining() {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new([7; 32]));
         let health = Health::new(Arc::clone(&shared));
         assert_eq!(health.readiness(), Err("starting"));
         health.set_ready();

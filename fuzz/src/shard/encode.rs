@@ -1,7 +1,7 @@
 //! The inverse of the `Arbitrary` decoding of the `shard` steps (arbitrary 1.x: integers little
 //! endian, `bool` the low bit of a byte, `Option` a bool then the value, an enum variant from a
 //! `u32` scaled to the variant count, a `Vec` one "more" byte before each element and a 0 after
-//! the last), so that seeds can be written as steps. `tests/fuzz_corpus.rs` checks the round trip.
+//! the last), so that seeds can be written as steps. `tests/it/fuzz_corpus.rs` checks the round trip.
 
 use super::step::{ChannelSel, Cred, Meth, PeerSel, Request, Step, TokenSel};
 

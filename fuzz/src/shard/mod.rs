@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
 use tern::auth::NonceKey;
-use tern::config::{Config, User, UserSecret};
 use tern::limits::PeerPolicy;
+use tern::options::{Options, User, UserSecret};
 use tern::stun::channel;
 use tern::turn::{BindError, Client, Counters, Settings, Shard, Shared, Transport, Via, HEADROOM};
 
@@ -53,16 +53,15 @@ fn clients() -> [Client; 4] {
     })
 }
 
-fn config(fingerprint: bool) -> Config {
-    Config {
+fn options(fingerprint: bool) -> Options {
+    Options {
         realm: step::REALM.into(),
-        lt_cred_mech: true,
         fingerprint,
         users: vec![User {
             name: step::USER.into(),
             secret: UserSecret::Password(step::PASSWORD.into()),
         }],
-        ..Config::default()
+        ..Options::default()
     }
 }
 
@@ -87,10 +86,10 @@ pub struct World {
 
 impl World {
     pub fn new(fingerprint: bool) -> Option<World> {
-        let cfg = config(fingerprint);
+        let cfg = options(fingerprint);
         let listeners: Vec<SocketAddr> = LISTENERS.iter().filter_map(|s| s.parse().ok()).collect();
-        let settings = Settings::from_config(&cfg, &listeners, &[]).ok()?;
-        let policy = PeerPolicy::from_config(&cfg, &listeners, settings.relay_ips());
+        let settings = Settings::from_options(&cfg, &listeners, &[]).ok()?;
+        let policy = PeerPolicy::from_options(&cfg, &listeners, settings.relay_ips());
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         Some(World {

@@ -8,8 +8,8 @@ mod sqlite;
 
 use std::path::PathBuf;
 
-use super::key::{Key, Sha256Key};
-use super::source::{CredentialSource, SourceError};
+use crate::auth::{CredentialSource, SourceError};
+use crate::auth::{Key, Sha256Key};
 use crate::config::Config;
 
 pub use self::redis::{connection as redis_connection, RedisParams};

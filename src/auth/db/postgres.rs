@@ -10,11 +10,11 @@ use postgres::{Client, Config, NoTls};
 use postgres::error::SqlState;
 
 use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S, SCHEMA, TERN_SCHEMA};
-use crate::auth::key::{userhash, Key, Sha256Key, Userhash};
-use crate::auth::source::{
+use crate::auth::SourceError;
+use crate::auth::{
     bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions,
 };
-use crate::auth::SourceError;
+use crate::auth::{userhash, Key, Sha256Key, Userhash};
 
 /// Reads a connection string (key=value pairs or a `postgresql://` URL).
 fn parse(conn: &str) -> Result<Config, SourceError> {

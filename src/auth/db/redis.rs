@@ -13,11 +13,11 @@ use std::time::Duration;
 use redis::{Client, Commands, Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
 use super::{error, PeerIpRanges, UserDb, CONNECT_TIMEOUT_S};
-use crate::auth::key::{long_term_key, long_term_key_sha256, userhash, Key, Sha256Key, Userhash};
-use crate::auth::source::{
+use crate::auth::SourceError;
+use crate::auth::{
     bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions, REALM_OPTIONS,
 };
-use crate::auth::SourceError;
+use crate::auth::{long_term_key, long_term_key_sha256, userhash, Key, Sha256Key, Userhash};
 
 /// A parsed coturn Redis connection string.
 #[derive(Clone, PartialEq, Eq)]

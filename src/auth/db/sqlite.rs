@@ -7,11 +7,11 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{error, PeerIpRanges, UserDb, SCHEMA, TERN_SCHEMA};
-use crate::auth::key::{userhash, Key, Sha256Key, Userhash};
-use crate::auth::source::{
+use crate::auth::SourceError;
+use crate::auth::{
     bytes_from_hex, key_from_hex, key_to_hex, Answer, CredentialSource, RealmOptions,
 };
-use crate::auth::SourceError;
+use crate::auth::{userhash, Key, Sha256Key, Userhash};
 
 /// How long a query waits for another process's write lock (`tern admin` while serving).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -12,7 +12,7 @@ mod tcp_relay;
 pub(crate) use conn::{Conn, Layer, SendError, MAX_FRAME};
 pub(crate) use guard::{Admission, Deadlines};
 pub(crate) use handoff::Handoff;
-pub(crate) use listen::bind_tls;
+pub(crate) use listen::{bind_tls, TlsListeners};
 pub(crate) use tcp_relay::{Io, TcpRelays};
 
 use std::sync::Arc;

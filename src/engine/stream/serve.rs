@@ -10,7 +10,7 @@ use mio::Interest;
 use tracing::warn;
 
 use super::super::clock;
-use super::super::shard::Shard;
+use super::super::shard::EpollWorker;
 use super::super::token::Source;
 use super::conn::{certificate_refused, Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
 use super::guard::Refused;
@@ -30,7 +30,7 @@ const CLOSES_PER_TURN: usize = 32;
 /// The longest a Connect to a peer may take before the client gets 447 (RFC 6062 §5.2).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl Shard {
+impl EpollWorker {
     /// Accepts clients on TCP listener `i`. True when more may be waiting.
     pub(in crate::engine) fn accept(&mut self, i: usize) -> bool {
         for _ in 0..ACCEPTS_PER_WAKEUP {

@@ -31,7 +31,7 @@ use super::EngineError;
 use crate::turn;
 use bufring::{BufRing, Pools};
 use send::Sends;
-use shard::{Listener, Shard};
+use shard::{Listener, RingWorker};
 pub(crate) use wake::Waker;
 
 /// Submission queue entries per ring (a full queue is submitted early, never dropped).
@@ -193,7 +193,7 @@ pub(crate) fn spawn(setup: ShardSetup) -> Result<JoinHandle<()>, EngineError> {
     }
 }
 
-fn build_shard(s: ShardSetup) -> Result<Shard, (&'static str, io::Error)> {
+fn build_shard(s: ShardSetup) -> Result<RingWorker, (&'static str, io::Error)> {
     let ring = build_ring(SQ_ENTRIES, CQ_ENTRIES).map_err(|e| ("creating an io_uring", e))?;
     let fixed = fixed_table(&ring, &s.listeners);
     let bufs = Pools::new(&ring, CLIENT_BUFFERS, PEER_BUFFERS, BUFFER_GROUP)
@@ -203,7 +203,7 @@ fn build_shard(s: ShardSetup) -> Result<Shard, (&'static str, io::Error)> {
         .into_iter()
         .map(|(socket, addr)| Listener { socket, addr })
         .collect();
-    Ok(Shard::new(
+    Ok(RingWorker::new(
         s.index,
         ring,
         s.core,

@@ -52,7 +52,7 @@ struct Stats {
     no_buffers: u64,
 }
 
-pub(crate) struct Shard {
+pub(crate) struct RingWorker {
     pub(crate) index: usize,
     pub(crate) ring: IoUring,
     pub(crate) core: turn::Shard,
@@ -103,7 +103,7 @@ enum Target {
     Fixed(u32),
 }
 
-impl Shard {
+impl RingWorker {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
@@ -117,11 +117,11 @@ impl Shard {
         control: Control,
         stop: Arc<AtomicBool>,
         waker: Arc<Waker>,
-    ) -> Shard {
+    ) -> RingWorker {
         // SAFETY: all-zero is a valid msghdr.
         let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         msg.msg_namelen = NAME_LEN as libc::socklen_t;
-        Shard {
+        RingWorker {
             index,
             ring,
             core,
