@@ -1,4 +1,4 @@
-//! Relay sockets, the engine side of `turn::RelayIo` (RFC 8656 §7.2 relayed transport address,
+//! Relay sockets, the engine side of `turn::Binder` and `turn::Command` (RFC 8656 §7.2 relayed transport address,
 //! §14.6 EVEN-PORT / RESERVATION-TOKEN, §14.8 DONT-FRAGMENT). Each shard draws ports from its own
 //! slice of `min-port..=max-port`, so shards do not compete for the same ports.
 
@@ -14,7 +14,7 @@ use super::clock;
 use super::slab::Slab;
 use super::sockets;
 use super::token::{Source, MAX_ID};
-use crate::turn::{BindError, BindRequest, Bound, PortWish, RelayId, RelayIo};
+use crate::turn::{BindError, BindRequest, Binder, Bound, PortWish, RelayId};
 
 /// Random ports tried before scanning the slice in order.
 const RANDOM_PROBES: u32 = 8;
@@ -265,20 +265,22 @@ pub(crate) fn bind_error(e: &io::Error) -> BindError {
     }
 }
 
-impl RelayIo for Relays {
+impl Binder for Relays {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         let socket = self.ports.bind(req)?;
         self.install(socket, req.dont_fragment)
     }
+}
 
-    fn close_relay(&mut self, id: RelayId) {
+impl Relays {
+    pub(crate) fn close_relay(&mut self, id: RelayId) {
         if let Some(mut relay) = self.sockets.remove(id.0 as usize) {
             // Deregistering can only fail for a socket poll does not know; it is closed anyway.
             let _ = self.registry.deregister(&mut relay.socket);
         }
     }
 
-    fn release_port(&mut self, addr: SocketAddr) {
+    pub(crate) fn release_port(&mut self, addr: SocketAddr) {
         self.ports.release(addr);
     }
 }

@@ -20,7 +20,7 @@ use super::control::Control;
 use super::icmp;
 use super::relay::Relays;
 use super::shed::Shed;
-use super::stream::{Io, SendError, Streams, MAX_FRAME};
+use super::stream::{SendError, Streams, MAX_FRAME};
 use super::token::Source;
 use crate::turn::{self, Client, Output, RelayId, Span, Transport, Via, HEADROOM};
 
@@ -145,7 +145,8 @@ impl EpollWorker {
             self.expire();
             self.control.after_turn(&mut self.core, clock::now().0);
         }
-        self.core.shutdown(&mut self.relays);
+        self.core.shutdown();
+        self.after_core();
         self.control.finish(&mut self.core);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }
@@ -167,11 +168,7 @@ impl EpollWorker {
     fn expire(&mut self) {
         let now = clock::now().0;
         if self.core.next_timeout().is_some_and(|at| at <= now) {
-            let mut io = Io {
-                udp: &mut self.relays,
-                tcp: &mut self.streams.tcp,
-            };
-            self.core.handle_timeout(now, &mut io);
+            self.core.handle_timeout(now);
             self.after_core();
         }
         self.sweep_streams(now);
@@ -254,6 +251,7 @@ impl EpollWorker {
                             &mut self.relays,
                         );
                         self.after_request(now, before);
+                        self.after_core();
                         out
                     }
                     (None, Some(id)) => self.core.handle_peer(

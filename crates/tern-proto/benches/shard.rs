@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tern_proto::options::Options;
 use tern_proto::stun::{attr, channel, Class, MessageBuilder, MessageType, Method};
 use tern_proto::turn::{
-    BindError, BindRequest, Bound, Client, Output, RelayId, RelayIo, Settings, Shard, Shared,
+    BindError, BindRequest, Binder, Bound, Client, Output, RelayId, Settings, Shard, Shared,
     Transport, Via, HEADROOM,
 };
 
@@ -49,14 +49,13 @@ const PAYLOAD: usize = 160;
 
 struct OneRelay;
 
-impl RelayIo for OneRelay {
+impl Binder for OneRelay {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         Ok(Bound {
             id: RelayId(1),
             addr: SocketAddr::new(req.ip, 50000),
         })
     }
-    fn close_relay(&mut self, _id: RelayId) {}
 }
 
 struct Bench {

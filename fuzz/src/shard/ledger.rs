@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use tern::turn::{BindError, BindRequest, Bound, PortWish, RelayId, RelayIo, Via};
+use tern::turn::{BindError, BindRequest, Binder, Bound, Command, PortWish, RelayId, Via};
 
 /// A client 5-tuple as the core keys allocations.
 pub type Owner = (Via, SocketAddr);
@@ -66,7 +66,7 @@ impl Ledger {
     }
 }
 
-impl RelayIo for Ledger {
+impl Binder for Ledger {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         if let Some(e) = self.fail {
             return Err(e);
@@ -97,6 +97,18 @@ impl RelayIo for Ledger {
         self.order.push(id);
         self.fresh.push(id);
         Ok(Bound { id, addr })
+    }
+}
+
+impl Ledger {
+    /// Carries out one of the shard's commands, checking it as the engine's bookkeeping would.
+    /// The ledger binds no TCP relay, so the RFC 6062 commands cannot come.
+    pub fn run(&mut self, command: Command) {
+        match command {
+            Command::CloseRelay(id) => self.close_relay(id),
+            Command::ReleasePort(addr) => self.release_port(addr),
+            other => panic!("{other:?} without a TCP relay"),
+        }
     }
 
     fn close_relay(&mut self, id: RelayId) {

@@ -175,7 +175,8 @@ impl World {
             }
             Step::StreamClosed(conn) => {
                 let via = Via::Stream(u32::from(conn % 4));
-                self.shard.handle_stream_closed(via, &mut self.io);
+                self.shard.handle_stream_closed(via);
+                self.run_commands();
                 assert!(
                     self.io
                         .open_relays()
@@ -197,7 +198,8 @@ impl World {
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
         if self.shard.next_timeout().is_some_and(|t| t <= self.now) {
-            self.shard.handle_timeout(self.now, &mut self.io);
+            self.shard.handle_timeout(self.now);
+            self.run_commands();
         }
         if let Some(t) = self.shard.next_timeout() {
             assert!(
@@ -240,7 +242,14 @@ impl World {
             &mut self.scratch,
             &mut self.io,
         );
+        self.run_commands();
         self.check_client_output(client, bytes, &buf, out, before);
+    }
+
+    fn run_commands(&mut self) {
+        while let Some(command) = self.shard.poll_command() {
+            self.io.run(command);
+        }
     }
 
     fn peer_in(&mut self, relay: tern::turn::RelayId, from: SocketAddr, bytes: &[u8]) {

@@ -13,7 +13,7 @@ pub(crate) use conn::{Conn, Layer, SendError, MAX_FRAME};
 pub(crate) use guard::{Admission, Deadlines};
 pub(crate) use handoff::Handoff;
 pub(crate) use listen::{bind_tls, TlsListeners};
-pub(crate) use tcp_relay::{Io, TcpRelays};
+pub(crate) use tcp_relay::TcpRelays;
 
 use std::sync::Arc;
 use std::time::Instant;

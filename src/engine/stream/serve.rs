@@ -241,8 +241,21 @@ impl EpollWorker {
         }
     }
 
-    /// Carries out what the core asked during its last call: splices and closes.
+    /// Carries out what the core asked during its last call (its commands), then the splices and
+    /// closes those left for the streams.
     pub(in crate::engine) fn after_core(&mut self) {
+        while let Some(command) = self.core.poll_command() {
+            let mut io = Io {
+                udp: &mut self.relays,
+                tcp: &mut self.streams.tcp,
+            };
+            if let Some(failed) = io.run(command) {
+                let now = clock::now().0;
+                let scratch = &mut self.frame.scratch;
+                let out = self.core.handle_tcp_connected(now, failed, false, scratch);
+                self.send_now(out);
+            }
+        }
         let tcp = &mut self.streams.tcp;
         if tcp.splices.is_empty() && tcp.orphans.is_empty() {
             return;
@@ -475,12 +488,7 @@ impl EpollWorker {
         match conn.mode {
             Mode::Data { peer, id: cid } => self.forget_peer(peer, cid),
             Mode::Stun => {
-                let mut io = Io {
-                    udp: &mut self.relays,
-                    tcp: &mut self.streams.tcp,
-                };
-                self.core
-                    .handle_stream_closed(Via::Stream(id as u32), &mut io);
+                self.core.handle_stream_closed(Via::Stream(id as u32));
                 self.after_core();
             }
         }

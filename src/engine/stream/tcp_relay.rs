@@ -1,6 +1,6 @@
 //! The engine side of TCP relay allocations (RFC 6062): listening relay sockets, connections to
-//! and from peers bound to the relayed transport address, and the `RelayIo` that routes the
-//! core's requests to UDP or TCP relays.
+//! and from peers bound to the relayed transport address, and the `Io` that binds for the core
+//! and carries out its commands on UDP or TCP relays.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -13,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::super::relay::Relays;
 use super::super::slab::Slab;
 use super::super::token::Source;
-use crate::turn::{BindError, BindRequest, Bound, ConnectionId, RelayId, RelayIo, Via};
+use crate::turn::{BindError, BindRequest, Binder, Bound, Command, ConnectionId, RelayId, Via};
 
 /// TCP relay ids carry this bit, so that one `RelayId` space names UDP and TCP relays.
 pub(crate) const TCP_RELAY: u32 = 1 << 27;
@@ -285,42 +285,40 @@ fn bind_error(e: &io::Error) -> BindError {
     }
 }
 
-/// What the core gets as `RelayIo` on a shard with stream clients: UDP relays and TCP relays.
+/// The relays of a shard with stream clients, UDP and TCP: what the core binds through, and
+/// what carries out its commands.
 pub(crate) struct Io<'a> {
     pub(crate) udp: &'a mut Relays,
     pub(crate) tcp: &'a mut TcpRelays,
 }
 
-impl RelayIo for Io<'_> {
+impl Binder for Io<'_> {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         self.udp.bind_relay(req)
-    }
-
-    fn close_relay(&mut self, id: RelayId) {
-        if id.0 & TCP_RELAY != 0 {
-            self.tcp.close_listener((id.0 & !TCP_RELAY) as usize);
-        } else {
-            self.udp.close_relay(id);
-        }
-    }
-
-    fn release_port(&mut self, addr: SocketAddr) {
-        self.udp.release_port(addr);
     }
 
     fn bind_tcp_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         self.tcp.bind(req)
     }
+}
 
-    fn connect_peer(
-        &mut self,
-        id: ConnectionId,
-        relay: RelayId,
-        peer: SocketAddr,
-    ) -> Result<(), BindError> {
-        self.tcp
-            .connect(id, relay, peer)
-            .map_err(|e| bind_error(&e))
+impl Io<'_> {
+    /// Carries out one of the core's commands; a Connect that cannot even start comes back as
+    /// its connection id, for the core to answer 447 (`Shard::handle_tcp_connected`).
+    pub(crate) fn run(&mut self, command: Command) -> Option<ConnectionId> {
+        match command {
+            Command::CloseRelay(id) if id.0 & TCP_RELAY != 0 => {
+                self.tcp.close_listener((id.0 & !TCP_RELAY) as usize);
+            }
+            Command::CloseRelay(id) => self.udp.close_relay(id),
+            Command::ReleasePort(addr) => self.udp.release_port(addr),
+            Command::Connect { id, relay, peer } => {
+                return self.tcp.connect(id, relay, peer).is_err().then_some(id);
+            }
+            Command::CloseConnection(id) => self.close_connection(id),
+            Command::Splice { id, via } => self.tcp.splices.push((id, via)),
+        }
+        None
     }
 
     fn close_connection(&mut self, id: ConnectionId) {
@@ -332,9 +330,5 @@ impl RelayIo for Io<'_> {
                 self.tcp.orphans.push(client);
             }
         }
-    }
-
-    fn splice(&mut self, id: ConnectionId, via: Via) {
-        self.tcp.splices.push((id, via));
     }
 }

@@ -1,9 +1,8 @@
-//! Relay sockets of an io_uring shard, the engine side of `turn::RelayIo` (RFC 8656 §7.2). Binding
+//! Relay sockets of an io_uring shard, the engine side of `turn::Binder` and `turn::Command` (RFC 8656 §7.2). Binding
 //! stays a synchronous system call (shared port choice in `engine::relay::Ports`); the shard
 //! arms a multishot receive for each new socket and cancels it for each closed one, from the
 //! changes recorded here after every call into the core.
 
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::Socket;
@@ -12,7 +11,7 @@ use super::token::GEN_MASK;
 use crate::engine::relay::Ports;
 use crate::engine::slab::Slab;
 use crate::engine::token::MAX_ID;
-use crate::turn::{BindError, BindRequest, Bound, RelayId, RelayIo};
+use crate::turn::{BindError, BindRequest, Binder, Bound, Command, RelayId};
 
 pub(crate) struct RelaySocket {
     pub(crate) socket: Socket,
@@ -65,7 +64,7 @@ impl Relays {
     }
 }
 
-impl RelayIo for Relays {
+impl Binder for Relays {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         let socket = self.ports.bind(req)?;
         let addr = socket
@@ -92,6 +91,18 @@ impl RelayIo for Relays {
             addr,
         })
     }
+}
+
+impl Relays {
+    /// Carries out one of the core's commands: a ring shard has UDP clients only, so the RFC
+    /// 6062 commands (which need a TCP relay) never come; they are ignored if they do.
+    pub(crate) fn run(&mut self, command: Command) {
+        match command {
+            Command::CloseRelay(id) => self.close_relay(id),
+            Command::ReleasePort(addr) => self.ports.release(addr),
+            Command::Connect { .. } | Command::CloseConnection(_) | Command::Splice { .. } => {}
+        }
+    }
 
     fn close_relay(&mut self, id: RelayId) {
         if let Some(r) = self.sockets.remove(id.0 as usize) {
@@ -102,9 +113,5 @@ impl RelayIo for Relays {
                 socket: r.socket,
             });
         }
-    }
-
-    fn release_port(&mut self, addr: SocketAddr) {
-        self.ports.release(addr);
     }
 }

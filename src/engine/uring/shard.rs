@@ -227,7 +227,8 @@ impl RingWorker {
 
     fn expire(&mut self, now: Instant) {
         if self.core.next_timeout().is_some_and(|at| at <= now) {
-            self.core.handle_timeout(now, &mut self.relays);
+            self.core.handle_timeout(now);
+            self.run_commands();
             self.apply_changes();
         }
     }
@@ -458,12 +459,20 @@ impl RingWorker {
             &mut self.scratch,
             &mut self.relays,
         );
+        self.run_commands();
         if self.core.allocation_count() > before {
             // Setup latency: one clock read per new allocation, none per packet.
             let d = clock::now().0.saturating_duration_since(now);
             self.control.observe_setup(d);
         }
         out
+    }
+
+    /// Carries out the core's commands (closes and port releases).
+    fn run_commands(&mut self) {
+        while let Some(command) = self.core.poll_command() {
+            self.relays.run(command);
+        }
     }
 
     /// Queues the output of an input from `packet`; a receive buffer goes back to the ring

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::allocation::{Allocation, Budget, Granted, Owner, Relay};
 use super::auth_flow::Authed;
 use super::fleet::FleetCheck;
-use super::io::{BindError, BindRequest, Bound, Client, PortWish, RelayIo, Transport};
+use super::io::{BindError, BindRequest, Binder, Bound, Client, Command, PortWish, Transport};
 use super::redirect;
 use super::report::{allocation_event, EventKind};
 use super::reservation::{Token, TOKEN_LIFETIME};
@@ -43,7 +43,7 @@ impl Shard {
         existing: Option<u32>,
         auth: &Authed<'_>,
         r: Responder<'_>,
-        io: &mut dyn RelayIo,
+        io: &mut dyn Binder,
     ) -> Option<usize> {
         if let Some(slot) = existing {
             let alloc = self.table.get(slot)?;
@@ -65,7 +65,7 @@ impl Shard {
             Ok(asked) => asked,
             Err(code) => return r.error(code),
         };
-        let bind = |io: &mut dyn RelayIo, req: &BindRequest| {
+        let bind = |io: &mut dyn Binder, req: &BindRequest| {
             if tcp {
                 io.bind_tcp_relay(req)
             } else {
@@ -106,7 +106,7 @@ impl Shard {
                 // A claimed token is used up: its port was not bound, so the engine may have it
                 // back now (found by the shard fuzz target).
                 if let Ok((ip, PortWish::Exact(port))) = target {
-                    io.release_port(SocketAddr::new(ip, port));
+                    self.command(Command::ReleasePort(SocketAddr::new(ip, port)));
                 }
                 return r.error(code);
             }
@@ -193,7 +193,7 @@ impl Shard {
         local: IpAddr,
         dont_fragment: bool,
         expires: Instant,
-        io: &mut dyn RelayIo,
+        io: &mut dyn Binder,
     ) -> Result<Relay, ErrorCode> {
         let ip = self
             .settings

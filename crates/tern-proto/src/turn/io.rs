@@ -90,36 +90,43 @@ pub fn connection_shard(id: ConnectionId) -> usize {
     (id.0 >> CONNECTION_SHARD_SHIFT) as usize
 }
 
-/// Implemented by each engine: the only way the core touches sockets, synchronously.
+/// The one thing the core asks of the engine synchronously: a relay socket, because the answer
+/// to an Allocate carries its address. Everything else the core wants done is a [`Command`].
 ///
-/// The TCP methods (RFC 6062) have defaults that refuse, so an engine without TCP relaying still
-/// builds; the core answers 442/447 then.
-pub trait RelayIo {
+/// The TCP relay (RFC 6062) has a default that refuses, so an engine without TCP relaying still
+/// builds; the core answers 442 then.
+pub trait Binder {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError>;
-    fn close_relay(&mut self, id: RelayId);
-    /// The port after a relay bound with `PortWish::Even { reserve_next: true }` was kept for a
-    /// RESERVATION-TOKEN that no Allocate claimed within 30 s: the engine may free `addr`.
-    fn release_port(&mut self, _addr: SocketAddr) {}
-    /// A listening TCP relay socket (RFC 6062 §5.1); `close_relay` closes it, and with it every
-    /// peer connection the engine holds for it.
+    /// A listening TCP relay socket (RFC 6062 §5.1); `Command::CloseRelay` closes it, and with
+    /// it every peer connection the engine holds for it.
     fn bind_tcp_relay(&mut self, _req: &BindRequest) -> Result<Bound, BindError> {
         Err(BindError::Unavailable)
     }
-    /// Starts a non-blocking TCP connection from TCP relay `relay`'s address to `peer` (RFC 6062
-    /// §5.2). The engine reports the outcome with `Shard::handle_tcp_connected(id, ..)`.
-    fn connect_peer(
-        &mut self,
-        _id: ConnectionId,
-        _relay: RelayId,
-        _peer: SocketAddr,
-    ) -> Result<(), BindError> {
-        Err(BindError::Unavailable)
-    }
-    /// Closes peer connection `id` and, once spliced, the client data connection with it.
-    fn close_connection(&mut self, _id: ConnectionId) {}
-    /// ConnectionBind succeeded (RFC 6062 §5.4): once the response to the current request is
-    /// written, stream `via` carries raw bytes to and from peer connection `id`.
-    fn splice(&mut self, _id: ConnectionId, _via: Via) {}
+}
+
+/// What the core asks the engine to do, in order; polled with `Shard::poll_command` after each
+/// call into the shard (control plane only: never one per relayed packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Close relay socket `id` (a UDP relay, or a TCP relay and its peer connections).
+    CloseRelay(RelayId),
+    /// The port kept after a relay bound with `PortWish::Even { reserve_next: true }` for a
+    /// RESERVATION-TOKEN that no Allocate claimed within 30 s, or whose claim failed: the
+    /// engine may free `addr`.
+    ReleasePort(SocketAddr),
+    /// Start a non-blocking TCP connection from TCP relay `relay`'s address to `peer` (RFC 6062
+    /// §5.2). The engine reports the outcome, a failure to start included, with
+    /// `Shard::handle_tcp_connected(id, ..)`, which answers the Connect.
+    Connect {
+        id: ConnectionId,
+        relay: RelayId,
+        peer: SocketAddr,
+    },
+    /// Close peer connection `id` and, once spliced, the client data connection with it.
+    CloseConnection(ConnectionId),
+    /// ConnectionBind succeeded (RFC 6062 §5.4): the response to the current request comes
+    /// first, then stream `via` carries raw bytes to and from peer connection `id`.
+    Splice { id: ConnectionId, via: Via },
 }
 
 /// An ICMP error the kernel reported about a datagram a relay socket sent to a peer (RFC 8656

@@ -1,6 +1,7 @@
 //! The TURN protocol core (RFC 8656), sans-IO: one `Shard` per thread owns its allocations,
 //! permissions, channels and timers. It never opens a socket or reads a clock; the engine passes
-//! packets, `now` and a `RelayIo` in, and sends the `Output` it gets back (`io.rs`).
+//! packets, `now` and a `Binder` in, sends the `Output` it gets back, and carries out the
+//! `Command`s it polls (`io.rs`).
 
 mod allocate;
 mod allocation;

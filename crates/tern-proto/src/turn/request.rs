@@ -8,7 +8,7 @@ use super::allocate::try_alternate;
 use super::allocation::{family_of, ChannelConflict};
 use super::auth_flow::{authenticate, reject, Asker, Reject};
 use super::drops::DropReason;
-use super::io::{Client, RelayIo};
+use super::io::{Binder, Client};
 use super::report::{allocation_event, EventKind};
 use super::response::{unknown_attributes, Responder};
 use super::shard::Shard;
@@ -23,7 +23,7 @@ impl Shard {
         client: &Client,
         msg: &Message<'_>,
         mut r: Responder<'_>,
-        io: &mut dyn RelayIo,
+        io: &mut dyn Binder,
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
         let shared = Arc::clone(&self.shared);
@@ -32,7 +32,7 @@ impl Shard {
         // Expired but not yet collected by the wheel (it runs at one-second ticks): gone.
         if let Some(slot) = existing {
             if self.table.get(slot).is_some_and(|a| a.expires <= now) {
-                self.deallocate(slot, io);
+                self.deallocate(slot);
                 existing = None;
             }
         }
@@ -99,7 +99,7 @@ impl Shard {
             return self.allocate(now, client, msg, existing, &auth, r, io);
         }
         if method == Method::CONNECTION_BIND {
-            return self.connection_bind(client, msg, &auth, r, io);
+            return self.connection_bind(client, msg, &auth, r);
         }
         let Some(slot) = existing else {
             let code = match method {
@@ -112,10 +112,10 @@ impl Shard {
             return r.error(code);
         };
         match method {
-            Method::REFRESH => self.refresh(now, slot, msg, r, io),
+            Method::REFRESH => self.refresh(now, slot, msg, r),
             Method::CREATE_PERMISSION => self.create_permission(now, slot, msg, r),
             Method::CHANNEL_BIND => self.channel_bind(now, slot, msg, r),
-            Method::CONNECT => self.connect(client, slot, msg, r, io),
+            Method::CONNECT => self.connect(client, slot, msg, r),
             _ => r.error(ErrorCode::BAD_REQUEST),
         }
     }
@@ -175,7 +175,6 @@ impl Shard {
         slot: u32,
         msg: &Message<'_>,
         r: Responder<'_>,
-        io: &mut dyn RelayIo,
     ) -> Option<usize> {
         let requested = match msg.u32_attr(attr::LIFETIME) {
             None => None,
@@ -188,7 +187,7 @@ impl Shard {
             Some(Err(e)) => return r.error(e.into()),
         };
         // A relay past its own lifetime is gone even before the wheel's tick collects it.
-        self.end_expired_relays(slot, now, io);
+        self.end_expired_relays(slot, now);
         let alloc = self.table.get(slot)?;
         let relay = match family.map(|f| alloc.relay_for(f)) {
             None => None,
@@ -197,8 +196,8 @@ impl Shard {
         };
         if requested == Some(0) {
             match relay {
-                Some(id) => self.end_relay(slot, id, io),
-                None => self.deallocate(slot, io),
+                Some(id) => self.end_relay(slot, id),
+                None => self.deallocate(slot),
             }
             return r.success(&mut |b| b.add_u32(attr::LIFETIME, 0));
         }

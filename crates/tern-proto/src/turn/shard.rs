@@ -1,6 +1,7 @@
 //! One shard's TURN state machine (RFC 8656): the entry points the engine calls, dispatch of each
 //! input, and expiry. Requests live in `request.rs` and `allocate.rs`, the data path in `relay.rs`.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +9,8 @@ use std::time::Instant;
 use super::drops::{DropReason, Drops};
 use super::fleet::FleetPeers;
 use super::io::{
-    Client, ConnectionId, Counters, Icmp, Output, RelayId, RelayIo, Span, Transport, Via, HEADROOM,
+    Binder, Client, Command, ConnectionId, Counters, Icmp, Output, RelayId, Span, Transport, Via,
+    HEADROOM,
 };
 use super::parked::{Parked, ParkedQueue};
 use super::report::Report;
@@ -62,6 +64,8 @@ pub struct Shard {
     pub(crate) tcp: TcpConns,
     /// Set by a request whose answer comes later (Connect): not a dropped request.
     pub(crate) deferred: bool,
+    /// What the engine is to do (see [`Command`]), oldest first.
+    commands: VecDeque<Command>,
 }
 
 impl Shard {
@@ -90,7 +94,19 @@ impl Shard {
             tid_state: u64::from_le_bytes(seed) ^ (index as u64),
             tcp: TcpConns::default(),
             deferred: false,
+            commands: VecDeque::with_capacity(8),
         }
+    }
+
+    /// The next thing the engine is to do; the engine drains these after every call into the
+    /// shard, before its next one.
+    #[inline]
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    pub(crate) fn command(&mut self, command: Command) {
+        self.commands.push_back(command);
     }
 
     /// A message without the magic cookie: answered when it is an RFC 3489 Binding request and
@@ -127,7 +143,7 @@ impl Shard {
         buf: &mut [u8],
         len: usize,
         scratch: &mut [u8],
-        io: &mut dyn RelayIo,
+        io: &mut dyn Binder,
     ) -> Output {
         self.counters.client_rx_packets += 1;
         self.counters.client_rx_bytes += len as u64;
@@ -153,7 +169,7 @@ impl Shard {
         client: &Client,
         packet: &[u8],
         scratch: &mut [u8],
-        io: &mut dyn RelayIo,
+        io: &mut dyn Binder,
     ) -> Output {
         let msg = match Message::parse(packet) {
             Ok(msg) => msg,
@@ -225,26 +241,27 @@ impl Shard {
         self.icmp_from_peer(now, relay, peer, icmp, scratch)
     }
 
-    /// Expire what is due at `now`; relay sockets of expired allocations are closed through `io`.
-    pub fn handle_timeout(&mut self, now: Instant, io: &mut dyn RelayIo) {
+    /// Expire what is due at `now`; the relay sockets of expired allocations are closed by
+    /// the commands this leaves.
+    pub fn handle_timeout(&mut self, now: Instant) {
         self.sync_fleet();
         let mut due = std::mem::take(&mut self.due);
         self.wheel.expire(now, &mut due);
         for (tick, key) in due.drain(..) {
             match key {
-                TimerKey::Alloc(handle) => self.allocation_timer(now, handle, tick, io),
+                TimerKey::Alloc(handle) => self.allocation_timer(now, handle, tick),
                 TimerKey::Token(token) => {
                     if let Some(addr) = self.shared.expire_token(&token, now) {
-                        io.release_port(addr);
+                        self.command(Command::ReleasePort(addr));
                     }
                 }
-                TimerKey::Connection(id) => self.connection_timer(id, io),
+                TimerKey::Connection(id) => self.connection_timer(id),
             }
         }
         self.due = due;
     }
 
-    fn allocation_timer(&mut self, now: Instant, handle: Handle, tick: u64, io: &mut dyn RelayIo) {
+    fn allocation_timer(&mut self, now: Instant, handle: Handle, tick: u64) {
         let Some(alloc) = self.table.resolve(handle) else {
             return;
         };
@@ -253,36 +270,36 @@ impl Shard {
         }
         alloc.timer = None;
         if alloc.expires <= now {
-            self.deallocate(handle.slot, io);
+            self.deallocate(handle.slot);
             return;
         }
         alloc.sweep(now);
-        self.end_expired_relays(handle.slot, now, io);
+        self.end_expired_relays(handle.slot, now);
         self.schedule(handle.slot);
     }
 
     /// Ends the relays of the allocation in `slot` whose own lifetime ran out by `now` (a dual
     /// allocation refreshed for one family only).
-    pub(crate) fn end_expired_relays(&mut self, slot: u32, now: Instant, io: &mut dyn RelayIo) {
+    pub(crate) fn end_expired_relays(&mut self, slot: u32, now: Instant) {
         while let Some(id) = self.table.get(slot).and_then(|a| a.expired_relay(now)) {
-            self.end_relay(slot, id, io);
+            self.end_relay(slot, id);
         }
     }
 
     /// Ends relay `id` of the allocation in `slot`; the allocation ends with its last relay.
-    pub(crate) fn end_relay(&mut self, slot: u32, id: RelayId, io: &mut dyn RelayIo) {
+    pub(crate) fn end_relay(&mut self, slot: u32, id: RelayId) {
         if self.table.get(slot).is_some_and(|a| a.relays().count() < 2) {
-            self.deallocate(slot, io);
+            self.deallocate(slot);
         } else if self.table.remove_relay(slot, id).is_some() {
-            io.close_relay(id);
+            self.command(Command::CloseRelay(id));
         }
     }
 
     /// A stream connection closed: its allocations end.
-    pub fn handle_stream_closed(&mut self, via: Via, io: &mut dyn RelayIo) {
+    pub fn handle_stream_closed(&mut self, via: Via) {
         if let Via::Stream(conn) = via {
             if let Some(slot) = self.table.find_stream(conn) {
-                self.deallocate(slot, io);
+                self.deallocate(slot);
             }
         }
     }
@@ -355,13 +372,13 @@ impl Shard {
         }
     }
 
-    pub(crate) fn deallocate(&mut self, slot: u32, io: &mut dyn RelayIo) {
+    pub(crate) fn deallocate(&mut self, slot: u32) {
         if self.table.get(slot).is_some_and(|a| a.tcp) {
-            self.close_connections(slot, io);
+            self.close_connections(slot);
         }
         if let Some(mut alloc) = self.table.remove(slot) {
             for relay in alloc.relays() {
-                io.close_relay(relay.id);
+                self.commands.push_back(Command::CloseRelay(relay.id));
             }
             if let Some(ticket) = alloc.budget.quota.take() {
                 self.shared.quotas().release(ticket);
@@ -374,9 +391,9 @@ impl Shard {
 
     /// Ends every allocation (the engine is shutting down): relay sockets close and the quota
     /// counts go back, so a `Shared` that outlives this shard stays exact.
-    pub fn shutdown(&mut self, io: &mut dyn RelayIo) {
+    pub fn shutdown(&mut self) {
         for slot in self.table.slots() {
-            self.deallocate(slot, io);
+            self.deallocate(slot);
         }
     }
 

@@ -13,7 +13,7 @@ use super::auth_flow::Authed;
 use super::drops::DropReason;
 use super::hash::FxHashMap;
 use super::io::{
-    Client, ConnectionId, Output, RelayId, RelayIo, Span, Transport, Via, CONNECTION_SHARD_SHIFT,
+    Client, Command, ConnectionId, Output, RelayId, Span, Transport, Via, CONNECTION_SHARD_SHIFT,
 };
 use super::report::{allocation_event, EventKind};
 use super::response::Responder;
@@ -106,7 +106,6 @@ impl Shard {
         slot: u32,
         msg: &Message<'_>,
         r: Responder<'_>,
-        io: &mut dyn RelayIo,
     ) -> Option<usize> {
         let settings = Arc::clone(&self.settings);
         let Some(Ok(named)) = msg.xor_address(attr::XOR_PEER_ADDRESS) else {
@@ -138,9 +137,7 @@ impl Shard {
             return r.error(ErrorCode::CONNECTION_ALREADY_EXISTS);
         }
         let id = self.new_connection_id();
-        if io.connect_peer(id, relay, peer).is_err() {
-            return r.error(ErrorCode::CONNECTION_TIMEOUT_OR_FAILURE);
-        }
+        self.command(Command::Connect { id, relay, peer });
         let deferred = Deferred {
             tid: *msg.transaction_id(),
             sign: r.sign,
@@ -181,7 +178,6 @@ impl Shard {
         msg: &Message<'_>,
         auth: &Authed<'_>,
         r: Responder<'_>,
-        io: &mut dyn RelayIo,
     ) -> Option<usize> {
         if client.transport == Transport::Udp
             || self.table.find_client(client.via, client.remote).is_some()
@@ -207,7 +203,10 @@ impl Shard {
         if let Some(conn) = self.tcp.map.get_mut(&id) {
             conn.state = State::Bound;
         }
-        io.splice(ConnectionId(id), client.via);
+        self.command(Command::Splice {
+            id: ConnectionId(id),
+            via: client.via,
+        });
         r.success(&mut |_| Ok(()))
     }
 
@@ -218,7 +217,7 @@ impl Shard {
         Some(self.table.resolve(handle)?.client.remote)
     }
 
-    /// The engine's outcome of `RelayIo::connect_peer`: the deferred Connect response (success
+    /// The engine's outcome of `Command::Connect`: the deferred Connect response (success
     /// with CONNECTION-ID, or 447) written into `scratch`.
     pub fn handle_tcp_connected(
         &mut self,
@@ -307,19 +306,19 @@ impl Shard {
     }
 
     /// The ConnectionBind deadline of `id` passed.
-    pub(super) fn connection_timer(&mut self, id: ConnectionId, io: &mut dyn RelayIo) {
+    pub(super) fn connection_timer(&mut self, id: ConnectionId) {
         if let Some(conn) = self.tcp.map.get(&id.0) {
             if matches!(conn.state, State::Waiting) {
                 self.tcp.map.remove(&id.0);
-                io.close_connection(id);
+                self.command(Command::CloseConnection(id));
             }
         }
     }
 
     /// Closes every peer connection of allocation `slot` (the allocation is going away).
-    pub(super) fn close_connections(&mut self, slot: u32, io: &mut dyn RelayIo) {
+    pub(super) fn close_connections(&mut self, slot: u32) {
         for id in self.tcp.take_of(slot) {
-            io.close_connection(id);
+            self.command(Command::CloseConnection(id));
         }
     }
 

@@ -10,7 +10,7 @@ use tern_proto::turn::BindError;
 /// Found by `shard` (EVEN-PORT R=1 allocation, engine binds failing, an Allocate with the
 /// RESERVATION-TOKEN, then time passing): the Allocate takes the token, the engine cannot bind
 /// the reserved port, the client gets 508, and the port is never handed back: neither claimed
-/// by a relay nor passed to `RelayIo::release_port`, so an engine that keeps reserved ports
+/// by a relay nor passed to `Binder::release_port`, so an engine that keeps reserved ports
 /// leaks one per such failure.
 #[test]
 fn a_reserved_port_whose_claim_fails_is_released() {

@@ -415,9 +415,11 @@ fn stream_close_ends_its_allocation() {
     };
     let mut c = TestClient::with(client, USER, PASSWORD);
     c.allocated(&mut h);
-    h.shard.handle_stream_closed(Via::Stream(8), &mut h.io);
+    h.shard.handle_stream_closed(Via::Stream(8));
+    h.run_commands();
     assert_eq!(h.shard.allocation_count(), 1);
-    h.shard.handle_stream_closed(Via::Stream(7), &mut h.io);
+    h.shard.handle_stream_closed(Via::Stream(7));
+    h.run_commands();
     assert_eq!(h.shard.allocation_count(), 0);
     assert_eq!(h.io.closed.len(), 1);
 }

@@ -1,4 +1,4 @@
-//! Test harness for the TURN core: a `Shard` on a virtual clock, a fake `RelayIo` that hands out
+//! Test harness for the TURN core: a `Shard` on a virtual clock, a fake `Binder` that hands out
 //! relay addresses (and can be told to fail), and a client that builds and signs requests.
 
 #![allow(dead_code, clippy::disallowed_methods)]
@@ -11,8 +11,8 @@ use tern_proto::auth::{long_term_key, Key};
 use tern_proto::options::{Options, User, UserSecret};
 use tern_proto::stun::{attr, Class, EncodeError, Message, MessageBuilder, MessageType, Method};
 use tern_proto::turn::{
-    BindError, BindRequest, Bound, Client, ConnectionId, Icmp, Output, PortWish, RelayId, RelayIo,
-    Settings, Shard, Shared, Span, Transport, Via, HEADROOM,
+    BindError, BindRequest, Binder, Bound, Client, Command, ConnectionId, Icmp, Output, PortWish,
+    RelayId, Settings, Shard, Shared, Span, Transport, Via, HEADROOM,
 };
 
 pub const REALM: &str = "example.org";
@@ -56,7 +56,7 @@ pub struct FakeIo {
     next_id: u32,
 }
 
-impl RelayIo for FakeIo {
+impl Binder for FakeIo {
     fn bind_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         if let Some(e) = self.fail {
             return Err(e);
@@ -85,40 +85,31 @@ impl RelayIo for FakeIo {
         Ok(bound)
     }
 
-    fn close_relay(&mut self, id: RelayId) {
-        self.closed.push(id);
-    }
-
-    fn release_port(&mut self, addr: SocketAddr) {
-        self.released.push(addr);
-    }
-
     fn bind_tcp_relay(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         let bound = self.bind_relay(req)?;
         self.binds.pop();
         self.tcp_binds.push((*req, bound));
         Ok(bound)
     }
+}
 
-    fn connect_peer(
-        &mut self,
-        id: ConnectionId,
-        relay: RelayId,
-        peer: SocketAddr,
-    ) -> Result<(), BindError> {
-        if let Some(e) = self.fail {
-            return Err(e);
+impl FakeIo {
+    /// Records what the core asked for, as an engine would carry it out; a Connect fails at once
+    /// while `fail` is set (the engine then reports it as a failed connection).
+    fn run(&mut self, command: Command) -> Option<ConnectionId> {
+        match command {
+            Command::CloseRelay(id) => self.closed.push(id),
+            Command::ReleasePort(addr) => self.released.push(addr),
+            Command::Connect { id, relay, peer } => {
+                if self.fail.is_some() {
+                    return Some(id);
+                }
+                self.connects.push((id, relay, peer));
+            }
+            Command::CloseConnection(id) => self.closed_connections.push(id),
+            Command::Splice { id, via } => self.splices.push((id, via)),
         }
-        self.connects.push((id, relay, peer));
-        Ok(())
-    }
-
-    fn close_connection(&mut self, id: ConnectionId) {
-        self.closed_connections.push(id);
-    }
-
-    fn splice(&mut self, id: ConnectionId, via: Via) {
-        self.splices.push((id, via));
+        None
     }
 }
 
@@ -200,7 +191,20 @@ impl Harness {
     pub fn advance(&mut self, secs: u64) {
         self.now += Duration::from_secs(secs);
         self.unix += secs;
-        self.shard.handle_timeout(self.now, &mut self.io);
+        self.shard.handle_timeout(self.now);
+        self.run_commands();
+    }
+
+    /// Carries out every command the shard left; the answer to a Connect that failed at once,
+    /// if any, as the engine would send it.
+    pub fn run_commands(&mut self) -> Option<Out> {
+        let mut late = None;
+        while let Some(command) = self.shard.poll_command() {
+            if let Some(id) = self.io.run(command) {
+                late = Some(self.connected(id, false));
+            }
+        }
+        late
     }
 
     pub fn client_in(&mut self, client: &Client, bytes: &[u8]) -> Out {
@@ -215,7 +219,11 @@ impl Harness {
             &mut self.scratch,
             &mut self.io,
         );
-        self.collect(out)
+        let out = self.collect(out);
+        match self.run_commands() {
+            Some(late) if out == Out::Nothing => late,
+            _ => out,
+        }
     }
 
     pub fn peer_in(&mut self, relay: RelayId, from: SocketAddr, bytes: &[u8]) -> Out {

@@ -122,7 +122,8 @@ fn a_failed_bind_and_shutdown_give_the_quota_back() {
     h.io.fail = None;
     alice(1002).allocated(&mut h);
     assert_eq!(shared.quotas().allocations(), 1);
-    h.shard.shutdown(&mut h.io);
+    h.shard.shutdown();
+    h.run_commands();
     assert_eq!(shared.quotas().allocations(), 0);
     assert_eq!(h.shard.allocation_count(), 0);
 }
@@ -140,7 +141,8 @@ fn a_closed_stream_gives_the_quota_back() {
     tcp.transport = Transport::Tcp;
     TestClient::with(tcp, USER, PASSWORD).allocated(&mut h);
     assert_eq!(code(&alice(1002).allocate(&mut h)), 486);
-    h.shard.handle_stream_closed(Via::Stream(7), &mut h.io);
+    h.shard.handle_stream_closed(Via::Stream(7));
+    h.run_commands();
     alice(1003).allocated(&mut h);
 }
 
