@@ -13,7 +13,8 @@ use super::allocation::{Allocation, Sign};
 use super::response::Responder;
 use super::settings::Settings;
 use crate::auth::{
-    userhash, AnyKey, Features, Lookup, NonceCheck, NonceKey, Refusal, Resolved, Userhash,
+    userhash, Answer, AnyKey, Features, Lookup, NonceCheck, NonceKey, PasswordAlgorithm, Refusal,
+    Resolved, Userhash,
 };
 use crate::stun::{attr, ErrorCode, Message};
 
@@ -100,48 +101,16 @@ pub(crate) fn authenticate<'m>(
         )
         .map_err(|_| bad)?;
     let identity = identity(msg, features).ok_or(bad)?;
-    let verify = |key: &AnyKey| {
-        let ok = if sha256 {
-            msg.verify_integrity_sha256(key.as_bytes()).is_ok()
-        } else {
-            msg.verify_integrity(key.as_bytes()).is_ok()
-        };
-        ok.then_some(if sha256 {
-            Sign::Sha256(*key)
-        } else {
-            Sign::Sha1(*key)
-        })
+    let check = Check {
+        msg,
+        sha256,
+        algorithm,
+        realm: settings.credentials.realm(),
+        unix,
     };
-    let realm = settings.credentials.realm();
-    if let Some(alloc) = existing {
-        if let Some(key) = &alloc.key {
-            let same_user = match identity {
-                Identity::Name(name) => *alloc.username == *name,
-                Identity::Hash(hash) => userhash(&alloc.username, realm) == *hash,
-            };
-            if !same_user {
-                return Err(Reject::Plain(ErrorCode::WRONG_CREDENTIALS));
-            }
-            if key.algorithm() != algorithm {
-                return Err(Reject::BadIntegrity);
-            }
-            let sign = verify(key).ok_or(Reject::BadIntegrity)?;
-            let username = match identity {
-                Identity::Name(name) => Cow::Borrowed(name),
-                Identity::Hash(_) => Cow::Owned(alloc.username.to_string()),
-            };
-            return Ok(Authed {
-                sign,
-                username,
-                key: Some(*key),
-            });
-        }
+    if let Some(authed) = existing.and_then(|alloc| check.cached(alloc, identity)) {
+        return authed;
     }
-    let authed = |sign: Sign, key: &AnyKey, username: Cow<'m, str>| Authed {
-        sign,
-        username,
-        key: Some(*key),
-    };
     // A user the static configuration knows but whose key does not verify is not asked of the
     // database again: a wrong password, answered like a challenge.
     let static_name = match identity {
@@ -154,10 +123,8 @@ pub(crate) fn authenticate<'m>(
     let mut known = false;
     if let Some(name) = static_name {
         if let Lookup::Keys(keys) = settings.credentials.lookup_keys(algorithm, &name, unix) {
-            for key in keys.iter() {
-                if let Some(sign) = verify(key) {
-                    return Ok(authed(sign, key, name));
-                }
+            if let Some(authed) = check.first_verifying(keys.iter(), &name) {
+                return Ok(authed);
             }
             known = true;
         }
@@ -175,32 +142,107 @@ pub(crate) fn authenticate<'m>(
         Identity::Hash(hash) => resolver.lookup_hash(hash, asker.shard, asker.now, budget),
     };
     match resolved {
-        Resolved::Found(answer) => {
-            let name = match (identity, &answer.name) {
-                (Identity::Name(name), None) => Cow::Borrowed(name),
-                (Identity::Hash(hash), Some(name)) if userhash(name, realm) == *hash => {
-                    Cow::Owned(name.clone())
-                }
-                _ => return Err(not_found),
-            };
-            match settings
-                .credentials
-                .lookup_answer(algorithm, &name, unix, &answer)
-            {
-                Lookup::Keys(keys) => {
-                    for key in keys.iter() {
-                        if let Some(sign) = verify(key) {
-                            return Ok(authed(sign, key, name));
-                        }
-                    }
-                    Err(Reject::BadIntegrity)
-                }
-                Lookup::Expired | Lookup::Unknown => Err(not_found),
-            }
-        }
+        Resolved::Found(answer) => check.database_answer(settings, identity, &answer, not_found),
         Resolved::Pending => Err(Reject::Pending),
         Resolved::Unavailable => Err(Reject::DbUnavailable),
         Resolved::Refused(why) => Err(Reject::NotAsked(why)),
+    }
+}
+
+/// What a request's MESSAGE-INTEGRITY is checked against once its nonce and algorithm are known.
+struct Check<'a, 'm> {
+    msg: &'a Message<'m>,
+    /// MESSAGE-INTEGRITY-SHA256 rather than MESSAGE-INTEGRITY.
+    sha256: bool,
+    algorithm: PasswordAlgorithm,
+    realm: &'a str,
+    unix: u64,
+}
+
+impl<'m> Check<'_, 'm> {
+    /// How the answer is signed when `key` verifies the request.
+    fn verify(&self, key: &AnyKey) -> Option<Sign> {
+        if self.sha256 {
+            let ok = self.msg.verify_integrity_sha256(key.as_bytes()).is_ok();
+            ok.then_some(Sign::Sha256(*key))
+        } else {
+            let ok = self.msg.verify_integrity(key.as_bytes()).is_ok();
+            ok.then_some(Sign::Sha1(*key))
+        }
+    }
+
+    /// The first of `keys` that verifies the request, as `name`.
+    fn first_verifying<'k>(
+        &self,
+        mut keys: impl Iterator<Item = &'k AnyKey>,
+        name: &Cow<'m, str>,
+    ) -> Option<Authed<'m>> {
+        keys.find_map(|key| {
+            self.verify(key).map(|sign| Authed {
+                sign,
+                username: name.clone(),
+                key: Some(*key),
+            })
+        })
+    }
+
+    /// The key cached in the client's allocation, when it has one: the same user, algorithm and
+    /// key, or the request is refused. None: no cached key, look the user up.
+    fn cached(
+        &self,
+        alloc: &Allocation,
+        identity: Identity<'m>,
+    ) -> Option<Result<Authed<'m>, Reject>> {
+        let key = alloc.key.as_ref()?;
+        let same_user = match identity {
+            Identity::Name(name) => *alloc.username == *name,
+            Identity::Hash(hash) => userhash(&alloc.username, self.realm) == *hash,
+        };
+        if !same_user {
+            return Some(Err(Reject::Plain(ErrorCode::WRONG_CREDENTIALS)));
+        }
+        if key.algorithm() != self.algorithm {
+            return Some(Err(Reject::BadIntegrity));
+        }
+        let Some(sign) = self.verify(key) else {
+            return Some(Err(Reject::BadIntegrity));
+        };
+        let username = match identity {
+            Identity::Name(name) => Cow::Borrowed(name),
+            Identity::Hash(_) => Cow::Owned(alloc.username.to_string()),
+        };
+        Some(Ok(Authed {
+            sign,
+            username,
+            key: Some(*key),
+        }))
+    }
+
+    /// The user database's answer for `identity`: a USERHASH answer must name a user whose
+    /// USERHASH it is; a key that does not verify is a wrong password.
+    fn database_answer(
+        &self,
+        settings: &Settings,
+        identity: Identity<'m>,
+        answer: &Answer,
+        not_found: Reject,
+    ) -> Result<Authed<'m>, Reject> {
+        let name: Cow<'m, str> = match (identity, &answer.name) {
+            (Identity::Name(name), None) => Cow::Borrowed(name),
+            (Identity::Hash(hash), Some(name)) if userhash(name, self.realm) == *hash => {
+                Cow::Owned(name.to_string())
+            }
+            _ => return Err(not_found),
+        };
+        match settings
+            .credentials
+            .lookup_answer(self.algorithm, &name, self.unix, answer)
+        {
+            Lookup::Keys(keys) => self
+                .first_verifying(keys.iter(), &name)
+                .ok_or(Reject::BadIntegrity),
+            Lookup::Expired | Lookup::Unknown => Err(not_found),
+        }
     }
 }
 

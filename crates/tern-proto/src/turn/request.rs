@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::allocate::try_alternate;
 use super::allocation::{family_of, ChannelConflict};
-use super::auth_flow::{authenticate, reject, Asker, Reject};
+use super::auth_flow::{authenticate, reject, Asker, Authed, Reject};
 use super::drops::DropReason;
 use super::io::{Binder, Client};
 use super::report::{allocation_event, EventKind};
@@ -25,40 +25,9 @@ impl Shard {
         mut r: Responder<'_>,
         io: &mut dyn Binder,
     ) -> Option<usize> {
-        let settings = Arc::clone(&self.settings);
-        let shared = Arc::clone(&self.shared);
         self.sync_fleet();
-        let mut existing = self.table.find_client(client.via, client.remote);
-        // Expired but not yet collected by the wheel (it runs at one-second ticks): gone.
-        if let Some(slot) = existing {
-            if self.table.get(slot).is_some_and(|a| a.expires <= now) {
-                self.deallocate(slot);
-                existing = None;
-            }
-        }
-        let ns = self.nanos(now);
-        let ip = client.remote.ip();
-        let alloc = existing.and_then(|slot| self.table.get(slot));
-        let asker = Asker {
-            client: client.remote,
-            shard: self.index,
-            now,
-            unix,
-        };
-        let budget = &mut || self.lookups.allow(ns, ip);
-        let mut authed = authenticate(&settings, shared.nonce(), msg, asker, alloc, budget);
-        if matches!(authed, Err(Reject::Challenge(_))) {
-            // A ConnectionBind may carry the nonce issued on the control connection (RFC 6062
-            // §5.4 uses the allocation's credentials): accept that nonce too.
-            if let Some(owner) = self.bind_owner(msg) {
-                let asker = Asker {
-                    client: owner,
-                    ..asker
-                };
-                let budget = &mut || self.lookups.allow(ns, ip);
-                authed = authenticate(&settings, shared.nonce(), msg, asker, None, budget);
-            }
-        }
+        let existing = self.live_allocation(now, client);
+        let authed = self.authenticate_request(now, unix, client, msg, existing);
         let auth = match authed {
             Ok(auth) => auth,
             Err(Reject::Pending) => {
@@ -94,24 +63,76 @@ impl Shard {
                 b.add_unknown_attributes(types)
             });
         }
-        let method = msg.method();
-        if method == Method::ALLOCATE {
-            return self.allocate(now, client, msg, existing, &auth, r, io);
+        match msg.method() {
+            Method::ALLOCATE => self.allocate(now, client, msg, existing, &auth, r, io),
+            Method::CONNECTION_BIND => self.connection_bind(client, msg, &auth, r),
+            method => match existing {
+                Some(slot) => self.with_allocation(now, client, slot, msg, r),
+                None if is_allocation_method(method) => r.error(ErrorCode::ALLOCATION_MISMATCH),
+                None => r.error(ErrorCode::BAD_REQUEST),
+            },
         }
-        if method == Method::CONNECTION_BIND {
-            return self.connection_bind(client, msg, &auth, r);
+    }
+
+    /// The allocation of `client`'s 5-tuple, unless it expired (the wheel collects at
+    /// one-second ticks; an expired one is gone now).
+    fn live_allocation(&mut self, now: Instant, client: &Client) -> Option<u32> {
+        let slot = self.table.find_client(client.via, client.remote)?;
+        if self.table.get(slot).is_some_and(|a| a.expires <= now) {
+            self.deallocate(slot);
+            return None;
         }
-        let Some(slot) = existing else {
-            let code = match method {
-                Method::REFRESH
-                | Method::CREATE_PERMISSION
-                | Method::CHANNEL_BIND
-                | Method::CONNECT => ErrorCode::ALLOCATION_MISMATCH,
-                _ => ErrorCode::BAD_REQUEST,
-            };
-            return r.error(code);
+        Some(slot)
+    }
+
+    /// Authenticates a request (see `authenticate`), with the user database questions counted
+    /// against the client's IP. A ConnectionBind may carry the nonce issued on the control
+    /// connection (RFC 6062 §5.4 uses the allocation's credentials): that nonce is accepted too.
+    fn authenticate_request<'m>(
+        &mut self,
+        now: Instant,
+        unix: u64,
+        client: &Client,
+        msg: &Message<'m>,
+        existing: Option<u32>,
+    ) -> Result<Authed<'m>, Reject> {
+        let settings = Arc::clone(&self.settings);
+        let shared = Arc::clone(&self.shared);
+        let ns = self.nanos(now);
+        let ip = client.remote.ip();
+        let alloc = existing.and_then(|slot| self.table.get(slot));
+        let asker = Asker {
+            client: client.remote,
+            shard: self.index,
+            now,
+            unix,
         };
-        match method {
+        let budget = &mut || self.lookups.allow(ns, ip);
+        let authed = authenticate(&settings, shared.nonce(), msg, asker, alloc, budget);
+        if !matches!(authed, Err(Reject::Challenge(_))) {
+            return authed;
+        }
+        let Some(owner) = self.bind_owner(msg) else {
+            return authed;
+        };
+        let asker = Asker {
+            client: owner,
+            ..asker
+        };
+        let budget = &mut || self.lookups.allow(ns, ip);
+        authenticate(&settings, shared.nonce(), msg, asker, None, budget)
+    }
+
+    /// A request on an existing allocation.
+    fn with_allocation(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        slot: u32,
+        msg: &Message<'_>,
+        r: Responder<'_>,
+    ) -> Option<usize> {
+        match msg.method() {
             Method::REFRESH => self.refresh(now, slot, msg, r),
             Method::CREATE_PERMISSION => self.create_permission(now, slot, msg, r),
             Method::CHANNEL_BIND => self.channel_bind(now, slot, msg, r),
@@ -302,4 +323,12 @@ impl Shard {
 /// An Allocate without credentials: the first request of a new client.
 fn is_first_allocate(msg: &Message<'_>) -> bool {
     msg.method() == Method::ALLOCATE && !msg.has_integrity() && !msg.has_integrity_sha256()
+}
+
+/// The methods that need an allocation: without one, 437 Allocation Mismatch.
+fn is_allocation_method(method: Method) -> bool {
+    matches!(
+        method,
+        Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND | Method::CONNECT
+    )
 }
