@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::publish::Registry;
 use super::users::Traffic;
 use crate::fleet::FleetStats;
-use crate::turn::DropReason;
+use crate::turn::{Counters, DropReason};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -225,17 +225,23 @@ fn escape(v: &str) -> String {
 /// `prometheus-username-labels`).
 pub fn render(registry: &Registry, username_labels: bool) -> String {
     let c = registry.snapshot();
-    let extra = registry.extra();
     let mut out = String::with_capacity(8192);
+    coturn_metrics(&mut out, registry, &c, username_labels);
+    tern_metrics(&mut out, registry, &c);
+    out
+}
 
-    single(&mut out, "stun_binding_request", c.binding_requests);
-    single(&mut out, "stun_binding_response", c.binding_responses);
-    single(&mut out, "stun_binding_error", c.binding_errors);
+/// The metrics under coturn's names, which existing dashboards scrape.
+fn coturn_metrics(out: &mut String, registry: &Registry, c: &Counters, username_labels: bool) {
+    let extra = registry.extra();
+    single(out, "stun_binding_request", c.binding_requests);
+    single(out, "stun_binding_response", c.binding_responses);
+    single(out, "stun_binding_error", c.binding_errors);
 
     let rows = registry.users().totals(username_labels);
     for (i, suffix) in Traffic::NAMES.iter().enumerate() {
         let name = format!("turn_traffic_{suffix}");
-        header(&mut out, &name);
+        header(out, &name);
         for row in &rows {
             let value = row.traffic.fields().get(i).copied().unwrap_or(0);
             let realm = escape(&row.realm);
@@ -262,45 +268,49 @@ pub fn render(registry: &Registry, username_labels: bool) -> String {
         peer_sentb: c.peer_tx_bytes,
     };
     for (suffix, value) in Traffic::NAMES.iter().zip(total.fields()) {
-        single(&mut out, &format!("turn_total_traffic_{suffix}"), value);
+        single(out, &format!("turn_total_traffic_{suffix}"), value);
     }
 
-    header(&mut out, "turn_total_allocations");
+    header(out, "turn_total_allocations");
     for (label, n) in extra.allocations.labelled() {
         let _ = writeln!(out, "turn_total_allocations{{type=\"{label}\"}} {n}");
     }
 
     let received = c.client_rx_packets.wrapping_add(c.peer_rx_packets);
-    single(&mut out, "turn_packet_processed", received);
+    single(out, "turn_packet_processed", received);
     single(
-        &mut out,
+        out,
         "turn_packet_dropped",
         c.malformed.wrapping_add(c.dropped),
     );
     let suppressed = extra.unauthenticated_401_dropped;
     let requests = c.unauthenticated_401.wrapping_add(suppressed);
-    single(&mut out, "turn_unauthenticated_401_requests", requests);
+    single(out, "turn_unauthenticated_401_requests", requests);
     single(
-        &mut out,
+        out,
         "turn_unauthenticated_401_responses",
         c.unauthenticated_401,
     );
     single(
-        &mut out,
+        out,
         "turn_unauthenticated_401_dropped_responses",
         suppressed,
     );
+}
 
-    single(&mut out, "tern_redirects_total", c.redirects);
-    single(&mut out, "tern_malformed_packets_total", c.malformed);
-    single(&mut out, "tern_dropped_packets_total", c.dropped);
+/// tern's own metrics: drops by reason, per shard, setup latency, redirects and the fleet.
+fn tern_metrics(out: &mut String, registry: &Registry, c: &Counters) {
+    let extra = registry.extra();
+    single(out, "tern_redirects_total", c.redirects);
+    single(out, "tern_malformed_packets_total", c.malformed);
+    single(out, "tern_dropped_packets_total", c.dropped);
 
-    header(&mut out, "tern_drops_total");
+    header(out, "tern_drops_total");
     for (reason, n) in DropReason::ALL.iter().zip(extra.drops) {
         let _ = writeln!(out, "tern_drops_total{{reason=\"{}\"}} {n}", reason.name());
     }
 
-    header(&mut out, "tern_shard_packets_total");
+    header(out, "tern_shard_packets_total");
     for (i, slot) in registry.slots().iter().enumerate() {
         let s = slot.counters();
         let n = s.client_rx_packets.wrapping_add(s.peer_rx_packets);
@@ -313,7 +323,7 @@ pub fn render(registry: &Registry, username_labels: bool) -> String {
 
     let name = "tern_allocation_setup_seconds";
     let h = registry.setup_latency();
-    header(&mut out, name);
+    header(out, name);
     for (le, n) in h.cumulative() {
         let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
     }
@@ -322,14 +332,13 @@ pub fn render(registry: &Registry, username_labels: bool) -> String {
     let _ = writeln!(out, "{name}_count {}", h.count());
 
     let name = "tern_fleet_events_total";
-    header(&mut out, name);
+    header(out, name);
     let fleet = registry
         .fleet()
         .map_or_else(|| FleetStats::default().labelled(), |f| f.labelled());
     for (event, n) in fleet {
         let _ = writeln!(out, "{name}{{event=\"{event}\"}} {n}");
     }
-    out
 }
 
 #[cfg(test)]

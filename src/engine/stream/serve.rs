@@ -14,7 +14,7 @@ use super::super::shard::EpollWorker;
 use super::super::token::Source;
 use super::conn::{certificate_refused, Conn, Mode, READS_PER_WAKEUP, WRITE_QUEUE_LIMIT};
 use super::guard::Refused;
-use super::tcp_relay::{Io, PeerState, TCP_RELAY};
+use super::tcp_relay::{Io, Peer, PeerState, TCP_RELAY};
 use crate::turn::{self, Client, ConnectionId, Flow, Grant, RelayId, Via, HEADROOM};
 
 /// Connections accepted per listener per wakeup.
@@ -312,45 +312,10 @@ impl EpollWorker {
         }
         let chunk = &mut streams.chunk;
         let mut closed = client.flush().is_err() || peer.flush().is_err();
-        let mut more = false;
-        let mut resume: Option<Instant> = None;
-        // Client to peer.
-        let mut budget = READS_PER_WAKEUP;
-        while !closed {
-            let pending = client.unconsumed();
-            if !pending.is_empty() {
-                match core.tcp_grant(now, cid, Flow::ToPeer, pending.len()) {
-                    None => closed = true,
-                    Some(Grant::Wait(at)) => resume = Some(at),
-                    Some(Grant::Go(k)) => {
-                        match peer.send_partial(pending.get(..k).unwrap_or(pending)) {
-                            Ok(n) => {
-                                client.consume(n);
-                                core.tcp_relayed(now, cid, Flow::ToPeer, n);
-                            }
-                            Err(_) => closed = true,
-                        }
-                    }
-                }
-                if closed || !client.unconsumed().is_empty() {
-                    break;
-                }
-            }
-            if peer.ends.client_eof {
-                break;
-            }
-            if budget == 0 {
-                more = true;
-                break;
-            }
-            budget -= 1;
-            match client.fill(chunk, None) {
-                Ok(0) => peer.ends.client_eof = true,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => closed = true,
-            }
+        let mut up = Pumped::default();
+        if !closed {
+            up = to_peer(core, now, cid, client, peer, chunk);
+            closed = up.closed;
         }
         let ends = peer.ends;
         let sent = client.unconsumed().is_empty() && peer.queued() == 0;
@@ -358,50 +323,16 @@ impl EpollWorker {
             closed = peer.stream.shutdown(Shutdown::Write).is_err();
             peer.ends.peer_shut = true;
         }
-        // Peer to client: read no more than the client's queue can take.
-        let mut budget = READS_PER_WAKEUP;
-        while !closed && !peer.ends.peer_eof {
-            let room = WRITE_QUEUE_LIMIT
-                .saturating_sub(client.queued())
-                .min(chunk.len());
-            if room == 0 {
-                break;
-            }
-            if budget == 0 {
-                more = true;
-                break;
-            }
-            budget -= 1;
-            let room = match core.tcp_grant(now, cid, Flow::ToClient, room) {
-                None => {
-                    closed = true;
-                    break;
-                }
-                Some(Grant::Wait(at)) => {
-                    resume = Some(resume.map_or(at, |r| r.min(at)));
-                    break;
-                }
-                Some(Grant::Go(k)) => k.min(room),
-            };
-            let Some(buf) = chunk.get_mut(..room) else {
-                break;
-            };
-            match peer.stream.read(buf) {
-                Ok(0) => peer.ends.peer_eof = true,
-                Ok(n) => {
-                    core.tcp_relayed(now, cid, Flow::ToClient, n);
-                    if client
-                        .send_partial(buf.get(..n).unwrap_or_default())
-                        .is_err()
-                    {
-                        closed = true;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => closed = true,
-            }
+        let mut down = Pumped::default();
+        if !closed {
+            down = to_client(core, now, cid, client, peer, chunk);
+            closed = down.closed;
         }
+        let more = up.more || down.more;
+        let resume = match (up.resume, down.resume) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let ends = &mut peer.ends;
         if !closed && ends.peer_eof && !ends.client_shut {
             if !ends.client_ending {
@@ -640,4 +571,118 @@ impl EpollWorker {
         let silent = !c.framed && age > d.first_message;
         silent || (age > d.allocate && !self.core.stream_has_allocation(id as u32))
     }
+}
+
+/// What one direction of a splice did in one turn.
+#[derive(Default)]
+struct Pumped {
+    closed: bool,
+    /// The read budget ran out with more to read.
+    more: bool,
+    /// `max-bps` paused the direction until then.
+    resume: Option<Instant>,
+}
+
+/// Client to peer: what the client sent, as far as the peer takes it and the allocation's
+/// bandwidth allows.
+fn to_peer(
+    core: &mut turn::Shard,
+    now: Instant,
+    cid: ConnectionId,
+    client: &mut Conn,
+    peer: &mut Peer,
+    chunk: &mut [u8],
+) -> Pumped {
+    let mut p = Pumped::default();
+    let mut budget = READS_PER_WAKEUP;
+    while !p.closed {
+        let pending = client.unconsumed();
+        if !pending.is_empty() {
+            match core.tcp_grant(now, cid, Flow::ToPeer, pending.len()) {
+                None => p.closed = true,
+                Some(Grant::Wait(at)) => p.resume = Some(at),
+                Some(Grant::Go(k)) => {
+                    match peer.send_partial(pending.get(..k).unwrap_or(pending)) {
+                        Ok(n) => {
+                            client.consume(n);
+                            core.tcp_relayed(now, cid, Flow::ToPeer, n);
+                        }
+                        Err(_) => p.closed = true,
+                    }
+                }
+            }
+            if p.closed || !client.unconsumed().is_empty() {
+                break;
+            }
+        }
+        if peer.ends.client_eof {
+            break;
+        }
+        if budget == 0 {
+            p.more = true;
+            break;
+        }
+        budget -= 1;
+        match client.fill(chunk, None) {
+            Ok(0) => peer.ends.client_eof = true,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => p.closed = true,
+        }
+    }
+    p
+}
+
+/// Peer to client: no more than the client's write queue can take, as the allocation's
+/// bandwidth allows.
+fn to_client(
+    core: &mut turn::Shard,
+    now: Instant,
+    cid: ConnectionId,
+    client: &mut Conn,
+    peer: &mut Peer,
+    chunk: &mut [u8],
+) -> Pumped {
+    let mut p = Pumped::default();
+    let mut budget = READS_PER_WAKEUP;
+    while !p.closed && !peer.ends.peer_eof {
+        let room = WRITE_QUEUE_LIMIT
+            .saturating_sub(client.queued())
+            .min(chunk.len());
+        if room == 0 {
+            break;
+        }
+        if budget == 0 {
+            p.more = true;
+            break;
+        }
+        budget -= 1;
+        let room = match core.tcp_grant(now, cid, Flow::ToClient, room) {
+            None => {
+                p.closed = true;
+                break;
+            }
+            Some(Grant::Wait(at)) => {
+                p.resume = Some(at);
+                break;
+            }
+            Some(Grant::Go(k)) => k.min(room),
+        };
+        let Some(buf) = chunk.get_mut(..room) else {
+            break;
+        };
+        match peer.stream.read(buf) {
+            Ok(0) => peer.ends.peer_eof = true,
+            Ok(n) => {
+                core.tcp_relayed(now, cid, Flow::ToClient, n);
+                let data = buf.get(..n).unwrap_or_default();
+                p.closed = client.send_partial(data).is_err();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => p.closed = true,
+        }
+    }
+    p
 }
