@@ -4,6 +4,7 @@
 //! `engine` drives it with real sockets.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod fleet;
