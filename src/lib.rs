@@ -9,7 +9,6 @@ pub mod config;
 pub mod engine;
 pub mod fleet;
 pub mod limits;
-pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod net;

@@ -142,8 +142,9 @@ impl Auth {
         }
     }
 
-    /// USERNAME or USERHASH, REALM, NONCE, the algorithm attributes and the integrity.
-    pub(super) fn sign(&self, b: &mut MessageBuilder<'_>) -> Result<(), EncodeError> {
+    /// Adds USERNAME or USERHASH, REALM, NONCE, the algorithm attributes and the integrity to a
+    /// request the caller built (after its own attributes).
+    pub fn sign(&self, b: &mut MessageBuilder<'_>) -> Result<(), EncodeError> {
         let user = &self.creds.username;
         match self.algorithm {
             Algorithm::Sha256 { userhash: true, .. } => {

@@ -60,16 +60,21 @@ pub enum Request {
     ConnectionBind(u32),
 }
 
-impl Request {
+impl Allocate {
     /// A plain UDP Allocate.
-    pub const ALLOCATE: Request = Request::Allocate(Allocate {
+    pub const ALLOCATE_UDP: Allocate = Allocate {
         transport: Transport::Udp,
         family: None,
         additional: None,
         even_port: None,
         reservation_token: None,
         lifetime: None,
-    });
+    };
+}
+
+impl Request {
+    /// A plain UDP Allocate.
+    pub const ALLOCATE: Request = Request::Allocate(Allocate::ALLOCATE_UDP);
 
     pub fn method(&self) -> Method {
         match self {
@@ -83,7 +88,8 @@ impl Request {
         }
     }
 
-    fn attrs(&self, b: &mut MessageBuilder<'_>) -> Result<(), EncodeError> {
+    /// Adds the request's own attributes (those before the credentials) to `b`.
+    pub fn attrs(&self, b: &mut MessageBuilder<'_>) -> Result<(), EncodeError> {
         match *self {
             Request::Binding => Ok(()),
             Request::Allocate(a) => {

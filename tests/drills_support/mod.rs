@@ -1,17 +1,18 @@
-//! Runs `tern-drill` (the drill program) against the `tern` binary cargo built for the tests.
+//! Runs the drills (the `tern-drill` crate, in this process) against the `tern` binary cargo
+//! built for the tests: the drill program is another crate's binary, which a test of this crate
+//! cannot name, while the drills' library and this crate's `tern` binary are both at hand.
 
 use std::io::Write;
-use std::process::Command;
 
-/// `tern-drill --tern <tern> args...`; its stdout (also echoed past the test capture).
+/// `tern-drill --tern <tern> args...`; what it prints (also echoed past the test capture).
 pub fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tern-drill"))
-        .arg("--tern")
-        .arg(env!("CARGO_BIN_EXE_tern"))
-        .args(args)
-        .output()
-        .expect("run tern-drill");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut raw = vec!["--tern".to_owned(), env!("CARGO_BIN_EXE_tern").to_owned()];
+    raw.extend(args.iter().map(|a| (*a).to_owned()));
+    let mut out = Vec::new();
+    if let Err(usage) = tern_drill::cli::run(&raw, &mut out) {
+        let _ = writeln!(out, "{usage}");
+    }
+    let text = String::from_utf8_lossy(&out).into_owned();
     let _ = writeln!(std::io::stderr(), "{text}");
     text
 }

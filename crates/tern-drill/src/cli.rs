@@ -1,16 +1,11 @@
-//! `tern-drill`: runs the robustness drills of issue 10 against the real `tern` binary and
-//! prints `PASS name: summary`, `SKIP name: why` or `FAIL name: reason` per drill; exits 1 on
-//! any failure. See docs/robustness.md.
-#![allow(clippy::disallowed_methods)] // load generation measures real time
+//! The `tern-drill` command line: which drills to run, with what options, and a line per drill,
+//! `PASS name: summary`, `SKIP name: why` or `FAIL name: reason`. See docs/robustness.md.
 
-#[path = "../drill/mod.rs"]
-mod drill;
-
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use drill::{faults, lookup_flood, overload, slowloris, soak, Outcome, SKIPPED};
+use super::{faults, lookup_flood, overload, slowloris, soak, Outcome, SKIPPED};
 
 const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
 drills: soak overload overload-epoll port-range descriptors restart disk-full
@@ -41,8 +36,8 @@ struct Args {
     lookup_flood: lookup_flood::LookupFloodOpts,
 }
 
-fn parse() -> Result<Args, String> {
-    let bin = drill::proc::default_binary();
+fn parse(raw: &[String]) -> Result<Args, String> {
+    let bin = super::proc::default_binary();
     let mut a = Args {
         soak: soak::SoakOpts {
             bin: bin.clone(),
@@ -87,7 +82,6 @@ fn parse() -> Result<Args, String> {
         bin,
         drills: Vec::new(),
     };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw.iter().any(|r| r == "--ci") {
         let s = &mut a.soak;
         (s.allocations, s.duration, s.warmup, s.refresh_every) = (1000, secs(20), secs(5), secs(6));
@@ -100,7 +94,7 @@ fn parse() -> Result<Args, String> {
         let f = &mut a.lookup_flood;
         (f.rate, f.sources, f.duration, f.users) = (5000, 250, secs(8), 50);
     }
-    let mut it = raw.into_iter();
+    let mut it = raw.iter().cloned();
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
@@ -158,14 +152,10 @@ fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs the drills `raw` names (the arguments without the program name), writing a line per
+/// drill to `out` as each ends; whether all passed, or Err(usage) for arguments it cannot run.
+pub fn run(raw: &[String], out: &mut dyn Write) -> Result<bool, String> {
+    let args = parse(raw)?;
     let mut names = Vec::new();
     for d in &args.drills {
         match d.as_str() {
@@ -200,18 +190,15 @@ fn main() -> ExitCode {
         };
         match outcome {
             Ok(s) => match s.strip_prefix(SKIPPED) {
-                Some(why) => println!("SKIP {name}: {why}"),
-                None => println!("PASS {name}: {s}"),
+                Some(why) => writeln!(out, "SKIP {name}: {why}"),
+                None => writeln!(out, "PASS {name}: {s}"),
             },
             Err(reason) => {
                 failed = true;
-                println!("FAIL {name}: {reason}");
+                writeln!(out, "FAIL {name}: {reason}")
             }
         }
+        .map_err(|e| format!("cannot write the result: {e}"))?;
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(!failed)
 }

@@ -15,9 +15,11 @@ use tern::auth::db::{self, DbSpec};
 use tern::auth::long_term_key;
 
 use super::proc::Tern;
-use super::stats::{ms, Histogram};
-use super::wire::{self, Ask, Auth, Reply};
 use super::{Outcome, REALM};
+use tern::client::{self, Algorithm, Auth, Credentials, Request};
+use tern_testkit::histogram::ms;
+use tern_testkit::Histogram;
+use tern_testkit::UdpClient;
 
 /// A real user's retransmission timer: a loss shows as this much latency, past any bound.
 const RTO: Duration = Duration::from_millis(250);
@@ -77,7 +79,7 @@ fn flood(o: &LookupFloodOpts, file: &std::path::Path) -> Outcome {
     for i in 0..o.users {
         let t0 = Instant::now();
         allocate(tern.udp, real_source(i), i).map_err(|e| format!("warm-up: {e}"))?;
-        warm.record(t0.elapsed());
+        warm.record_duration(t0.elapsed());
     }
 
     let sources = flood_sources(tern.udp, o.sources)?;
@@ -92,7 +94,7 @@ fn flood(o: &LookupFloodOpts, file: &std::path::Path) -> Outcome {
     while start.elapsed() < o.duration {
         let t0 = Instant::now();
         match allocate(tern.udp, real_source(i % o.users), i % o.users) {
-            Ok(()) => real.record(t0.elapsed()),
+            Ok(()) => real.record_duration(t0.elapsed()),
             Err(e) => failures.push(e),
         }
         i += 1;
@@ -134,7 +136,7 @@ fn flood(o: &LookupFloodOpts, file: &std::path::Path) -> Outcome {
             flood.sent as f64 / secs
         ));
     }
-    if real.count() == 0 || real.quantile(0.99) > o.p99 {
+    if real.count() == 0 || real.quantile_duration(0.99) > o.p99 {
         problems.push(format!("real users' p99 over {}", ms(o.p99)));
     }
     if let Some(first) = failures.first() {
@@ -159,51 +161,20 @@ fn real_source(i: usize) -> IpAddr {
 /// Allocate), then its deallocation.
 fn allocate(server: SocketAddr, ip: IpAddr, i: usize) -> Result<(), String> {
     let (name, password) = user(i);
-    let sock = UdpSocket::bind((ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
-    let mut auth = Auth::default();
-    for _ in 0..3 {
-        match exchange(&sock, server, Ask::Allocate, &name, &auth) {
-            Some(Reply::Success { .. }) => {
-                let _ = exchange(&sock, server, Ask::Refresh(0), &name, &auth);
-                return Ok(());
-            }
-            Some(Reply::Challenge { realm, nonce, .. }) => {
-                if !auth.challenge(&realm, &nonce, &name, &password) {
-                    return Err(format!("{name} from {ip}: credentials refused"));
-                }
-            }
-            other => return Err(format!("{name} from {ip}: {other:?}")),
+    let creds = Credentials::long_term(&name, &password);
+    let mut c = UdpClient::bind(SocketAddr::new(ip, 0), server, Some(creds), Algorithm::Md5)
+        .map_err(|e| format!("bind {ip}: {e}"))?
+        .timing(RTO, TRIES, false);
+    match c.request(Request::ALLOCATE).map(|a| a.response.outcome) {
+        Some(Ok(_)) => {
+            let _ = c.request(Request::Refresh(0));
+            Ok(())
         }
-    }
-    Err(format!("{name} from {ip}: no success after 3 Allocates"))
-}
-
-/// One request with retransmissions every `RTO`.
-fn exchange(
-    sock: &UdpSocket,
-    server: SocketAddr,
-    ask: Ask,
-    name: &str,
-    auth: &Auth,
-) -> Option<Reply> {
-    let tid = wire::tid();
-    let mut out = [0u8; 512];
-    let n = wire::request(&mut out, ask, &tid, name, auth);
-    let mut buf = [0u8; 2048];
-    sock.set_read_timeout(Some(RTO)).ok()?;
-    for _ in 0..TRIES {
-        sock.send_to(out.get(..n)?, server).ok()?;
-        let deadline = Instant::now() + RTO;
-        while Instant::now() < deadline {
-            let Ok(len) = sock.recv(&mut buf) else { break };
-            if let Some((got, reply)) = buf.get(..len).and_then(wire::reply) {
-                if got == tid {
-                    return Some(reply);
-                }
-            }
+        Some(Err(refusal)) if refusal.is_challenge() => {
+            Err(format!("{name} from {ip}: credentials refused"))
         }
+        other => Err(format!("{name} from {ip}: {other:?}")),
     }
-    None
 }
 
 /// One flooding source: its socket and the nonce tern gave it.
@@ -218,15 +189,19 @@ fn flood_sources(server: SocketAddr, n: u16) -> Result<Vec<Source>, String> {
     for k in 0..n {
         let (hi, lo) = ((k / 250) as u8, (k % 250 + 1) as u8);
         let ip = IpAddr::V4(Ipv4Addr::new(127, 1, hi, lo));
-        let sock = UdpSocket::bind((ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
-        let mut auth = Auth::default();
-        match exchange(&sock, server, Ask::Allocate, "", &auth) {
-            Some(Reply::Challenge { realm, nonce, .. }) => {
-                // A made-up password: the key is wrong for every name the flood sends.
-                auth.challenge(&realm, &nonce, "nobody", "made-up");
+        let mut c = UdpClient::bind(SocketAddr::new(ip, 0), server, None, Algorithm::Md5)
+            .map_err(|e| format!("bind {ip}: {e}"))?
+            .timing(RTO, TRIES, false);
+        // A made-up password: the key is wrong for every name the flood sends.
+        let mut auth = Auth::new(Credentials::long_term("nobody", "made-up"), Algorithm::Md5);
+        match c.request(Request::ALLOCATE).map(|a| a.response.outcome) {
+            Some(Err(refusal)) if refusal.is_challenge() => {
+                let realm = refusal.realm.as_deref().unwrap_or_default();
+                auth.challenge(realm, refusal.nonce.as_deref().unwrap_or_default(), None);
             }
             other => return Err(format!("no nonce for {ip}: {other:?}")),
         }
+        let sock = c.socket;
         sock.connect(server)
             .and_then(|()| sock.set_nonblocking(true))
             .map_err(|e| format!("connect {ip}: {e}"))?;
@@ -251,6 +226,7 @@ fn send_flood(sources: &[Source], rate: u32, duration: Duration, stop: &AtomicBo
     let mut out = [0u8; 512];
     let mut buf = [0u8; 2048];
     let mut next = 0usize;
+    let mut tids = tern_testkit::tid_gen();
     let per = Duration::from_secs(1) / rate.max(1);
     while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
         // Open loop: catch up to the schedule in bursts of at most 64.
@@ -261,8 +237,19 @@ fn send_flood(sources: &[Source], rate: u32, duration: Duration, stop: &AtomicBo
                 break;
             };
             next += 1;
-            let name = random_name();
-            let n = wire::request(&mut out, Ask::Allocate, &wire::tid(), &name, &s.auth);
+            let mut signer = Auth::new(
+                Credentials::long_term(&random_name(), "made-up"),
+                Algorithm::Md5,
+            );
+            signer.adopt(&s.auth);
+            let n = client::encode(
+                &mut out,
+                &tids.next_tid(),
+                &Request::ALLOCATE,
+                Some(&signer),
+                false,
+            )
+            .unwrap_or(0);
             if s.sock.send(out.get(..n).unwrap_or_default()).is_ok() {
                 r.sent += 1;
             }
@@ -284,8 +271,10 @@ fn send_flood(sources: &[Source], rate: u32, duration: Duration, stop: &AtomicBo
 fn drain(sources: &[Source], buf: &mut [u8], r: &mut FloodResult) {
     for s in sources {
         while let Ok(len) = s.sock.recv(buf) {
-            match buf.get(..len).and_then(wire::reply) {
-                Some((_, Reply::Challenge { code: 401, .. })) => r.unauthorized += 1,
+            match buf.get(..len).and_then(client::response) {
+                Some(reply) if matches!(&reply.outcome, Err(f) if f.code == 401 && f.is_challenge()) => {
+                    r.unauthorized += 1
+                }
                 Some(_) => r.other += 1,
                 None => {}
             }

@@ -15,8 +15,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::probe::{Probe, ProbeResult};
 use super::proc::Tern;
-use super::stats::ms;
 use super::Outcome;
+use tern_testkit::histogram::ms;
 
 /// Between two bytes of one trickling connection.
 const TRICKLE: Duration = Duration::from_millis(500);
@@ -97,7 +97,10 @@ pub fn run(o: &SlowlorisOpts) -> Outcome {
         .max()
         .unwrap_or_default();
     let sent: usize = lorises.iter().map(|l| l.sent).sum();
-    let (idle_p99, under_p99) = (idle.allocate.quantile(0.99), under.allocate.quantile(0.99));
+    let (idle_p99, under_p99) = (
+        idle.allocate.quantile_duration(0.99),
+        under.allocate.quantile_duration(0.99),
+    );
     let bound = (idle_p99 * 2).max(o.p99_floor);
     let grown = rss_peak.saturating_sub(rss_before);
     let rss_bound = o.connections as u64 * o.rss_per_connection / 1024;

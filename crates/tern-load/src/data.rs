@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use mio::Events;
 
-use super::histogram::Histogram;
 use super::options::{Mode, Options};
-use super::setup::{Fleet, Stage};
-use super::wire;
+use super::setup::{Fleet, Stage, CHANNEL};
+use tern::client as turn;
+use tern_testkit::Histogram;
 
 /// Marks a payload as this generator's ("tLD1").
 const MAGIC: u32 = 0x744c_4431;
@@ -157,7 +157,7 @@ fn send(
             let body = &mut buf[4..4 + opts.size];
             body.fill(0);
             body[..24].copy_from_slice(&payload);
-            wire::channel_data(buf, opts.size)
+            turn::channel_data(buf, CHANNEL, opts.size)
         }
         Mode::Send => {
             let data = &mut tx.data;
@@ -165,7 +165,7 @@ fn send(
             let mut tid = [0u8; 12];
             tid[..4].copy_from_slice(&flow.seq.to_be_bytes());
             tid[4..8].copy_from_slice(&(flow.client as u32).to_be_bytes());
-            wire::send_indication(buf, &tid, client.peer, data).unwrap_or(0)
+            turn::send_indication(buf, &tid, client.peer, data).unwrap_or(0)
         }
     };
     flow.seq = flow.seq.wrapping_add(1);
@@ -202,7 +202,13 @@ fn receive(
             }
         };
         let now = epoch.elapsed().as_nanos() as u64;
-        let ok = wire::incoming(&buf[..n]).and_then(|p| {
+        let ok = turn::incoming(&buf[..n]).and_then(|i| {
+            let p = match i {
+                turn::Incoming::Channel { channel, payload } => {
+                    (channel == CHANNEL).then_some(payload)?
+                }
+                turn::Incoming::Data { payload, .. } => payload,
+            };
             let head = p.get(..24)?;
             let magic = u32::from_be_bytes(head[0..4].try_into().ok()?);
             let id = u32::from_be_bytes(head[4..8].try_into().ok()?);

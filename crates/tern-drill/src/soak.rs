@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::fleet::{loopback_sources, Fleet, FleetConfig, Plan, State};
-use super::peers::EchoPeers;
 use super::proc::{allocation_ceiling, Tern};
-use super::stats::growth_pct;
 use super::Outcome;
+use tern_testkit::EchoPeers;
 
 pub struct SoakOpts {
     pub bin: PathBuf,
@@ -27,7 +26,7 @@ pub struct SoakOpts {
 
 pub fn run(o: &SoakOpts) -> Outcome {
     let own = super::raise_nofile();
-    let peers = EchoPeers::start(16)?;
+    let peers = EchoPeers::start(16).map_err(|e| format!("echo peers: {e}"))?;
     let mut tern = Tern::start(&o.bin, &[], &[])?;
     let mut n = o.allocations;
     if let Some(ceiling) = allocation_ceiling(&tern.log()) {
@@ -126,4 +125,24 @@ pub fn run(o: &SoakOpts) -> Outcome {
         return Err(format!("{summary}; no refresh was exercised"));
     }
     Ok(summary)
+}
+
+/// Percent change from `base` to `now`.
+fn growth_pct(base: u64, now: u64) -> f64 {
+    if base == 0 {
+        return 0.0;
+    }
+    (now as f64 - base as f64) * 100.0 / base as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::growth_pct;
+
+    #[test]
+    fn growth_is_relative_to_the_base() {
+        assert_eq!(growth_pct(100, 105), 5.0);
+        assert_eq!(growth_pct(100, 90), -10.0);
+        assert_eq!(growth_pct(0, 90), 0.0);
+    }
 }

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::cpucap::CpuCap;
 use super::fleet::{loopback_sources, Counters, Fleet, FleetConfig, Plan, State};
-use super::peers::EchoPeers;
 use super::probe::Probe;
 use super::proc::Tern;
-use super::stats::{ms, Histogram};
 use super::{Outcome, SKIPPED};
+use tern_testkit::histogram::ms;
+use tern_testkit::{EchoPeers, Histogram};
 
 #[derive(Clone)]
 pub struct OverloadOpts {
@@ -37,7 +37,7 @@ pub struct OverloadOpts {
 
 pub fn run(o: &OverloadOpts) -> Outcome {
     super::raise_nofile();
-    let peers = EchoPeers::start(8)?;
+    let peers = EchoPeers::start(8).map_err(|e| format!("echo peers: {e}"))?;
     let mut tern = Tern::start(&o.bin, &[], &o.tern_args)?;
     let cap = match CpuCap::apply(tern.pid(), o.cpu_percent) {
         Ok(cap) => cap,
@@ -134,10 +134,10 @@ pub fn run(o: &OverloadOpts) -> Outcome {
         fleet.latency.summary(),
         control.binding.summary(),
         control.binding_failed,
-        ms(idle.binding.quantile(0.99)),
+        ms(idle.binding.quantile_duration(0.99)),
         control.allocate.summary(),
         control.allocate_failed,
-        ms(idle.allocate.quantile(0.99)),
+        ms(idle.allocate.quantile_duration(0.99)),
         ms(after)
     );
     drop(cap);
@@ -148,7 +148,7 @@ pub fn run(o: &OverloadOpts) -> Outcome {
     if peak > base_rss + o.rss_growth_kib {
         problems.push(format!("RSS grew more than {} KiB", o.rss_growth_kib));
     }
-    let data_p99 = fleet.latency.quantile(0.99);
+    let data_p99 = fleet.latency.quantile_duration(0.99);
     if data_p99 > o.data_p99 {
         problems.push(format!(
             "relayed p99 {} over {}",
@@ -162,7 +162,7 @@ pub fn run(o: &OverloadOpts) -> Outcome {
     ] {
         // A failed probe is slower than any bound: it counts against the p99.
         let slow = h.count() as f64 * (1.0 - 0.99) < failed as f64;
-        let p99 = h.quantile(0.99);
+        let p99 = h.quantile_duration(0.99);
         if slow || p99 > o.control_p99 || h.count() == 0 {
             problems.push(format!(
                 "{name} p99 {} (failed {failed}) over {}",
@@ -183,15 +183,10 @@ pub fn run(o: &OverloadOpts) -> Outcome {
 
 /// After the load: the Binding round trip (the server must still answer).
 fn recovered(tern: &Tern) -> Result<Duration, String> {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let mut binder = super::probe::client(tern.udp, None)?;
     let t0 = Instant::now();
-    match super::probe::exchange(
-        &sock,
-        tern.udp,
-        super::wire::Ask::Binding,
-        &Default::default(),
-    ) {
-        Some(super::wire::Reply::Success { .. }) => Ok(t0.elapsed()),
+    match binder.request(tern::client::Request::Binding) {
+        Some(a) if a.response.outcome.is_ok() => Ok(t0.elapsed()),
         other => Err(format!("no Binding answer after the overload: {other:?}")),
     }
 }

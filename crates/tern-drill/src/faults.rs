@@ -5,18 +5,18 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::fleet::{Fleet, FleetConfig, Plan, State};
-use super::peers::EchoPeers;
-use super::probe::exchange;
+use super::probe::{client, succeeded};
 use super::proc::{free_udp_port, Tern};
-use super::stats::ms;
-use super::wire::{Ask, Auth, Reply};
 use super::{Outcome, SKIPPED};
+use tern::client::Request as Ask;
+use tern_testkit::histogram::ms;
+use tern_testkit::EchoPeers;
 
 /// The restart drill's bound from exec to the first Binding answer (issue 10).
 pub const RESTART_BOUND: Duration = Duration::from_secs(1);
@@ -59,7 +59,7 @@ fn with(fleet: &Fleet, state: State) -> Vec<usize> {
 /// Allocates `count` on a server that can hold fewer: the rest must get 508; after three
 /// deallocations three of the refused must succeed and relay.
 fn exhaust_and_recover(tern: &Tern, count: usize, what: &str) -> Outcome {
-    let peers = EchoPeers::start(1)?;
+    let peers = EchoPeers::start(1).map_err(|e| format!("echo peers: {e}"))?;
     let mut fleet = fleet(tern, &peers, count)?;
     let all: Vec<usize> = (0..count).collect();
     fleet.establish(&all, 8, Duration::from_secs(20));
@@ -119,7 +119,7 @@ pub fn descriptors(bin: &Path) -> Outcome {
 pub fn restart(bin: &Path) -> Outcome {
     let port = free_udp_port()?;
     let extra = [format!("--listening-port={port}")];
-    let peers = EchoPeers::start(2)?;
+    let peers = EchoPeers::start(2).map_err(|e| format!("echo peers: {e}"))?;
     let mut tern = Tern::start(bin, &[], &extra)?;
     let mut fleet = fleet(&tern, &peers, 20)?;
     let all: Vec<usize> = (0..20).collect();
@@ -160,12 +160,10 @@ pub fn restart(bin: &Path) -> Outcome {
 
 /// From the spawn of `tern` to its first Binding success.
 fn first_binding(tern: &Tern) -> Result<Duration, String> {
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let mut binder = client(tern.udp, None)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Some(Reply::Success { .. }) =
-            exchange(&sock, tern.udp, Ask::Binding, &Auth::default())
-        {
+        if succeeded(binder.request(Ask::Binding).as_ref()) {
             return Ok(tern.spawned.elapsed());
         }
     }
@@ -201,7 +199,7 @@ pub fn disk_full(bin: &Path) -> Outcome {
     let mount = Mount(dir);
     let log = mount.0.join("tern.log");
     let extra = [format!("--log-file={}", log.display()), "--verbose".into()];
-    let peers = EchoPeers::start(2)?;
+    let peers = EchoPeers::start(2).map_err(|e| format!("echo peers: {e}"))?;
     let mut tern = Tern::start(bin, &[], &extra)?;
     let filled = fill(&mount.0.join("filler"));
     let before = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);

@@ -8,21 +8,18 @@
 #![allow(clippy::disallowed_methods)]
 
 mod data;
-pub(crate) mod histogram;
 mod options;
-mod peer;
 mod procstat;
 mod report;
 mod setup;
-pub(crate) mod wire;
 
 pub use options::{Credentials, Mode, Options, USAGE};
 pub use report::Report;
 
 use std::io::Write;
 
-use peer::Peers;
-use setup::{Auth, Fleet};
+use setup::Fleet;
+use tern_testkit::EchoPeers;
 
 /// Runs `tern-load` with `args` (without the program name); the exit code.
 pub fn main(args: &[String]) -> i32 {
@@ -58,11 +55,11 @@ pub fn main(args: &[String]) -> i32 {
 
 /// One whole run: peers, setup, data phase, teardown, with /proc samples between the phases.
 pub fn run(opts: &Options) -> std::io::Result<Report> {
-    let peers = Peers::start(opts.peers)?;
+    let peers = EchoPeers::start(opts.peers)?;
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut fleet = Fleet::new(opts, &peers.addrs, Auth::new(&opts.credentials, unix))?;
+    let mut fleet = Fleet::new(opts, &peers.addrs, &setup::auth(&opts.credentials, unix))?;
     let mut r = Report::new(opts);
     let pid = opts.server_pid;
     r.rss_before = pid.and_then(procstat::process_rss);

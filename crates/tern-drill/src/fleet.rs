@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
-use super::stats::Histogram;
-use super::wire::{self, Ask, Auth, Reply, Tid, CHANNEL};
+use tern::client::{self, Algorithm, Auth, Credentials, Request as Ask, TidGen};
+use tern::stun::TransactionId;
+use tern_testkit::Histogram;
+
 use super::{PASSWORD, USER};
 use tern::stun::channel;
 
 /// Retransmission timer and attempts for one request (RFC 8489 §6.2.1 uses 500 ms and 7).
+/// The channel every drill allocation binds to its echo peer.
+pub const CHANNEL: u16 = 0x4000;
 const RTO: Duration = Duration::from_millis(500);
 const TRIES: u8 = 6;
 /// Challenges answered per request before the credentials count as refused.
@@ -58,7 +62,7 @@ pub enum State {
 }
 
 struct Txn {
-    tid: Tid,
+    tid: TransactionId,
     ask: Ask,
     sent_at: Instant,
     tries: u8,
@@ -112,6 +116,7 @@ pub struct Fleet {
     allocs: Vec<Alloc>,
     pub counters: Counters,
     pub latency: Histogram,
+    tids: TidGen,
     epoch: Instant,
     payload: usize,
     buf: Vec<u8>,
@@ -134,7 +139,7 @@ impl Fleet {
                 .map_err(|e| format!("register client socket {i}: {e}"))?;
             allocs.push(Alloc {
                 sock,
-                auth: Auth::default(),
+                auth: Auth::new(Credentials::long_term(USER, PASSWORD), Algorithm::Md5),
                 txn: None,
                 state: State::Idle,
                 peer: cfg.peers[i % cfg.peers.len()],
@@ -152,6 +157,7 @@ impl Fleet {
             allocs,
             counters: Counters::default(),
             latency: Histogram::default(),
+            tids: tern_testkit::tid_gen(),
             epoch: Instant::now(),
             payload: cfg.payload.max(STAMP),
             buf: vec![0u8; 2048],
@@ -216,7 +222,7 @@ impl Fleet {
                     a.state = State::Allocating;
                     a.stalled = false;
                 }
-                self.start(i, Ask::Allocate, now);
+                self.start(i, Ask::ALLOCATE, now);
                 free -= 1;
             }
             let pending = which
@@ -363,7 +369,7 @@ impl Fleet {
     fn start(&mut self, i: usize, ask: Ask, now: Instant) {
         if let Some(a) = self.allocs.get_mut(i) {
             a.txn = Some(Txn {
-                tid: wire::tid(),
+                tid: self.tids.next_tid(),
                 ask,
                 sent_at: now,
                 tries: 0,
@@ -380,7 +386,7 @@ impl Fleet {
         let Some(t) = a.txn.as_mut() else { return };
         t.tries += 1;
         t.sent_at = now;
-        let n = wire::request(&mut self.buf, t.ask, &t.tid, USER, &a.auth);
+        let n = client::encode(&mut self.buf, &t.tid, &t.ask, Some(&a.auth), false).unwrap_or(0);
         // A full socket buffer loses the request like the network would; the timer resends.
         let _ = a.sock.send_to(&self.buf[..n], self.server);
     }
@@ -432,7 +438,8 @@ impl Fleet {
             let mut nanos = [0u8; 8];
             nanos.copy_from_slice(stamp);
             let sent = self.epoch + Duration::from_nanos(u64::from_be_bytes(nanos));
-            self.latency.record(now.saturating_duration_since(sent));
+            self.latency
+                .record_duration(now.saturating_duration_since(sent));
             self.counters.received += 1;
             let a = &mut self.allocs[i];
             a.recv += 1;
@@ -442,28 +449,29 @@ impl Fleet {
             }
             return;
         }
-        let Some((tid, reply)) = wire::reply(bytes) else {
+        let Some(reply) = client::response(bytes) else {
             return;
         };
+        let tid = reply.tid;
         let a = &mut self.allocs[i];
         let Some(t) = a.txn.as_mut().filter(|t| t.tid == tid) else {
             return;
         };
         let ask = t.ask;
-        if let Reply::Challenge { realm, nonce, .. } = &reply {
-            if t.challenges < CHALLENGES && a.auth.challenge(realm, nonce, USER, PASSWORD) {
+        if let Err(refusal) = &reply.outcome {
+            let realm = refusal.realm.as_deref().unwrap_or_default();
+            let nonce = refusal.nonce.as_deref().unwrap_or_default();
+            let fresh = refusal.is_challenge() && a.auth.challenge(realm, nonce, None);
+            if t.challenges < CHALLENGES && fresh {
                 t.challenges += 1;
-                t.tid = wire::tid();
+                t.tid = self.tids.next_tid();
                 t.tries = 0;
                 self.transmit(i, now);
                 return;
             }
         }
         a.txn = None;
-        let result = match reply {
-            Reply::Success { .. } => Ok(()),
-            Reply::Challenge { code, .. } | Reply::Error(code) => Err(code),
-        };
+        let result = reply.outcome.map(|_| ()).map_err(|r| r.code);
         self.settle(i, ask, result);
     }
 
@@ -474,17 +482,26 @@ impl Fleet {
             return;
         };
         match (ask, result) {
-            (Ask::Allocate, Ok(())) => {
+            (Ask::Allocate(_), Ok(())) => {
                 a.state = State::Binding;
                 let peer = a.peer;
-                self.start(i, Ask::ChannelBind(peer), now);
+                self.start(
+                    i,
+                    Ask::ChannelBind {
+                        channel: CHANNEL,
+                        peer,
+                    },
+                    now,
+                );
             }
-            (Ask::ChannelBind(_), Ok(())) => a.state = State::Ready,
-            (Ask::ChannelBind(_), Err(code)) if a.state == State::Ready => {
+            (Ask::ChannelBind { .. }, Ok(())) => a.state = State::Ready,
+            (Ask::ChannelBind { .. }, Err(code)) if a.state == State::Ready => {
                 self.counters.refreshes_failed += 1;
                 a.state = State::Lost(code);
             }
-            (Ask::Allocate | Ask::ChannelBind(_), Err(code)) => a.state = State::Failed(code),
+            (Ask::Allocate(_) | Ask::ChannelBind { .. }, Err(code)) => {
+                a.state = State::Failed(code)
+            }
             (Ask::Refresh(0), _) => {
                 a.state = State::Idle;
                 a.auth.forget();
@@ -494,13 +511,23 @@ impl Fleet {
                 // lifetime (RFC 8656 §9): binding the channel again refreshes both.
                 self.counters.refreshes_ok += 1;
                 let peer = a.peer;
-                self.start(i, Ask::ChannelBind(peer), now);
+                self.start(
+                    i,
+                    Ask::ChannelBind {
+                        channel: CHANNEL,
+                        peer,
+                    },
+                    now,
+                );
             }
             (Ask::Refresh(_), Err(code)) => {
                 self.counters.refreshes_failed += 1;
                 a.state = State::Lost(code);
             }
-            (Ask::Binding, _) => {}
+            (
+                Ask::Binding | Ask::CreatePermission(_) | Ask::Connect(_) | Ask::ConnectionBind(_),
+                _,
+            ) => {}
         }
     }
 

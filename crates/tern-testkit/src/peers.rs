@@ -1,5 +1,6 @@
 //! Echo peers: UDP sockets on 127.0.0.1 that send every datagram back to where it came from (the
-//! client's relayed address), so each packet crosses the server twice.
+//! client's relayed address), on their own thread, so each packet makes the round trip
+//! client → tern → peer → tern → client.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -10,15 +11,16 @@ use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
 
-pub struct Peers {
+pub struct EchoPeers {
     pub addrs: Vec<SocketAddr>,
+    /// Datagrams the peers received.
     pub received: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Peers {
-    pub fn start(count: usize) -> io::Result<Peers> {
+impl EchoPeers {
+    pub fn start(count: usize) -> io::Result<EchoPeers> {
         let poll = Poll::new()?;
         let mut sockets = Vec::with_capacity(count);
         let mut addrs = Vec::with_capacity(count);
@@ -35,9 +37,9 @@ impl Peers {
         let stop = Arc::new(AtomicBool::new(false));
         let (r, st) = (Arc::clone(&received), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
-            .name("tern-load-peers".into())
+            .name("echo-peers".into())
             .spawn(move || echo(poll, sockets, &r, &st))?;
-        Ok(Peers {
+        Ok(EchoPeers {
             addrs,
             received,
             stop,
@@ -46,7 +48,7 @@ impl Peers {
     }
 }
 
-impl Drop for Peers {
+impl Drop for EchoPeers {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
@@ -61,7 +63,7 @@ fn echo(
     received: &AtomicU64,
     stop: &AtomicBool,
 ) {
-    let mut events = Events::with_capacity(64);
+    let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 65_536];
     while !stop.load(Ordering::Acquire) {
         if poll
@@ -75,10 +77,16 @@ fn echo(
                 continue;
             };
             let mut n = 0u64;
-            while let Ok((len, from)) = s.recv_from(&mut buf) {
-                n += 1;
-                // A full socket buffer loses the echo: counted as loss on the way back.
-                let _ = s.send_to(&buf[..len], from);
+            loop {
+                match s.recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        n += 1;
+                        // A full socket buffer loses the echo: counted as loss on the way back.
+                        let _ = s.send_to(&buf[..len], from);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => continue,
+                }
             }
             received.fetch_add(n, Ordering::Relaxed);
         }

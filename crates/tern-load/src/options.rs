@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::tools::args::{self, Spec};
+use tern::tools::args::{self, Spec};
 
 pub const USAGE: &str = "\
 tern-load: a TURN (RFC 8656, UDP) load generator for loopback benchmarks

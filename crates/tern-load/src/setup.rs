@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 
-use super::histogram::Histogram;
-use super::options::{Credentials, Mode, Options};
-use super::wire::{self, Reply, Request, Signed};
-use crate::auth::{long_term_key, rest_password, Key};
-use crate::stun::TransactionId;
+use tern::client::{self as turn, Auth, Request};
+use tern::stun::{Message, TransactionId};
+use tern_testkit::Histogram;
 
+use super::options::{Credentials, Mode, Options};
+
+/// The channel every client binds (one peer per allocation).
+pub const CHANNEL: u16 = 0x4000;
 /// First retransmission timeout; doubled on every retry.
 const RTO: Duration = Duration::from_millis(250);
 /// Transmissions per transaction.
@@ -59,42 +61,20 @@ pub struct Client {
     rto: Duration,
     tries: u8,
     challenges: u8,
-    nonce: Vec<u8>,
+    /// The credentials with this client's realm and nonce.
+    auth: Auth,
 }
 
-/// The credentials every client signs with, once the realm is known.
-pub struct Auth {
-    username: String,
-    password: String,
-    realm: String,
-    key: Key,
-}
-
-impl Auth {
-    pub fn new(creds: &Credentials, unix_now: u64) -> Auth {
-        let (username, password) = match creds {
-            Credentials::LongTerm { user, pass } => (user.clone(), pass.clone()),
-            Credentials::Rest { secret, user } => {
-                // coturn's REST scheme: "<expiry>:<user>", password HMAC-SHA1(secret, name).
-                let name = format!("{}:{user}", unix_now + 86_400);
-                let pass = rest_password(secret, &name);
-                (name, pass)
-            }
-        };
-        Auth {
-            username,
-            password,
-            realm: String::new(),
-            key: [0; 16],
+/// The credentials every client signs with: coturn's REST scheme names "<expiry>:<user>", valid
+/// a day from `unix_now`.
+pub fn auth(creds: &Credentials, unix_now: u64) -> Auth {
+    let creds = match creds {
+        Credentials::LongTerm { user, pass } => turn::Credentials::long_term(user, pass),
+        Credentials::Rest { secret, user } => {
+            turn::Credentials::rest(secret, user, unix_now + 86_400)
         }
-    }
-
-    fn learn_realm(&mut self, realm: &str) {
-        if self.realm != realm {
-            self.realm = realm.to_owned();
-            self.key = long_term_key(&self.username, realm, &self.password);
-        }
-    }
+    };
+    Auth::new(creds, turn::Algorithm::Md5)
 }
 
 /// Setup figures.
@@ -111,13 +91,12 @@ pub struct SetupStats {
 pub struct Fleet {
     pub clients: Vec<Client>,
     pub poll: Poll,
-    pub auth: Auth,
     buf: Vec<u8>,
 }
 
 impl Fleet {
     /// One connected, registered socket per client; client `i` talks to peer `i % peers`.
-    pub fn new(opts: &Options, peers: &[SocketAddr], auth: Auth) -> io::Result<Fleet> {
+    pub fn new(opts: &Options, peers: &[SocketAddr], auth: &Auth) -> io::Result<Fleet> {
         let poll = Poll::new()?;
         let mut clients = Vec::with_capacity(opts.allocations);
         for i in 0..opts.allocations {
@@ -146,13 +125,12 @@ impl Fleet {
                 rto: RTO,
                 tries: 0,
                 challenges: 0,
-                nonce: Vec::new(),
+                auth: auth.clone(),
             });
         }
         Ok(Fleet {
             clients,
             poll,
-            auth,
             buf: vec![0; 65_536],
         })
     }
@@ -250,20 +228,16 @@ impl Fleet {
             return;
         };
         let req = match c.stage {
-            Stage::Allocate => Request::Allocate,
+            Stage::Allocate => Request::ALLOCATE,
             Stage::Permission => Request::CreatePermission(c.peer),
-            Stage::Bind => Request::ChannelBind(c.peer),
+            Stage::Bind => Request::ChannelBind {
+                channel: CHANNEL,
+                peer: c.peer,
+            },
             Stage::Refresh => Request::Refresh(0),
             _ => return,
         };
-        let signed = Signed {
-            username: &self.auth.username,
-            realm: &self.auth.realm,
-            nonce: &c.nonce,
-            key: &self.auth.key,
-        };
-        let auth = (!c.nonce.is_empty()).then_some(&signed);
-        if let Ok(n) = wire::request(&mut self.buf, &c.tid, req, auth) {
+        if let Ok(n) = turn::encode(&mut self.buf, &c.tid, &req, Some(&c.auth), true) {
             // A lost send is a lost datagram: the retransmission covers it.
             let _ = c.sock.send(&self.buf[..n]);
         }
@@ -316,25 +290,35 @@ impl Fleet {
         ) {
             return;
         }
-        let key = (!c.nonce.is_empty()).then_some(&self.auth.key[..]);
-        let Some(reply) = self.buf.get(..n).and_then(|b| wire::reply(b, &c.tid, key)) else {
+        let Some(bytes) = self.buf.get(..n) else {
             return;
         };
-        match reply {
-            Reply::Challenge { realm, nonce, .. } => {
-                if c.challenges >= MAX_CHALLENGES {
+        let Some(reply) = turn::response(bytes).filter(|r| r.tid == c.tid) else {
+            return;
+        };
+        // A success that does not verify is not the server's answer: the retransmission goes on.
+        if reply.outcome.is_ok()
+            && c.auth.is_signing()
+            && !Message::parse(bytes).is_ok_and(|m| c.auth.verifies(&m))
+        {
+            return;
+        }
+        match reply.outcome {
+            Err(refusal) if refusal.is_challenge() => {
+                let realm = refusal.realm.as_deref().unwrap_or_default();
+                let nonce = refusal.nonce.as_deref().unwrap_or_default();
+                if c.challenges >= MAX_CHALLENGES || !c.auth.challenge(realm, nonce, None) {
                     return self.fail(i, "401", stats);
                 }
                 c.challenges += 1;
-                c.nonce = nonce.to_vec();
-                self.auth.learn_realm(realm);
                 let _ = getrandom::fill(&mut c.tid);
                 c.tries = 0;
                 c.rto = RTO;
                 self.transmit(i);
             }
-            Reply::Error(code) => self.fail(i, &code.to_string(), stats),
-            Reply::Success { relayed, .. } => {
+            Err(refusal) => self.fail(i, &refusal.code.to_string(), stats),
+            Ok(success) => {
+                let relayed = success.relayed;
                 let next = match c.stage {
                     Stage::Allocate => {
                         c.relayed = relayed;
