@@ -39,16 +39,7 @@ impl<S: Read + Write> TurnStream<S> {
 
     /// Reads the next STUN message (or ChannelData) from the stream, never past its end.
     pub fn read_message(&mut self) -> io::Result<Vec<u8>> {
-        loop {
-            match self.deframer.next_frame() {
-                Ok(Some(frame)) => return Ok(frame),
-                Ok(None) => {}
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-            }
-            let mut chunk = vec![0u8; self.deframer.wanted()];
-            self.stream.read_exact(&mut chunk)?;
-            self.deframer.push(&chunk);
-        }
+        tern_testkit::stream::read_frame(&mut self.stream, &mut self.deframer)
     }
 
     /// Sends a request of `method` with the attributes `attrs` adds and returns its response;

@@ -22,6 +22,14 @@ use tern::stun::channel;
 /// Retransmission timer and attempts for one request (RFC 8489 §6.2.1 uses 500 ms and 7).
 /// The channel every drill allocation binds to its echo peer.
 pub const CHANNEL: u16 = 0x4000;
+
+/// The ChannelBind of `CHANNEL` to `peer`.
+fn bind(peer: SocketAddr) -> Ask {
+    Ask::ChannelBind {
+        channel: CHANNEL,
+        peer,
+    }
+}
 const RTO: Duration = Duration::from_millis(500);
 const TRIES: u8 = 6;
 /// Challenges answered per request before the credentials count as refused.
@@ -484,15 +492,8 @@ impl Fleet {
         match (ask, result) {
             (Ask::Allocate(_), Ok(())) => {
                 a.state = State::Binding;
-                let peer = a.peer;
-                self.start(
-                    i,
-                    Ask::ChannelBind {
-                        channel: CHANNEL,
-                        peer,
-                    },
-                    now,
-                );
+                let bind = bind(a.peer);
+                self.start(i, bind, now);
             }
             (Ask::ChannelBind { .. }, Ok(())) => a.state = State::Ready,
             (Ask::ChannelBind { .. }, Err(code)) if a.state == State::Ready => {
@@ -510,15 +511,8 @@ impl Fleet {
                 // The permission the channel installed lasts 300 s whatever the allocation's
                 // lifetime (RFC 8656 §9): binding the channel again refreshes both.
                 self.counters.refreshes_ok += 1;
-                let peer = a.peer;
-                self.start(
-                    i,
-                    Ask::ChannelBind {
-                        channel: CHANNEL,
-                        peer,
-                    },
-                    now,
-                );
+                let bind = bind(a.peer);
+                self.start(i, bind, now);
             }
             (Ask::Refresh(_), Err(code)) => {
                 self.counters.refreshes_failed += 1;

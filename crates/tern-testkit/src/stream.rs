@@ -26,16 +26,7 @@ impl<S: Read + Write> StreamClient<S> {
 
     /// Reads the next whole frame (STUN or ChannelData), never past its end.
     pub fn read_frame(&mut self) -> io::Result<Vec<u8>> {
-        loop {
-            match self.deframer.next_frame() {
-                Ok(Some(frame)) => return Ok(frame),
-                Ok(None) => {}
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-            }
-            let mut chunk = vec![0u8; self.deframer.wanted()];
-            self.stream.read_exact(&mut chunk)?;
-            self.deframer.push(&chunk);
-        }
+        read_frame(&mut self.stream, &mut self.deframer)
     }
 
     /// Writes `bytes` and flushes.
@@ -68,5 +59,20 @@ impl<S: Read + Write> StreamClient<S> {
                 }
             }
         }
+    }
+}
+
+/// Reads from `stream` until `deframer` holds a whole frame (STUN or ChannelData) and returns it,
+/// never reading past its end (the caller may read the stream itself afterwards).
+pub fn read_frame<S: Read>(stream: &mut S, deframer: &mut Deframer) -> io::Result<Vec<u8>> {
+    loop {
+        match deframer.next_frame() {
+            Ok(Some(frame)) => return Ok(frame),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+        let mut chunk = vec![0u8; deframer.wanted()];
+        stream.read_exact(&mut chunk)?;
+        deframer.push(&chunk);
     }
 }

@@ -494,7 +494,8 @@ fn relay(r: &mut UrlReport, a: &mut Session, b: &mut Session, relayed_a: SocketA
 /// Sends datagram after datagram from `a` over its channel; `b` echoes each over its own. The
 /// number that came back and their round-trip times in microseconds.
 fn round_trips(a: &mut Session, b: &mut Session, count: u32) -> (u32, Rtt) {
-    let mut rtt = Rtt::new(3).expect("3 significant digits are valid");
+    // 1 µs to a minute (a slower echo counts as a minute) at three significant digits.
+    let mut rtt = Rtt::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let mut received = 0;
     let mut lost_in_a_row = 0;
     let mut buf = [0u8; 4 + PAYLOAD + 4];
