@@ -43,7 +43,7 @@ ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FD_LIMIT=$(ulimit -n)
 
-cargo build --release --bins -q
+cargo build --release --workspace --bins -q
 TERN=target/release/tern
 LOAD=target/release/tern-load
 command -v turnserver >/dev/null || { echo "coturn's turnserver is not installed" >&2; exit 1; }

@@ -11,5 +11,5 @@
 #   ./target/release/tern-drill --tern ./target/release/tern lookup-flood
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --bin tern --bin tern-drill
+cargo build --release -p tern --bin tern -p tern-drill
 exec ./target/release/tern-drill --tern ./target/release/tern "$@" all

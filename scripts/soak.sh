@@ -4,5 +4,5 @@
 # PASS/FAIL. Extra arguments go to tern-drill (e.g. --allocations 2000 --duration 120).
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --bin tern --bin tern-drill
+cargo build --release -p tern --bin tern -p tern-drill
 exec ./target/release/tern-drill --tern ./target/release/tern "$@" soak

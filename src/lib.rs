@@ -8,10 +8,9 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod fleet;
-pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod tools;
 
-pub use tern_proto::{limits, options, stun, turn};
+pub use tern_proto::{client, limits, options, stun, turn};

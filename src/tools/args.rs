@@ -2,7 +2,7 @@
 //! and bare switches such as `--json`.
 
 /// One accepted flag.
-pub(crate) struct Spec {
+pub struct Spec {
     pub short: Option<char>,
     pub long: &'static str,
     pub takes_value: bool,
@@ -29,7 +29,7 @@ impl Spec {
 }
 
 /// The flags that were given, by long name, in command-line order (a later one wins on get).
-pub(crate) struct Parsed {
+pub struct Parsed {
     given: Vec<(&'static str, String)>,
 }
 
@@ -48,7 +48,7 @@ impl Parsed {
 }
 
 /// Reads `args` against `specs`; the error names the offending argument.
-pub(crate) fn parse(args: &[String], specs: &[Spec]) -> Result<Parsed, String> {
+pub fn parse(args: &[String], specs: &[Spec]) -> Result<Parsed, String> {
     let mut given = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {

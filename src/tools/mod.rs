@@ -5,7 +5,7 @@
 //! subcommand name and returns the process exit code.
 
 mod admin;
-pub(crate) mod args;
+pub mod args;
 mod key;
 mod man;
 mod probe;

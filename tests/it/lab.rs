@@ -1,4 +1,4 @@
-//! The deployment lab's topologies (tests/support/lab.rs): tern on a VM standing for the public
+//! The deployment lab's topologies (tests/it/support/lab.rs): tern on a VM standing for the public
 //! VMs operators run it on, configured from a turnserver.conf as they write it, and driven from
 //! a client host on the Internet side by clients someone else wrote: coturn's
 //! `turnutils_uclient` against `turnutils_peer` on another host, headless Chromium relay-only

@@ -1,4 +1,4 @@
-//! Two tern nodes behind one cloud NAT that does not hairpin (tests/support/lab.rs,
+//! Two tern nodes behind one cloud NAT that does not hairpin (tests/it/support/lab.rs,
 //! `Vm::TwoBehindNat`), sharing a real `redis-server` (`redis-statsdb`, `fleet-relay`;
 //! docs/fleet.md "Shared quotas and relaying between nodes"): relay-only clients on the
 //! Internet side, one allocated on each node, reach each other's relayed (public) addresses,

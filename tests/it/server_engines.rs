@@ -9,7 +9,7 @@ use std::net::UdpSocket;
 
 use support::uclient::{self, Peer};
 use support::{Server, PASSWORD, USER};
-use tern::load::{Credentials, Mode, Options};
+use tern_load::{Credentials, Mode, Options};
 
 /// Starts tern with `server_args` (plus `--allow-loopback-peers`), runs uclient with `extra`
 /// (3 clients x 40 packets of 200 bytes) and checks that every message came back. None when the
@@ -73,8 +73,8 @@ fn auto_prefers_io_uring_here() {
 }
 
 /// Runs tern-load for a short run against `server`.
-fn load(server: &Server, allocations: usize, mode: Mode, duration: f64) -> tern::load::Report {
-    tern::load::run(&options(server, allocations, mode, duration)).expect("tern-load ran")
+fn load(server: &Server, allocations: usize, mode: Mode, duration: f64) -> tern_load::Report {
+    tern_load::run(&options(server, allocations, mode, duration)).expect("tern-load ran")
 }
 
 /// tern-load's options for a short run against `server`.
@@ -131,7 +131,7 @@ fn generators_hold_their_allocations_at_the_barrier_until_go() {
         .map(|_| {
             let mut o = options(&server, 8, Mode::Channel, 0.5);
             o.barrier = Some(dir.clone());
-            std::thread::spawn(move || tern::load::run(&o).expect("tern-load ran"))
+            std::thread::spawn(move || tern_load::run(&o).expect("tern-load ran"))
         })
         .collect();
     let ready = || {

@@ -7,6 +7,7 @@
 //! - [`turn`]: the shard that owns allocations, permissions, channels and timers;
 //! - [`limits`]: the peer policy, quotas, bandwidth buckets and rate limits;
 //! - [`auth`]: long-term and REST credentials, nonces, and the face of a user database;
+//! - [`client`]: the other side, a sans-IO STUN/TURN client for tools and tests;
 //! - [`fleet`]: the face of the fleet of nodes (shared quotas, redirects, relaying between
 //!   nodes);
 //! - [`options`]: what the operator configures, as plain values with documented defaults.
@@ -14,6 +15,7 @@
 
 pub mod addrs;
 pub mod auth;
+pub mod client;
 pub mod fleet;
 pub mod limits;
 pub mod options;

@@ -13,14 +13,24 @@ use super::session::{Answer, Creds, Session};
 use super::tls::Client;
 use super::url::{Transport, Url};
 use super::Options;
+use crate::client::{self, Allocate, Request};
 use crate::limits::{internal_range, Refusal};
-use crate::load::histogram::Histogram;
-use crate::load::wire::{self, Request};
 use crate::stun::ErrorCode;
+use crate::stun::Family;
 
 /// Peers every relay open to the Internet must refuse: loopback, the cloud metadata service,
 /// RFC 1918, and loopback again in the IPv4-mapped form that bypassed older filters. The probe
 /// only asks for permissions: it never sends a packet towards them.
+/// The channel the relay check binds on each allocation.
+const CHANNEL: u16 = 0x4000;
+/// An Allocate asking for an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY, RFC 8656 §7.1).
+const ALLOCATE_IPV6: Request = Request::Allocate(Allocate {
+    family: Some(Family::V6),
+    ..Allocate::ALLOCATE_UDP
+});
+/// Round-trip times in microseconds.
+type Rtt = hdrhistogram::Histogram<u64>;
+
 const FORBIDDEN_PEERS: [&str; 4] = [
     "127.0.0.1:9",
     "169.254.169.254:80",
@@ -268,7 +278,7 @@ fn allocate(
     signed: bool,
 ) -> Result<Option<SocketAddr>, String> {
     let answer = s
-        .request(Request::Allocate)
+        .request(Request::ALLOCATE)
         .map_err(|e| format!("Allocate: {e}"))?;
     let (relayed, lifetime) = match answer {
         Answer::Success {
@@ -377,7 +387,7 @@ fn mapped_on_ipv6(r: &mut UrlReport, conn: Conn, opts: &Options) {
     let Ok(Answer::Success {
         relayed: Some(relayed),
         ..
-    }) = s.request(Request::AllocateIpv6)
+    }) = s.request(ALLOCATE_IPV6)
     else {
         return;
     };
@@ -424,7 +434,7 @@ fn permission(s: &mut Session, peer: SocketAddr) -> (Verdict, String, Option<u16
 /// both relays to `b` and echoed back.
 fn relay(r: &mut UrlReport, a: &mut Session, b: &mut Session, relayed_a: SocketAddr, count: u32) {
     let result = (|| {
-        let relayed_b = match b.request(Request::Allocate)? {
+        let relayed_b = match b.request(Request::ALLOCATE)? {
             Answer::Success {
                 relayed: Some(x), ..
             } => x,
@@ -434,7 +444,13 @@ fn relay(r: &mut UrlReport, a: &mut Session, b: &mut Session, relayed_a: SocketA
             (&mut *a, relayed_b, "first"),
             (&mut *b, relayed_a, "second"),
         ] {
-            for req in [Request::CreatePermission(peer), Request::ChannelBind(peer)] {
+            for req in [
+                Request::CreatePermission(peer),
+                Request::ChannelBind {
+                    channel: CHANNEL,
+                    peer,
+                },
+            ] {
                 match s.request(req)? {
                     Answer::Success { .. } => {}
                     other => {
@@ -453,8 +469,8 @@ fn relay(r: &mut UrlReport, a: &mut Session, b: &mut Session, relayed_a: SocketA
         Ok((received, rtt)) => {
             let loss = 100.0 * f64::from(count - received) / f64::from(count.max(1));
             let (p50, p99) = (
-                ms(Duration::from_micros(rtt.quantile(0.5))),
-                ms(Duration::from_micros(rtt.quantile(0.99))),
+                ms(Duration::from_micros(rtt.value_at_quantile(0.5))),
+                ms(Duration::from_micros(rtt.value_at_quantile(0.99))),
             );
             r.facts.insert(
                 "relay".into(),
@@ -477,8 +493,9 @@ fn relay(r: &mut UrlReport, a: &mut Session, b: &mut Session, relayed_a: SocketA
 
 /// Sends datagram after datagram from `a` over its channel; `b` echoes each over its own. The
 /// number that came back and their round-trip times in microseconds.
-fn round_trips(a: &mut Session, b: &mut Session, count: u32) -> (u32, Histogram) {
-    let mut rtt = Histogram::default();
+fn round_trips(a: &mut Session, b: &mut Session, count: u32) -> (u32, Rtt) {
+    // 1 µs to a minute (a slower echo counts as a minute) at three significant digits.
+    let mut rtt = Rtt::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let mut received = 0;
     let mut lost_in_a_row = 0;
     let mut buf = [0u8; 4 + PAYLOAD + 4];
@@ -494,7 +511,7 @@ fn round_trips(a: &mut Session, b: &mut Session, count: u32) -> (u32, Histogram)
             && send_channel(&mut b.conn, &mut buf).is_ok()
             && wait_for(&mut a.conn, &payload).is_some();
         if echoed {
-            rtt.record(t0.elapsed().as_micros() as u64);
+            rtt.saturating_record(t0.elapsed().as_micros() as u64);
             received += 1;
             lost_in_a_row = 0;
         } else {
@@ -514,9 +531,9 @@ fn datagram(seq: u32) -> [u8; PAYLOAD] {
 /// Sends the payload at `buf[4..]` as ChannelData (padded on streams).
 fn send_channel(conn: &mut Conn, buf: &mut [u8]) -> std::io::Result<()> {
     let n = if conn.is_stream() {
-        wire::channel_data_padded(buf, PAYLOAD)
+        client::channel_data_padded(buf, CHANNEL, PAYLOAD)
     } else {
-        wire::channel_data(buf, PAYLOAD)
+        client::channel_data(buf, CHANNEL, PAYLOAD)
     };
     conn.send(&buf[..n])
 }
@@ -525,7 +542,7 @@ fn send_channel(conn: &mut Conn, buf: &mut [u8]) -> std::io::Result<()> {
 fn wait_for(conn: &mut Conn, payload: &[u8]) -> Option<()> {
     let deadline = Instant::now() + ECHO_WAIT;
     while let Ok(Some(frame)) = conn.recv(deadline) {
-        if wire::incoming(&frame) == Some(payload) {
+        if client::incoming(&frame).map(|i| i.payload()) == Some(payload) {
             return Some(());
         }
     }
@@ -535,7 +552,7 @@ fn wait_for(conn: &mut Conn, payload: &[u8]) -> Option<()> {
 /// An Allocate without credentials must be refused (no open relay).
 fn no_credentials(r: &mut UrlReport, conn: Conn, opts: &Options) {
     let mut s = Session::new(conn, None, opts.timeout);
-    let (verdict, detail) = match s.request(Request::Allocate) {
+    let (verdict, detail) = match s.request(Request::ALLOCATE) {
         Ok(Answer::Refused(code)) => (
             Verdict::Pass,
             format!(
@@ -570,7 +587,7 @@ fn wrong_password(r: &mut UrlReport, conn: Conn, opts: &Options) {
         password: format!("{}-not-the-password", creds.password),
     };
     let mut s = Session::new(conn, Some(wrong), opts.timeout);
-    let (verdict, detail) = match s.request(Request::Allocate) {
+    let (verdict, detail) = match s.request(Request::ALLOCATE) {
         Ok(Answer::Refused(code)) => (Verdict::Pass, format!("refused: {}", code_text(code))),
         Ok(Answer::Success { .. }) => {
             deallocate(&mut s);
@@ -593,10 +610,12 @@ fn deallocate(s: &mut Session) {
 fn request_name(req: Request) -> &'static str {
     match req {
         Request::Binding => "Binding",
-        Request::Allocate | Request::AllocateIpv6 => "Allocate",
+        Request::Allocate(_) => "Allocate",
         Request::CreatePermission(_) => "CreatePermission",
-        Request::ChannelBind(_) => "ChannelBind",
+        Request::ChannelBind { .. } => "ChannelBind",
         Request::Refresh(_) => "Refresh",
+        Request::Connect(_) => "Connect",
+        Request::ConnectionBind(_) => "ConnectionBind",
     }
 }
 

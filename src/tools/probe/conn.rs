@@ -11,7 +11,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::url::Transport;
-use crate::load::wire;
+use crate::client;
 use crate::stun::framing::frame_len;
 use crate::stun::TransactionId;
 
@@ -141,7 +141,7 @@ impl Conn {
             };
             rto *= 2;
             while let Some(frame) = self.recv(resend)? {
-                if wire::reply(&frame, tid, None).is_some() {
+                if client::response(&frame).is_some_and(|r| r.tid == *tid) {
                     return Ok(Some(frame));
                 }
             }

@@ -1,23 +1,15 @@
 //! Requests on one connection with long-term credentials (RFC 8489 §9.2): the first one unsigned,
-//! a 401 or 438 answered once more with the realm and nonce it carried, a 401 to a signed request
-//! taken as the server's refusal of the credentials.
+//! a 401 or 438 answered with the realm and nonce it carried, a 401 carrying the nonce already
+//! signed with taken as the server's refusal of the credentials.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::conn::Conn;
-use crate::auth::{long_term_key, Key};
-use crate::load::wire::{self, Reply, Request, Signed};
-use std::net::SocketAddr;
-
-/// Challenges answered per request: one for the first 401, more for 438 (stale nonce).
-const MAX_CHALLENGES: usize = 3;
+use crate::client::{Algorithm, Client, Event, Request, TidGen};
 
 /// A user name and password (already derived from a REST secret where one was given).
-#[derive(Clone, Debug)]
-pub struct Creds {
-    pub username: String,
-    pub password: String,
-}
+pub use crate::client::Credentials as Creds;
 
 /// The server's answer, owned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,22 +25,20 @@ pub enum Answer {
 
 pub struct Session {
     pub conn: Conn,
-    creds: Option<Creds>,
-    realm: String,
-    nonce: Vec<u8>,
-    key: Key,
+    client: Client,
     timeout: Duration,
 }
 
 impl Session {
     /// Requests on `conn` signed with `creds`; unsigned ones only when None.
     pub fn new(conn: Conn, creds: Option<Creds>, timeout: Duration) -> Session {
+        let mut seed = [0u8; 8];
+        // Uniqueness, not secrecy: a failed read leaves zeros, still unique within the run.
+        let _ = getrandom::fill(&mut seed);
+        let tids = TidGen::new(u64::from_le_bytes(seed));
         Session {
             conn,
-            creds,
-            realm: String::new(),
-            nonce: Vec::new(),
-            key: Key::default(),
+            client: Client::new(creds, Algorithm::Md5, tids).with_fingerprint(),
             timeout,
         }
     }
@@ -57,56 +47,35 @@ impl Session {
     /// connection, or a success whose MESSAGE-INTEGRITY does not verify.
     pub fn request(&mut self, req: Request) -> Result<Answer, String> {
         let mut buf = [0u8; 1024];
-        for _ in 0..=MAX_CHALLENGES {
-            let mut tid = [0u8; 12];
-            // Uniqueness, not secrecy: a failed read leaves zeros, still matched by the answer.
-            let _ = getrandom::fill(&mut tid);
-            let signed = self.creds.as_ref().map(|c| Signed {
-                username: &c.username,
-                realm: &self.realm,
-                nonce: &self.nonce,
-                key: &self.key,
-            });
-            let auth = signed.as_ref().filter(|_| !self.nonce.is_empty());
-            let n = wire::request(&mut buf, &tid, req, auth)
+        self.client.start(req);
+        while let Some((_, tid)) = self.client.pending() {
+            let n = self
+                .client
+                .transmit(&mut buf)
                 .map_err(|e| format!("cannot encode the request: {e}"))?;
-            let was_signed = auth.is_some();
             let frame = self
                 .conn
                 .transact(&buf[..n], &tid, self.timeout)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no answer within {} s", self.timeout.as_secs_f64()))?;
-            let key = was_signed.then_some(&self.key[..]);
-            let reply = wire::reply(&frame, &tid, key).ok_or(
-                "a success response whose MESSAGE-INTEGRITY does not verify with these credentials",
-            )?;
-            match reply {
-                Reply::Success {
-                    relayed,
-                    mapped,
-                    lifetime,
-                } => {
-                    return Ok(Answer::Success {
-                        relayed,
-                        mapped,
-                        lifetime,
-                    })
-                }
-                Reply::Error(code) => return Ok(Answer::Refused(code)),
-                Reply::Challenge { code, realm, nonce } => {
-                    let Some(creds) = &self.creds else {
-                        return Ok(Answer::Refused(code));
-                    };
-                    if was_signed && code == 401 {
-                        return Ok(Answer::Refused(code));
-                    }
-                    if realm != self.realm {
-                        self.key = long_term_key(&creds.username, realm, &creds.password);
-                        self.realm = realm.to_owned();
-                    }
-                    self.nonce = nonce.to_vec();
-                }
+            let Some(Event::Done { response, verified }) = self.client.handle(&frame) else {
+                continue;
+            };
+            if verified == Some(false) {
+                return Err(
+                    "a success response whose MESSAGE-INTEGRITY does not verify with \
+                            these credentials"
+                        .into(),
+                );
             }
+            return Ok(match response.outcome {
+                Ok(s) => Answer::Success {
+                    relayed: s.relayed,
+                    mapped: s.mapped,
+                    lifetime: s.lifetime,
+                },
+                Err(refusal) => Answer::Refused(refusal.code),
+            });
         }
         Ok(Answer::Refused(401))
     }

@@ -9,6 +9,7 @@ mod fuzz_regressions;
 mod limits_bucket;
 mod limits_quota;
 mod limits_ratelimit;
+mod pair;
 mod peer_policy;
 mod stun_vectors;
 mod turn_addresses;
