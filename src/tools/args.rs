@@ -45,11 +45,30 @@ impl Parsed {
     pub fn has(&self, long: &str) -> bool {
         self.given.iter().any(|(l, _)| *l == long)
     }
+
+    /// Every flag given, by long name with its value ("" for a switch), in command-line order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.given.iter().map(|(l, v)| (*l, v.as_str()))
+    }
 }
 
 /// Reads `args` against `specs`; the error names the offending argument.
 pub fn parse(args: &[String], specs: &[Spec]) -> Result<Parsed, String> {
+    let (parsed, operands) = parse_with_operands(args, specs)?;
+    match operands.first() {
+        Some(arg) => Err(format!("unexpected argument {arg:?}")),
+        None => Ok(parsed),
+    }
+}
+
+/// As [`parse`], for commands that also take operands (arguments that are not flags, such as
+/// the drills to run), returned in order.
+pub fn parse_with_operands(
+    args: &[String],
+    specs: &[Spec],
+) -> Result<(Parsed, Vec<String>), String> {
     let mut given = Vec::new();
+    let mut operands = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (spec, inline) = if let Some(long) = arg.strip_prefix("--") {
@@ -70,7 +89,8 @@ pub fn parse(args: &[String], specs: &[Spec]) -> Result<Parsed, String> {
             let rest = &arg[1 + short.len_utf8()..];
             (spec, (!rest.is_empty()).then(|| rest.to_owned()))
         } else {
-            return Err(format!("unexpected argument {arg:?}"));
+            operands.push(arg.clone());
+            continue;
         };
         let value = match (spec.takes_value, inline) {
             (true, Some(v)) => v,
@@ -83,7 +103,7 @@ pub fn parse(args: &[String], specs: &[Spec]) -> Result<Parsed, String> {
         };
         given.push((spec.long, value));
     }
-    Ok(Parsed { given })
+    Ok((Parsed { given }, operands))
 }
 
 #[cfg(test)]

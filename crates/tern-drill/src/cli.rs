@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tern::tools::args::{self, Spec};
+
 use super::{faults, lookup_flood, overload, slowloris, soak, Outcome, SKIPPED};
 
 const USAGE: &str = "usage: tern-drill [--tern PATH] [--ci] [options] DRILL...
@@ -36,9 +38,58 @@ struct Args {
     lookup_flood: lookup_flood::LookupFloodOpts,
 }
 
+/// Every flag `tern-drill` takes (read with the tools' flag reader, so `--flag=value` works too).
+const SPECS: &[Spec] = &[
+    Spec::switch(None, "ci"),
+    Spec::switch(Some('h'), "help"),
+    Spec::value(None, "tern"),
+    Spec::value(None, "allocations"),
+    Spec::value(None, "duration"),
+    Spec::value(None, "warmup"),
+    Spec::value(None, "refresh"),
+    Spec::value(None, "rate"),
+    Spec::value(None, "sources"),
+    Spec::value(None, "rss-pct"),
+    Spec::value(None, "overload-allocations"),
+    Spec::value(None, "capacity"),
+    Spec::value(None, "overload-duration"),
+    Spec::value(None, "factor"),
+    Spec::value(None, "control-p99-ms"),
+    Spec::value(None, "data-p99-ms"),
+    Spec::value(None, "cpu-percent"),
+    Spec::value(None, "rss-growth-mib"),
+    Spec::value(None, "overload-tern-arg"),
+    Spec::value(None, "slowloris-connections"),
+    Spec::value(None, "slowloris-deadline"),
+    Spec::value(None, "slowloris-idle"),
+    Spec::value(None, "flood-rate"),
+    Spec::value(None, "flood-sources"),
+    Spec::value(None, "flood-duration"),
+    Spec::value(None, "flood-users"),
+    Spec::value(None, "flood-p99-ms"),
+];
+
 fn parse(raw: &[String]) -> Result<Args, String> {
+    let (parsed, drills) =
+        args::parse_with_operands(raw, SPECS).map_err(|e| format!("{e}\n{USAGE}"))?;
+    let mut a = defaults();
+    if parsed.has("ci") {
+        ci(&mut a);
+    }
+    for (flag, value) in parsed.iter() {
+        apply(&mut a, flag, value)?;
+    }
+    a.drills = drills;
+    if a.drills.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok(a)
+}
+
+/// The long drills' settings (scripts/drills.sh).
+fn defaults() -> Args {
     let bin = super::proc::default_binary();
-    let mut a = Args {
+    Args {
         soak: soak::SoakOpts {
             bin: bin.clone(),
             allocations: 10_000,
@@ -81,63 +132,61 @@ fn parse(raw: &[String]) -> Result<Args, String> {
         },
         bin,
         drills: Vec::new(),
-    };
-    if raw.iter().any(|r| r == "--ci") {
-        let s = &mut a.soak;
-        (s.allocations, s.duration, s.warmup, s.refresh_every) = (1000, secs(20), secs(5), secs(6));
-        let o = &mut a.overload;
-        (o.capacity_run, o.duration) = (secs(3), secs(8));
-        (o.control_p99, o.data_p99) = (Duration::from_millis(1000), Duration::from_millis(1000));
-        let l = &mut a.slowloris;
-        (l.connections, l.deadline, l.idle) = (300, 2, secs(3));
-        l.p99_floor = Duration::from_millis(50);
-        let f = &mut a.lookup_flood;
-        (f.rate, f.sources, f.duration, f.users) = (5000, 250, secs(8), 50);
     }
-    let mut it = raw.iter().cloned();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--ci" => {}
-            "--tern" => {
-                let p = PathBuf::from(value()?);
-                (a.bin, a.soak.bin, a.overload.bin) = (p.clone(), p.clone(), p.clone());
-                a.slowloris.bin = p.clone();
-                a.lookup_flood.bin = p;
-            }
-            "--allocations" => a.soak.allocations = num(&value()?)?,
-            "--duration" => a.soak.duration = secs(num(&value()?)?),
-            "--warmup" => a.soak.warmup = secs(num(&value()?)?),
-            "--refresh" => a.soak.refresh_every = secs(num(&value()?)?),
-            "--rate" => a.soak.rate = num(&value()?)?,
-            "--sources" => a.soak.sources = num(&value()?)?,
-            "--rss-pct" => a.soak.rss_tolerance_pct = num(&value()?)?,
-            "--overload-allocations" => a.overload.allocations = num(&value()?)?,
-            "--capacity" => a.overload.capacity_run = secs(num(&value()?)?),
-            "--overload-duration" => a.overload.duration = secs(num(&value()?)?),
-            "--factor" => a.overload.factor = num(&value()?)?,
-            "--control-p99-ms" => a.overload.control_p99 = millis(num(&value()?)?),
-            "--data-p99-ms" => a.overload.data_p99 = millis(num(&value()?)?),
-            "--cpu-percent" => a.overload.cpu_percent = num(&value()?)?,
-            "--rss-growth-mib" => a.overload.rss_growth_kib = num::<u64>(&value()?)? * 1024,
-            "--overload-tern-arg" => a.overload.tern_args.push(value()?),
-            "--slowloris-connections" => a.slowloris.connections = num(&value()?)?,
-            "--slowloris-deadline" => a.slowloris.deadline = num(&value()?)?,
-            "--slowloris-idle" => a.slowloris.idle = secs(num(&value()?)?),
-            "--flood-rate" => a.lookup_flood.rate = num(&value()?)?,
-            "--flood-sources" => a.lookup_flood.sources = num(&value()?)?,
-            "--flood-duration" => a.lookup_flood.duration = secs(num(&value()?)?),
-            "--flood-users" => a.lookup_flood.users = num(&value()?)?,
-            "--flood-p99-ms" => a.lookup_flood.p99 = millis(num(&value()?)?),
-            "-h" | "--help" => return Err(USAGE.into()),
-            d if !d.starts_with('-') => a.drills.push(d.to_owned()),
-            other => return Err(format!("unknown option {other}\n{USAGE}")),
+}
+
+/// `--ci`: the short variants the tests run; flags after it still apply.
+fn ci(a: &mut Args) {
+    let s = &mut a.soak;
+    (s.allocations, s.duration, s.warmup, s.refresh_every) = (1000, secs(20), secs(5), secs(6));
+    let o = &mut a.overload;
+    (o.capacity_run, o.duration) = (secs(3), secs(8));
+    (o.control_p99, o.data_p99) = (Duration::from_millis(1000), Duration::from_millis(1000));
+    let l = &mut a.slowloris;
+    (l.connections, l.deadline, l.idle) = (300, 2, secs(3));
+    l.p99_floor = Duration::from_millis(50);
+    let f = &mut a.lookup_flood;
+    (f.rate, f.sources, f.duration, f.users) = (5000, 250, secs(8), 50);
+}
+
+/// One flag's value into `a`.
+fn apply(a: &mut Args, flag: &str, value: &str) -> Result<(), String> {
+    match flag {
+        "ci" => {}
+        "help" => return Err(USAGE.into()),
+        "tern" => {
+            let p = PathBuf::from(value);
+            (a.bin, a.soak.bin, a.overload.bin) = (p.clone(), p.clone(), p.clone());
+            a.slowloris.bin = p.clone();
+            a.lookup_flood.bin = p;
         }
+        "allocations" => a.soak.allocations = num(value)?,
+        "duration" => a.soak.duration = secs(num(value)?),
+        "warmup" => a.soak.warmup = secs(num(value)?),
+        "refresh" => a.soak.refresh_every = secs(num(value)?),
+        "rate" => a.soak.rate = num(value)?,
+        "sources" => a.soak.sources = num(value)?,
+        "rss-pct" => a.soak.rss_tolerance_pct = num(value)?,
+        "overload-allocations" => a.overload.allocations = num(value)?,
+        "capacity" => a.overload.capacity_run = secs(num(value)?),
+        "overload-duration" => a.overload.duration = secs(num(value)?),
+        "factor" => a.overload.factor = num(value)?,
+        "control-p99-ms" => a.overload.control_p99 = millis(num(value)?),
+        "data-p99-ms" => a.overload.data_p99 = millis(num(value)?),
+        "cpu-percent" => a.overload.cpu_percent = num(value)?,
+        "rss-growth-mib" => a.overload.rss_growth_kib = num::<u64>(value)? * 1024,
+        "overload-tern-arg" => a.overload.tern_args.push(value.to_owned()),
+        "slowloris-connections" => a.slowloris.connections = num(value)?,
+        "slowloris-deadline" => a.slowloris.deadline = num(value)?,
+        "slowloris-idle" => a.slowloris.idle = secs(num(value)?),
+        "flood-rate" => a.lookup_flood.rate = num(value)?,
+        "flood-sources" => a.lookup_flood.sources = num(value)?,
+        "flood-duration" => a.lookup_flood.duration = secs(num(value)?),
+        "flood-users" => a.lookup_flood.users = num(value)?,
+        "flood-p99-ms" => a.lookup_flood.p99 = millis(num(value)?),
+        other => return Err(format!("--{other} is not handled\n{USAGE}")),
     }
-    if a.drills.is_empty() {
-        return Err(USAGE.into());
-    }
-    Ok(a)
+    Ok(())
 }
 
 fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
@@ -201,4 +250,44 @@ pub fn run(raw: &[String], out: &mut dyn Write) -> Result<bool, String> {
         .map_err(|e| format!("cannot write the result: {e}"))?;
     }
     Ok(!failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn ci_variants_then_flags_in_either_form_then_the_drills() {
+        let a = parse(&strings(&[
+            "--ci",
+            "--allocations=50",
+            "--overload-tern-arg",
+            "--io-engine=epoll",
+            "--tern",
+            "/bin/t",
+            "soak",
+            "overload",
+        ]))
+        .expect("parses");
+        assert_eq!(a.drills, ["soak", "overload"]);
+        assert_eq!(a.soak.allocations, 50, "a flag after --ci wins");
+        assert_eq!(a.soak.duration, secs(20), "--ci's soak");
+        assert_eq!(a.overload.tern_args, ["--io-engine=epoll"]);
+        assert_eq!(a.lookup_flood.bin, PathBuf::from("/bin/t"));
+    }
+
+    #[test]
+    fn no_drill_an_unknown_flag_or_a_bad_number_is_a_usage_error() {
+        assert_eq!(parse(&strings(&["--ci"])).err().as_deref(), Some(USAGE));
+        let unknown = parse(&strings(&["--bogus", "soak"]))
+            .err()
+            .unwrap_or_default();
+        assert!(unknown.starts_with("unknown option --bogus\n"), "{unknown}");
+        let bad = parse(&strings(&["--rate", "fast", "soak"])).err();
+        assert_eq!(bad.as_deref(), Some("not a number: fast"));
+    }
 }
