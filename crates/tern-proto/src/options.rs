@@ -66,7 +66,7 @@ pub enum RedirectMode {
     /// coturn's meaning: every new allocation is redirected (a redirector in front of a pool).
     #[default]
     Always,
-    /// Only while draining (SIGUSR1): tern's behaviour before the lists were round-robin.
+    /// Only while draining (SIGUSR1): the list is where clients go during maintenance.
     Draining,
     /// While draining, and while this node is full: `total-quota` or the file-descriptor
     /// ceiling reached, or `bps-capacity` spent.
