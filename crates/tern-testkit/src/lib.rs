@@ -1,11 +1,13 @@
 //! The I/O half of tern's TURN client (`tern_proto::client` is the sans-IO half): blocking UDP and
-//! stream clients with timeouts and retransmissions, echo peers, and the one latency histogram
-//! the tests, the drills (`tern-drill`) and the load generator (`tern-load`) share.
+//! stream clients with timeouts and retransmissions, echo peers, the one latency histogram, and
+//! the `tern` process under test, which the tests, the drills (`tern-drill`) and the load
+//! generator (`tern-load`) share.
 // Clients and peers time real packets: the clock ban is for the protocol core.
 #![allow(clippy::disallowed_methods)]
 
 pub mod histogram;
 pub mod peers;
+pub mod process;
 pub mod stream;
 pub mod udp;
 

@@ -1,21 +1,20 @@
 //! Test harness: runs the real `tern` binary on loopback with `listening-port=0`, reads the bound
 //! addresses from its log, and stops it by PID; plus STUN helpers and the interop-tool lookup.
-// Each test binary uses a different part of this module; deadlines for real processes need the
-// real clock (the clock ban is for the protocol core).
+// Not every test uses every helper; deadlines for real processes need the real clock (the clock
+// ban is for the protocol core).
 #![allow(dead_code, clippy::disallowed_methods)]
 
 pub mod turn_client;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tern::stun::{attr, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
+use tern_testkit::process::{Listeners, TernProcess, Wanted};
 
 pub mod aiortc;
 pub mod browser;
@@ -36,14 +35,14 @@ pub fn tern_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tern")
 }
 
-/// A running `tern` process; killed by PID when dropped.
+/// A running `tern` process (`tern_testkit::process`): its listeners, killed by PID when
+/// dropped. A server that does not report its listeners fails the test with its log.
 pub struct Server {
-    child: Child,
+    process: TernProcess,
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     /// TLS listeners (reported when `--cert` is among the arguments and TLS is not off).
     pub tls: Vec<SocketAddr>,
-    log: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -75,57 +74,19 @@ impl Server {
     }
 
     fn spawn(wrapper: &[&str], args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
-        let want_udp = !args.contains(&"--no-udp");
-        let want_tcp = !args.contains(&"--no-tcp");
-        let want_tls = !args.contains(&"--no-tls") && args.iter().any(|a| a.starts_with("--cert"));
-        let mut command = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut c = Command::new(program);
-                c.args(rest).arg(tern_bin());
-                c
-            }
-            None => Command::new(tern_bin()),
-        };
-        let mut child = command
-            .args(args)
-            .args(engine_from_env(args))
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tern");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        collect(child.stdout.take().expect("stdout"), &log, Some(tx));
-        collect(child.stderr.take().expect("stderr"), &log, None);
-        let mut server = Server {
-            child,
-            udp: Vec::new(),
-            tcp: Vec::new(),
-            tls: Vec::new(),
-            log,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while (want_udp && server.udp.is_empty())
-            || (want_tcp && server.tcp.is_empty())
-            || (want_tls && server.tls.is_empty())
-        {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((Proto::Udp, addr)) => server.udp.push(addr),
-                Ok((Proto::Tcp, addr)) => server.tcp.push(addr),
-                Ok((Proto::Tls, addr)) => server.tls.push(addr),
-                Err(_) => {
-                    let status = server.child.try_wait().ok().flatten();
-                    panic!(
-                        "tern did not report its listeners (exit status {status:?}); log:\n{}",
-                        server.log()
-                    );
-                }
-            }
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(engine_from_env(args));
+        let bin = std::path::Path::new(tern_bin());
+        let want = Wanted::from_args(args);
+        let process = TernProcess::spawn(bin, wrapper, &all, env, want, START_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Listeners { udp, tcp, tls } = process.listeners.clone();
+        Server {
+            process,
+            udp,
+            tcp,
+            tls,
         }
-        server
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
@@ -141,57 +102,29 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Everything the process wrote so far (stdout and stderr).
     pub fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.process.log()
     }
 
     /// The first log line containing `needle`, waiting up to `timeout` for it.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
-                return Some(line.to_owned());
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        self.process.wait_for_log(needle, timeout)
     }
 
     /// Sends `signal` to the server by PID.
     pub fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.pid()).expect("pid fits i32");
-        // SAFETY: kill(2) on the PID of a child this harness started and has not reaped.
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+        if let Err(e) = self.process.signal(signal) {
+            panic!("{e}");
+        }
     }
 
     /// The exit status if the process ends within `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        self.process.wait_exit(timeout)
     }
 }
 
@@ -201,50 +134,6 @@ fn engine_from_env(args: &[&str]) -> Option<String> {
     let engine = std::env::var("TERN_TEST_ENGINE").ok()?;
     let chosen = args.iter().any(|a| a.starts_with("--io-engine"));
     (!chosen && !engine.is_empty()).then(|| format!("--io-engine={engine}"))
-}
-
-#[derive(Clone, Copy)]
-enum Proto {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-/// Copies a pipe into the shared log line by line; on stdout, reports listening lines.
-fn collect<R: Read + Send + 'static>(
-    pipe: R,
-    log: &Arc<Mutex<String>>,
-    listening: Option<mpsc::Sender<(Proto, SocketAddr)>>,
-) {
-    let log = Arc::clone(log);
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if let Some(tx) = &listening {
-                if let Some(found) = listening_line(&line) {
-                    let _ = tx.send(found);
-                }
-            }
-            if let Ok(mut l) = log.lock() {
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
-}
-
-fn listening_line(line: &str) -> Option<(Proto, SocketAddr)> {
-    for (marker, proto) in [
-        ("listening on udp ", Proto::Udp),
-        ("listening on tcp ", Proto::Tcp),
-        ("listening on tls ", Proto::Tls),
-    ] {
-        if let Some(rest) = line.split(marker).nth(1) {
-            let addr = rest.split_whitespace().next()?.parse().ok()?;
-            return Some((proto, addr));
-        }
-    }
-    None
 }
 
 /// An interop tool from `PATH`. Absent: prints `SKIP: <tool> not installed` (straight to the

@@ -65,13 +65,6 @@ impl Shard {
             Ok(asked) => asked,
             Err(code) => return r.error(code),
         };
-        let bind = |io: &mut dyn Binder, req: &BindRequest| {
-            if tcp {
-                io.bind_tcp_relay(req)
-            } else {
-                io.bind_relay(req)
-            }
-        };
         let quota_user = settings.credentials.quota_user(&auth.username);
         let tid = *msg.transaction_id();
         let lease = match self.fleet_admit(now, client, tid, msg.as_bytes(), quota_user) {
@@ -88,26 +81,12 @@ impl Shard {
             }
         };
         let local = client.local.ip();
-        let target = self.relay_target(now, &want, local);
         let dont_fragment = msg.dont_fragment();
-        let bound = target.and_then(|(ip, port)| {
-            let req = BindRequest {
-                ip,
-                port,
-                dont_fragment,
-            };
-            bind(io, &req).map_err(|e| bind_error_code(e, want.family.is_some()))
-        });
-        let first = match bound {
+        let first = match self.bind_first(now, &want, tcp, local, dont_fragment, io) {
             Ok(bound) => bound,
             Err(code) => {
                 self.shared.quotas().release(quota);
                 self.fleet_release(lease);
-                // A claimed token is used up: its port was not bound, so the engine may have it
-                // back now (found by the shard fuzz target).
-                if let Ok((ip, PortWish::Exact(port))) = target {
-                    self.command(Command::ReleasePort(SocketAddr::new(ip, port)));
-                }
                 return r.error(code);
             }
         };
@@ -146,9 +125,51 @@ impl Shard {
         let mut alloc = Allocation::new(*client, relays, owner, expires, granted, budget);
         alloc.tcp = tcp;
         alloc.dont_fragment = dont_fragment;
+        self.install(alloc, client.transport, lifetime, r)
+    }
+
+    /// The allocation's first relay, bound where `relay_target` says. A claimed
+    /// RESERVATION-TOKEN is used up: when its port cannot be bound, the engine may have it back
+    /// now (found by the shard fuzz target).
+    fn bind_first(
+        &mut self,
+        now: Instant,
+        want: &Wanted,
+        tcp: bool,
+        local: IpAddr,
+        dont_fragment: bool,
+        io: &mut dyn Binder,
+    ) -> Result<Bound, ErrorCode> {
+        let (ip, port) = self.relay_target(now, want, local)?;
+        let req = BindRequest {
+            ip,
+            port,
+            dont_fragment,
+        };
+        let bound = if tcp {
+            io.bind_tcp_relay(&req)
+        } else {
+            io.bind_relay(&req)
+        };
+        bound.map_err(|e| {
+            if let PortWish::Exact(port) = port {
+                self.command(Command::ReleasePort(SocketAddr::new(ip, port)));
+            }
+            bind_error_code(e, want.family.is_some())
+        })
+    }
+
+    /// Puts a new allocation in the table, schedules its timers, answers and reports it.
+    fn install(
+        &mut self,
+        alloc: Allocation,
+        transport: Transport,
+        lifetime: u32,
+        r: Responder<'_>,
+    ) -> Option<usize> {
         let handle = self.table.insert(alloc);
         self.counters.allocations = self.table.len() as u64;
-        self.allocation_added(client.transport);
+        self.allocation_added(transport);
         self.schedule(handle.slot);
         let alloc = self.table.get(handle.slot)?;
         let written = success(r, alloc);
