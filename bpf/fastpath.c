@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+//
+// tern's in-kernel fast path for TURN ChannelData over UDP/IPv4 (RFC 8656 §12), attached at TC
+// ingress. src/fastpath/mod.rs installs the routes and explains the design; docs/fast-path.md
+// is the operator's version.
+//
+// client -> peer: a ChannelData datagram client:port -> listener:port whose channel is bound
+//   (map `to_peer`) leaves as a plain UDP datagram relay:port -> peer:port carrying the payload.
+// peer -> client: a datagram peer:port -> relay:port (map `to_client`) leaves as ChannelData
+//   listener:port -> client:port.
+// Anything else, an expired route, a route without a counts entry, a packet the kernel would
+// have to fragment or cannot route: TC_ACT_UNSPEC, untouched (user space handles it).
+//
+// Checksums are updated incrementally (the UDP checksum from its old value and the difference
+// of the fields that changed) and every byte change goes through a helper that keeps
+// skb->csum right, so CHECKSUM_NONE, _UNNECESSARY and _COMPLETE skbs stay consistent. A UDP
+// checksum of 0 (none) stays 0.
+//
+// CHECKSUM_PARTIAL caveat: a locally generated skb (from a socket on this host, seen on lo or
+// on a veth whose other end is in a local namespace) carries only the pseudo-header sum and
+// csum_start pointing at the UDP header; the device completes the checksum on the way out.
+// bpf_skb_adjust_room(BPF_ADJ_ROOM_NET) moves the UDP header 4 bytes away from csum_start, so a
+// real NIC would then checksum the wrong bytes. Such packets are therefore only rewritten when
+// they are delivered locally (where a PARTIAL checksum is never checked); packets that arrived
+// on lo and would leave the host pass untouched.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+#define LOOPBACK_IFINDEX 1
+#define IP_DF 0x4000
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+#define FLAG_DONT_FRAGMENT 1
+#define CHANNELDATA_HLEN 4
+#define NEW_TTL 64
+
+#define IP_OFF ETH_HLEN
+#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
+#define L4_OFF (IP_OFF + sizeof(struct iphdr))
+
+// Addresses and ports in network byte order, the channel number too (as on the wire).
+struct peer_key {
+	__u32 client_ip;
+	__u32 server_ip;
+	__u16 client_port;
+	__u16 server_port;
+	__u16 channel;
+	__u16 pad;
+};
+
+struct peer_value {
+	__u32 relay_ip;
+	__u32 peer_ip;
+	__u16 relay_port;
+	__u16 peer_port;
+	__u32 pad0;
+	__u64 until_ns;
+	__u64 id;
+	__u32 flags;
+	__u32 pad1;
+};
+
+struct client_key {
+	__u32 peer_ip;
+	__u32 relay_ip;
+	__u16 peer_port;
+	__u16 relay_port;
+};
+
+struct client_value {
+	__u32 server_ip;
+	__u32 client_ip;
+	__u16 server_port;
+	__u16 client_port;
+	__u16 channel;
+	__u16 pad0;
+	__u64 until_ns;
+	__u64 id;
+};
+
+struct counts {
+	__u64 to_peer_packets;
+	__u64 to_peer_bytes;
+	__u64 to_client_packets;
+	__u64 to_client_bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct peer_key);
+	__type(value, struct peer_value);
+} to_peer SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct client_key);
+	__type(value, struct client_value);
+} to_client SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct counts);
+} counts SEC(".maps");
+
+// The rewrite of one datagram: new addresses and ports, and where it goes.
+struct plan {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u16 frag_off;
+	__u16 tot_len; // new IP total length, host order
+	__u32 ifindex;
+	int verdict; // how the packet leaves after the rewrite
+	__u8 smac[ETH_ALEN];
+	__u8 dmac[ETH_ALEN];
+	__u32 nexthop;
+};
+
+enum leave { LEAVE_LOCAL_OK, LEAVE_LOCAL_LO, LEAVE_REDIRECT, LEAVE_NEIGH };
+
+static __always_inline __u16 fold(__u64 sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+// Where the rewritten packet goes; false: leave it to user space. Decided before anything is
+// modified.
+static __always_inline int route(struct __sk_buff *skb, struct plan *p)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	fib.family = AF_INET;
+	fib.l4_protocol = IPPROTO_UDP;
+	fib.sport = p->sport;
+	fib.dport = p->dport;
+	fib.tot_len = p->tot_len;
+	fib.ipv4_src = p->saddr;
+	fib.ipv4_dst = p->daddr;
+	fib.ifindex = skb->ingress_ifindex;
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) {
+		p->verdict = skb->ingress_ifindex == LOOPBACK_IFINDEX ? LEAVE_LOCAL_OK : LEAVE_LOCAL_LO;
+		return 1;
+	}
+	// From lo, only local delivery: see the CHECKSUM_PARTIAL caveat at the top.
+	if (skb->ingress_ifindex == LOOPBACK_IFINDEX)
+		return 0;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		// The helper checked the MTU against the packet as it is now, not as it will be.
+		if (p->tot_len > fib.mtu_result)
+			return 0;
+		__builtin_memcpy(p->smac, fib.smac, ETH_ALEN);
+		__builtin_memcpy(p->dmac, fib.dmac, ETH_ALEN);
+		p->ifindex = fib.ifindex;
+		p->verdict = LEAVE_REDIRECT;
+		return 1;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		p->ifindex = fib.ifindex;
+		p->nexthop = fib.ipv4_dst;
+		p->verdict = LEAVE_NEIGH;
+		return 1;
+	}
+	return 0;
+}
+
+// Rewrites the IP header fields (each with the IP checksum, which keeps skb->csum right).
+static __always_inline int rewrite_ip(struct __sk_buff *skb, const struct iphdr *old, const struct plan *p)
+{
+	__u16 old_len = old->tot_len, new_len = bpf_htons(p->tot_len);
+	__u16 old_frag = old->frag_off, new_frag = p->frag_off;
+	__u16 old_ttl, new_ttl;
+	__u8 ttl = NEW_TTL;
+	__u32 old_saddr = old->saddr, old_daddr = old->daddr;
+
+	__builtin_memcpy(&old_ttl, &old->ttl, 2);
+	new_ttl = old_ttl;
+	((__u8 *)&new_ttl)[0] = ttl;
+
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_saddr, p->saddr, 4) ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_daddr, p->daddr, 4) ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_len, new_len, 2) ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_frag, new_frag, 2) ||
+	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_ttl, new_ttl, 2))
+		return -1;
+	if (bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, saddr), &p->saddr, 4, 0) ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, daddr), &p->daddr, 4, 0) ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, tot_len), &new_len, 2, 0) ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, frag_off), &new_frag, 2, 0) ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, ttl), &ttl, 1, 0))
+		return -1;
+	return 0;
+}
+
+// How the rewritten packet leaves.
+static __always_inline int leave(struct __sk_buff *skb, const struct plan *p)
+{
+	struct bpf_redir_neigh nh = {};
+	__u8 zero[2 * ETH_ALEN] = {};
+
+	switch (p->verdict) {
+	case LEAVE_LOCAL_OK:
+		return TC_ACT_OK;
+	case LEAVE_LOCAL_LO:
+		// A packet with a local source arriving on eth0 would be a martian: deliver it
+		// through lo, whose address (and so the destination MAC it accepts) is all zeros.
+		if (bpf_skb_store_bytes(skb, 0, zero, sizeof(zero), 0))
+			return TC_ACT_SHOT;
+		return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
+	case LEAVE_REDIRECT:
+		if (bpf_skb_store_bytes(skb, 0, p->dmac, ETH_ALEN, 0) ||
+		    bpf_skb_store_bytes(skb, ETH_ALEN, p->smac, ETH_ALEN, 0))
+			return TC_ACT_SHOT;
+		return bpf_redirect(p->ifindex, 0);
+	default:
+		nh.nh_family = AF_INET;
+		nh.ipv4_nh = p->nexthop;
+		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
+	}
+}
+
+// A 16-bit field as the low half of a 32-bit word, for bpf_csum_diff.
+static __always_inline __u32 word16(__u16 v)
+{
+	__u32 w = 0;
+	__builtin_memcpy((__u8 *)&w + 2, &v, 2);
+	return w;
+}
+
+static __always_inline int to_peer_path(struct __sk_buff *skb, struct iphdr *ip, struct udphdr *udp,
+					__u16 payload)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *cd = (__u8 *)(udp + 1);
+	struct peer_key key = {};
+	struct peer_value *v;
+	struct counts *c;
+	struct plan p = {};
+	__u16 old_check = udp->check, new_check = 0;
+
+	if ((void *)(cd + CHANNELDATA_HLEN) > data_end)
+		return TC_ACT_UNSPEC;
+	if ((cd[0] & 0xC0) != 0x40)
+		return TC_ACT_UNSPEC;
+	// Only an exact length: padding (allowed over UDP) or a short datagram is user space's.
+	if (((__u16)cd[2] << 8 | cd[3]) != payload - CHANNELDATA_HLEN)
+		return TC_ACT_UNSPEC;
+
+	key.client_ip = ip->saddr;
+	key.server_ip = ip->daddr;
+	key.client_port = udp->source;
+	key.server_port = udp->dest;
+	__builtin_memcpy(&key.channel, cd, 2);
+	v = bpf_map_lookup_elem(&to_peer, &key);
+	if (!v || bpf_ktime_get_ns() >= v->until_ns)
+		return TC_ACT_UNSPEC;
+	c = bpf_map_lookup_elem(&counts, &v->id);
+	if (!c)
+		return TC_ACT_UNSPEC;
+
+	p.saddr = v->relay_ip;
+	p.daddr = v->peer_ip;
+	p.sport = v->relay_port;
+	p.dport = v->peer_port;
+	p.frag_off = (v->flags & FLAG_DONT_FRAGMENT) ? bpf_htons(IP_DF) : 0;
+	p.tot_len = sizeof(struct iphdr) + sizeof(struct udphdr) + payload - CHANNELDATA_HLEN;
+	if (!route(skb, &p))
+		return TC_ACT_UNSPEC;
+
+	__u16 old_ulen = udp->len, new_ulen = bpf_htons(p.tot_len - sizeof(struct iphdr));
+	__u32 old_ports, new_ports, old_cd;
+	__builtin_memcpy(&old_ports, &udp->source, 4);
+	__builtin_memcpy(&new_ports, &p.sport, 4);
+	__builtin_memcpy(&old_cd, cd, 4);
+	if (old_check) {
+		// Everything the checksum covers that changes: pseudo-header, UDP header (with the
+		// checksum itself as 0) and the ChannelData header, which goes away.
+		__u32 from[6] = {ip->saddr, ip->daddr, word16(old_ulen), old_ports, word16(old_ulen), old_cd};
+		__u32 to[6] = {p.saddr, p.daddr, word16(new_ulen), new_ports, word16(new_ulen), 0};
+		__s64 diff = bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~old_check);
+		if (diff < 0)
+			return TC_ACT_UNSPEC;
+		new_check = ~fold((__u64)diff);
+		if (!new_check)
+			new_check = 0xffff;
+	}
+	if (rewrite_ip(skb, ip, &p))
+		return TC_ACT_SHOT;
+	// The new UDP header goes over the old length, checksum and ChannelData header; the old
+	// ports (4 bytes right after the IP header) are then removed.
+	struct udphdr nu = {.source = p.sport, .dest = p.dport, .len = new_ulen, .check = new_check};
+	if (bpf_skb_store_bytes(skb, L4_OFF + 4, &nu, sizeof(nu), BPF_F_RECOMPUTE_CSUM))
+		return TC_ACT_SHOT;
+	if (bpf_skb_adjust_room(skb, -CHANNELDATA_HLEN, BPF_ADJ_ROOM_NET, 0))
+		return TC_ACT_SHOT;
+	int verdict = leave(skb, &p);
+	if (verdict != TC_ACT_SHOT) {
+		c->to_peer_packets++;
+		c->to_peer_bytes += payload - CHANNELDATA_HLEN;
+	}
+	return verdict;
+}
+
+static __always_inline int to_client_path(struct __sk_buff *skb, struct iphdr *ip, struct udphdr *udp,
+					  __u16 payload)
+{
+	struct client_key key = {};
+	struct client_value *v;
+	struct counts *c;
+	struct plan p = {};
+	__u16 old_check = udp->check, new_check = 0;
+
+	key.peer_ip = ip->saddr;
+	key.relay_ip = ip->daddr;
+	key.peer_port = udp->source;
+	key.relay_port = udp->dest;
+	v = bpf_map_lookup_elem(&to_client, &key);
+	if (!v || bpf_ktime_get_ns() >= v->until_ns)
+		return TC_ACT_UNSPEC;
+	c = bpf_map_lookup_elem(&counts, &v->id);
+	if (!c)
+		return TC_ACT_UNSPEC;
+	if (payload > 0xffff - sizeof(struct iphdr) - sizeof(struct udphdr) - CHANNELDATA_HLEN)
+		return TC_ACT_UNSPEC;
+
+	p.saddr = v->server_ip;
+	p.daddr = v->client_ip;
+	p.sport = v->server_port;
+	p.dport = v->client_port;
+	p.frag_off = ip->frag_off & bpf_htons(IP_DF);
+	p.tot_len = sizeof(struct iphdr) + sizeof(struct udphdr) + CHANNELDATA_HLEN + payload;
+	if (!route(skb, &p))
+		return TC_ACT_UNSPEC;
+
+	__u16 old_ulen = udp->len, new_ulen = bpf_htons(p.tot_len - sizeof(struct iphdr));
+	__u16 cd_len = bpf_htons(payload);
+	__u32 old_ports, new_ports, new_cd;
+	__builtin_memcpy(&old_ports, &udp->source, 4);
+	__builtin_memcpy(&new_ports, &p.sport, 4);
+	__builtin_memcpy(&new_cd, &v->channel, 2);
+	__builtin_memcpy((__u8 *)&new_cd + 2, &cd_len, 2);
+	if (old_check) {
+		__u32 from[6] = {ip->saddr, ip->daddr, word16(old_ulen), old_ports, word16(old_ulen), 0};
+		__u32 to[6] = {p.saddr, p.daddr, word16(new_ulen), new_ports, word16(new_ulen), new_cd};
+		__s64 diff = bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~old_check);
+		if (diff < 0)
+			return TC_ACT_UNSPEC;
+		new_check = ~fold((__u64)diff);
+		if (!new_check)
+			new_check = 0xffff;
+	}
+	if (rewrite_ip(skb, ip, &p))
+		return TC_ACT_SHOT;
+	// Four zero bytes appear right after the IP header: the new UDP and ChannelData headers
+	// are written over them and the old UDP header.
+	if (bpf_skb_adjust_room(skb, CHANNELDATA_HLEN, BPF_ADJ_ROOM_NET, 0))
+		return TC_ACT_SHOT;
+	struct {
+		struct udphdr udp;
+		__u32 cd;
+	} nh = {.udp = {.source = p.sport, .dest = p.dport, .len = new_ulen, .check = new_check}, .cd = new_cd};
+	if (bpf_skb_store_bytes(skb, L4_OFF, &nh, sizeof(nh), BPF_F_RECOMPUTE_CSUM))
+		return TC_ACT_SHOT;
+	int verdict = leave(skb, &p);
+	if (verdict != TC_ACT_SHOT) {
+		c->to_client_packets++;
+		c->to_client_bytes += payload;
+	}
+	return verdict;
+}
+
+SEC("classifier")
+int tern_fastpath(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct udphdr *udp;
+	__u16 ulen;
+
+	// GSO super-packets (UDP_SEGMENT) are several datagrams: user space's.
+	if (skb->gso_segs > 1)
+		return TC_ACT_UNSPEC;
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_UNSPEC;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return TC_ACT_UNSPEC;
+	if (ip->ihl != 5 || ip->version != 4 || ip->protocol != IPPROTO_UDP)
+		return TC_ACT_UNSPEC;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return TC_ACT_UNSPEC;
+	udp = (void *)(ip + 1);
+	if ((void *)(udp + 1) > data_end)
+		return TC_ACT_UNSPEC;
+	ulen = bpf_ntohs(udp->len);
+	if (ulen < sizeof(struct udphdr) || bpf_ntohs(ip->tot_len) != sizeof(struct iphdr) + ulen)
+		return TC_ACT_UNSPEC;
+	// Ethernet padding after the datagram would be kept by the rewrite: not ours.
+	if (skb->len != ETH_HLEN + sizeof(struct iphdr) + ulen)
+		return TC_ACT_UNSPEC;
+
+	int verdict = to_peer_path(skb, ip, udp, ulen - sizeof(struct udphdr));
+	if (verdict != TC_ACT_UNSPEC)
+		return verdict;
+	// Pointers are invalid after a helper that may change the packet: reload.
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip = data + ETH_HLEN;
+	udp = (void *)(ip + 1);
+	if ((void *)(udp + 1) > data_end)
+		return TC_ACT_UNSPEC;
+	return to_client_path(skb, ip, udp, ulen - sizeof(struct udphdr));
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
