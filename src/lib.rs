@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod fastpath;
 pub mod fleet;
 pub mod logging;
 pub mod metrics;

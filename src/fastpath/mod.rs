@@ -1,0 +1,556 @@
+//! The in-kernel fast path for TURN ChannelData over UDP/IPv4 (RFC 8656 §12).
+//!
+//! An eBPF program (bpf/fastpath.c, compiled by build.rs) sits at TC ingress of the server's
+//! interfaces and relays bound channels without waking user space:
+//!
+//! - client → peer: a ChannelData datagram from `client` to the listener `server` whose
+//!   channel is installed leaves as a plain UDP datagram from `relay` to `peer` carrying only
+//!   the application data (the 4-byte ChannelData header is removed);
+//! - peer → client: a datagram from `peer` to `relay` leaves as ChannelData from `server` to
+//!   `client` (no padding: it is UDP).
+//!
+//! The program takes only what it can relay exactly: IPv4 without options or fragments, a
+//! ChannelData length equal to the rest of the datagram (padded or short messages go to user
+//! space), a destination the kernel routes without fragmenting (decided with `bpf_fib_lookup`
+//! before the packet is touched). Everything else passes untouched to the sockets, where the
+//! engine handles it as before. The engines stay the authority: they [`FastPath::install`] a
+//! route when a channel is bound and permitted, refresh it with a later `until_ns`, and
+//! [`FastPath::remove`] it when the binding or the permission goes.
+//!
+//! Expiry: each route carries `until_ns` on the `bpf_ktime_get_ns` clock (CLOCK_MONOTONIC, see
+//! [`monotonic_ns`]). From that instant the program passes the channel's packets to user space,
+//! which sees an expired binding and drops them: a route the engine forgot to remove cannot
+//! keep relaying.
+//!
+//! Counters: a per-CPU map keyed by the route's `id` counts the packets and payload bytes
+//! (without the ChannelData header) relayed in each direction; the program relays nothing for
+//! an `id` without an entry, so every packet relayed in the kernel is counted. [`FastPath::counts`]
+//! sums them, [`FastPath::forget`] takes the final counts and deletes the entry.
+//!
+//! Checksums are updated incrementally and every change goes through a helper that keeps
+//! `skb->csum` right. Caveat: a locally generated packet (sent by a socket on this host: seen on
+//! `lo`, or on a veth from a local namespace) is CHECKSUM_PARTIAL, and moving the UDP header
+//! (which removing or adding the ChannelData header does) leaves its `csum_start` pointing at
+//! the wrong bytes for the device that would complete the checksum. The program therefore
+//! rewrites packets that arrived on `lo` only when they are delivered locally; a packet from a
+//! local namespace that arrives on a veth and leaves through a real NIC would be checksummed
+//! wrongly (docs/fast-path.md).
+//!
+//! Attachment uses TCX on Linux ≥ 6.6 (the attachment is a BPF link owned by this process: it
+//! goes away with it) and a cls_bpf filter on a clsact qdisc before that.
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use aya::maps::{HashMap, MapData, PerCpuHashMap, PerCpuValues};
+use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType};
+use aya::programs::{LinkOrder, ProgramError};
+use aya::util::KernelVersion;
+use aya::{Ebpf, EbpfError};
+
+/// The compiled program; empty when build.rs could not build it.
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.o"));
+
+/// The program's name in bpf/fastpath.c.
+const PROGRAM: &str = "tern_fastpath";
+
+/// Bit 0 of the route flags: set DF on the datagrams to the peer.
+const FLAG_DONT_FRAGMENT: u32 = 1;
+
+/// Only create an element (BPF_NOEXIST).
+const NO_EXIST: u64 = 1;
+
+/// How many lines of the verifier's log an error keeps (the end, where it says why).
+const VERIFIER_LINES: usize = 20;
+
+/// One bound channel, both directions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelRoute {
+    /// Names the counters; unique per allocation or channel, as the engine chooses.
+    pub id: u64,
+    /// The client's address as the server sees it.
+    pub client: SocketAddrV4,
+    /// The listener the client sends to.
+    pub server: SocketAddrV4,
+    /// The allocation's relayed address.
+    pub relay: SocketAddrV4,
+    /// The peer bound to `channel`.
+    pub peer: SocketAddrV4,
+    /// The channel number (0x4000..=0x4FFF).
+    pub channel: u16,
+    /// Until when the kernel relays, on the CLOCK_MONOTONIC clock ([`monotonic_ns`]).
+    pub until_ns: u64,
+    /// Set DF on the datagrams to the peer (the client asked for DONT-FRAGMENT).
+    pub dont_fragment: bool,
+}
+
+/// What the kernel relayed for one route id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastCounts {
+    pub to_peer_packets: u64,
+    /// Application data, without the ChannelData header.
+    pub to_peer_bytes: u64,
+    pub to_client_packets: u64,
+    /// Application data, without the ChannelData header.
+    pub to_client_bytes: u64,
+}
+
+/// Why the fast path could not be loaded.
+#[derive(Debug)]
+pub enum FastPathError {
+    /// build.rs did not build the program (no clang or headers when tern was compiled).
+    NotBuilt,
+    /// Not allowed to load programs or attach them (needs root, or CAP_BPF and CAP_NET_ADMIN).
+    Permission(String),
+    /// The kernel's verifier refused the program: the end of its log.
+    Verifier { error: String, log: String },
+    /// No interface of that name.
+    NoSuchInterface(String),
+    /// Anything else, with aya's explanation.
+    Other(String),
+}
+
+impl fmt::Display for FastPathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FastPathError::NotBuilt => f.write_str(
+                "the fast path was not built: clang, libbpf-dev or linux-libc-dev was missing \
+                 when tern was compiled (see the build warning)",
+            ),
+            FastPathError::Permission(why) => {
+                write!(f, "not permitted to load the fast path (run as root): {why}")
+            }
+            FastPathError::Verifier { error, log } => {
+                write!(f, "the kernel refused the fast path: {error}; verifier log:\n{log}")
+            }
+            FastPathError::NoSuchInterface(name) => write!(f, "no such interface: {name}"),
+            FastPathError::Other(why) => write!(f, "cannot load the fast path: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FastPathError {}
+
+impl FastPathError {
+    /// Classifies an aya error: a permission problem anywhere in its causes, a verifier
+    /// refusal, or the message of the whole chain.
+    fn from_aya(what: &str, e: &(dyn std::error::Error + 'static)) -> FastPathError {
+        if let Some(ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        }) = e.downcast_ref::<ProgramError>()
+        {
+            if !is_permission(io_error) {
+                let log = verifier_log.to_string();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(VERIFIER_LINES)..].join("\n");
+                return FastPathError::Verifier {
+                    error: io_error.to_string(),
+                    log: tail,
+                };
+            }
+        }
+        let mut text = format!("{what}: {e}");
+        let mut permission = false;
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            permission |= c.downcast_ref::<io::Error>().is_some_and(is_permission);
+            cause = c.source();
+        }
+        if permission {
+            FastPathError::Permission(text)
+        } else {
+            FastPathError::Other(text)
+        }
+    }
+}
+
+fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+// The map layouts of bpf/fastpath.c; addresses, ports and the channel in network byte order.
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct PeerKey {
+    client_ip: u32,
+    server_ip: u32,
+    client_port: u16,
+    server_port: u16,
+    channel: u16,
+    pad: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct PeerValue {
+    relay_ip: u32,
+    peer_ip: u32,
+    relay_port: u16,
+    peer_port: u16,
+    pad0: u32,
+    until_ns: u64,
+    id: u64,
+    flags: u32,
+    pad1: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct ClientKey {
+    peer_ip: u32,
+    relay_ip: u32,
+    peer_port: u16,
+    relay_port: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct ClientValue {
+    server_ip: u32,
+    client_ip: u32,
+    server_port: u16,
+    client_port: u16,
+    channel: u16,
+    pad0: u16,
+    until_ns: u64,
+    id: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    to_peer_packets: u64,
+    to_peer_bytes: u64,
+    to_client_packets: u64,
+    to_client_bytes: u64,
+}
+
+// SAFETY: plain #[repr(C)] integers with explicit padding fields: every bit pattern is valid.
+unsafe impl aya::Pod for PeerKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for PeerValue {}
+// SAFETY: as above.
+unsafe impl aya::Pod for ClientKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for ClientValue {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Counts {}
+
+fn ip(a: &SocketAddrV4) -> u32 {
+    u32::from_ne_bytes(a.ip().octets())
+}
+
+fn port(a: &SocketAddrV4) -> u16 {
+    a.port().to_be()
+}
+
+impl ChannelRoute {
+    fn peer_key(&self) -> PeerKey {
+        PeerKey {
+            client_ip: ip(&self.client),
+            server_ip: ip(&self.server),
+            client_port: port(&self.client),
+            server_port: port(&self.server),
+            channel: self.channel.to_be(),
+            pad: 0,
+        }
+    }
+
+    fn client_key(&self) -> ClientKey {
+        ClientKey {
+            peer_ip: ip(&self.peer),
+            relay_ip: ip(&self.relay),
+            peer_port: port(&self.peer),
+            relay_port: port(&self.relay),
+        }
+    }
+}
+
+struct Maps {
+    to_peer: HashMap<MapData, PeerKey, PeerValue>,
+    to_client: HashMap<MapData, ClientKey, ClientValue>,
+    counts: PerCpuHashMap<MapData, u64, Counts>,
+}
+
+/// The loaded and attached program and its maps; share it between threads in an `Arc`.
+pub struct FastPath {
+    interfaces: Vec<String>,
+    /// The program's kernel id, to find it among an interface's attached programs.
+    program_id: u32,
+    /// Attached with TCX (listable with aya) rather than a netlink cls_bpf filter.
+    tcx: bool,
+    cpus: usize,
+    maps: Mutex<Maps>,
+    /// Owns the program and its attachments; dropping it detaches them.
+    ebpf: Mutex<Ebpf>,
+}
+
+fn io_error(e: impl fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl FastPath {
+    /// Loads the program and attaches it at TC ingress on each interface (adding the clsact
+    /// qdisc when absent, on kernels without TCX). The error says why: not built, not
+    /// permitted, the verifier's refusal, no such interface.
+    pub fn load(interfaces: &[String]) -> Result<FastPath, FastPathError> {
+        if OBJECT.is_empty() {
+            return Err(FastPathError::NotBuilt);
+        }
+        for name in interfaces {
+            let c = CString::new(name.as_str())
+                .map_err(|_| FastPathError::NoSuchInterface(name.clone()))?;
+            // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
+            if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
+                return Err(FastPathError::NoSuchInterface(name.clone()));
+            }
+        }
+        let mut ebpf = Ebpf::load(OBJECT)
+            .map_err(|e: EbpfError| FastPathError::from_aya("loading the object", &e))?;
+        let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+        let program_id;
+        {
+            let program: &mut SchedClassifier = ebpf
+                .program_mut(PROGRAM)
+                .ok_or_else(|| FastPathError::Other(format!("no program {PROGRAM} in the object")))?
+                .try_into()
+                .map_err(|e: ProgramError| FastPathError::from_aya(PROGRAM, &e))?;
+            program
+                .load()
+                .map_err(|e| FastPathError::from_aya("loading the program", &e))?;
+            program_id = program
+                .info()
+                .map_err(|e| FastPathError::from_aya("program info", &e))?
+                .id();
+            for name in interfaces {
+                let options = if tcx {
+                    TcAttachOptions::TcxOrder(LinkOrder::default())
+                } else {
+                    // EEXIST (already there) is fine; any other failure shows in the attach.
+                    let _ = tc::qdisc_add_clsact(name);
+                    TcAttachOptions::Netlink(NlOptions::default())
+                };
+                program
+                    .attach_with_options(name, TcAttachType::Ingress, options)
+                    .map_err(|e| FastPathError::from_aya(&format!("attaching to {name}"), &e))?;
+            }
+        }
+        let map = |ebpf: &mut Ebpf, name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| FastPathError::Other(format!("no map {name} in the object")))
+        };
+        let maps = Maps {
+            to_peer: HashMap::try_from(map(&mut ebpf, "to_peer")?)
+                .map_err(|e| FastPathError::from_aya("to_peer", &e))?,
+            to_client: HashMap::try_from(map(&mut ebpf, "to_client")?)
+                .map_err(|e| FastPathError::from_aya("to_client", &e))?,
+            counts: PerCpuHashMap::try_from(map(&mut ebpf, "counts")?)
+                .map_err(|e| FastPathError::from_aya("counts", &e))?,
+        };
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(what, e)| FastPathError::Other(format!("{what}: {e}")))?;
+        Ok(FastPath {
+            interfaces: interfaces.to_vec(),
+            program_id,
+            tcx,
+            cpus,
+            maps: Mutex::new(maps),
+            ebpf: Mutex::new(ebpf),
+        })
+    }
+
+    /// The interfaces the program is attached to.
+    pub fn interfaces(&self) -> &[String] {
+        &self.interfaces
+    }
+
+    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes both directions of a channel, and the counts entry for `route.id` when absent.
+    /// Idempotent: a refresh is the same call with a later `until_ns`.
+    pub fn install(&self, route: &ChannelRoute) -> io::Result<()> {
+        let mut maps = self.maps();
+        let zero = PerCpuValues::try_from(vec![Counts::default(); self.cpus]).map_err(io_error)?;
+        // Counts first: the program relays nothing for an id without them.
+        if let Err(e) = maps.counts.insert(route.id, zero, NO_EXIST) {
+            let exists = matches!(&e, aya::maps::MapError::SyscallError(s)
+                if s.io_error.raw_os_error() == Some(libc::EEXIST));
+            if !exists {
+                return Err(io_error(e));
+            }
+        }
+        let to_client = ClientValue {
+            server_ip: ip(&route.server),
+            client_ip: ip(&route.client),
+            server_port: port(&route.server),
+            client_port: port(&route.client),
+            channel: route.channel.to_be(),
+            pad0: 0,
+            until_ns: route.until_ns,
+            id: route.id,
+        };
+        maps.to_client
+            .insert(route.client_key(), to_client, 0)
+            .map_err(io_error)?;
+        let to_peer = PeerValue {
+            relay_ip: ip(&route.relay),
+            peer_ip: ip(&route.peer),
+            relay_port: port(&route.relay),
+            peer_port: port(&route.peer),
+            pad0: 0,
+            until_ns: route.until_ns,
+            id: route.id,
+            flags: if route.dont_fragment {
+                FLAG_DONT_FRAGMENT
+            } else {
+                0
+            },
+            pad1: 0,
+        };
+        maps.to_peer
+            .insert(route.peer_key(), to_peer, 0)
+            .map_err(io_error)
+    }
+
+    /// Removes both directions of a channel: only the entries that still belong to `route.id`
+    /// (another route may have taken the same addresses since).
+    pub fn remove(&self, route: &ChannelRoute) {
+        let mut maps = self.maps();
+        let peer_key = route.peer_key();
+        if maps
+            .to_peer
+            .get(&peer_key, 0)
+            .is_ok_and(|v| v.id == route.id)
+        {
+            let _ = maps.to_peer.remove(&peer_key);
+        }
+        let client_key = route.client_key();
+        if maps
+            .to_client
+            .get(&client_key, 0)
+            .is_ok_and(|v| v.id == route.id)
+        {
+            let _ = maps.to_client.remove(&client_key);
+        }
+    }
+
+    fn sum(maps: &Maps, id: u64) -> Option<FastCounts> {
+        let per_cpu = maps.counts.get(&id, 0).ok()?;
+        Some(per_cpu.iter().fold(FastCounts::default(), |s, c| FastCounts {
+            to_peer_packets: s.to_peer_packets + c.to_peer_packets,
+            to_peer_bytes: s.to_peer_bytes + c.to_peer_bytes,
+            to_client_packets: s.to_client_packets + c.to_client_packets,
+            to_client_bytes: s.to_client_bytes + c.to_client_bytes,
+        }))
+    }
+
+    /// The counts of `id` summed over the CPUs, since its entry was made; None without one.
+    pub fn counts(&self, id: u64) -> Option<FastCounts> {
+        Self::sum(&self.maps(), id)
+    }
+
+    /// The final counts of `id`, and its entry deleted (its routes, if any are left, stop
+    /// relaying in the kernel).
+    pub fn forget(&self, id: u64) -> Option<FastCounts> {
+        let mut maps = self.maps();
+        let counts = Self::sum(&maps, id)?;
+        let _ = maps.counts.remove(&id);
+        Some(counts)
+    }
+
+    /// Whether the program is still attached at ingress of every interface (an operator may
+    /// have detached it, or an interface may be gone). With TCX this asks the kernel for the
+    /// interface's programs. A netlink cls_bpf filter (kernels before 6.6) cannot be listed
+    /// through aya, so there it answers whether every interface still exists.
+    pub fn attached(&self) -> bool {
+        self.interfaces.iter().all(|name| {
+            if self.tcx {
+                SchedClassifier::query_tcx(name, TcAttachType::Ingress).is_ok_and(
+                    |(_, programs)| programs.iter().any(|p| p.id() == self.program_id),
+                )
+            } else {
+                CString::new(name.as_str()).is_ok_and(|c| {
+                    // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
+                    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+                })
+            }
+        })
+    }
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        let mut ebpf = self.ebpf.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Ok(program)) = ebpf
+            .program_mut(PROGRAM)
+            .map(<&mut SchedClassifier>::try_from)
+        {
+            // Unloading detaches every attachment the program owns (TCX links and filters).
+            let _ = program.unload();
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC nanoseconds of `t`: the clock of `bpf_ktime_get_ns`, which std's `Instant`
+/// also reads on Linux. Computed from one (`Instant::now()`, `clock_gettime`) pair.
+#[allow(clippy::disallowed_methods)] // the fast path is not the protocol core
+pub fn monotonic_ns(t: Instant) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let now = Instant::now();
+    // SAFETY: clock_gettime(2) writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let now_ns = (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+    if t >= now {
+        now_ns.saturating_add((t - now).as_nanos() as u64)
+    } else {
+        now_ns.saturating_sub((now - t).as_nanos() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_in_network_byte_order() {
+        let route = ChannelRoute {
+            id: 7,
+            client: "192.0.2.1:1234".parse().unwrap(),
+            server: "192.0.2.2:3478".parse().unwrap(),
+            relay: "192.0.2.2:50000".parse().unwrap(),
+            peer: "198.51.100.9:9".parse().unwrap(),
+            channel: 0x4001,
+            until_ns: 0,
+            dont_fragment: false,
+        };
+        let key = route.peer_key();
+        assert_eq!(key.client_ip.to_ne_bytes(), [192, 0, 2, 1]);
+        assert_eq!(key.client_port.to_ne_bytes(), [0x04, 0xd2]);
+        assert_eq!(key.channel.to_ne_bytes(), [0x40, 0x01]);
+        assert_eq!(std::mem::size_of::<PeerValue>(), 40);
+        assert_eq!(std::mem::size_of::<ClientValue>(), 32);
+        assert_eq!(std::mem::size_of::<PeerKey>(), 16);
+        assert_eq!(std::mem::size_of::<ClientKey>(), 12);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn monotonic_ns_follows_instant() {
+        let now = Instant::now();
+        let a = monotonic_ns(now);
+        let b = monotonic_ns(now + std::time::Duration::from_millis(300));
+        assert!((b - a).abs_diff(300_000_000) < 1_000_000, "{a} {b}");
+    }
+}
