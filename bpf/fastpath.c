@@ -17,12 +17,16 @@
 // checksum of 0 (none) stays 0.
 //
 // CHECKSUM_PARTIAL caveat: a locally generated skb (from a socket on this host, seen on lo or
-// on a veth whose other end is in a local namespace) carries only the pseudo-header sum and
-// csum_start pointing at the UDP header; the device completes the checksum on the way out.
+// on a veth whose other end is in a local namespace) carries only the pseudo-header sum in the
+// checksum field and csum_start pointing at the UDP header; the device completes the checksum
+// on the way out. A program cannot tell such an skb from one with a full checksum, and
 // bpf_skb_adjust_room(BPF_ADJ_ROOM_NET) moves the UDP header 4 bytes away from csum_start, so a
-// real NIC would then checksum the wrong bytes. Such packets are therefore only rewritten when
-// they are delivered locally (where a PARTIAL checksum is never checked); packets that arrived
-// on lo and would leave the host pass untouched.
+// real NIC would checksum the wrong bytes, and a receiving kernel that finds csum_start before
+// the UDP header verifies the (pseudo-only) field and drops the datagram. Hence: packets that
+// arrived on lo are rewritten only when they are delivered locally, and then with a UDP
+// checksum of 0 (none: they never crossed a wire); those that would leave the host pass
+// untouched. A PARTIAL skb arriving on a veth from a local namespace is not relayed correctly
+// (see docs/fast-path.md).
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -132,7 +136,7 @@ struct plan {
 	__u32 nexthop;
 };
 
-enum leave { LEAVE_LOCAL_OK, LEAVE_LOCAL_LO, LEAVE_REDIRECT, LEAVE_NEIGH };
+enum leave { LEAVE_LOCAL_OK, LEAVE_REDIRECT, LEAVE_NEIGH };
 
 static __always_inline __u16 fold(__u64 sum)
 {
@@ -158,9 +162,16 @@ static __always_inline int route(struct __sk_buff *skb, struct plan *p)
 	fib.ipv4_src = p->saddr;
 	fib.ipv4_dst = p->daddr;
 	fib.ifindex = skb->ingress_ifindex;
+	// The helper answers BPF_FIB_LKUP_RET_FWD_DISABLED (then user space relays) unless
+	// net.ipv4.conf.<ingress>.forwarding is 1, even for an output lookup; FastPath::load checks.
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
 	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) {
-		p->verdict = skb->ingress_ifindex == LOOPBACK_IFINDEX ? LEAVE_LOCAL_OK : LEAVE_LOCAL_LO;
+		// A local destination from another interface would have to go through lo, where
+		// the kernel drops a redirected packet with a local source (IP_LOCAL_SOURCE) unless
+		// net.ipv4.conf.lo.accept_local is 1: user space relays it.
+		if (skb->ingress_ifindex != LOOPBACK_IFINDEX)
+			return 0;
+		p->verdict = LEAVE_LOCAL_OK;
 		return 1;
 	}
 	// From lo, only local delivery: see the CHECKSUM_PARTIAL caveat at the top.
@@ -217,17 +228,10 @@ static __always_inline int rewrite_ip(struct __sk_buff *skb, const struct iphdr 
 static __always_inline int leave(struct __sk_buff *skb, const struct plan *p)
 {
 	struct bpf_redir_neigh nh = {};
-	__u8 zero[2 * ETH_ALEN] = {};
 
 	switch (p->verdict) {
 	case LEAVE_LOCAL_OK:
 		return TC_ACT_OK;
-	case LEAVE_LOCAL_LO:
-		// A packet with a local source arriving on eth0 would be a martian: deliver it
-		// through lo, whose address (and so the destination MAC it accepts) is all zeros.
-		if (bpf_skb_store_bytes(skb, 0, zero, sizeof(zero), 0))
-			return TC_ACT_SHOT;
-		return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
 	case LEAVE_REDIRECT:
 		if (bpf_skb_store_bytes(skb, 0, p->dmac, ETH_ALEN, 0) ||
 		    bpf_skb_store_bytes(skb, ETH_ALEN, p->smac, ETH_ALEN, 0))
@@ -293,7 +297,7 @@ static __always_inline int to_peer_path(struct __sk_buff *skb, struct iphdr *ip,
 	__builtin_memcpy(&old_ports, &udp->source, 4);
 	__builtin_memcpy(&new_ports, &p.sport, 4);
 	__builtin_memcpy(&old_cd, cd, 4);
-	if (old_check) {
+	if (old_check && p.verdict != LEAVE_LOCAL_OK) {
 		// Everything the checksum covers that changes: pseudo-header, UDP header (with the
 		// checksum itself as 0) and the ChannelData header, which goes away.
 		__u32 from[6] = {ip->saddr, ip->daddr, word16(old_ulen), old_ports, word16(old_ulen), old_cd};
@@ -360,7 +364,7 @@ static __always_inline int to_client_path(struct __sk_buff *skb, struct iphdr *i
 	__builtin_memcpy(&new_ports, &p.sport, 4);
 	__builtin_memcpy(&new_cd, &v->channel, 2);
 	__builtin_memcpy((__u8 *)&new_cd + 2, &cd_len, 2);
-	if (old_check) {
+	if (old_check && p.verdict != LEAVE_LOCAL_OK) {
 		__u32 from[6] = {ip->saddr, ip->daddr, word16(old_ulen), old_ports, word16(old_ulen), 0};
 		__u32 to[6] = {p.saddr, p.daddr, word16(new_ulen), new_ports, word16(new_ulen), new_cd};
 		__s64 diff = bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~old_check);

@@ -52,8 +52,9 @@ use aya::programs::{LinkOrder, ProgramError};
 use aya::util::KernelVersion;
 use aya::{Ebpf, EbpfError};
 
-/// The compiled program; empty when build.rs could not build it.
-static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.o"));
+/// The compiled program; empty when build.rs could not build it. Aligned: the ELF parser reads
+/// its headers in place.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fastpath.o"));
 
 /// The program's name in bpf/fastpath.c.
 const PROGRAM: &str = "tern_fastpath";
@@ -110,6 +111,9 @@ pub enum FastPathError {
     Verifier { error: String, log: String },
     /// No interface of that name.
     NoSuchInterface(String),
+    /// `net.ipv4.conf.<interface>.forwarding` is 0: the kernel's route lookup for programs
+    /// (`bpf_fib_lookup`) then refuses every packet arriving there, so nothing would be relayed.
+    ForwardingDisabled(String),
     /// Anything else, with aya's explanation.
     Other(String),
 }
@@ -122,12 +126,23 @@ impl fmt::Display for FastPathError {
                  when tern was compiled (see the build warning)",
             ),
             FastPathError::Permission(why) => {
-                write!(f, "not permitted to load the fast path (run as root): {why}")
+                write!(
+                    f,
+                    "not permitted to load the fast path (run as root): {why}"
+                )
             }
             FastPathError::Verifier { error, log } => {
-                write!(f, "the kernel refused the fast path: {error}; verifier log:\n{log}")
+                write!(
+                    f,
+                    "the kernel refused the fast path: {error}; verifier log:\n{log}"
+                )
             }
             FastPathError::NoSuchInterface(name) => write!(f, "no such interface: {name}"),
+            FastPathError::ForwardingDisabled(name) => write!(
+                f,
+                "net.ipv4.conf.{name}.forwarding is 0: the kernel does not route for the fast \
+                 path there (set it to 1)"
+            ),
             FastPathError::Other(why) => write!(f, "cannot load the fast path: {why}"),
         }
     }
@@ -274,6 +289,9 @@ impl ChannelRoute {
 }
 
 struct Maps {
+    /// The ids with a counts entry: aya 0.13.1's per-CPU lookup reads a missing key as zeros,
+    /// and only this process creates and deletes entries.
+    ids: std::collections::HashSet<u64>,
     to_peer: HashMap<MapData, PeerKey, PeerValue>,
     to_client: HashMap<MapData, ClientKey, ClientValue>,
     counts: PerCpuHashMap<MapData, u64, Counts>,
@@ -298,8 +316,9 @@ fn io_error(e: impl fmt::Display) -> io::Error {
 
 impl FastPath {
     /// Loads the program and attaches it at TC ingress on each interface (adding the clsact
-    /// qdisc when absent, on kernels without TCX). The error says why: not built, not
-    /// permitted, the verifier's refusal, no such interface.
+    /// qdisc when absent, on kernels without TCX), in the calling thread's network namespace.
+    /// The error says why: not built, not permitted, the verifier's refusal, no such
+    /// interface, forwarding disabled on it.
     pub fn load(interfaces: &[String]) -> Result<FastPath, FastPathError> {
         if OBJECT.is_empty() {
             return Err(FastPathError::NotBuilt);
@@ -310,6 +329,10 @@ impl FastPath {
             // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
             if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
                 return Err(FastPathError::NoSuchInterface(name.clone()));
+            }
+            let sysctl = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
+            if std::fs::read_to_string(&sysctl).is_ok_and(|v| v.trim() == "0") {
+                return Err(FastPathError::ForwardingDisabled(name.clone()));
             }
         }
         let mut ebpf = Ebpf::load(OBJECT)
@@ -347,6 +370,7 @@ impl FastPath {
                 .ok_or_else(|| FastPathError::Other(format!("no map {name} in the object")))
         };
         let maps = Maps {
+            ids: std::collections::HashSet::new(),
             to_peer: HashMap::try_from(map(&mut ebpf, "to_peer")?)
                 .map_err(|e| FastPathError::from_aya("to_peer", &e))?,
             to_client: HashMap::try_from(map(&mut ebpf, "to_client")?)
@@ -388,6 +412,7 @@ impl FastPath {
                 return Err(io_error(e));
             }
         }
+        maps.ids.insert(route.id);
         let to_client = ClientValue {
             server_ip: ip(&route.server),
             client_ip: ip(&route.client),
@@ -444,13 +469,20 @@ impl FastPath {
     }
 
     fn sum(maps: &Maps, id: u64) -> Option<FastCounts> {
+        if !maps.ids.contains(&id) {
+            return None;
+        }
         let per_cpu = maps.counts.get(&id, 0).ok()?;
-        Some(per_cpu.iter().fold(FastCounts::default(), |s, c| FastCounts {
-            to_peer_packets: s.to_peer_packets + c.to_peer_packets,
-            to_peer_bytes: s.to_peer_bytes + c.to_peer_bytes,
-            to_client_packets: s.to_client_packets + c.to_client_packets,
-            to_client_bytes: s.to_client_bytes + c.to_client_bytes,
-        }))
+        Some(
+            per_cpu
+                .iter()
+                .fold(FastCounts::default(), |s, c| FastCounts {
+                    to_peer_packets: s.to_peer_packets + c.to_peer_packets,
+                    to_peer_bytes: s.to_peer_bytes + c.to_peer_bytes,
+                    to_client_packets: s.to_client_packets + c.to_client_packets,
+                    to_client_bytes: s.to_client_bytes + c.to_client_bytes,
+                }),
+        )
     }
 
     /// The counts of `id` summed over the CPUs, since its entry was made; None without one.
@@ -464,19 +496,20 @@ impl FastPath {
         let mut maps = self.maps();
         let counts = Self::sum(&maps, id)?;
         let _ = maps.counts.remove(&id);
+        maps.ids.remove(&id);
         Some(counts)
     }
 
     /// Whether the program is still attached at ingress of every interface (an operator may
     /// have detached it, or an interface may be gone). With TCX this asks the kernel for the
     /// interface's programs. A netlink cls_bpf filter (kernels before 6.6) cannot be listed
-    /// through aya, so there it answers whether every interface still exists.
+    /// through aya, so there it answers whether every interface still exists. Interfaces are
+    /// looked up by name: call it from the network namespace `load` ran in.
     pub fn attached(&self) -> bool {
         self.interfaces.iter().all(|name| {
             if self.tcx {
-                SchedClassifier::query_tcx(name, TcAttachType::Ingress).is_ok_and(
-                    |(_, programs)| programs.iter().any(|p| p.id() == self.program_id),
-                )
+                SchedClassifier::query_tcx(name, TcAttachType::Ingress)
+                    .is_ok_and(|(_, programs)| programs.iter().any(|p| p.id() == self.program_id))
             } else {
                 CString::new(name.as_str()).is_ok_and(|c| {
                     // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
