@@ -11,6 +11,7 @@ mod auth_sha256_server;
 mod config_files;
 mod config_load;
 mod config_refused;
+mod fastpath_kernel;
 mod fleet_redis;
 mod fuzz_corpus;
 mod lab;
