@@ -31,10 +31,13 @@
 //! `skb->csum` right. Caveat: a locally generated packet (sent by a socket on this host: seen on
 //! `lo`, or on a veth from a local namespace) is CHECKSUM_PARTIAL, and moving the UDP header
 //! (which removing or adding the ChannelData header does) leaves its `csum_start` pointing at
-//! the wrong bytes for the device that would complete the checksum. The program therefore
-//! rewrites packets that arrived on `lo` only when they are delivered locally; a packet from a
-//! local namespace that arrives on a veth and leaves through a real NIC would be checksummed
-//! wrongly (docs/fast-path.md).
+//! the wrong bytes. The program therefore rewrites packets that arrived on `lo` only when they
+//! are delivered locally, with a UDP checksum of 0; a PARTIAL packet from a local namespace
+//! arriving on a veth is relayed with a wrong checksum (docs/fast-path.md).
+//!
+//! Requirements: `net.ipv4.conf.<interface>.forwarding=1` on each interface (the kernel's route
+//! lookup for programs refuses otherwise; [`FastPath::load`] checks). A peer on one of the
+//! host's own addresses reached from another interface is left to user space.
 //!
 //! Attachment uses TCX on Linux ≥ 6.6 (the attachment is a BPF link owned by this process: it
 //! goes away with it) and a cls_bpf filter on a clsact qdisc before that.
