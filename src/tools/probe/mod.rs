@@ -11,6 +11,8 @@ mod session;
 mod tls;
 mod url;
 
+pub use tls::Client as TlsClient;
+
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
