@@ -4,6 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use tern::tools::args::{self, Spec};
 
+/// How the clients reach the server; the relay leg to the peers is UDP in every case.
+pub use tern::tools::Transport;
+
 pub const USAGE: &str = "\
 tern-load: a TURN (RFC 8656) load generator for loopback benchmarks
 
@@ -40,29 +43,6 @@ client completed setup, 2 on a usage error.
 pub enum Mode {
     Channel,
     Send,
-}
-
-/// How the clients reach the server; the relay leg to the peers is UDP in every case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl Transport {
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-
-    /// TCP or TLS: one connection per client, frames cut from a byte stream.
-    pub fn is_stream(self) -> bool {
-        self != Transport::Udp
-    }
 }
 
 #[derive(Clone, Debug)]

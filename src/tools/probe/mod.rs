@@ -12,6 +12,7 @@ mod tls;
 mod url;
 
 pub use tls::Client as TlsClient;
+pub use url::Transport;
 
 use std::fmt::Write as _;
 use std::io::Write;
