@@ -16,9 +16,10 @@ usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [opti
                          addresses client i uses address i mod n (relay IPs follow them)
   --user U --pass P      long-term credentials
   --secret S             TURN REST shared secret (username <expiry>:U, U defaults to tern-load)
-  --transport udp|tcp|tls  how clients reach the server (udp); tcp and tls give every client
-                         its own connection, ChannelData padded to 4 bytes (RFC 8656 §12.5);
-                         tls verifies no certificate (benchmarks use self-signed ones)
+  --transport T          udp, tcp or tls: how clients reach the server (udp); tcp and tls
+                         give every client its own connection, ChannelData padded to 4 bytes
+                         (RFC 8656 §12.5); tls verifies no certificate (benchmarks use
+                         self-signed ones); the relay leg to the echo peers is UDP in all
   --allocations N        clients, one allocation each (100)
   --mode channel|send    ChannelData or Send/Data indications (channel)
   --size BYTES           payload per packet, at least 24 (160)
