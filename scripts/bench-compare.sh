@@ -2,25 +2,39 @@
 # Benchmark tern (io_uring and epoll engines) against coturn's turnserver on loopback with
 # tern-load, and write the result tables into BENCHMARKS.md (between the bench-compare markers).
 #
-#   scripts/bench-compare.sh            # everything, about 18 minutes on 2 cores
+#   scripts/bench-compare.sh            # everything, about 24 minutes on 2 cores
+#   SMOKE=1 scripts/bench-compare.sh    # the stream cases once, 2 s each: does it all work?
 #
 # Every measurement starts a fresh server process with the same coturn flags; the three servers
 # take turns within each repetition (the order rotates), so machine noise falls on all alike.
 # Cases (tern-load): ChannelData 160 B closed loop (c160), ChannelData 160 B at a fixed 20k
 # packets/s (c160r), ChannelData 1200 B closed loop (c1200), Send indications 160 B closed loop
-# (s160), setup of 2000 allocations (setup). With the independent generator turnload
+# (s160), setup of 2000 allocations (setup); clients over streams, each allocation on its own
+# connection with ChannelData padded to 4 bytes (RFC 8656 §12.5) and UDP echo peers: TCP closed
+# loop and at the fixed rate (t160, t160r), TLS likewise (tls160, tls160r; a self-signed
+# certificate made here, tern-load does not verify it). With the independent generator turnload
 # (../shared/tools/turnload): c160's traffic through the three servers and through
 # `turnload forward`, the naive kernel-path UDP forwarder, as raw UDP (tl160). Then 100,000
 # concurrent allocations on tern (big), in several processes when RLIMIT_NOFILE is too low for one.
 #
 # Env: REPS (3) DUR (8) ALLOCS (100) RATE (20000) SETUP_N (2000) BIG_N (100000, 0 = skip)
-#      PORT (33478; the forward case also uses PORT+2..PORT+5, the big run PORT+3 over TCP)
-#      CASES ("c160 c160r c1200 s160 setup tl160") SERVERS ("uring epoll coturn")
+#      PORT (33478; TLS on PORT+1, the forward case also uses PORT+2..PORT+5, the big run
+#      PORT+3 over TCP)
+#      CASES ("c160 c160r c1200 s160 t160 t160r tls160 tls160r setup tl160")
+#      SERVERS ("uring epoll coturn")
 #      BIG_ENGINES ("uring epoll") BIG_MIN_PORT/BIG_MAX_PORT (10000/65000: relay ports)
 #      TURNLOAD_SRC (/work/shared/tools/turnload) OUT (target/bench-compare)
 #      NO_WRITE=1 (do not touch BENCHMARKS.md)
+#      SMOKE=1: defaults CASES to the stream cases, REPS=1, DUR=2, BIG_N=0, NO_WRITE=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${SMOKE:-}" ]; then
+    CASES=${CASES:-"t160 t160r tls160 tls160r"}
+    REPS=${REPS:-1}
+    DUR=${DUR:-2}
+    BIG_N=${BIG_N:-0}
+    NO_WRITE=1
+fi
 REPS=${REPS:-3}
 DUR=${DUR:-8}
 ALLOCS=${ALLOCS:-100}
@@ -28,7 +42,7 @@ RATE=${RATE:-20000}
 SETUP_N=${SETUP_N:-2000}
 BIG_N=${BIG_N:-100000}
 PORT=${PORT:-33478}
-CASES=${CASES:-"c160 c160r c1200 s160 setup tl160"}
+CASES=${CASES:-"c160 c160r c1200 s160 t160 t160r tls160 tls160r setup tl160"}
 SERVERS=${SERVERS:-"uring epoll coturn"}
 BIG_ENGINES=${BIG_ENGINES:-"uring epoll"}
 BIG_MIN_PORT=${BIG_MIN_PORT:-10000}
@@ -54,18 +68,33 @@ if [[ " $CASES " == *" tl160 "* ]]; then
     TURNLOAD=target/turnload/release/turnload
 fi
 PEER_PORT=$((PORT + 2))
+TLS_PORT=$((PORT + 1))
 
+# TLS only in the TLS cases (the same flags otherwise), with a certificate made for this run.
 FLAGS=(-n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$PORT"
     --min-port=10000 --max-port=29999 --allow-loopback-peers --realm=test
-    --no-cli --no-tls --no-dtls --log-file=stdout --lt-cred-mech --user=u:p)
+    --no-cli --no-dtls --log-file=stdout --lt-cred-mech --user=u:p)
+NO_TLS=(--no-tls)
+WITH_TLS=(--cert="$OUT/cert.pem" --pkey="$OUT/key.pem" --tls-listening-port="$TLS_PORT")
+if [[ " $CASES " == *" tls"* ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+        -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+        -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+fi
 SPID="" SPIDS="" LPIDS=""
 # shellcheck disable=SC2086 # the PID lists split on purpose
 trap 'kill $SPID $SPIDS $LPIDS 2>/dev/null || true' EXIT
 
+listening() { # tcp|udp port
+    if [ "$1" = tcp ]; then ss -Hltn "sport = :$2"; else ss -Huln "sport = :$2"; fi | grep -q .
+}
+
 start() { # server [extra flags...]
     local name=$1; shift
-    if ss -Huln "sport = :$PORT" | grep -q .; then
-        echo "udp port $PORT is busy; set PORT" >&2; exit 1
+    local tls=""
+    [[ " $* " == *" --cert="* ]] && tls=1
+    if listening udp "$PORT" || { [ -n "$tls" ] && listening tcp "$TLS_PORT"; }; then
+        echo "port $PORT (udp) or $TLS_PORT (tcp) is busy; set PORT" >&2; exit 1
     fi
     case $name in
         uring) "$TERN" "${FLAGS[@]}" --io-engine=uring "$@" >"$OUT/$name.server.log" 2>&1 & ;;
@@ -77,7 +106,7 @@ start() { # server [extra flags...]
     esac
     SPID=$!
     for _ in $(seq 100); do
-        ss -Huln "sport = :$PORT" | grep -q . && break
+        listening udp "$PORT" && { [ -z "$tls" ] || listening tcp "$TLS_PORT"; } && break
         sleep 0.1
     done
     sleep 0.5
@@ -91,12 +120,20 @@ stop() {
 }
 
 measure() { # server case rep
-    local args gen=$LOAD
+    local args gen=$LOAD addr=127.0.0.1:$PORT tls=("${NO_TLS[@]}")
     case $2 in
         c160) args=(--mode channel --size 160 --rate 0 --duration "$DUR" --allocations "$ALLOCS") ;;
         c160r) args=(--mode channel --size 160 --rate "$RATE" --duration "$DUR" --allocations "$ALLOCS") ;;
         c1200) args=(--mode channel --size 1200 --rate 0 --duration "$DUR" --allocations "$ALLOCS") ;;
         s160) args=(--mode send --size 160 --rate 0 --duration "$DUR" --allocations "$ALLOCS") ;;
+        t160) args=(--transport tcp --size 160 --rate 0 --duration "$DUR" --allocations "$ALLOCS") ;;
+        t160r) args=(--transport tcp --size 160 --rate "$RATE" --duration "$DUR" --allocations "$ALLOCS") ;;
+        tls160 | tls160r)
+            tls=("${WITH_TLS[@]}")
+            addr=127.0.0.1:$TLS_PORT
+            args=(--transport tls --size 160 --duration "$DUR" --allocations "$ALLOCS")
+            if [ "$2" = tls160 ]; then args+=(--rate 0); else args+=(--rate "$RATE"); fi
+            ;;
         setup) args=(--duration 0 --allocations "$SETUP_N") ;;
         tl160)
             gen="$TURNLOAD run"
@@ -108,10 +145,11 @@ measure() { # server case rep
             fi
             ;;
     esac
-    start "$1"
+    if [ "$1" = forward ]; then tls=(); fi
+    start "$1" "${tls[@]}"
     echo "$1 $2 rep $3" >&2
     # shellcheck disable=SC2086 # $gen is a program and its subcommand
-    $gen --label "$1 $2" --server "127.0.0.1:$PORT" --user u --pass p --server-pid "$SPID" \
+    $gen --label "$1 $2" --server "$addr" --user u --pass p --server-pid "$SPID" \
         "${args[@]}" >>"$OUT/results.jsonl" 2>>"$OUT/load.log" || true
     stop
 }

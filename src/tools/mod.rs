@@ -14,7 +14,10 @@ mod rest;
 pub use admin::{run_admin, ADMIN_USAGE};
 pub use key::{run_key, KEY_USAGE};
 pub use man::man_page;
-pub use probe::{run_probe, PROBE_USAGE};
+// The probe's TLS client records whether it trusts the certificate instead of failing the
+// handshake: tern-load connects with it to servers with self-signed certificates, and names
+// its transports as the probe does.
+pub use probe::{run_probe, TlsClient, Transport, PROBE_USAGE};
 pub use rest::{rest_credentials, run_rest_credentials, RestCredentials, DEFAULT_TTL, REST_USAGE};
 
 use std::io::Write;

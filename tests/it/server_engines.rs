@@ -1,15 +1,16 @@
 //! Both I/O engines relay the same traffic (RFC 8656 §2.4-§2.5): coturn's `turnutils_uclient`
 //! through `--io-engine=epoll` and `--io-engine=uring`, channels, Send indications and a TCP
 //! client, and each engine says in its log that it is the one running; tern-load's closed loop
-//! through both; relay ports freed on deallocation.
+//! through both, over UDP, TCP and TLS; relay ports freed on deallocation.
 
 use crate::support;
 
 use std::net::UdpSocket;
 
+use support::tls::TestCert;
 use support::uclient::{self, Peer};
 use support::{Server, PASSWORD, USER};
-use tern_load::{Credentials, Mode, Options};
+use tern_load::{Credentials, Mode, Options, Transport};
 
 /// Starts tern with `server_args` (plus `--allow-loopback-peers`), runs uclient with `extra`
 /// (3 clients x 40 packets of 200 bytes) and checks that every message came back. None when the
@@ -85,6 +86,7 @@ fn options(server: &Server, allocations: usize, mode: Mode, duration: f64) -> Op
             user: USER.into(),
             pass: PASSWORD.into(),
         },
+        transport: Transport::Udp,
         allocations,
         mode,
         size: 160,
@@ -115,6 +117,47 @@ fn both_engines_relay_every_packet_of_a_closed_loop() {
             assert_eq!(r.peer_received, r.sent, "{why}");
             assert_eq!(r.bad, 0, "{why}");
             assert_eq!(r.dealloc_ok, Some(16), "{why}");
+        }
+    }
+}
+
+#[test]
+fn both_engines_relay_every_packet_over_tcp_and_tls_connections() {
+    // Clients behind UDP-blocking firewalls: each allocation on its own stream, ChannelData
+    // padded on it (RFC 8656 §12.5: 150 B of payload travel as 156 B), the relay leg UDP.
+    let cert = TestCert::new("load");
+    let [c, k] = cert.args();
+    for engine in ["--io-engine=epoll", "--io-engine=uring"] {
+        let server = Server::start(&[
+            engine,
+            "--allow-loopback-peers",
+            &c,
+            &k,
+            "--tls-listening-port=0",
+        ]);
+        for (transport, addr) in [
+            (Transport::Tcp, server.tcp_addr()),
+            (Transport::Tls, server.tls_addr()),
+        ] {
+            for (mode, rate) in [(Mode::Channel, 0), (Mode::Channel, 2000), (Mode::Send, 0)] {
+                let mut o = options(&server, 12, mode, 0.5);
+                o.servers = vec![addr];
+                o.transport = transport;
+                o.size = 150;
+                o.rate = rate;
+                let r = tern_load::run(&o).expect("tern-load ran");
+                let why = format!("{engine} {transport:?} {mode:?} {rate}: {}", r.json());
+                let why = format!("{why}\n{}", server.log());
+                assert_eq!((r.setup_ok, r.setup_failed), (12, 0), "{why}");
+                assert!(r.sent > 12 * 4, "{why}");
+                assert_eq!(r.received, r.sent, "{why}");
+                assert_eq!(r.peer_received, r.sent, "{why}");
+                assert_eq!((r.bad, r.send_errors, r.loss_pct), (0, 0, 0.0), "{why}");
+                assert!(r.pkts_per_server_cpu_s.is_some_and(|p| p > 0.0), "{why}");
+                assert!(r.pkts_per_nongen_cpu_s.is_some_and(|p| p > 0.0), "{why}");
+                assert_eq!(r.transport, transport.name(), "{why}");
+                assert_eq!(r.dealloc_ok, Some(12), "{why}");
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The data phase: every ready client sends packets through its allocation to its echo peer and
-//! back, as ChannelData (RFC 8656 §12.4) or Send/Data indications (§11), either closed loop
-//! (`window` packets in flight per client) or at a fixed total rate; round trips are timed.
+//! back, as ChannelData (RFC 8656 §12.4; padded to 4 bytes on TCP and TLS, §12.5) or Send/Data
+//! indications (§11), either closed loop (`window` packets in flight per client) or at a fixed
+//! total rate; round trips are timed.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -104,6 +105,10 @@ pub fn run(fleet: &mut Fleet, opts: &Options) -> DataStats {
                 if f == usize::MAX {
                     continue;
                 }
+                if let Some(c) = fleet.clients.get_mut(flows[f].client) {
+                    // A stream's unsent bytes; a failure shows as the read's error below.
+                    let _ = c.io.flush();
+                }
                 let echoed = receive(fleet, opts, &mut flows[f], &mut rx, epoch, &mut stats);
                 if opts.rate == 0 && sending {
                     for _ in 0..echoed {
@@ -143,7 +148,7 @@ fn send(
     stats: &mut DataStats,
 ) {
     let buf = &mut tx.packet;
-    let Some(client) = fleet.clients.get(flow.client) else {
+    let Some(client) = fleet.clients.get_mut(flow.client) else {
         return;
     };
     let mut payload = [0u8; 24];
@@ -157,7 +162,11 @@ fn send(
             let body = &mut buf[4..4 + opts.size];
             body.fill(0);
             body[..24].copy_from_slice(&payload);
-            turn::channel_data(buf, CHANNEL, opts.size)
+            if opts.transport.is_stream() {
+                turn::channel_data_padded(buf, CHANNEL, opts.size)
+            } else {
+                turn::channel_data(buf, CHANNEL, opts.size)
+            }
         }
         Mode::Send => {
             let data = &mut tx.data;
@@ -170,7 +179,7 @@ fn send(
     };
     flow.seq = flow.seq.wrapping_add(1);
     stats.sent += 1;
-    match client.sock.send(&buf[..n]) {
+    match client.io.send(&buf[..n]) {
         Ok(_) => {
             flow.in_flight += 1;
             flow.last = Instant::now();
@@ -188,12 +197,12 @@ fn receive(
     epoch: Instant,
     stats: &mut DataStats,
 ) -> u32 {
-    let Some(client) = fleet.clients.get(flow.client) else {
+    let Some(client) = fleet.clients.get_mut(flow.client) else {
         return 0;
     };
     let mut echoed = 0;
     loop {
-        let n = match client.sock.recv(buf) {
+        let n = match client.io.recv(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(_) => {

@@ -1,19 +1,20 @@
 //! `tern-load`: tern's own TURN load generator, for operators as coturn's `turnutils_uclient` is,
-//! and for the benchmark against coturn (BENCHMARKS.md). N clients allocate over UDP with
-//! long-term or REST credentials (RFC 8656 §7, RFC 8489 §9.2), relay ChannelData or Send
+//! and for the benchmark against coturn (BENCHMARKS.md). N clients allocate over UDP, or each
+//! over its own TCP or TLS connection, with long-term or REST credentials (RFC 8656 §7, RFC 8489 §9.2), relay ChannelData or Send
 //! indications to echo peers at a fixed rate or flat out, and the run reports setup rate,
 //! throughput, loss, round-trip percentiles and, given the server's PID, its CPU per packet and
-//! memory per allocation. Loopback only.
+//! memory per allocation, and the machine's CPU less its own. Loopback only.
 // A load generator times real packets: the clock ban is for the protocol core.
 #![allow(clippy::disallowed_methods)]
 
+mod conn;
 mod data;
 mod options;
 mod procstat;
 mod report;
 mod setup;
 
-pub use options::{Credentials, Mode, Options, USAGE};
+pub use options::{Credentials, Mode, Options, Transport, USAGE};
 pub use report::Report;
 
 use std::io::Write;
@@ -77,15 +78,12 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
         let cpu2 = pid.and_then(procstat::process_cpu);
         let (busy1, gen1) = (procstat::machine_busy(), procstat::own_cpu());
         r.rss_after_data = pid.and_then(procstat::process_rss);
-        let server = delta(cpu1, cpu2);
-        let machine = delta(busy0, busy1);
-        let other = machine.map(|m| m - server.unwrap_or(0.0) - (gen1 - gen0));
         r.set_data(
             &stats,
             peers.received.load(std::sync::atomic::Ordering::Relaxed),
-            server,
+            delta(cpu1, cpu2),
             gen1 - gen0,
-            other,
+            delta(busy0, busy1),
         );
     }
     if opts.teardown {

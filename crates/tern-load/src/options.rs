@@ -4,8 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use tern::tools::args::{self, Spec};
 
+/// How the clients reach the server; the relay leg to the peers is UDP in every case.
+pub use tern::tools::Transport;
+
 pub const USAGE: &str = "\
-tern-load: a TURN (RFC 8656, UDP) load generator for loopback benchmarks
+tern-load: a TURN (RFC 8656) load generator for loopback benchmarks
 
 usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [options]
 
@@ -13,6 +16,10 @@ usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [opti
                          addresses client i uses address i mod n (relay IPs follow them)
   --user U --pass P      long-term credentials
   --secret S             TURN REST shared secret (username <expiry>:U, U defaults to tern-load)
+  --transport T          udp, tcp or tls: how clients reach the server (udp); tcp and tls
+                         give every client its own connection, ChannelData padded to 4 bytes
+                         (RFC 8656 §12.5); tls verifies no certificate (benchmarks use
+                         self-signed ones); the relay leg to the echo peers is UDP in all
   --allocations N        clients, one allocation each (100)
   --mode channel|send    ChannelData or Send/Data indications (channel)
   --size BYTES           payload per packet, at least 24 (160)
@@ -21,7 +28,7 @@ usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [opti
   --duration S           data phase in seconds; 0 = setup and teardown only (10)
   --peers N              echo peers on 127.0.0.1 (4)
   --setup-concurrency N  clients in setup at the same time (64)
-  --client-ips N         spread clients over 127.0.1.1..127.0.1.N (default: 1 per 20000)
+  --client-ips N         spread UDP clients over 127.0.1.1..127.0.1.N (default: 1 per 20000)
   --server-pid PID       report the server's CPU and RSS (from /proc)
   --label TEXT           a name for this run in the JSON line
   --barrier DIR          after setup, create DIR/ready.PID.N and wait for DIR/go before the
@@ -50,6 +57,7 @@ pub struct Options {
     /// Client `i` talks to `servers[i % len]` (never empty).
     pub servers: Vec<SocketAddr>,
     pub credentials: Credentials,
+    pub transport: Transport,
     pub allocations: usize,
     pub mode: Mode,
     pub size: usize,
@@ -76,6 +84,7 @@ const SPECS: &[Spec] = &[
     Spec::value(None, "user"),
     Spec::value(None, "pass"),
     Spec::value(None, "secret"),
+    Spec::value(None, "transport"),
     Spec::value(None, "allocations"),
     Spec::value(None, "mode"),
     Spec::value(None, "size"),
@@ -131,6 +140,12 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
         "send" => Mode::Send,
         other => return Err(format!("--mode: {other:?} is not channel or send")),
     };
+    let transport = match p.get("transport").unwrap_or("udp") {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        other => return Err(format!("--transport: {other:?} is not udp, tcp or tls")),
+    };
     let size = num("size", 160)? as usize;
     if !(MIN_SIZE..=60_000).contains(&size) {
         return Err(format!("--size must be {MIN_SIZE}..=60000"));
@@ -142,6 +157,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
     Ok(Some(Options {
         servers,
         credentials,
+        transport,
         allocations: allocations.max(1),
         mode,
         size,
@@ -201,6 +217,20 @@ mod tests {
         assert_eq!(o.rate, 20_000);
         assert_eq!(o.barrier.as_deref(), Some(std::path::Path::new("/tmp/b")));
         assert!(matches!(o.credentials, Credentials::Rest { ref user, .. } if user == "tern-load"));
+        assert_eq!(o.transport, Transport::Udp);
+    }
+
+    #[test]
+    fn reads_the_transport() {
+        let with = |t: &str| parse(&strings(&["--server=127.0.0.1:3478", "--secret=s", t]));
+        let o = with("--transport=tcp").unwrap().unwrap();
+        assert_eq!(o.transport, Transport::Tcp);
+        assert!(o.transport.is_stream());
+        let o = with("--transport=tls").unwrap().unwrap();
+        assert_eq!((o.transport, o.transport.name()), (Transport::Tls, "tls"));
+        assert!(!Transport::Udp.is_stream());
+        let e = with("--transport=dtls").unwrap_err();
+        assert!(e.contains("--transport") && e.contains("dtls"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::setup::SetupStats;
 #[derive(Default, Debug, Clone)]
 pub struct Report {
     pub label: String,
+    pub transport: &'static str,
     pub mode: &'static str,
     pub size: usize,
     pub rate_target: u64,
@@ -39,6 +40,10 @@ pub struct Report {
     pub pkts_per_server_cpu_s: Option<f64>,
     pub gen_cpu_s: f64,
     pub other_cpu_s: Option<f64>,
+    /// All busy CPU of the machine less this generator's: the server plus the kernel work done
+    /// outside its threads (softirq), plus whatever else ran.
+    pub nongen_cpu_s: Option<f64>,
+    pub pkts_per_nongen_cpu_s: Option<f64>,
     pub rss_before: Option<u64>,
     pub rss_after_setup: Option<u64>,
     pub rss_after_data: Option<u64>,
@@ -50,6 +55,7 @@ impl Report {
     pub fn new(o: &Options) -> Report {
         Report {
             label: o.label.clone(),
+            transport: o.transport.name(),
             mode: match o.mode {
                 Mode::Channel => "channel",
                 Mode::Send => "send",
@@ -77,13 +83,15 @@ impl Report {
         self.server_cpu_setup_s = server_cpu;
     }
 
+    /// The data phase's figures; the CPU seconds are the server's, this generator's and the
+    /// whole machine's busy time over the phase.
     pub fn set_data(
         &mut self,
         d: &DataStats,
         peer_received: u64,
         server_cpu: Option<f64>,
         gen_cpu: f64,
-        other_cpu: Option<f64>,
+        machine_cpu: Option<f64>,
     ) {
         self.sent = d.sent;
         self.peer_received = peer_received;
@@ -114,7 +122,12 @@ impl Report {
         self.server_cpu_s = server_cpu;
         self.pkts_per_server_cpu_s = server_cpu.filter(|c| *c > 0.0).map(|c| traversals / c);
         self.gen_cpu_s = gen_cpu;
-        self.other_cpu_s = other_cpu;
+        self.other_cpu_s = machine_cpu.map(|m| m - server_cpu.unwrap_or(0.0) - gen_cpu);
+        self.nongen_cpu_s = machine_cpu.map(|m| (m - gen_cpu).max(0.0));
+        self.pkts_per_nongen_cpu_s = self
+            .nongen_cpu_s
+            .filter(|c| *c > 0.0)
+            .map(|c| traversals / c);
     }
 
     /// RSS growth per allocation during setup.
@@ -148,8 +161,8 @@ impl Report {
         if self.sent > 0 {
             let _ = writeln!(
                 s,
-                "data: {} {} B, sent {} ({:.0}/s), peers got {}, back {}, loss {:.3}%, {} bad, {} stalls",
-                self.mode, self.size, self.sent, self.send_pps, self.peer_received, self.received,
+                "data: {} {} {} B, sent {} ({:.0}/s), peers got {}, back {}, loss {:.3}%, {} bad, {} stalls",
+                self.transport, self.mode, self.size, self.sent, self.send_pps, self.peer_received, self.received,
                 self.loss_pct, self.bad, self.stalls
             );
             let _ = writeln!(
@@ -170,6 +183,12 @@ impl Report {
                 self.gen_cpu_s,
                 self.other_cpu_s.map_or("-".into(), |c| format!("{c:.2}"))
             );
+            let _ = writeln!(
+                s,
+                "machine cpu less the generator's {} s -> {} relayed packets per CPU-second",
+                self.nongen_cpu_s.map_or("-".into(), |c| format!("{c:.2}")),
+                opt(self.pkts_per_nongen_cpu_s),
+            );
         }
         if let Some(d) = self.dealloc_ok {
             let _ = writeln!(s, "teardown: {d} deallocated");
@@ -188,6 +207,7 @@ impl Report {
         let num = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.3}"));
         let int = |v: Option<u64>| v.map_or("null".to_owned(), |v| v.to_string());
         field("label", quote(&self.label));
+        field("transport", quote(self.transport));
         field("mode", quote(self.mode));
         field("size", self.size.to_string());
         field("rate_target", self.rate_target.to_string());
@@ -227,6 +247,8 @@ impl Report {
         field("pkts_per_server_cpu_s", num(self.pkts_per_server_cpu_s));
         field("gen_cpu_s", format!("{:.3}", self.gen_cpu_s));
         field("other_cpu_s", num(self.other_cpu_s));
+        field("nongen_cpu_s", num(self.nongen_cpu_s));
+        field("pkts_per_nongen_cpu_s", num(self.pkts_per_nongen_cpu_s));
         field("rss_before", int(self.rss_before));
         field("rss_after_setup", int(self.rss_after_setup));
         field("rss_after_data", int(self.rss_after_data));
@@ -279,5 +301,28 @@ mod tests {
         assert_eq!(v["failures"]["alloc_401"], 2);
         assert_eq!(v["rss_per_alloc_bytes"], 4000.0);
         assert!(v["server_cpu_s"].is_null());
+    }
+
+    #[test]
+    fn counts_packets_per_machine_cpu_second_less_the_generator() {
+        let d = DataStats {
+            sent: 1000,
+            received: 990,
+            send_seconds: 1.0,
+            ..DataStats::default()
+        };
+        let mut r = Report::default();
+        // The machine was busy 3 s: 1 s of it the server, 0.5 s this generator.
+        r.set_data(&d, 1000, Some(1.0), 0.5, Some(3.0));
+        assert_eq!(r.nongen_cpu_s, Some(2.5));
+        assert_eq!(r.other_cpu_s, Some(1.5));
+        assert_eq!(r.pkts_per_server_cpu_s, Some(1990.0));
+        assert_eq!(r.pkts_per_nongen_cpu_s, Some(1990.0 / 2.5));
+        assert!((r.loss_pct - 1.0).abs() < 1e-9);
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["pkts_per_nongen_cpu_s"], 796.0);
+        // Without /proc/stat there is no machine figure, and no ratio from it.
+        r.set_data(&d, 1000, Some(1.0), 0.5, None);
+        assert!(r.pkts_per_nongen_cpu_s.is_none() && r.other_cpu_s.is_none());
     }
 }

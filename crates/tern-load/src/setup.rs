@@ -1,10 +1,12 @@
 //! Allocation setup and teardown for every client (RFC 8656 §7 Allocate, §9 CreatePermission,
 //! §12 ChannelBind, §7.2 Refresh with LIFETIME 0): a bounded number of clients in setup at once,
-//! each transaction retransmitted RFC 8489 §6.2.1 style, 401/438 answered with the new nonce.
+//! each transaction retransmitted RFC 8489 §6.2.1 style over UDP (over TCP and TLS sent once and
+//! given up after as long, §6.2.2), 401/438 answered with the new nonce.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
@@ -13,7 +15,8 @@ use tern::client::{self as turn, Auth, Request};
 use tern::stun::{Message, TransactionId};
 use tern_testkit::Histogram;
 
-use super::options::{Credentials, Mode, Options};
+use super::conn::{Io, Stream};
+use super::options::{Credentials, Mode, Options, Transport};
 
 /// The channel every client binds (one peer per allocation).
 pub const CHANNEL: u16 = 0x4000;
@@ -29,6 +32,8 @@ const TEARDOWN_WAIT: Duration = Duration::from_secs(3);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
     Idle,
+    /// A stream client connecting (TCP, and the TLS handshake).
+    Connect,
     Allocate,
     Permission,
     Bind,
@@ -41,6 +46,7 @@ pub enum Stage {
 impl Stage {
     fn name(self) -> &'static str {
         match self {
+            Stage::Connect => "connect",
             Stage::Allocate => "alloc",
             Stage::Permission => "perm",
             Stage::Bind => "bind",
@@ -51,7 +57,8 @@ impl Stage {
 }
 
 pub struct Client {
-    pub sock: mio::net::UdpSocket,
+    pub io: Io,
+    server: SocketAddr,
     pub peer: SocketAddr,
     pub relayed: Option<SocketAddr>,
     pub stage: Stage,
@@ -91,31 +98,43 @@ pub struct SetupStats {
 pub struct Fleet {
     pub clients: Vec<Client>,
     pub poll: Poll,
+    /// Stream clients connect in their turn of setup; None for UDP.
+    streams: Option<Connector>,
     buf: Vec<u8>,
 }
 
+/// How stream clients connect: TLS with this configuration, or plain TCP.
+struct Connector {
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
 impl Fleet {
-    /// One connected, registered socket per client; client `i` talks to peer `i % peers`.
+    /// One client per allocation talking to peer `i % peers`: over UDP a connected, registered
+    /// socket each; over TCP or TLS none yet (they connect in [`Fleet::setup`]).
     pub fn new(opts: &Options, peers: &[SocketAddr], auth: &Auth) -> io::Result<Fleet> {
         let poll = Poll::new()?;
+        let streams = match opts.transport {
+            Transport::Udp => None,
+            Transport::Tcp => Some(Connector { tls: None }),
+            Transport::Tls => {
+                let client = tern::tools::TlsClient::new(None).map_err(io::Error::other)?;
+                Some(Connector {
+                    tls: Some(client.config),
+                })
+            }
+        };
         let mut clients = Vec::with_capacity(opts.allocations);
         for i in 0..opts.allocations {
             let server = opts.servers[i % opts.servers.len()];
-            let local: SocketAddr = if server.is_ipv4() {
-                let host = 1 + (i % opts.client_ips) as u8;
-                SocketAddr::from(([127, 0, 1, host], 0))
+            let io = if streams.is_some() {
+                Io::Unconnected
             } else {
-                SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 0))
+                Io::Udp(udp_socket(opts, i, server, &poll)?)
             };
-            let sock = std::net::UdpSocket::bind(local)?;
-            sock.connect(server)?;
-            sock.set_nonblocking(true)?;
-            let mut sock = mio::net::UdpSocket::from_std(sock);
-            poll.registry()
-                .register(&mut sock, Token(i), mio::Interest::READABLE)?;
             let now = Instant::now();
             clients.push(Client {
-                sock,
+                io,
+                server,
                 peer: peers[i % peers.len().max(1)],
                 relayed: None,
                 stage: Stage::Idle,
@@ -131,10 +150,38 @@ impl Fleet {
         Ok(Fleet {
             clients,
             poll,
+            streams,
             buf: vec![0; 65_536],
         })
     }
 
+    /// Connects stream client `i` (a no-op over UDP); its setup time starts here.
+    fn connect(&mut self, i: usize, stats: &mut SetupStats) -> bool {
+        let Some(c) = self.clients.get_mut(i) else {
+            return false;
+        };
+        c.started = Instant::now();
+        let Some(streams) = &self.streams else {
+            return true;
+        };
+        c.stage = Stage::Connect;
+        let token = Token(i);
+        match Stream::connect(c.server, streams.tls.as_ref(), self.poll.registry(), token) {
+            Ok(s) => {
+                c.io = Io::Stream(Box::new(s));
+                true
+            }
+            Err(e) => {
+                let why = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => "refused",
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
+                    _ => "error",
+                };
+                self.fail(i, why, stats);
+                false
+            }
+        }
+    }
     /// Sets up every client, `concurrency` at a time.
     pub fn setup(&mut self, mode: Mode, concurrency: usize) -> SetupStats {
         let mut stats = SetupStats::default();
@@ -144,8 +191,10 @@ impl Fleet {
         let mut events = Events::with_capacity(1024);
         while next < self.clients.len() || !active.is_empty() {
             while active.len() < concurrency && next < self.clients.len() {
-                self.begin(next, Stage::Allocate);
-                active.push(next);
+                if self.connect(next, &mut stats) {
+                    self.begin(next, Stage::Allocate);
+                    active.push(next);
+                }
                 next += 1;
             }
             self.turn(&mut events, mode, &mut stats);
@@ -195,8 +244,12 @@ impl Fleet {
         }
         for e in events.iter() {
             let i = e.token().0;
-            while let Some(c) = self.clients.get(i) {
-                let n = match c.sock.recv(&mut self.buf) {
+            if let Some(c) = self.clients.get_mut(i) {
+                // A stream's unsent bytes; a failure shows as the read's error below.
+                let _ = c.io.flush();
+            }
+            while let Some(c) = self.clients.get_mut(i) {
+                let n = match c.io.recv(&mut self.buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(_) => {
@@ -215,9 +268,6 @@ impl Fleet {
             c.tries = 0;
             c.challenges = 0;
             c.rto = RTO;
-            if stage == Stage::Allocate {
-                c.started = Instant::now();
-            }
             let _ = getrandom::fill(&mut c.tid);
         }
         self.transmit(i);
@@ -238,8 +288,9 @@ impl Fleet {
             _ => return,
         };
         if let Ok(n) = turn::encode(&mut self.buf, &c.tid, &req, Some(&c.auth), true) {
-            // A lost send is a lost datagram: the retransmission covers it.
-            let _ = c.sock.send(&self.buf[..n]);
+            // A lost send is a lost datagram: the retransmission covers it. A stream that
+            // refuses it is closed, and the client times out.
+            let _ = c.io.send(&self.buf[..n]);
         }
         c.tries += 1;
         c.sent_at = Instant::now();
@@ -253,7 +304,7 @@ impl Fleet {
             };
             if matches!(
                 c.stage,
-                Stage::Ready | Stage::Done | Stage::Failed | Stage::Idle
+                Stage::Ready | Stage::Done | Stage::Failed | Stage::Idle | Stage::Connect
             ) || now.duration_since(c.sent_at) < c.rto
             {
                 continue;
@@ -263,8 +314,14 @@ impl Fleet {
                 continue;
             }
             c.rto *= 2;
-            stats.retransmits += 1;
-            self.transmit(i);
+            if matches!(c.io, Io::Udp(_)) {
+                stats.retransmits += 1;
+                self.transmit(i);
+            } else {
+                // A stream delivers the request or fails: wait as long, send nothing again.
+                c.tries += 1;
+                c.sent_at = now;
+            }
         }
     }
 
@@ -344,4 +401,26 @@ impl Fleet {
             }
         }
     }
+}
+
+/// Client `i`'s UDP socket, bound on its client IP, connected to `server`, registered as `i`.
+fn udp_socket(
+    opts: &Options,
+    i: usize,
+    server: SocketAddr,
+    poll: &Poll,
+) -> io::Result<mio::net::UdpSocket> {
+    let local: SocketAddr = if server.is_ipv4() {
+        let host = 1 + (i % opts.client_ips) as u8;
+        SocketAddr::from(([127, 0, 1, host], 0))
+    } else {
+        SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 0))
+    };
+    let sock = std::net::UdpSocket::bind(local)?;
+    sock.connect(server)?;
+    sock.set_nonblocking(true)?;
+    let mut sock = mio::net::UdpSocket::from_std(sock);
+    poll.registry()
+        .register(&mut sock, Token(i), mio::Interest::READABLE)?;
+    Ok(sock)
 }

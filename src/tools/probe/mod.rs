@@ -11,6 +11,9 @@ mod session;
 mod tls;
 mod url;
 
+pub use tls::Client as TlsClient;
+pub use url::Transport;
+
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;

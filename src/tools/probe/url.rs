@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-/// How the probe reaches the server.
+/// How a client (the probe, tern-load) reaches the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Udp,
@@ -19,6 +19,11 @@ impl Transport {
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
         }
+    }
+
+    /// TCP or TLS: messages cut from a byte stream, ChannelData padded (RFC 8656 §12.5).
+    pub fn is_stream(self) -> bool {
+        self != Transport::Udp
     }
 }
 
