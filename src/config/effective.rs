@@ -1,7 +1,7 @@
 //! The effective settings, printed in turnserver.conf syntax, with passwords, keys and secrets
 //! masked (logs and check-config output must never show them).
 
-use super::{Config, DefaultFamily, IoEngine, IpRange, LogTarget, UserSecret};
+use super::{Config, DefaultFamily, FastPath, IoEngine, IpRange, LogTarget, UserSecret};
 use std::fmt::{Display, Write};
 
 const MASK: &str = "********";
@@ -99,6 +99,12 @@ impl Config {
             IoEngine::Epoll => "epoll",
         };
         o.set("io-engine", engine);
+        let fast = match self.fast_path {
+            FastPath::Auto => "auto",
+            FastPath::On => "on",
+            FastPath::Off => "off",
+        };
+        o.set("fast-path", fast);
         o.flag("stun-only", self.stun_only);
         o.flag("no-stun", self.no_stun);
         o.flag(

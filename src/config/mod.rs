@@ -48,6 +48,17 @@ pub enum IoEngine {
     Epoll,
 }
 
+/// Whether bound channels are relayed in the kernel (`fast-path`, docs/fast-path.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FastPath {
+    /// On where the program loads; where it does not, one log line says why.
+    Auto,
+    /// Start-up fails when the program does not load.
+    On,
+    #[default]
+    Off,
+}
+
 /// Where log lines go (`log-file`, `syslog`, `no-stdout-log`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum LogTarget {
@@ -122,6 +133,7 @@ pub struct Config {
     /// `relay-threads` is not given.
     pub cpus: Option<usize>,
     pub io_engine: IoEngine,
+    pub fast_path: FastPath,
     pub stun_only: bool,
     pub no_stun: bool,
     /// RFC 3489 clients (Binding without the magic cookie) are answered, and MAPPED-ADDRESS goes
@@ -263,6 +275,7 @@ impl Default for Config {
             relay_threads: None,
             cpus: None,
             io_engine: IoEngine::Auto,
+            fast_path: FastPath::Off,
             stun_only: false,
             no_stun: false,
             stun_backward_compatibility: true,

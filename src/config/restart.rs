@@ -17,6 +17,7 @@ pub const NEEDS_RESTART: &[&str] = &[
     "no-dtls",
     "relay-threads",
     "io-engine",
+    "fast-path",
     "cert",
     "pkey",
     "pkey-pwd",

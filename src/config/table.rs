@@ -1,5 +1,5 @@
 //! The option table: every option name of coturn 4.6.1 and upstream coturn 4.17, plus tern's
-//! `io-engine` and `stream-connections-per-ip`. It drives the file parser, the flags, `--help` and "did you mean".
+//! `io-engine`, `fast-path` and `stream-connections-per-ip`. It drives the file parser, the flags, `--help` and "did you mean".
 
 use super::options::{Arg, OptSpec as O};
 use super::redirect;
@@ -74,6 +74,8 @@ pub(crate) static OPTIONS: &[O] = &[
         .help("CPU count to size the shards by when relay-threads is not set"),
     O::value("io-engine", |c, s| v::io_engine(s).map(|e| c.io_engine = e))
         .help("tern: I/O driver: auto, uring or epoll"),
+    O::value("fast-path", |c, s| v::fast_path(s).map(|f| c.fast_path = f))
+        .help("tern: relay bound channels in the kernel (eBPF): auto, on or off (off)"),
     O::flag("stun-only", |c, b| c.stun_only = b)
         .short('S')
         .help("STUN only, no TURN"),

@@ -1,7 +1,7 @@
 //! Typed parsers for option values (ports, addresses, ranges, credentials, ...). Each returns
 //! the reason for a bad value; the caller adds file, line and option name.
 
-use super::{DefaultFamily, ExternalIp, IoEngine, IpRange, LogTarget, User, UserSecret};
+use super::{DefaultFamily, ExternalIp, FastPath, IoEngine, IpRange, LogTarget, User, UserSecret};
 use crate::auth::PasswordAlgorithm;
 use crate::stun::channel::ChannelRange;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -272,6 +272,15 @@ pub fn io_engine(v: &str) -> Parsed<IoEngine> {
         "uring" => Ok(IoEngine::Uring),
         "epoll" => Ok(IoEngine::Epoll),
         _ => Err(format!("`{v}` is not one of auto, uring, epoll")),
+    }
+}
+
+pub fn fast_path(v: &str) -> Parsed<FastPath> {
+    match v {
+        "auto" => Ok(FastPath::Auto),
+        "on" => Ok(FastPath::On),
+        "off" => Ok(FastPath::Off),
+        _ => Err(format!("`{v}` is not one of auto, on, off")),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a shard thread does besides moving packets, once per loop turn: pick up reloaded
-//! settings, publish its counters to the metrics registry, log the core's allocation events, and
-//! once a second hand per-user traffic to the shared table. Nothing here runs per packet.
+//! settings, publish its counters to the metrics registry, log the core's allocation events,
+//! keep the kernel fast path's routes, and once a second hand per-user traffic (the fast path's
+//! included) to the shared table. Nothing here runs per packet.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
+use super::fast::FastRoutes;
 use crate::limits::normalize;
 use crate::metrics::{AllocationCounts, Histogram, ShardExtra, ShardSlot, UserTrafficBatch};
 use crate::turn::{self, Event, EventKind, Settings};
@@ -55,6 +57,8 @@ pub(crate) struct Control {
     users: Option<UserTrafficBatch>,
     next_traffic: Option<Instant>,
     setup_latency: Histogram,
+    /// This shard's routes on the kernel fast path (`fast-path`), when it loaded.
+    fast: Option<FastRoutes>,
 }
 
 impl Control {
@@ -62,6 +66,7 @@ impl Control {
         settings: Arc<SettingsSlot>,
         metrics: Arc<ShardSlot>,
         users: Option<UserTrafficBatch>,
+        fast: Option<FastRoutes>,
     ) -> Control {
         let seen = settings.generation();
         Control {
@@ -71,6 +76,7 @@ impl Control {
             users,
             next_traffic: None,
             setup_latency: Histogram::default(),
+            fast,
         }
     }
 
@@ -85,8 +91,18 @@ impl Control {
         }
     }
 
+    /// Carries out one of the core's fast-path commands; false for any other command.
+    pub(crate) fn fast_command(&mut self, core: &mut turn::Shard, command: &turn::Command) -> bool {
+        self.fast
+            .as_mut()
+            .is_some_and(|fast| fast.command(core, command))
+    }
+
     /// Called after every loop turn.
     pub(crate) fn after_turn(&mut self, core: &mut turn::Shard, now: Instant) {
+        if let Some(fast) = &mut self.fast {
+            fast.collect(core, now);
+        }
         core.drain_events(&mut log_event);
         if let Some(users) = &mut self.users {
             if self.next_traffic.is_none_or(|t| now >= t) {

@@ -5,6 +5,7 @@ mod batch;
 mod clock;
 mod control;
 mod error;
+mod fast;
 mod fdlimit;
 mod icmp;
 mod listen;
@@ -43,6 +44,7 @@ use crate::metrics::{Registry, UserTrafficBatch};
 use crate::net;
 use crate::turn::{self, Settings, Shared, Transport};
 use control::{Control, SettingsSlot};
+use fast::FastRoutes;
 use listen::{Listeners, ShardSockets, Transports};
 use relay::{Relays, ReservedPorts};
 use shard::{EpollWorker, Listener};
@@ -72,6 +74,8 @@ pub struct Server {
     /// The user database resolver (once per process: a reload that names the same database
     /// keeps it, its thread and its cache); the shards see it through their settings.
     resolver: std::sync::Mutex<Option<Arc<Resolver>>>,
+    /// The kernel fast path (`fast-path`), when it loaded; detached when the server drops.
+    fast: Option<Arc<crate::fastpath::FastPath>>,
 }
 
 /// How long a stopping server waits to withdraw from the fleet (a Redis round trip or two; a
@@ -103,6 +107,7 @@ impl Server {
         if cfg.no_udp && cfg.no_tcp && tls_bound.is_none() {
             return Err(EngineError::NoListener);
         }
+        let fast = fast::load(cfg, &bound.addrs)?;
         let mut all_addrs = bound.addrs.clone();
         if let Some(t) = &tls_bound {
             all_addrs.extend(t.addrs.iter().copied());
@@ -140,6 +145,7 @@ impl Server {
             answer_wakes: Vec::new(),
             fleet: None,
             resolver: std::sync::Mutex::new(resolver),
+            fast,
         };
         join_fleet(cfg, &mut server, &settings)?;
         server.start_workers(cfg, &choice, bound, tls_bound, &settings, max_streams)?;
@@ -271,7 +277,7 @@ impl Server {
             accept,
             now,
         );
-        let core = turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index);
+        let core = self.core(plan, index);
         let stop = Arc::clone(&self.stop);
         let control = self.control(index, plan.rings, plan.cfg.prometheus)?;
         // The shard's batch buffers hold raw pointers for recvmmsg: built on its own thread.
@@ -301,11 +307,7 @@ impl Server {
         let share = relay::share(plan.cfg.min_port, plan.cfg.max_port, plan.shards, index);
         let ring = uring::spawn(uring::ShardSetup {
             index: ring_index,
-            core: turn::Shard::new(
-                Arc::clone(plan.settings),
-                Arc::clone(&self.shared),
-                ring_index,
-            ),
+            core: self.core(plan, ring_index),
             listeners: udp
                 .into_iter()
                 .zip(plan.listen_addrs.iter().copied())
@@ -318,6 +320,13 @@ impl Server {
         })?;
         self.rings.push(ring);
         Ok(())
+    }
+
+    /// The protocol core of shard `index`, told whether the fast path is there.
+    fn core(&self, plan: &WorkerPlan<'_>, index: usize) -> turn::Shard {
+        let mut core = turn::Shard::new(Arc::clone(plan.settings), Arc::clone(&self.shared), index);
+        core.set_fast_path(self.fast.is_some());
+        core
     }
 
     /// Whether TLS listeners run.
@@ -444,7 +453,8 @@ impl Server {
             source: io::Error::other("no slot for this shard"),
         })?;
         let users = prometheus.then(|| UserTrafficBatch::new(Arc::clone(self.registry.users())));
-        Ok(Control::new(Arc::clone(&self.settings), slot, users))
+        let fast = self.fast.as_ref().map(|f| FastRoutes::new(Arc::clone(f)));
+        Ok(Control::new(Arc::clone(&self.settings), slot, users, fast))
     }
 
     fn wake(&self) {

@@ -73,7 +73,7 @@ pub(crate) struct EpollWorker {
     pub(super) stats: Stats,
     shed: Shed,
     stop: Arc<AtomicBool>,
-    control: Control,
+    pub(super) control: Control,
 }
 
 impl EpollWorker {

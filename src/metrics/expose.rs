@@ -156,6 +156,16 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "401 answers suppressed by the rate limit",
     ),
     (
+        "tern_fast_path_packets_total",
+        Kind::Counter,
+        "ChannelData datagrams relayed by the in-kernel fast path, by direction",
+    ),
+    (
+        "tern_fast_path_bytes_total",
+        Kind::Counter,
+        "Payload bytes relayed by the in-kernel fast path, by direction",
+    ),
+    (
         "tern_redirects_total",
         Kind::Counter,
         "Allocates answered 300 Try Alternate (alternate-server)",
@@ -257,16 +267,7 @@ fn coturn_metrics(out: &mut String, registry: &Registry, c: &Counters, username_
         }
     }
 
-    let total = Traffic {
-        rcvp: c.client_rx_packets,
-        rcvb: c.client_rx_bytes,
-        sentp: c.client_tx_packets,
-        sentb: c.client_tx_bytes,
-        peer_rcvp: c.peer_rx_packets,
-        peer_rcvb: c.peer_rx_bytes,
-        peer_sentp: c.peer_tx_packets,
-        peer_sentb: c.peer_tx_bytes,
-    };
+    let total = total_traffic(c);
     for (suffix, value) in Traffic::NAMES.iter().zip(total.fields()) {
         single(out, &format!("turn_total_traffic_{suffix}"), value);
     }
@@ -276,8 +277,11 @@ fn coturn_metrics(out: &mut String, registry: &Registry, c: &Counters, username_
         let _ = writeln!(out, "turn_total_allocations{{type=\"{label}\"}} {n}");
     }
 
-    let received = c.client_rx_packets.wrapping_add(c.peer_rx_packets);
-    single(out, "turn_packet_processed", received);
+    single(
+        out,
+        "turn_packet_processed",
+        total.rcvp.wrapping_add(total.peer_rcvp),
+    );
     single(
         out,
         "turn_packet_dropped",
@@ -298,9 +302,47 @@ fn coturn_metrics(out: &mut String, registry: &Registry, c: &Counters, username_
     );
 }
 
-/// tern's own metrics: drops by reason, per shard, setup latency, redirects and the fleet.
+/// Everything relayed, by the shards and by the fast path (whose byte counts leave out the
+/// 4-byte ChannelData header the client's datagrams carried and the client's received).
+fn total_traffic(c: &Counters) -> Traffic {
+    let header = |packets: u64| packets.wrapping_mul(4);
+    let (to_peer, to_client) = (c.fast_to_peer_packets, c.fast_to_client_packets);
+    Traffic {
+        rcvp: c.client_rx_packets.wrapping_add(to_peer),
+        rcvb: c
+            .client_rx_bytes
+            .wrapping_add(c.fast_to_peer_bytes)
+            .wrapping_add(header(to_peer)),
+        sentp: c.client_tx_packets.wrapping_add(to_client),
+        sentb: (c.client_tx_bytes.wrapping_add(c.fast_to_client_bytes))
+            .wrapping_add(header(to_client)),
+        peer_rcvp: c.peer_rx_packets.wrapping_add(to_client),
+        peer_rcvb: c.peer_rx_bytes.wrapping_add(c.fast_to_client_bytes),
+        peer_sentp: c.peer_tx_packets.wrapping_add(to_peer),
+        peer_sentb: c.peer_tx_bytes.wrapping_add(c.fast_to_peer_bytes),
+    }
+}
+
+/// tern's own metrics: drops by reason, per shard, the fast path, setup latency, redirects and
+/// the fleet.
 fn tern_metrics(out: &mut String, registry: &Registry, c: &Counters) {
     let extra = registry.extra();
+    for (name, to_peer, to_client) in [
+        (
+            "tern_fast_path_packets_total",
+            c.fast_to_peer_packets,
+            c.fast_to_client_packets,
+        ),
+        (
+            "tern_fast_path_bytes_total",
+            c.fast_to_peer_bytes,
+            c.fast_to_client_bytes,
+        ),
+    ] {
+        header(out, name);
+        let _ = writeln!(out, "{name}{{direction=\"to_peer\"}} {to_peer}");
+        let _ = writeln!(out, "{name}{{direction=\"to_client\"}} {to_client}");
+    }
     single(out, "tern_redirects_total", c.redirects);
     single(out, "tern_malformed_packets_total", c.malformed);
     single(out, "tern_dropped_packets_total", c.dropped);

@@ -45,6 +45,10 @@ counter_fields!(
     unauthenticated_401,
     allocations,
     redirects,
+    fast_to_peer_packets,
+    fast_to_peer_bytes,
+    fast_to_client_packets,
+    fast_to_client_bytes,
 );
 
 /// Live allocations by the transport the client used (coturn's `turn_total_allocations{type}`).

@@ -8,6 +8,18 @@ use std::ptr;
 /// Every IPv4 and IPv6 address of every interface, IPv4 first, without duplicates. IPv6
 /// link-local addresses are skipped: binding them needs a scope id the config cannot express.
 pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
+    let mut found = Vec::new();
+    for (_, ip) in named_addresses()? {
+        if usable(ip) && !found.contains(&ip) {
+            found.push(ip);
+        }
+    }
+    found.sort_by_key(|ip| ip.is_ipv6());
+    Ok(found)
+}
+
+/// Every IPv4 and IPv6 address with the name of its interface, in getifaddrs order.
+pub fn named_addresses() -> io::Result<Vec<(String, IpAddr)>> {
     let mut head: *mut libc::ifaddrs = ptr::null_mut();
     // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
@@ -20,15 +32,14 @@ pub fn local_addresses() -> io::Result<Vec<IpAddr>> {
         let ifa = unsafe { &*cur };
         // SAFETY: `ifa_addr` is null or points to a sockaddr of the family it declares.
         if let Some(ip) = unsafe { ip_of(ifa.ifa_addr) } {
-            if usable(ip) && !found.contains(&ip) {
-                found.push(ip);
-            }
+            // SAFETY: `ifa_name` is a NUL-terminated string owned by the list.
+            let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+            found.push((name.to_string_lossy().into_owned(), ip));
         }
         cur = ifa.ifa_next;
     }
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
-    found.sort_by_key(|ip| ip.is_ipv6());
     Ok(found)
 }
 

@@ -7,5 +7,5 @@
 
 mod interfaces;
 
-pub use interfaces::local_addresses;
+pub use interfaces::{local_addresses, named_addresses};
 pub use tern_proto::addrs::{expand, is_local};

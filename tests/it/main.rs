@@ -29,6 +29,7 @@ mod server_browser_tcp;
 mod server_cli;
 mod server_dont_fragment;
 mod server_engines;
+mod server_fast_path;
 mod server_health;
 mod server_icmp;
 mod server_limits;

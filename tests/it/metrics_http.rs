@@ -107,6 +107,10 @@ fn counters(scale: u64) -> Counters {
         unauthenticated_401: 4 * scale,
         allocations: 5 * scale,
         redirects: 6 * scale,
+        fast_to_peer_packets: scale,
+        fast_to_peer_bytes: 50 * scale,
+        fast_to_client_packets: 2 * scale,
+        fast_to_client_bytes: 60 * scale,
     }
 }
 
@@ -225,23 +229,32 @@ fn scrape_sums_every_shard_with_coturn_names_and_types() {
         Some(&SampleType::Gauge)
     );
 
-    // Shards published scales 1, 2 and 3: every total is 6x the per-unit value.
+    // Shards published scales 1, 2 and 3: every total is 6x the per-unit value; coturn's
+    // totals include what the fast path relayed, with the ChannelData headers (4 bytes each)
+    // on the client's side.
     let c = |name| value(&scrape, name, &[]);
-    assert_eq!(c("turn_total_traffic_rcvp"), Value::Counter(60.0));
-    assert_eq!(c("turn_total_traffic_rcvb"), Value::Counter(6000.0));
-    assert_eq!(c("turn_total_traffic_sentp"), Value::Counter(54.0));
-    assert_eq!(c("turn_total_traffic_sentb"), Value::Counter(5400.0));
-    assert_eq!(c("turn_total_traffic_peer_rcvp"), Value::Counter(48.0));
-    assert_eq!(c("turn_total_traffic_peer_rcvb"), Value::Counter(4800.0));
-    assert_eq!(c("turn_total_traffic_peer_sentp"), Value::Counter(42.0));
-    assert_eq!(c("turn_total_traffic_peer_sentb"), Value::Counter(4200.0));
+    assert_eq!(c("turn_total_traffic_rcvp"), Value::Counter(66.0));
+    assert_eq!(c("turn_total_traffic_rcvb"), Value::Counter(6324.0));
+    assert_eq!(c("turn_total_traffic_sentp"), Value::Counter(66.0));
+    assert_eq!(c("turn_total_traffic_sentb"), Value::Counter(5808.0));
+    assert_eq!(c("turn_total_traffic_peer_rcvp"), Value::Counter(60.0));
+    assert_eq!(c("turn_total_traffic_peer_rcvb"), Value::Counter(5160.0));
+    assert_eq!(c("turn_total_traffic_peer_sentp"), Value::Counter(48.0));
+    assert_eq!(c("turn_total_traffic_peer_sentb"), Value::Counter(4500.0));
     assert_eq!(c("stun_binding_request"), Value::Counter(18.0));
     assert_eq!(c("stun_binding_response"), Value::Counter(15.0));
     assert_eq!(c("stun_binding_error"), Value::Counter(3.0));
-    assert_eq!(c("turn_packet_processed"), Value::Counter(108.0));
+    assert_eq!(c("turn_packet_processed"), Value::Counter(126.0));
     assert_eq!(c("turn_packet_dropped"), Value::Counter(18.0));
     assert_eq!(c("tern_malformed_packets_total"), Value::Counter(6.0));
     assert_eq!(c("tern_redirects_total"), Value::Counter(36.0));
+    let fast = |name, direction| value(&scrape, name, &[("direction", direction)]);
+    let packets = "tern_fast_path_packets_total";
+    assert_eq!(fast(packets, "to_peer"), Value::Counter(6.0));
+    assert_eq!(fast(packets, "to_client"), Value::Counter(12.0));
+    let bytes = "tern_fast_path_bytes_total";
+    assert_eq!(fast(bytes, "to_peer"), Value::Counter(300.0));
+    assert_eq!(fast(bytes, "to_client"), Value::Counter(360.0));
     assert_eq!(c("tern_dropped_packets_total"), Value::Counter(12.0));
     assert_eq!(
         c("turn_unauthenticated_401_responses"),

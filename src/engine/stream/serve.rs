@@ -245,6 +245,9 @@ impl EpollWorker {
     /// closes those left for the streams.
     pub(in crate::engine) fn after_core(&mut self) {
         while let Some(command) = self.core.poll_command() {
+            if self.control.fast_command(&mut self.core, &command) {
+                continue;
+            }
             let mut io = Io {
                 udp: &mut self.relays,
                 tcp: &mut self.streams.tcp,

@@ -317,6 +317,8 @@ impl Io<'_> {
             }
             Command::CloseConnection(id) => self.close_connection(id),
             Command::Splice { id, via } => self.tcp.splices.push((id, via)),
+            // The shard's control plane carries these out (`Control::fast_command`).
+            Command::FastOpen(_) | Command::FastClose(_) | Command::FastForget(_) => {}
         }
         None
     }

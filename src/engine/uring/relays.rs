@@ -101,6 +101,8 @@ impl Relays {
             Command::CloseRelay(id) => self.close_relay(id),
             Command::ReleasePort(addr) => self.ports.release(addr),
             Command::Connect { .. } | Command::CloseConnection(_) | Command::Splice { .. } => {}
+            // The shard's control plane carries these out (`Control::fast_command`).
+            Command::FastOpen(_) | Command::FastClose(_) | Command::FastForget(_) => {}
         }
     }
 

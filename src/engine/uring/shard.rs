@@ -468,10 +468,12 @@ impl RingWorker {
         out
     }
 
-    /// Carries out the core's commands (closes and port releases).
+    /// Carries out the core's commands (closes, port releases, fast-path routes).
     fn run_commands(&mut self) {
         while let Some(command) = self.core.poll_command() {
-            self.relays.run(command);
+            if !self.control.fast_command(&mut self.core, &command) {
+                self.relays.run(command);
+            }
         }
     }
 

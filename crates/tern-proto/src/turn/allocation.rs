@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::io::{Client, RelayId};
+use super::io::{Client, FastChannel, RelayId};
 use super::traffic::Traffic;
 use crate::auth::AnyKey;
 use crate::limits::{QuotaTicket, TokenBucket};
@@ -114,6 +114,11 @@ pub(crate) struct Allocation {
     pub traffic: Traffic,
     /// `traffic` when it was last handed to the per-user metrics.
     pub reported: Traffic,
+    /// The channels the engine's fast path holds now (`Command::FastOpen` sent, no FastClose).
+    pub fast: Vec<FastChannel>,
+    /// Whether the fast path ever held a channel of this allocation: its deletion then waits
+    /// for the last counts (`Command::FastForget`).
+    pub fast_used: bool,
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
 }
@@ -144,6 +149,8 @@ impl Allocation {
             icmp_sent: 0,
             traffic: Traffic::default(),
             reported: Traffic::default(),
+            fast: Vec::new(),
+            fast_used: false,
             permissions: Vec::new(),
             channels: Vec::new(),
         }
@@ -280,6 +287,26 @@ impl Allocation {
             peer,
             expires: until,
         });
+    }
+
+    /// The live channels whose peer has a live permission: (number, peer, when the first of
+    /// the two ends).
+    pub(crate) fn live_channels(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (u16, SocketAddr, Instant)> + '_ {
+        self.channels
+            .iter()
+            .filter(move |c| c.expires > now)
+            .filter_map(move |c| {
+                let permission = self
+                    .permissions
+                    .iter()
+                    .filter(|p| p.ip == c.peer.ip() && p.expires > now)
+                    .map(|p| p.expires)
+                    .max()?;
+                Some((c.number, c.peer, c.expires.min(permission)))
+            })
     }
 
     /// Drops expired permissions and channels.

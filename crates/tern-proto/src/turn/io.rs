@@ -127,6 +127,52 @@ pub enum Command {
     /// ConnectionBind succeeded (RFC 6062 §5.4): the response to the current request comes
     /// first, then stream `via` carries raw bytes to and from peer connection `id`.
     Splice { id: ConnectionId, via: Via },
+    /// The engine may relay this channel's ChannelData both ways without calling the core,
+    /// until `until` (a fast path; only with `Shard::set_fast_path(true)`). Sent again with the
+    /// same route and a later `until` when a request refreshes it.
+    FastOpen(FastChannel),
+    /// The channel is no longer the engine's to relay (ended, rebound, or its allocation went).
+    FastClose(FastChannel),
+    /// Allocation `id` ended: the engine hands its last fast-path counts to
+    /// `Shard::fast_forgotten(id, ..)`, which completes its deletion event and per-user traffic.
+    FastForget(FastId),
+}
+
+/// Names one allocation to the fast path: which shard, and the slot and generation it has
+/// there, so that counts arriving after the slot was reused do not land on another allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FastId(pub u64);
+
+/// One channel binding as the fast path relays it (RFC 8656 §12): ChannelData `number` from
+/// `client` to `server` goes out from `relay` to `peer` as a plain datagram, and a datagram from
+/// `peer` to `relay` goes to `client` from `server` as ChannelData. Only UDP clients, one address
+/// family throughout, allocations without `max-bps`, and no `bps-capacity` (docs/fast-path.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastChannel {
+    pub alloc: FastId,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The listener address the client reached.
+    pub server: SocketAddr,
+    /// The relay socket's local address (the wire address, not the advertised one).
+    pub relay: SocketAddr,
+    pub peer: SocketAddr,
+    pub number: u16,
+    /// The earliest end of the channel, the permission for the peer's IP, the relay and the
+    /// allocation: no datagram may be relayed from then on.
+    pub until: std::time::Instant,
+    /// Datagrams to the peer leave with DF set (DONT-FRAGMENT in the Allocate).
+    pub dont_fragment: bool,
+}
+
+/// What the fast path relayed for one allocation since it last reported: payload bytes, the
+/// ChannelData header not included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastTraffic {
+    pub to_peer_packets: u64,
+    pub to_peer_bytes: u64,
+    pub to_client_packets: u64,
+    pub to_client_bytes: u64,
 }
 
 /// An ICMP error the kernel reported about a datagram a relay socket sent to a peer (RFC 8656
@@ -195,6 +241,12 @@ pub struct Counters {
     pub allocations: u64,
     /// Allocates answered 300 Try Alternate (`alternate-server`).
     pub redirects: u64,
+    /// ChannelData relayed by the fast path without reaching the shard (payload bytes), client
+    /// to peer and peer to client; not in the counters above.
+    pub fast_to_peer_packets: u64,
+    pub fast_to_peer_bytes: u64,
+    pub fast_to_client_packets: u64,
+    pub fast_to_client_bytes: u64,
 }
 
 impl Counters {
@@ -215,5 +267,9 @@ impl Counters {
         unauthenticated_401: 0,
         allocations: 0,
         redirects: 0,
+        fast_to_peer_packets: 0,
+        fast_to_peer_bytes: 0,
+        fast_to_client_packets: 0,
+        fast_to_client_bytes: 0,
     };
 }

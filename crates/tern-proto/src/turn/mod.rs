@@ -8,6 +8,7 @@ mod allocation;
 mod auth_flow;
 mod binding;
 mod drops;
+mod fast;
 mod fleet;
 mod hash;
 mod indication;

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use super::allocation::Allocation;
-use super::io::Transport;
+use super::io::{FastId, Transport};
 use super::shard::Shard;
 use super::traffic::Traffic;
 
@@ -123,16 +123,26 @@ impl Shard {
         }
     }
 
-    /// Bookkeeping for an allocation removed from the table.
-    pub(crate) fn allocation_removed(&mut self, alloc: Allocation) {
+    /// Bookkeeping for an allocation removed from the table. With `fast`, the fast path still
+    /// holds counts of it: the deletion event and the last traffic wait for them
+    /// (`Shard::fast_forgotten`).
+    pub(crate) fn allocation_removed(&mut self, alloc: Allocation, fast: Option<FastId>) {
         if let Some(n) = self.report.live.get_mut(index(alloc.client.transport)) {
             *n = n.saturating_sub(1);
         }
-        self.report
-            .push(allocation_event(EventKind::AllocationDeleted, &alloc, 0));
+        let event = allocation_event(EventKind::AllocationDeleted, &alloc, 0);
         let delta = minus(&alloc.traffic, &alloc.reported);
+        match fast {
+            Some(id) => self.fast_wait(id, alloc.quota_user, event, delta),
+            None => self.retired(alloc.quota_user, event, delta),
+        }
+    }
+
+    /// A deleted allocation's event and its traffic not yet handed to the per-user metrics.
+    pub(crate) fn retired(&mut self, quota_user: Box<str>, event: Event, delta: Traffic) {
+        self.report.push(event);
         if !delta.is_zero() {
-            self.report.retired.push((alloc.quota_user, delta));
+            self.report.retired.push((quota_user, delta));
         }
     }
 

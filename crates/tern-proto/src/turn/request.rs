@@ -67,7 +67,11 @@ impl Shard {
             Method::ALLOCATE => self.allocate(now, client, msg, existing, &auth, r, io),
             Method::CONNECTION_BIND => self.connection_bind(client, msg, &auth, r),
             method => match existing {
-                Some(slot) => self.with_allocation(now, client, slot, msg, r),
+                Some(slot) => {
+                    let answer = self.with_allocation(now, client, slot, msg, r);
+                    self.fast_sync(now, slot);
+                    answer
+                }
                 None if is_allocation_method(method) => r.error(ErrorCode::ALLOCATION_MISMATCH),
                 None => r.error(ErrorCode::BAD_REQUEST),
             },

@@ -66,6 +66,10 @@ pub struct Shard {
     pub(crate) deferred: bool,
     /// What the engine is to do (see [`Command`]), oldest first.
     commands: VecDeque<Command>,
+    /// The engine relays bound channels itself (`set_fast_path`).
+    pub(crate) fast_on: bool,
+    /// Deleted allocations waiting for the fast path's last counts.
+    pub(crate) retiring: Vec<super::fast::Retiring>,
 }
 
 impl Shard {
@@ -95,6 +99,8 @@ impl Shard {
             tcp: TcpConns::default(),
             deferred: false,
             commands: VecDeque::with_capacity(8),
+            fast_on: false,
+            retiring: Vec::new(),
         }
     }
 
@@ -275,6 +281,7 @@ impl Shard {
         }
         alloc.sweep(now);
         self.end_expired_relays(handle.slot, now);
+        self.fast_sync(now, handle.slot);
         self.schedule(handle.slot);
     }
 
@@ -376,7 +383,9 @@ impl Shard {
         if self.table.get(slot).is_some_and(|a| a.tcp) {
             self.close_connections(slot);
         }
-        if let Some(mut alloc) = self.table.remove(slot) {
+        let handle = self.table.handle(slot);
+        if let (Some(handle), Some(mut alloc)) = (handle, self.table.remove(slot)) {
+            let fast = self.fast_retire(handle, &mut alloc);
             for relay in alloc.relays() {
                 self.commands.push_back(Command::CloseRelay(relay.id));
             }
@@ -385,7 +394,7 @@ impl Shard {
             }
             self.fleet_release(alloc.budget.lease.take());
             self.counters.allocations = self.table.len() as u64;
-            self.allocation_removed(alloc);
+            self.allocation_removed(alloc, fast);
         }
     }
 

@@ -16,6 +16,7 @@ mod turn_addresses;
 mod turn_binding;
 mod turn_core;
 mod turn_data;
+mod turn_fast;
 mod turn_harness;
 mod turn_icmp;
 mod turn_limits;

@@ -52,6 +52,8 @@ pub struct FakeIo {
     pub connects: Vec<(ConnectionId, RelayId, SocketAddr)>,
     pub closed_connections: Vec<ConnectionId>,
     pub splices: Vec<(ConnectionId, Via)>,
+    /// Fast-path commands (FastOpen, FastClose, FastForget), in order.
+    pub fast: Vec<Command>,
     next_port: u16,
     next_id: u32,
 }
@@ -108,6 +110,9 @@ impl FakeIo {
             }
             Command::CloseConnection(id) => self.closed_connections.push(id),
             Command::Splice { id, via } => self.splices.push((id, via)),
+            Command::FastOpen(_) | Command::FastClose(_) | Command::FastForget(_) => {
+                self.fast.push(command)
+            }
         }
         None
     }
