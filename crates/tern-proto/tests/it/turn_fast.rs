@@ -25,24 +25,23 @@ fn setup(cfg: Options) -> (Harness, TestClient, SocketAddr) {
     (h, c, relayed)
 }
 
-fn opened(h: &Harness) -> Vec<FastChannel> {
+/// The routes of the FastOpen (`open`) or FastClose commands the shard left, in order.
+fn routes(h: &Harness, open: bool) -> Vec<FastChannel> {
     h.io.fast
         .iter()
-        .filter_map(|c| match c {
-            Command::FastOpen(route) => Some(*route),
+        .filter_map(|c| match (c, open) {
+            (Command::FastOpen(route), true) | (Command::FastClose(route), false) => Some(*route),
             _ => None,
         })
         .collect()
 }
 
+fn opened(h: &Harness) -> Vec<FastChannel> {
+    routes(h, true)
+}
+
 fn closed(h: &Harness) -> Vec<FastChannel> {
-    h.io.fast
-        .iter()
-        .filter_map(|c| match c {
-            Command::FastClose(route) => Some(*route),
-            _ => None,
-        })
-        .collect()
+    routes(h, false)
 }
 
 fn refresh(c: &mut TestClient, h: &mut Harness, lifetime: u32) {
