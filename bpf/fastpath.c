@@ -147,6 +147,23 @@ static __always_inline __u16 fold(__u64 sum)
 	return (__u16)sum;
 }
 
+// A UDP socket of this host receives what is sent to p's destination.
+static __always_inline int local_socket(struct __sk_buff *skb, const struct plan *p)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+
+	t.ipv4.saddr = p->saddr;
+	t.ipv4.daddr = p->daddr;
+	t.ipv4.sport = p->sport;
+	t.ipv4.dport = p->dport;
+	sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
 // Where the rewritten packet goes; false: leave it to user space. Decided before anything is
 // modified.
 static __always_inline int route(struct __sk_buff *skb, struct plan *p)
@@ -170,6 +187,13 @@ static __always_inline int route(struct __sk_buff *skb, struct plan *p)
 		// the kernel drops a redirected packet with a local source (IP_LOCAL_SOURCE) unless
 		// net.ipv4.conf.lo.accept_local is 1: user space relays it.
 		if (skb->ingress_ifindex != LOOPBACK_IFINDEX)
+			return 0;
+		// NOT_FWDED also answers a lookup that found no route: an output lookup is bound to
+		// the interface it names (lo here), so a remote destination behind eth0 is "not
+		// forwarded" too. A packet on lo keeps the local route it was sent with, so it would
+		// be delivered here whatever its new destination: only a socket of this host
+		// listening on the new address and port proves the delivery is local.
+		if (!local_socket(skb, p))
 			return 0;
 		p->verdict = LEAVE_LOCAL_OK;
 		return 1;

@@ -244,6 +244,54 @@ fn fastpath_remove_and_forget_hand_traffic_back() {
     assert_eq!(recv(&l.server), Some((message, l.route.client)));
 }
 
+/// On lo the kernel relays only into a socket of this host: a route whose client is on another
+/// host (a relay-to-relay or media-server-on-the-VM packet crosses lo on its way there), or whose
+/// peer address has no socket, leaves the datagram to user space. A packet on lo keeps the local
+/// route it was sent with, so a rewrite toward anywhere else would be delivered here and lost.
+#[test]
+fn fastpath_on_lo_relays_only_into_local_sockets() {
+    let Some(lab) = lab() else { return };
+    let fp = load(&lab, "vm", "lo");
+    let relay_addr = SocketAddrV4::new(PUBLIC.parse().unwrap(), 50002);
+    let relay = bind(&lab, "vm", relay_addr);
+    let peer = bind(&lab, "vm", v4("127.0.0.5:9002"));
+    let remote_client = ChannelRoute {
+        id: 7,
+        client: SocketAddrV4::new(CLIENT.parse().unwrap(), 40002),
+        server: SocketAddrV4::new(PUBLIC.parse().unwrap(), 3478),
+        relay: relay_addr,
+        peer: v4("127.0.0.5:9002"),
+        channel: CHANNEL,
+        until_ns: until(Duration::from_secs(60)),
+        dont_fragment: false,
+    };
+    fp.install(&remote_client).unwrap();
+    peer.send_to(b"to a remote client", relay_addr).unwrap();
+    assert_eq!(
+        recv(&relay),
+        Some((b"to a remote client".to_vec(), remote_client.peer))
+    );
+
+    let client = bind(&lab, "vm", v4("127.0.0.2:40002"));
+    let server = bind(&lab, "vm", v4("127.0.0.3:3479"));
+    let no_socket = ChannelRoute {
+        id: 8,
+        client: v4("127.0.0.2:40002"),
+        server: v4("127.0.0.3:3479"),
+        relay: v4("127.0.0.4:50002"),
+        peer: v4("127.0.0.6:9003"),
+        channel: CHANNEL,
+        until_ns: until(Duration::from_secs(60)),
+        dont_fragment: false,
+    };
+    fp.install(&no_socket).unwrap();
+    let message = channel_data(CHANNEL, b"to a closed port");
+    client.send_to(&message, no_socket.server).unwrap();
+    assert_eq!(recv(&server), Some((message, no_socket.client)));
+    assert_eq!(fp.counts(7), Some(FastCounts::default()));
+    assert_eq!(fp.counts(8), Some(FastCounts::default()));
+}
+
 #[test]
 fn fastpath_load_errors_say_why() {
     let err = match FastPath::load(&["tern-no-such0".to_string()]) {

@@ -3,7 +3,8 @@
 //! a client host on the Internet side by clients someone else wrote: coturn's
 //! `turnutils_uclient` against `turnutils_peer` on another host, headless Chromium relay-only
 //! data channels over UDP, TCP and TLS, and aiortc; plus tern's own test client for what the
-//! others do not show (the relayed address, refusals). Every topology runs on both engines.
+//! others do not show (the relayed address, refusals). Every topology runs on both engines, and
+//! on the default one again with the kernel fast path on (`fast-path=on`, docs/fast-path.md).
 //!
 //! Each test asserts the data really relayed (every message echoed, uclient 0 lost), the relayed
 //! address the client was given (the public one), and that wrong credentials connect nothing.
@@ -61,13 +62,30 @@ fn start_tern(lab: &Lab, engine: &str, lines: &[&str]) -> Tern {
     let on = lab.on("vm");
     let on: Vec<&str> = on.iter().map(String::as_str).collect();
     let conf = conf.display().to_string();
-    let engine = format!("--io-engine={engine}");
-    let server = Server::start_wrapped(&on, &["-c", &conf, &engine]);
+    let [engine, fast] = engine_flags(lab, engine);
+    let server = Server::start_wrapped(&on, &["-c", &conf, &engine, &fast]);
     Tern {
         server,
         _dir: dir,
         _cert: cert,
     }
+}
+
+/// tern's flags for `engine`: an I/O engine, with `+fast` the kernel fast path on (and the
+/// forwarding it needs on the VM's interfaces, docs/fast-path.md), without it off.
+fn engine_flags(lab: &Lab, engine: &str) -> [String; 2] {
+    let (engine, fast) = match engine.strip_suffix("+fast") {
+        Some(engine) => {
+            lab.sh("vm", &["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"])
+                .expect("forwarding on the VM");
+            (engine, "on")
+        }
+        None => (engine, "off"),
+    };
+    [
+        format!("--io-engine={engine}"),
+        format!("--fast-path={fast}"),
+    ]
 }
 
 /// `turnutils_peer` echoing on `ip:port` on `host`, killed by PID on drop.
@@ -314,7 +332,7 @@ fn lab(vm: Vm) -> Option<Lab> {
     }
 }
 
-/// One test per engine for each topology.
+/// One test per engine for each topology, and one on io_uring with the kernel fast path.
 macro_rules! on_both_engines {
     ($($name:ident: $body:expr;)*) => {
         $(mod $name {
@@ -325,6 +343,10 @@ macro_rules! on_both_engines {
             #[test]
             fn epoll() {
                 ($body)("epoll");
+            }
+            #[test]
+            fn uring_fast_path() {
+                ($body)("uring+fast");
             }
         })*
     };
@@ -878,9 +900,9 @@ fn deployment_guides_configurations(engine: &str) {
 fn guide_relays(lab: &Lab, guide: &Guide, conf: &str, engine: &str) {
     let on = lab.on("vm");
     let on: Vec<&str> = on.iter().map(String::as_str).collect();
-    let engine_arg = format!("--io-engine={engine}");
+    let [engine_arg, fast] = engine_flags(lab, engine);
     // Guides log to syslog; the test reads the log on stdout (a flag overrides the file).
-    let mut args = vec!["-c", conf, &engine_arg, "--log-file=stdout"];
+    let mut args = vec!["-c", conf, &engine_arg, &fast, "--log-file=stdout"];
     if !guide.tcp {
         // The file says no-tcp already; the harness waits for the listeners its flags name.
         args.push("--no-tcp");
