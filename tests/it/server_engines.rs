@@ -97,6 +97,7 @@ fn options(server: &Server, allocations: usize, mode: Mode, duration: f64) -> Op
         setup_concurrency: 8,
         client_ips: 1,
         server_pid: Some(server.pid()),
+        lab: None,
         label: String::new(),
         teardown: true,
         barrier: None,

@@ -56,7 +56,10 @@ pub fn main(args: &[String]) -> i32 {
 
 /// One whole run: peers, setup, data phase, teardown, with /proc samples between the phases.
 pub fn run(opts: &Options) -> std::io::Result<Report> {
-    let peers = EchoPeers::start(opts.peers)?;
+    let peers = match opts.lab {
+        Some(ip) => EchoPeers::start_on(ip.into(), opts.peers)?,
+        None => EchoPeers::start(opts.peers)?,
+    };
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -1,6 +1,6 @@
 //! `tern-load` options: what to load a TURN server with, read from the command line.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tern::tools::args::{self, Spec};
 
@@ -14,6 +14,9 @@ usage: tern-load --server ADDR (--user U --pass P | --secret S [--user U]) [opti
 
   --server ADDR[,ADDR]   the TURN server (loopback, e.g. 127.0.0.1:3478); with several
                          addresses client i uses address i mod n (relay IPs follow them)
+  --lab IP               in a lab of network namespaces (scripts/bench-lab.sh): clients and
+                         echo peers on IP, and servers on documentation addresses (RFC 5737:
+                         192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) as well as loopback
   --user U --pass P      long-term credentials
   --secret S             TURN REST shared secret (username <expiry>:U, U defaults to tern-load)
   --transport T          udp, tcp or tls: how clients reach the server (udp); tcp and tls
@@ -68,6 +71,8 @@ pub struct Options {
     pub setup_concurrency: usize,
     pub client_ips: usize,
     pub server_pid: Option<u32>,
+    /// `--lab`: the address of the clients and echo peers (None: loopback).
+    pub lab: Option<Ipv4Addr>,
     pub label: String,
     pub teardown: bool,
     /// Directory where generators started together meet between setup and data phase.
@@ -95,6 +100,7 @@ const SPECS: &[Spec] = &[
     Spec::value(None, "setup-concurrency"),
     Spec::value(None, "client-ips"),
     Spec::value(None, "server-pid"),
+    Spec::value(None, "lab"),
     Spec::value(None, "label"),
     Spec::value(None, "barrier"),
     Spec::switch(None, "no-teardown"),
@@ -113,9 +119,21 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
         .split(',')
         .map(|a| a.parse().map_err(|e| format!("--server {a}: {e}")))
         .collect::<Result<Vec<SocketAddr>, String>>()?;
-    if !servers.iter().all(|s| is_loopback(s.ip())) {
+    let lab = p
+        .get("lab")
+        .map(|v| match v.parse::<Ipv4Addr>() {
+            Ok(ip) if is_documentation(IpAddr::V4(ip)) => Ok(ip),
+            _ => Err(format!(
+                "--lab {v}: not an IPv4 documentation address (RFC 5737)"
+            )),
+        })
+        .transpose()?;
+    let allowed = |ip: IpAddr| is_loopback(ip) || (lab.is_some() && is_documentation(ip));
+    if !servers.iter().all(|s| allowed(s.ip())) {
         return Err(
-            "--server must be loopback addresses: tern-load never loads a real host".into(),
+            "--server must be loopback addresses (or, with --lab, documentation \
+             addresses): tern-load never loads a real host"
+                .into(),
         );
     }
     let credentials = match (p.get("secret"), p.get("user"), p.get("pass")) {
@@ -172,10 +190,22 @@ pub fn parse(argv: &[String]) -> Result<Option<Options>, String> {
             .map(str::parse)
             .transpose()
             .map_err(|e| format!("--server-pid: {e}"))?,
+        lab,
         label: p.get("label").unwrap_or("").into(),
         teardown: !p.has("no-teardown"),
         barrier: p.get("barrier").map(Into::into),
     }))
+}
+
+/// The IPv4 documentation ranges (RFC 5737), which no real host holds: the lab's namespaces.
+fn is_documentation(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => matches!(
+            v4.octets(),
+            [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _]
+        ),
+        IpAddr::V6(_) => false,
+    }
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -193,6 +223,29 @@ mod tests {
 
     fn strings(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn documentation_servers_only_in_a_lab() {
+        let lab = |server: &str, lab: &str| {
+            let mut a = vec![format!("--server={server}"), "--secret=s".to_string()];
+            if !lab.is_empty() {
+                a.push(format!("--lab={lab}"));
+            }
+            parse(&a)
+        };
+        let o = lab("203.0.113.10:3478", "198.51.100.10").unwrap().unwrap();
+        assert_eq!(o.lab, Some(Ipv4Addr::new(198, 51, 100, 10)));
+        assert!(lab("203.0.113.10:3478", "")
+            .unwrap_err()
+            .contains("loopback"));
+        assert!(lab("8.8.8.8:3478", "198.51.100.10")
+            .unwrap_err()
+            .contains("loopback"));
+        assert!(lab("203.0.113.10:3478", "10.0.0.1")
+            .unwrap_err()
+            .contains("RFC 5737"));
+        assert_eq!(lab("127.0.0.1:3478", "").unwrap().unwrap().lab, None);
     }
 
     #[test]

@@ -410,7 +410,9 @@ fn udp_socket(
     server: SocketAddr,
     poll: &Poll,
 ) -> io::Result<mio::net::UdpSocket> {
-    let local: SocketAddr = if server.is_ipv4() {
+    let local: SocketAddr = if let Some(ip) = opts.lab {
+        SocketAddr::from((ip, 0))
+    } else if server.is_ipv4() {
         let host = 1 + (i % opts.client_ips) as u8;
         SocketAddr::from(([127, 0, 1, host], 0))
     } else {

@@ -1,9 +1,9 @@
-//! Echo peers: UDP sockets on 127.0.0.1 that send every datagram back to where it came from (the
-//! client's relayed address), on their own thread, so each packet makes the round trip
-//! client → tern → peer → tern → client.
+//! Echo peers: UDP sockets (on 127.0.0.1 unless told otherwise) that send every datagram back
+//! to where it came from (the client's relayed address), on their own thread, so each packet
+//! makes the round trip client → tern → peer → tern → client.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,11 +21,16 @@ pub struct EchoPeers {
 
 impl EchoPeers {
     pub fn start(count: usize) -> io::Result<EchoPeers> {
+        EchoPeers::start_on(Ipv4Addr::LOCALHOST.into(), count)
+    }
+
+    /// `count` echo peers on `ip`, ephemeral ports.
+    pub fn start_on(ip: IpAddr, count: usize) -> io::Result<EchoPeers> {
         let poll = Poll::new()?;
         let mut sockets = Vec::with_capacity(count);
         let mut addrs = Vec::with_capacity(count);
         for i in 0..count {
-            let s = UdpSocket::bind("127.0.0.1:0")?;
+            let s = UdpSocket::bind((ip, 0))?;
             s.set_nonblocking(true)?;
             addrs.push(s.local_addr()?);
             let mut s = mio::net::UdpSocket::from_std(s);
