@@ -9,9 +9,9 @@
 use crate::support;
 
 use std::io::Write;
-use std::process::Command;
 
 use serde_json::Value;
+use support::netns::private_network;
 use support::tls::TestCert;
 use support::{aiortc, Server, PASSWORD, REALM, USER};
 
@@ -27,47 +27,13 @@ fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIP: {why}");
 }
 
-/// Moves this test's thread into a new network namespace with loopback up and a veth pair
-/// carrying 192.0.2.1/24; tern and aiortc, started from this thread, live there.
-fn private_network() -> Result<(), String> {
-    // SAFETY: unshare(2) with CLONE_NEWNET changes only the calling thread's network namespace.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "cannot create a network namespace: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let cidr = format!("{ADDR}/24");
-    for args in [
-        &["link", "set", "lo", "up"][..],
-        &[
-            "link", "add", "tern0", "type", "veth", "peer", "name", "tern1",
-        ],
-        &["addr", "add", &cidr, "dev", "tern0"],
-        &["link", "set", "tern0", "up"],
-        &["link", "set", "tern1", "up"],
-    ] {
-        let out = Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| format!("ip (iproute2): {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "ip {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// tern on 192.0.2.1 (UDP, TCP and TLS listeners on free ports) relaying from 192.0.2.1, or None
 /// (after the skip notice) when aiortc or the namespace is unavailable.
 fn server(cert: &TestCert) -> Option<Server> {
     if !aiortc::available() {
         return None;
     }
-    if let Err(why) = private_network() {
+    if let Err(why) = private_network(&format!("{ADDR}/24")) {
         skip(&why);
         return None;
     }

@@ -7,11 +7,11 @@
 use crate::support;
 
 use std::net::UdpSocket;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::browser::{run_page, Page};
+use support::netns::{private_network, run};
 use support::tls::TestCert;
 use support::{binding_request, interop_tool, transaction_id, Server, PASSWORD, USER};
 
@@ -86,46 +86,6 @@ fn skip(why: &str) {
     eprintln!("SKIP: {why}");
 }
 
-/// Moves this test's thread into a new network namespace with loopback up (the thread-local
-/// equivalent of `ip netns add` + `ip netns exec`). Every process the
-/// thread starts from now on (tern, tc, Chromium) and every socket it opens live there, so the
-/// firewall rule below touches nothing else on the machine.
-fn private_network() -> Result<(), String> {
-    // SAFETY: unshare(2) with CLONE_NEWNET changes only the calling thread's network namespace.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "cannot create a network namespace: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    run("ip", &["link", "set", "lo", "up"])?;
-    // Chromium gathers no candidate at all on a host whose only network is loopback: give it a
-    // veth pair with an address, as a real host has an interface besides lo.
-    run(
-        "ip",
-        &[
-            "link", "add", "tern0", "type", "veth", "peer", "name", "tern1",
-        ],
-    )?;
-    run("ip", &["addr", "add", "10.99.0.1/24", "dev", "tern0"])?;
-    run("ip", &["link", "set", "tern0", "up"])?;
-    run("ip", &["link", "set", "tern1", "up"])
-}
-
-fn run(tool: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(tool)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{tool}: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{tool} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    ))
-}
-
 /// Drops every UDP datagram to `port` in the kernel, as a firewall that blocks UDP would: an
 /// nftables rule, else iptables, else a tc ingress filter (whichever the machine has).
 fn drop_udp_to(port: u16) -> Result<(), String> {
@@ -196,7 +156,7 @@ fn udp_blocked_browser_fails_over_to_tls() {
     if !installed("ip") {
         return skip("ip (iproute2) is needed for a private network namespace");
     }
-    if let Err(why) = private_network() {
+    if let Err(why) = private_network("10.99.0.1/24") {
         return skip(&why);
     }
     let cert = TestCert::new("browser-failover");

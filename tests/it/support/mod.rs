@@ -20,6 +20,7 @@ pub mod aiortc;
 pub mod browser;
 pub mod lab;
 pub mod metrics;
+pub mod netns;
 pub mod stream_client;
 pub mod tls;
 pub mod uclient;
@@ -76,6 +77,7 @@ impl Server {
     fn spawn(wrapper: &[&str], args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Server {
         let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         all.extend(engine_from_env(args));
+        all.extend(fast_path_from_env(args));
         let bin = std::path::Path::new(tern_bin());
         let want = Wanted::from_args(args);
         let process = TernProcess::spawn(bin, wrapper, &all, env, want, START_TIMEOUT)
@@ -134,6 +136,15 @@ fn engine_from_env(args: &[&str]) -> Option<String> {
     let engine = std::env::var("TERN_TEST_ENGINE").ok()?;
     let chosen = args.iter().any(|a| a.starts_with("--io-engine"));
     (!chosen && !engine.is_empty()).then(|| format!("--io-engine={engine}"))
+}
+
+/// `--fast-path=$TERN_TEST_FAST_PATH` (`on`, `auto` or `off`), so the relay and interop tests
+/// can run with the kernel fast path (.ci/run runs them so inside a network namespace whose lo
+/// forwards, docs/fast-path.md); nothing when unset or when the test chose itself.
+fn fast_path_from_env(args: &[&str]) -> Option<String> {
+    let mode = std::env::var("TERN_TEST_FAST_PATH").ok()?;
+    let chosen = args.iter().any(|a| a.starts_with("--fast-path"));
+    (!chosen && !mode.is_empty()).then(|| format!("--fast-path={mode}"))
 }
 
 /// An interop tool from `PATH`. Absent: prints `SKIP: <tool> not installed` (straight to the
