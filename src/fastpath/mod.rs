@@ -53,7 +53,7 @@ use aya::maps::{HashMap, MapData, PerCpuHashMap, PerCpuValues};
 use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType};
 use aya::programs::{LinkOrder, ProgramError};
 use aya::util::KernelVersion;
-use aya::{Ebpf, EbpfError};
+use aya::{Ebpf, EbpfError, EbpfLoader};
 
 /// The compiled program; empty when build.rs could not build it. Aligned: the ELF parser reads
 /// its headers in place.
@@ -338,8 +338,13 @@ impl FastPath {
                 return Err(FastPathError::ForwardingDisabled(name.clone()));
             }
         }
-        let mut ebpf = Ebpf::load(OBJECT)
-            .map_err(|e: EbpfError| FastPathError::from_aya("loading the object", &e))?;
+        // The program has no CO-RE relocations, so the kernel's BTF (which `Ebpf::load` parses
+        // from /sys/kernel/btf/vmlinux, megabytes of it) is not needed. The loader parses it
+        // once on creation anyway; the heap it used goes back to the system below.
+        let loaded = EbpfLoader::new().btf(None).load(OBJECT);
+        release_free_heap();
+        let mut ebpf =
+            loaded.map_err(|e: EbpfError| FastPathError::from_aya("loading the object", &e))?;
         let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
         let program_id;
         {
@@ -552,6 +557,16 @@ pub fn monotonic_ns(t: Instant) -> u64 {
         now_ns.saturating_add((t - now).as_nanos() as u64)
     } else {
         now_ns.saturating_sub((now - t).as_nanos() as u64)
+    }
+}
+
+/// Returns the heap's free memory to the system (glibc keeps it otherwise): the loader's
+/// transient parse of the kernel's BTF would stay in the resident set for good.
+fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim(3) only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
