@@ -21,4 +21,4 @@ ip -n "$NS" link set tern-nic up
 ip -n "$NS" link set tern-nic-peer up
 ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.forwarding=1
 ip netns exec "$NS" env TERN_TEST_FAST_PATH=on cargo test --test it "$@" -- \
-    server_relay server_tcp server_engines server_limits server_browser server_aiortc
+    server_relay server_tcp server_engines server_limits server_browser server_aiortc server_redirect

@@ -100,6 +100,18 @@ impl Lab {
             made: Vec::new(),
         };
         lab.build(vm).map_err(Unavailable)?;
+        // With the kernel fast path under test (TERN_TEST_FAST_PATH, scripts/fast-path-suite.sh)
+        // the VMs forward, as docs/fast-path.md asks of a host that runs it.
+        if std::env::var("TERN_TEST_FAST_PATH").is_ok_and(|m| !m.is_empty() && m != "off") {
+            let vms: Vec<&str> = ["vm", "vm2"]
+                .into_iter()
+                .filter(|h| lab.made.contains(&lab.ns(h)))
+                .collect();
+            for host in vms {
+                lab.sh(host, &["sysctl", "-qw", "net.ipv4.conf.all.forwarding=1"])
+                    .map_err(Unavailable)?;
+            }
+        }
         Ok(lab)
     }
 
