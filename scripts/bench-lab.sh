@@ -31,6 +31,8 @@ mkdir -p "$OUT"
 [ "$(id -u)" = 0 ] || { echo "bench-lab.sh needs root (network namespaces)" >&2; exit 1; }
 command -v turnserver >/dev/null || { echo "coturn's turnserver is not installed" >&2; exit 1; }
 cargo build --release --workspace --bins -q
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 TERN=$PWD/target/release/tern
 LOAD=$PWD/target/release/tern-load
 
@@ -83,18 +85,7 @@ start() { # server
             >"$OUT/$1.server.log" 2>&1 & ;;
     esac
     SPID=$!
-    for _ in $(seq 100); do
-        on vm ss -Huln "sport = :$PORT" | grep -q . && break
-        sleep 0.1
-    done
-    sleep 0.5
-    kill -0 "$SPID" 2>/dev/null || { echo "$1 did not start; see $OUT/$1.server.log" >&2; exit 1; }
-}
-
-stop() {
-    kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
-    # coturn holds a deallocated 5-tuple for about a second.
-    sleep 2
+    await_server "$1" "$PORT" 0.5 ip netns exec "$NS-vm"
 }
 
 measure() { # server case rep
@@ -112,7 +103,7 @@ measure() { # server case rep
             awk -v run="$1 $2 $3" '/^tern_(fast_path|shard)_packets_total/ {print run ": " $0}' \
             >>"$OUT/counters.log" || true
     fi
-    stop
+    stop_server
 }
 
 read -r -a servers <<<"$SERVERS"

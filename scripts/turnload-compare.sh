@@ -35,6 +35,8 @@ mkdir -p "$OUT"
 # The shared tree may be read-only: build into our own target directory.
 cargo build --release -q --locked --manifest-path "$TURNLOAD_SRC/Cargo.toml" --target-dir target/turnload
 TURNLOAD=target/turnload/release/turnload
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 FLAGS=(-n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$PORT"
     --min-port=10000 --max-port=29999 --allow-loopback-peers --realm=test
@@ -57,18 +59,7 @@ start() { # index
     [ "$(basename "${cmd[0]}")" = turnserver ] && extra=(--pidfile="$OUT/turn.pid" --db="$OUT/turndb")
     "${cmd[@]}" "${FLAGS[@]}" "${extra[@]}" >"$OUT/$name.server.log" 2>&1 &
     SPID=$!
-    for _ in $(seq 100); do
-        ss -Huln "sport = :$PORT" | grep -q . && break
-        sleep 0.1
-    done
-    sleep 1.5
-    kill -0 "$SPID" 2>/dev/null || { echo "$name did not start; see $OUT/$name.server.log" >&2; exit 1; }
-}
-
-stop() {
-    kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
-    # coturn holds a deallocated 5-tuple for about a second (turnload's README).
-    sleep 2
+    await_server "$name" "$PORT" 1.5
 }
 
 measure() { # index case rep
@@ -85,7 +76,7 @@ measure() { # index case rep
     "$TURNLOAD" run --label "${names[$1]} $2 $3" --server "127.0.0.1:$PORT" --user u --pass p \
         --server-pid "$SPID" --allocations "$ALLOCS" --duration "$DUR" "${args[@]}" \
         >>"$OUT/results.jsonl" 2>>"$OUT/load.log" || true
-    stop
+    stop_server
 }
 
 n=${#names[@]}
