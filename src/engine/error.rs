@@ -47,14 +47,9 @@ impl fmt::Display for EngineError {
     }
 }
 
-impl std::error::Error for EngineError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            EngineError::Bind { source, .. } | EngineError::Io { source, .. } => Some(source),
-            EngineError::Settings(_) | EngineError::NoListener | EngineError::Tls(_) => None,
-        }
-    }
-}
+/// No source: every message above already ends with its cause, and a report that prints the
+/// chain (`{:#}` in main) would say it twice.
+impl std::error::Error for EngineError {}
 
 /// The lower-case transport name used in logs (`listening on udp ...`).
 pub(crate) fn name(t: Transport) -> &'static str {
@@ -62,5 +57,23 @@ pub(crate) fn name(t: Transport) -> &'static str {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
         Transport::Tls => "tls",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_up_report_names_the_cause_once() {
+        let e = EngineError::Io {
+            what: "loading the fast path (fast-path=on)",
+            source: io::Error::other("net.ipv4.conf.lo.forwarding is 0"),
+        };
+        let report = format!("{:#}", anyhow::Error::new(e).context("cannot start"));
+        assert_eq!(
+            report,
+            "cannot start: loading the fast path (fast-path=on): net.ipv4.conf.lo.forwarding is 0"
+        );
     }
 }
