@@ -155,7 +155,12 @@ fn both_engines_relay_every_packet_over_tcp_and_tls_connections() {
                 assert_eq!(r.peer_received, r.sent, "{why}");
                 assert_eq!((r.bad, r.send_errors, r.loss_pct), (0, 0, 0.0), "{why}");
                 assert!(r.pkts_per_server_cpu_s.is_some_and(|p| p > 0.0), "{why}");
-                assert!(r.pkts_per_nongen_cpu_s.is_some_and(|p| p > 0.0), "{why}");
+                // The machine's CPU less the generator's comes from /proc/stat in clock ticks:
+                // at 2000 packets/s for half a second the rest of the machine may use less than
+                // the ticks' jitter, and the report then rightly has no figure.
+                if rate == 0 {
+                    assert!(r.pkts_per_nongen_cpu_s.is_some_and(|p| p > 0.0), "{why}");
+                }
                 assert_eq!(r.transport, transport.name(), "{why}");
                 assert_eq!(r.dealloc_ok, Some(12), "{why}");
             }
