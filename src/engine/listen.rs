@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use super::error::EngineError;
-use super::sockets;
+use super::sockets::{self, Group};
 use super::steer::{SourceHash, Steering, Steerings};
 use crate::turn::Transport;
 
@@ -111,13 +111,19 @@ fn bind_groups(
         let probe = SocketAddr::new(first_ip, 0);
         let seed = if want.udp {
             Seed {
-                udp: Some(sockets::udp_listener(probe).map_err(bind_error(Transport::Udp, probe))?),
+                udp: Some(
+                    sockets::udp_listener(probe, Group::Open)
+                        .map_err(bind_error(Transport::Udp, probe))?,
+                ),
                 tcp: None,
             }
         } else {
             Seed {
                 udp: None,
-                tcp: Some(sockets::tcp_listener(probe).map_err(bind_error(Transport::Tcp, probe))?),
+                tcp: Some(
+                    sockets::tcp_listener(probe, Group::Open)
+                        .map_err(bind_error(Transport::Tcp, probe))?,
+                ),
             }
         };
         let chosen = seed.port().map_err(|source| EngineError::Io {
@@ -165,7 +171,8 @@ fn bind_at(
 ) -> Result<Listeners, EngineError> {
     let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
     let mut all = Vec::with_capacity(shards);
-    for _ in 0..shards {
+    for shard in 0..shards {
+        let group = if shard == 0 { Group::Open } else { Group::Join };
         let mut mine = ShardSockets {
             udp: Vec::new(),
             tcp: Vec::new(),
@@ -174,17 +181,15 @@ fn bind_at(
             if want.udp {
                 mine.udp.push(match seed.udp.take() {
                     Some(s) => s,
-                    None => {
-                        sockets::udp_listener(addr).map_err(bind_error(Transport::Udp, addr))?
-                    }
+                    None => sockets::udp_listener(addr, group)
+                        .map_err(bind_error(Transport::Udp, addr))?,
                 });
             }
             if want.tcp {
                 mine.tcp.push(match seed.tcp.take() {
                     Some(s) => s,
-                    None => {
-                        sockets::tcp_listener(addr).map_err(bind_error(Transport::Tcp, addr))?
-                    }
+                    None => sockets::tcp_listener(addr, group)
+                        .map_err(bind_error(Transport::Tcp, addr))?,
                 });
             }
         }

@@ -194,7 +194,11 @@ mod tests {
     fn a_turn_reads_the_kernels_drops_on_real_listeners() {
         use std::net::UdpSocket;
         use std::os::fd::AsRawFd;
-        let rx = crate::engine::sockets::udp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let rx = crate::engine::sockets::udp_listener(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::engine::sockets::Group::Open,
+        )
+        .unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = rx.local_addr().unwrap();
         let fds = || std::iter::once(rx.as_raw_fd());

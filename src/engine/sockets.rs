@@ -30,25 +30,49 @@ fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket>
     Ok(socket)
 }
 
+/// How a listener takes its SO_REUSEPORT group's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Group {
+    /// The group's first socket: bound without SO_REUSEPORT, which fails while any socket of
+    /// any process holds the address, and the option set once the port is its own. Set before
+    /// the bind, the kernel lets a reuseport socket share the port with every reuseport socket
+    /// of the same user, and a port-0 bind may even pick such a port: two servers would then
+    /// split each other's clients without a word.
+    Open,
+    /// A later shard's socket joining the group `Open` made.
+    Join,
+}
+
 /// A UDP listener shared by every shard through SO_REUSEPORT.
-pub(crate) fn udp_listener(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+pub(crate) fn udp_listener(addr: SocketAddr, group: Group) -> io::Result<std::net::UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
-    socket.set_reuse_port(true)?;
     // Best effort: a larger buffer absorbs bursts between two wakeups; the kernel may cap it.
     let _ = socket.set_recv_buffer_size(LISTENER_BUFFER);
     let _ = socket.set_send_buffer_size(LISTENER_BUFFER);
-    socket.bind(&addr.into())?;
+    bind_in(&socket, addr, group)?;
     Ok(socket.into())
 }
 
 /// A TCP listener shared by every shard through SO_REUSEPORT.
-pub(crate) fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+pub(crate) fn tcp_listener(addr: SocketAddr, group: Group) -> io::Result<std::net::TcpListener> {
     let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
+    bind_in(&socket, addr, group)?;
     socket.listen(TCP_BACKLOG)?;
     Ok(socket.into())
+}
+
+fn bind_in(socket: &Socket, addr: SocketAddr, group: Group) -> io::Result<()> {
+    match group {
+        Group::Open => {
+            socket.bind(&addr.into())?;
+            socket.set_reuse_port(true)
+        }
+        Group::Join => {
+            socket.set_reuse_port(true)?;
+            socket.bind(&addr.into())
+        }
+    }
 }
 
 /// A relay socket: exclusive (no SO_REUSEPORT), so a bound port is really this allocation's.
@@ -150,9 +174,9 @@ mod tests {
     #[test]
     fn udp_listeners_share_a_port_and_relays_do_not() {
         let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
-        let a = udp_listener(any).unwrap();
+        let a = udp_listener(any, Group::Open).unwrap();
         let port_addr = a.local_addr().unwrap();
-        let b = udp_listener(port_addr).unwrap();
+        let b = udp_listener(port_addr, Group::Join).unwrap();
         assert_eq!(b.local_addr().unwrap(), port_addr);
 
         let r = relay(any, true).unwrap();
@@ -164,7 +188,7 @@ mod tests {
     #[test]
     fn the_kernel_counts_what_a_full_listener_drops() {
         let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
-        let rx = udp_listener(any).unwrap();
+        let rx = udp_listener(any, Group::Open).unwrap();
         let fd = rx.as_raw_fd();
         assert_eq!(kernel_drops(fd), Some(0));
         let tx = std::net::UdpSocket::bind(any).unwrap();
@@ -179,9 +203,28 @@ mod tests {
     #[test]
     fn tcp_listeners_share_a_port() {
         let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
-        let a = tcp_listener(any).unwrap();
+        let a = tcp_listener(any, Group::Open).unwrap();
         let addr = a.local_addr().unwrap();
-        let b = tcp_listener(addr).unwrap();
+        let b = tcp_listener(addr, Group::Join).unwrap();
         assert_eq!(b.local_addr().unwrap(), addr);
+    }
+
+    /// A group is opened only on an address no socket holds: not beside another group of the
+    /// same user (which SO_REUSEPORT set before the bind would join), nor beside an exclusive
+    /// socket.
+    #[test]
+    fn a_group_opens_only_where_no_socket_holds_the_address() {
+        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+        let udp = udp_listener(any, Group::Open).unwrap();
+        let err = udp_listener(udp.local_addr().unwrap(), Group::Open).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let tcp = tcp_listener(any, Group::Open).unwrap();
+        let tcp = tcp.local_addr().unwrap();
+        let err = tcp_listener(tcp, Group::Open).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let r = relay(any, false).unwrap();
+        let r = r.local_addr().unwrap().as_socket().unwrap();
+        let err = udp_listener(r, Group::Open).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     }
 }

@@ -204,6 +204,7 @@ impl fmt::Display for Line<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::sockets::{udp_listener, Group};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV6, UdpSocket};
 
     /// Runs the instructions `program` uses on a packet whose network header is `net` (what
@@ -298,11 +299,11 @@ mod tests {
     #[test]
     fn the_kernel_steers_ipv6_by_source_address() {
         let any = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0));
-        let first = super::super::sockets::udp_listener(any).unwrap();
+        let first = udp_listener(any, Group::Open).unwrap();
         let addr = first.local_addr().unwrap();
         let mut group = vec![first];
         for _ in 1..4 {
-            group.push(super::super::sockets::udp_listener(addr).unwrap());
+            group.push(udp_listener(addr, Group::Join).unwrap());
         }
         // A key that sends ::1 anywhere but socket 0, where a program that failed to load the
         // address (an aborted program returns 0) would also send it.

@@ -37,6 +37,7 @@ mod server_logging;
 mod server_malformed;
 mod server_metrics;
 mod server_policy;
+mod server_ports;
 mod server_redirect;
 mod server_reflection;
 mod server_relay;

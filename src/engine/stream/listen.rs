@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 
 use super::super::error::EngineError;
-use super::super::sockets;
+use super::super::sockets::{self, Group};
 use crate::turn::Transport;
 
 const PORT_ZERO_ATTEMPTS: usize = 8;
@@ -30,7 +30,7 @@ pub(crate) fn bind_tls(
     let mut last = None;
     for _ in 0..PORT_ZERO_ATTEMPTS {
         let probe = SocketAddr::new(first, 0);
-        let seed = sockets::tcp_listener(probe).map_err(bind_error(probe))?;
+        let seed = sockets::tcp_listener(probe, Group::Open).map_err(bind_error(probe))?;
         let chosen = seed.local_addr().map_err(|source| EngineError::Io {
             what: "reading the bound TLS port",
             source,
@@ -57,12 +57,13 @@ fn bind_at(
 ) -> Result<TlsListeners, EngineError> {
     let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
     let mut all = Vec::with_capacity(shards);
-    for _ in 0..shards {
+    for shard in 0..shards {
+        let group = if shard == 0 { Group::Open } else { Group::Join };
         let mut mine = Vec::with_capacity(addrs.len());
         for &addr in &addrs {
             mine.push(match seed.take() {
                 Some(s) => s,
-                None => sockets::tcp_listener(addr).map_err(bind_error(addr))?,
+                None => sockets::tcp_listener(addr, group).map_err(bind_error(addr))?,
             });
         }
         all.push(mine);
