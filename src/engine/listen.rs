@@ -6,6 +6,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use super::error::EngineError;
 use super::sockets::{self, Group};
@@ -14,6 +15,11 @@ use crate::turn::Transport;
 
 /// Attempts at finding a port free for both UDP and TCP on every address.
 const PORT_ZERO_ATTEMPTS: usize = 8;
+/// How long a configured port that is in use is tried again: the sockets of a server that has
+/// just exited can outlive it briefly (an io_uring instance is torn down after the process, in
+/// the kernel's own time, a few hundred milliseconds here), and a restart must not fail on them.
+const BUSY_PORT_WAIT: Duration = Duration::from_secs(3);
+const BUSY_PORT_RETRY: Duration = Duration::from_millis(50);
 
 /// One shard's listeners; index `i` of each list is the listening address `i`.
 pub(crate) struct ShardSockets {
@@ -104,7 +110,7 @@ fn bind_groups(
     if port != 0 || (!want.udp && !want.tcp) {
         // With neither transport (TLS only), nothing is bound: the addresses still name the
         // listening IPs, on which the TLS listeners are bound apart.
-        return bind_at(ips, port, shards, want, Seed::default());
+        return while_busy(|| bind_at(ips, port, shards, want, Seed::default()));
     }
     let mut last = None;
     for _ in 0..PORT_ZERO_ATTEMPTS {
@@ -142,6 +148,23 @@ fn bind_groups(
         addr: SocketAddr::new(first_ip, 0),
         source: last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)),
     })
+}
+
+/// Runs `bind` until it does not fail with "address in use" or `BUSY_PORT_WAIT` has passed.
+pub(crate) fn while_busy<T>(
+    mut bind: impl FnMut() -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    let deadline = Instant::now() + BUSY_PORT_WAIT;
+    loop {
+        match bind() {
+            Err(EngineError::Bind { source, .. })
+                if source.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                std::thread::sleep(BUSY_PORT_RETRY);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The socket that picked the port when `listening-port=0`: it becomes shard 0's socket for the

@@ -25,7 +25,7 @@ pub(crate) fn bind_tls(
         return Err(EngineError::NoListener);
     };
     if port != 0 {
-        return bind_at(ips, port, shards, None);
+        return super::super::listen::while_busy(|| bind_at(ips, port, shards, None));
     }
     let mut last = None;
     for _ in 0..PORT_ZERO_ATTEMPTS {
