@@ -6,7 +6,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::EngineError;
 use super::sockets::{self, Group};
@@ -154,11 +154,12 @@ fn bind_groups(
 pub(crate) fn while_busy<T>(
     mut bind: impl FnMut() -> Result<T, EngineError>,
 ) -> Result<T, EngineError> {
-    let deadline = Instant::now() + BUSY_PORT_WAIT;
+    let deadline = super::clock::now().0 + BUSY_PORT_WAIT;
     loop {
         match bind() {
             Err(EngineError::Bind { source, .. })
-                if source.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                if source.kind() == io::ErrorKind::AddrInUse
+                    && super::clock::now().0 < deadline =>
             {
                 std::thread::sleep(BUSY_PORT_RETRY);
             }
