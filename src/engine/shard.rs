@@ -139,14 +139,17 @@ impl EpollWorker {
                 if self.service(source) && !self.pending.contains(&source) {
                     self.pending.push(source);
                 }
+                self.flush_streams();
             }
             self.work = work;
             self.work.clear();
             self.expire();
+            self.flush_streams();
             self.control.after_turn(&mut self.core, clock::now().0);
         }
         self.core.shutdown();
         self.after_core();
+        self.flush_streams();
         self.control.finish(&mut self.core);
         debug!("shard {} stopped: {:?}", self.index, self.stats);
     }
@@ -454,7 +457,12 @@ fn span_bytes<'a>(slot: &'a Slot, span: &Span) -> Option<&'a [u8]> {
 
 fn send_stream(streams: &mut Streams, id: usize, bytes: Option<&[u8]>) -> Result<(), SendError> {
     match (streams.conns.get_mut(id), bytes) {
-        (Some(conn), Some(bytes)) => conn.send(bytes),
+        (Some(conn), Some(bytes)) => {
+            if conn.send(bytes)? {
+                streams.unflushed.push(id);
+            }
+            Ok(())
+        }
         // The connection is gone, or the core named bytes it does not have: nothing to send.
         _ => Ok(()),
     }

@@ -65,6 +65,9 @@ pub(crate) struct Conn {
     rstart: usize,
     wq: Vec<u8>,
     wstart: usize,
+    /// Frames were queued since the last `flush`: the shard has this connection on its list of
+    /// connections to write (`Streams::unflushed`).
+    listed: bool,
 }
 
 /// Why a frame could not be taken from the read buffer: the connection must close.
@@ -99,6 +102,7 @@ impl Conn {
             rstart: 0,
             wq: Vec::new(),
             wstart: 0,
+            listed: false,
         }
     }
 
@@ -295,26 +299,24 @@ impl Conn {
         self.queued() == 0 && !tls_pending
     }
 
-    /// Queues a whole frame, or refuses it when the queue is full; writes what it can now.
-    pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
+    /// Queues a whole frame, or refuses it when the queue is full. Nothing is written here: the
+    /// shard flushes its listed connections once the datagrams or frames in hand are handled
+    /// (`Streams::unflushed`), so what one batch of a peer's datagrams brings a client leaves in
+    /// one write (one TLS record) instead of one system call per frame. True when the
+    /// connection is to be listed (nothing was waiting for that flush yet).
+    pub(crate) fn send(&mut self, frame: &[u8]) -> Result<bool, SendError> {
         if self.queued() + frame.len() > WRITE_QUEUE_LIMIT {
-            return Err(SendError::Full);
-        }
-        if self.queued() == 0 {
-            if let Layer::Plain | Layer::Detect { .. } = self.layer {
-                let written = match self.stream.write(frame) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                    Err(_) => return Err(SendError::Broken),
-                };
-                self.wq
-                    .extend_from_slice(frame.get(written..).unwrap_or_default());
-                return Ok(());
+            // Much arrived for this client at once: what the socket takes now makes room. The
+            // connection stays listed if it was.
+            let listed = self.listed;
+            self.flush()?;
+            self.listed = listed;
+            if self.queued() + frame.len() > WRITE_QUEUE_LIMIT {
+                return Err(SendError::Full);
             }
         }
         self.wq.extend_from_slice(frame);
-        self.flush()
+        Ok(!std::mem::replace(&mut self.listed, true))
     }
 
     /// Queues as much of `bytes` as the queue limit allows (raw data); returns how much.
@@ -338,6 +340,7 @@ impl Conn {
 
     /// Writes queued bytes (through TLS when it is on) until the socket would block.
     pub(crate) fn flush(&mut self) -> Result<(), SendError> {
+        self.listed = false;
         let result = match &mut self.layer {
             Layer::Plain | Layer::Detect { .. } => {
                 write_out(&mut self.stream, &self.wq, &mut self.wstart)
@@ -434,4 +437,84 @@ fn write_out(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// A plain connection as the shard holds it, and the client's end.
+    fn pair() -> (Conn, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, remote) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let local = server.local_addr().unwrap();
+        let stream = mio::net::TcpStream::from_std(server);
+        let conn = Conn::new(
+            stream,
+            local,
+            remote,
+            Layer::Plain,
+            crate::engine::clock::now().0,
+        );
+        (conn, client)
+    }
+
+    /// Frames wait in the queue until the shard flushes the connection, then leave together;
+    /// the connection asks to be listed once per flush.
+    #[test]
+    fn frames_leave_together_at_the_flush() {
+        let (mut conn, mut client) = pair();
+        assert_eq!(conn.send(b"one."), Ok(true));
+        assert_eq!(conn.send(b"two."), Ok(false));
+        client.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        let early = client.read(&mut buf);
+        assert!(
+            matches!(&early, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "written before the flush: {early:?}"
+        );
+        assert_eq!(conn.flush(), Ok(()));
+        assert_eq!(conn.queued(), 0);
+        client.set_nonblocking(false).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut got = Vec::new();
+        while got.len() < 8 {
+            let n = client.read(&mut buf).unwrap();
+            assert_ne!(n, 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"one.two.");
+        assert_eq!(conn.send(b"three"), Ok(true));
+    }
+
+    /// A queue that would pass its limit is written first, so a burst the socket takes is not
+    /// dropped for want of a flush; one the socket cannot take is refused whole.
+    #[test]
+    fn a_full_queue_is_written_before_a_frame_is_refused() {
+        let (mut conn, client) = pair();
+        let frame = vec![7u8; 60 * 1024];
+        // Five frames pass the limit: the fifth makes room by writing the first four.
+        for _ in 0..5 {
+            assert!(conn.send(&frame).is_ok());
+        }
+        assert!(conn.queued() < WRITE_QUEUE_LIMIT);
+        // The client reads nothing: the socket buffers fill, then the queue, then frames are
+        // refused and the queue holds whole frames only.
+        let mut refused = false;
+        for _ in 0..200 {
+            if conn.send(&frame) == Err(SendError::Full) {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "an unread connection never filled");
+        assert!(conn.queued() + frame.len() > WRITE_QUEUE_LIMIT);
+        drop(client);
+    }
 }

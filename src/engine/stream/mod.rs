@@ -57,6 +57,9 @@ pub(crate) struct Streams {
     /// Spliced pairs over their budget (`max-bps`, `bps-capacity`): when to pump client data
     /// connection `.1` again. Nothing is read from the paused side meanwhile.
     paused: Vec<(Instant, usize)>,
+    /// Connections with frames queued since their last write (`Conn::send`), written by
+    /// `Shard::flush_streams` after each source the shard serves.
+    pub(crate) unflushed: Vec<usize>,
 }
 
 impl Streams {
@@ -75,6 +78,7 @@ impl Streams {
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             next_sweep: now,
             paused: Vec::new(),
+            unflushed: Vec::new(),
         }
     }
 

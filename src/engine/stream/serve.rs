@@ -411,6 +411,29 @@ impl EpollWorker {
         self.core.handle_tcp_connection_closed(cid);
     }
 
+    /// Writes the connections that had frames queued (`Conn::send`) since their last write;
+    /// one that fails is closed. Closing one may queue frames to others (the core's answers to
+    /// its end): they are written in the next round, and each round closes a connection, so
+    /// the rounds end.
+    pub(in crate::engine) fn flush_streams(&mut self) {
+        let mut ids = Vec::new();
+        while !self.streams.unflushed.is_empty() {
+            std::mem::swap(&mut ids, &mut self.streams.unflushed);
+            for id in ids.drain(..) {
+                let failed = self
+                    .streams
+                    .conns
+                    .get_mut(id)
+                    .is_some_and(|c| c.flush().is_err());
+                if failed {
+                    self.close_stream(id);
+                }
+            }
+        }
+        // The list keeps its capacity for the next turn.
+        std::mem::swap(&mut ids, &mut self.streams.unflushed);
+    }
+
     pub(in crate::engine) fn close_stream(&mut self, id: usize) {
         let Some(mut conn) = self.streams.conns.remove(id) else {
             return;
