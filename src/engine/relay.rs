@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry};
 use socket2::{SockRef, Socket};
+use tracing::warn;
 
 use super::clock;
 use super::slab::Slab;
@@ -90,6 +91,8 @@ pub(crate) struct Ports {
     share: (u16, u16),
     rng: u64,
     reservations: Arc<ReservedPorts>,
+    /// Relays this shard could not bind (each an Allocate refused, mostly with 508).
+    refused: u64,
 }
 
 impl Relays {
@@ -126,12 +129,45 @@ impl Ports {
             share,
             rng: seed | 1,
             reservations,
+            refused: 0,
         }
     }
 
     /// Binds a relay socket as `req` asks (a reserved successor port is handed to the shared
-    /// reservations).
+    /// reservations). A failure is logged (`refused`): the client only sees 508.
     pub(crate) fn bind(&mut self, req: &BindRequest) -> Result<Socket, BindError> {
+        let bound = self.bind_as_asked(req);
+        if let Err(e) = bound {
+            self.refused(req, e);
+        }
+        bound
+    }
+
+    /// Says why a relay could not be bound: the first time and then at every power of two, so
+    /// that a full port range or a descriptor shortage cannot flood the log.
+    fn refused(&mut self, req: &BindRequest, e: BindError) {
+        self.refused += 1;
+        if !self.refused.is_power_of_two() {
+            return;
+        }
+        let why = match (e, req.port) {
+            (BindError::Exhausted, PortWish::Exact(port)) => {
+                format!("port {port}, reserved by a RESERVATION-TOKEN, is taken")
+            }
+            (BindError::Exhausted, _) => format!(
+                "no free port found in this shard's share {}-{} of min-port..max-port",
+                self.share.0, self.share.1
+            ),
+            (BindError::Resources, _) => "out of file descriptors or socket memory".to_owned(),
+            (BindError::Unavailable, _) => "the address cannot be bound on this host".to_owned(),
+        };
+        warn!(
+            "cannot open a relay on {}: {why}; the Allocate is refused ({} refused by this shard)",
+            req.ip, self.refused
+        );
+    }
+
+    fn bind_as_asked(&mut self, req: &BindRequest) -> Result<Socket, BindError> {
         Ok(match req.port {
             PortWish::Any => self.pick(req.ip, false, false, req.dont_fragment)?.0,
             PortWish::Even { reserve_next } => {

@@ -271,3 +271,23 @@ fn a_deallocated_relay_socket_gives_its_port_back() {
         }
     }
 }
+
+#[test]
+fn a_full_relay_port_range_refuses_allocations_and_says_why() {
+    for engine in ["--io-engine=uring", "--io-engine=epoll"] {
+        let server = with_ports(engine, 4);
+        let r = load(&server, 6, Mode::Channel, 0.0);
+        let log = server.log();
+        let why = format!("{engine}: {}\n{log}", r.json());
+        assert_eq!((r.setup_ok, r.setup_failed), (4, 2), "{why}");
+        assert_eq!(r.failures.get("alloc_508"), Some(&2), "{why}");
+        // Logged at the first refusal and the second (powers of two), not for every one.
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("cannot open a relay on 127.0.0.1: no free port found"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{why}");
+        assert!(lines[0].contains("min-port..max-port"), "{why}");
+        assert!(lines[1].contains("(2 refused by this shard)"), "{why}");
+    }
+}
