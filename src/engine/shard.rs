@@ -458,6 +458,7 @@ fn span_bytes<'a>(slot: &'a Slot, span: &Span) -> Option<&'a [u8]> {
 fn send_stream(streams: &mut Streams, id: usize, bytes: Option<&[u8]>) -> Result<(), SendError> {
     match (streams.conns.get_mut(id), bytes) {
         (Some(conn), Some(bytes)) => {
+            conn.borrow_buffer(&mut streams.spare);
             if conn.send(bytes)? {
                 streams.unflushed.push(id);
             }

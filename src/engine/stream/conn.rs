@@ -319,6 +319,27 @@ impl Conn {
         Ok(!std::mem::replace(&mut self.listed, true))
     }
 
+    /// Takes the shard's spare write buffer when this connection has none, so that queuing a
+    /// frame does not allocate.
+    pub(crate) fn borrow_buffer(&mut self, spare: &mut Vec<u8>) {
+        if self.wq.capacity() == 0 {
+            std::mem::swap(&mut self.wq, spare);
+        }
+    }
+
+    /// After a flush that wrote everything: the buffer goes back to the shard's spare (or is
+    /// freed when the spare is there already), so an idle connection holds none.
+    pub(crate) fn return_buffer(&mut self, spare: &mut Vec<u8>) {
+        if !self.wq.is_empty() {
+            return;
+        }
+        if spare.capacity() == 0 {
+            std::mem::swap(&mut self.wq, spare);
+        } else {
+            self.wq = Vec::new();
+        }
+    }
+
     /// Queues as much of `bytes` as the queue limit allows (raw data); returns how much.
     pub(crate) fn send_partial(&mut self, bytes: &[u8]) -> Result<usize, SendError> {
         let room = WRITE_QUEUE_LIMIT.saturating_sub(self.queued());
@@ -491,6 +512,27 @@ mod tests {
         }
         assert_eq!(got, b"one.two.");
         assert_eq!(conn.send(b"three"), Ok(true));
+    }
+
+    /// The shard's one spare buffer goes to the connection written to and comes back after the
+    /// flush: a connection that was sent something holds no buffer afterwards.
+    #[test]
+    fn a_flushed_connection_gives_its_buffer_back() {
+        let (mut conn, _client) = pair();
+        let mut spare = Vec::with_capacity(1024);
+        conn.borrow_buffer(&mut spare);
+        assert_eq!(spare.capacity(), 0);
+        assert_eq!(conn.send(&[1u8; 300]), Ok(true));
+        assert_eq!(conn.flush(), Ok(()));
+        conn.return_buffer(&mut spare);
+        assert!(spare.capacity() >= 1024);
+        assert_eq!(conn.wq.capacity(), 0);
+        // With the spare taken back already, a second connection's buffer is freed.
+        let (mut other, _client) = pair();
+        assert_eq!(other.send(&[2u8; 300]), Ok(true));
+        assert_eq!(other.flush(), Ok(()));
+        other.return_buffer(&mut spare);
+        assert_eq!(other.wq.capacity(), 0);
     }
 
     /// A queue that would pass its limit is written first, so a burst the socket takes is not

@@ -60,6 +60,10 @@ pub(crate) struct Streams {
     /// Connections with frames queued since their last write (`Conn::send`), written by
     /// `Shard::flush_streams` after each source the shard serves.
     pub(crate) unflushed: Vec<usize>,
+    /// One write buffer kept between flushes and lent to the connection being written to
+    /// (`Conn::borrow_buffer`), so that coalescing writes neither allocates per frame nor
+    /// leaves a buffer with every connection that was sent something.
+    pub(crate) spare: Vec<u8>,
 }
 
 impl Streams {
@@ -79,6 +83,7 @@ impl Streams {
             next_sweep: now,
             paused: Vec::new(),
             unflushed: Vec::new(),
+            spare: Vec::new(),
         }
     }
 

@@ -420,13 +420,14 @@ impl EpollWorker {
         while !self.streams.unflushed.is_empty() {
             std::mem::swap(&mut ids, &mut self.streams.unflushed);
             for id in ids.drain(..) {
-                let failed = self
-                    .streams
-                    .conns
-                    .get_mut(id)
-                    .is_some_and(|c| c.flush().is_err());
-                if failed {
+                let streams = &mut self.streams;
+                let Some(conn) = streams.conns.get_mut(id) else {
+                    continue;
+                };
+                if conn.flush().is_err() {
                     self.close_stream(id);
+                } else {
+                    conn.return_buffer(&mut streams.spare);
                 }
             }
         }
