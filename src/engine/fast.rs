@@ -37,8 +37,9 @@ pub(crate) fn load(
     match FastPath::load(&interfaces) {
         Ok(path) => {
             info!(
-                "fast path: on, ChannelData over UDP/IPv4 relayed in the kernel on {}",
-                interfaces.join(", ")
+                "fast path: on, ChannelData over UDP/IPv4 relayed in the kernel on {}; {}",
+                interfaces.join(", "),
+                path.xdp_summary()
             );
             Ok(Some(Arc::new(path)))
         }

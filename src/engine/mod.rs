@@ -147,6 +147,9 @@ impl Server {
             resolver: std::sync::Mutex::new(resolver),
             fast,
         };
+        if let Some(path) = &server.fast {
+            server.registry.set_fast_path(Arc::clone(path));
+        }
         join_fleet(cfg, &mut server, &settings)?;
         server.start_workers(cfg, &choice, bound, tls_bound, &settings, max_streams)?;
         for (transport, addr) in &server.listeners {

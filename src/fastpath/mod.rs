@@ -41,6 +41,15 @@
 //!
 //! Attachment uses TCX on Linux ≥ 6.6 (the attachment is a BPF link owned by this process: it
 //! goes away with it) and a cls_bpf filter on a clsact qdisc before that.
+//!
+//! XDP: the same object holds an XDP program sharing the maps, attached in driver mode to each
+//! interface (not `lo`) whose driver can transmit XDP frames ([`netdev`]). It relays what it
+//! can send at once, by a redirect out of the interface the frame came in on (the single-NIC
+//! VM) or of another interface with XDP, to a neighbour the kernel knows; the rest goes on to
+//! the TC program unchanged. It runs before the kernel makes an skb, so a relayed frame costs the
+//! driver's receive and transmit and nothing else. Where it cannot attach, TC does it all.
+
+mod netdev;
 
 use std::ffi::CString;
 use std::fmt;
@@ -49,9 +58,9 @@ use std::net::SocketAddrV4;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use aya::maps::{HashMap, MapData, PerCpuHashMap, PerCpuValues};
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType};
-use aya::programs::{LinkOrder, ProgramError};
+use aya::programs::{LinkOrder, ProgramError, Xdp, XdpFlags};
 use aya::util::KernelVersion;
 use aya::{Ebpf, EbpfError, EbpfLoader};
 
@@ -59,8 +68,9 @@ use aya::{Ebpf, EbpfError, EbpfLoader};
 /// its headers in place.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fastpath.o"));
 
-/// The program's name in bpf/fastpath.c.
+/// The programs' names in bpf/fastpath.c.
 const PROGRAM: &str = "tern_fastpath";
+const XDP_PROGRAM: &str = "tern_fastpath_xdp";
 
 /// Bit 0 of the route flags: set DF on the datagrams to the peer.
 const FLAG_DONT_FRAGMENT: u32 = 1;
@@ -298,11 +308,15 @@ struct Maps {
     to_peer: HashMap<MapData, PeerKey, PeerValue>,
     to_client: HashMap<MapData, ClientKey, ClientValue>,
     counts: PerCpuHashMap<MapData, u64, Counts>,
+    xdp_stats: PerCpuArray<MapData, u64>,
 }
 
 /// The loaded and attached program and its maps; share it between threads in an `Arc`.
 pub struct FastPath {
     interfaces: Vec<String>,
+    /// The interfaces with the XDP program too, and why each other one (not `lo`) has not.
+    xdp: Vec<String>,
+    xdp_not: Vec<String>,
     /// The program's kernel id, to find it among an interface's attached programs.
     program_id: u32,
     /// Attached with TCX (listable with aya) rather than a netlink cls_bpf filter.
@@ -311,6 +325,16 @@ pub struct FastPath {
     maps: Mutex<Maps>,
     /// Owns the program and its attachments; dropping it detaches them.
     ebpf: Mutex<Ebpf>,
+}
+
+impl fmt::Debug for FastPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FastPath")
+            .field("interfaces", &self.interfaces)
+            .field("xdp", &self.xdp)
+            .field("program_id", &self.program_id)
+            .finish_non_exhaustive()
+    }
 }
 
 fn io_error(e: impl fmt::Display) -> io::Error {
@@ -385,11 +409,18 @@ impl FastPath {
                 .map_err(|e| FastPathError::from_aya("to_client", &e))?,
             counts: PerCpuHashMap::try_from(map(&mut ebpf, "counts")?)
                 .map_err(|e| FastPathError::from_aya("counts", &e))?,
+            xdp_stats: PerCpuArray::try_from(map(&mut ebpf, "xdp_stats")?)
+                .map_err(|e| FastPathError::from_aya("xdp_stats", &e))?,
         };
+        let mut xdp_out: HashMap<MapData, u32, u32> = HashMap::try_from(map(&mut ebpf, "xdp_out")?)
+            .map_err(|e| FastPathError::from_aya("xdp_out", &e))?;
+        let (xdp, xdp_not) = attach_xdp(&mut ebpf, interfaces, &mut xdp_out);
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| FastPathError::Other(format!("{what}: {e}")))?;
         Ok(FastPath {
             interfaces: interfaces.to_vec(),
+            xdp,
+            xdp_not,
             program_id,
             tcx,
             cpus,
@@ -401,6 +432,35 @@ impl FastPath {
     /// The interfaces the program is attached to.
     pub fn interfaces(&self) -> &[String] {
         &self.interfaces
+    }
+
+    /// The interfaces where the XDP program runs as well.
+    pub fn xdp_interfaces(&self) -> &[String] {
+        &self.xdp
+    }
+
+    /// For the log: where XDP runs, and why not on the other interfaces (`lo` aside).
+    pub fn xdp_summary(&self) -> String {
+        let on = if self.xdp.is_empty() {
+            String::from("XDP on none")
+        } else {
+            format!("XDP on {}", self.xdp.join(", "))
+        };
+        if self.xdp_not.is_empty() {
+            on
+        } else {
+            format!("{on} ({})", self.xdp_not.join("; "))
+        }
+    }
+
+    /// The datagrams the XDP program relayed (both directions, all routes), summed over CPUs;
+    /// they are in the routes' counts too.
+    pub fn xdp_packets(&self) -> u64 {
+        self.maps()
+            .xdp_stats
+            .get(&0, 0)
+            .map(|per_cpu| per_cpu.iter().sum())
+            .unwrap_or(0)
     }
 
     fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -528,6 +588,73 @@ impl FastPath {
     }
 }
 
+/// Loads the XDP program and attaches it in driver mode to every interface but `lo` whose
+/// driver transmits XDP frames, entering each in `xdp_out` (where XDP may redirect). Returns
+/// those interfaces and, for the others, why not. Nothing here stops the fast path: without
+/// XDP the TC program relays everything.
+fn attach_xdp(
+    ebpf: &mut Ebpf,
+    interfaces: &[String],
+    xdp_out: &mut HashMap<MapData, u32, u32>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut on, mut not) = (Vec::new(), Vec::new());
+    let candidates: Vec<&String> = interfaces.iter().filter(|name| *name != "lo").collect();
+    if candidates.is_empty() {
+        return (on, not);
+    }
+    let program: Result<&mut Xdp, String> = ebpf
+        .program_mut(XDP_PROGRAM)
+        .ok_or_else(|| format!("no program {XDP_PROGRAM} in the object"))
+        .and_then(|p| <&mut Xdp>::try_from(p).map_err(|e| e.to_string()))
+        .and_then(|p| {
+            p.load()
+                .map_err(|e| FastPathError::from_aya("loading it", &e).to_string())?;
+            Ok(p)
+        });
+    let program = match program {
+        Ok(program) => program,
+        Err(why) => {
+            not.push(format!("the XDP program did not load: {why}"));
+            return (on, not);
+        }
+    };
+    for name in candidates {
+        let index = CString::new(name.as_str())
+            // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
+            .map(|c| unsafe { libc::if_nametoindex(c.as_ptr()) })
+            .unwrap_or(0);
+        match netdev::xdp_features(index) {
+            Ok(Some(features)) if features & netdev::XDP_ACT_NDO_XMIT != 0 => {}
+            Ok(Some(_)) => {
+                not.push(format!(
+                    "{name}: its driver cannot transmit XDP frames (a veth: its other end has \
+                     neither XDP nor GRO)"
+                ));
+                continue;
+            }
+            Ok(None) => {
+                not.push(format!(
+                    "{name}: this kernel does not say what its driver can do (before 6.3)"
+                ));
+                continue;
+            }
+            Err(e) => {
+                not.push(format!("{name}: asking for its XDP features: {e}"));
+                continue;
+            }
+        }
+        if let Err(e) = program.attach(name, XdpFlags::DRV_MODE) {
+            not.push(FastPathError::from_aya(&format!("{name}: attaching XDP"), &e).to_string());
+            continue;
+        }
+        if let Err(e) = xdp_out.insert(index, index, 0) {
+            not.push(format!("{name}: xdp_out: {e}"));
+        }
+        on.push(name.clone());
+    }
+    (on, not)
+}
+
 impl Drop for FastPath {
     fn drop(&mut self) {
         let mut ebpf = self.ebpf.lock().unwrap_or_else(|e| e.into_inner());
@@ -536,6 +663,9 @@ impl Drop for FastPath {
             .map(<&mut SchedClassifier>::try_from)
         {
             // Unloading detaches every attachment the program owns (TCX links and filters).
+            let _ = program.unload();
+        }
+        if let Some(Ok(program)) = ebpf.program_mut(XDP_PROGRAM).map(<&mut Xdp>::try_from) {
             let _ = program.unload();
         }
     }

@@ -166,6 +166,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Payload bytes relayed by the in-kernel fast path, by direction",
     ),
     (
+        "tern_fast_path_xdp_packets_total",
+        Kind::Counter,
+        "Datagrams of tern_fast_path_packets_total relayed at XDP, before the kernel made an skb",
+    ),
+    (
         "tern_redirects_total",
         Kind::Counter,
         "Allocates answered 300 Try Alternate (alternate-server)",
@@ -343,6 +348,8 @@ fn tern_metrics(out: &mut String, registry: &Registry, c: &Counters) {
         let _ = writeln!(out, "{name}{{direction=\"to_peer\"}} {to_peer}");
         let _ = writeln!(out, "{name}{{direction=\"to_client\"}} {to_client}");
     }
+    let at_xdp = registry.fast_path().map_or(0, |path| path.xdp_packets());
+    single(out, "tern_fast_path_xdp_packets_total", at_xdp);
     single(out, "tern_redirects_total", c.redirects);
     single(out, "tern_malformed_packets_total", c.malformed);
     single(out, "tern_dropped_packets_total", c.dropped);

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::histogram::{Histogram, HistogramSlot, HistogramSnapshot};
 use super::users::UserTrafficSink;
+use crate::fastpath::FastPath;
 use crate::fleet::FleetStats;
 use crate::turn::{Counters, DropReason, Transport};
 
@@ -202,6 +203,7 @@ pub struct Registry {
     slots: Vec<Arc<ShardSlot>>,
     users: Arc<UserTrafficSink>,
     fleet: OnceLock<Arc<FleetStats>>,
+    fast_path: OnceLock<Arc<FastPath>>,
 }
 
 impl Registry {
@@ -216,6 +218,7 @@ impl Registry {
                 .collect(),
             users: Arc::new(UserTrafficSink::default()),
             fleet: OnceLock::new(),
+            fast_path: OnceLock::new(),
         }
     }
 
@@ -253,6 +256,15 @@ impl Registry {
 
     pub fn fleet(&self) -> Option<&Arc<FleetStats>> {
         self.fleet.get()
+    }
+
+    /// Exposes what the kernel fast path's XDP program relayed.
+    pub fn set_fast_path(&self, path: Arc<FastPath>) {
+        let _ = self.fast_path.set(path);
+    }
+
+    pub fn fast_path(&self) -> Option<&Arc<FastPath>> {
+        self.fast_path.get()
     }
 
     /// The sum of every shard's last published counters.

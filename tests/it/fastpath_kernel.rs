@@ -374,6 +374,68 @@ fn no_check(s: &UdpSocket) {
     assert_eq!(rc, 0);
 }
 
+/// Datagrams of several sizes with complete checksums computed here (a socket's datagram would
+/// be CHECKSUM_PARTIAL across the veth, see docs/fast-path.md) both ways through `route`: each
+/// must arrive rewritten, and the kernels check the checksums. Adds them to `expected`.
+fn relay_both_ways(
+    lab: &Lab,
+    route: &ChannelRoute,
+    client: &UdpSocket,
+    peer: &UdpSocket,
+    expected: &mut FastCounts,
+) {
+    for (i, n) in [0usize, 1, 2, 3, 64, 1001, 1400].into_iter().enumerate() {
+        let data = payload(n, 0x5a ^ i as u8);
+        let message = channel_data(route.channel, &data);
+        send_raw(lab, "client", route.client, route.server, &message);
+        assert_eq!(recv(peer), Some((data.clone(), route.relay)), "raw {n}");
+        expected.to_peer_packets += 1;
+        expected.to_peer_bytes += n as u64;
+
+        send_raw(lab, "peer", route.peer, route.relay, &data);
+        assert_eq!(recv(client), Some((message, route.server)), "raw {n} back");
+        expected.to_client_packets += 1;
+        expected.to_client_bytes += n as u64;
+    }
+}
+
+/// A channel from the client host to the peer host through the VM's public address; `n` picks
+/// the ports.
+fn across_the_lab(id: u64, n: u16) -> ChannelRoute {
+    let public: Ipv4Addr = PUBLIC.parse().unwrap();
+    ChannelRoute {
+        id,
+        client: SocketAddrV4::new(CLIENT.parse().unwrap(), 40000 + n),
+        server: SocketAddrV4::new(public, 3478),
+        relay: SocketAddrV4::new(public, 50000 + n),
+        peer: SocketAddrV4::new(PEER.parse().unwrap(), 9000 + n),
+        channel: CHANNEL,
+        until_ns: until(Duration::from_secs(60)),
+        dont_fragment: false,
+    }
+}
+
+/// The sockets at the four addresses of a route across the lab, the route installed.
+struct Across {
+    client: UdpSocket,
+    server: UdpSocket,
+    relay: UdpSocket,
+    peer: UdpSocket,
+}
+
+impl Across {
+    fn bind(lab: &Lab, fp: &FastPath, route: &ChannelRoute) -> Across {
+        let sockets = Across {
+            client: bind(lab, "client", route.client),
+            server: bind(lab, "vm", route.server),
+            relay: bind(lab, "vm", route.relay),
+            peer: bind(lab, "peer", route.peer),
+        };
+        fp.install(route).unwrap();
+        sockets
+    }
+}
+
 #[test]
 fn fastpath_redirects_across_veth_with_checksums_the_receivers_verify() {
     let Some(lab) = lab() else { return };
@@ -381,44 +443,19 @@ fn fastpath_redirects_across_veth_with_checksums_the_receivers_verify() {
     assert!(lab.in_host("vm", || fp.attached()));
     let public: Ipv4Addr = PUBLIC.parse().unwrap();
     let route = ChannelRoute {
-        id: 10,
-        client: SocketAddrV4::new(CLIENT.parse().unwrap(), 40000),
-        server: SocketAddrV4::new(public, 3478),
-        relay: SocketAddrV4::new(public, 50000),
-        peer: SocketAddrV4::new(PEER.parse().unwrap(), 9000),
-        channel: CHANNEL,
-        until_ns: until(Duration::from_secs(60)),
         dont_fragment: true,
+        ..across_the_lab(10, 0)
     };
-    let client = bind(&lab, "client", route.client);
-    let server = bind(&lab, "vm", route.server);
-    let relay = bind(&lab, "vm", route.relay);
-    let peer = bind(&lab, "peer", route.peer);
-    fp.install(&route).unwrap();
+    let Across {
+        client,
+        server,
+        relay,
+        peer,
+    } = Across::bind(&lab, &fp, &route);
     let (peer_errors, client_errors) = (csum_errors(&lab, "peer"), csum_errors(&lab, "client"));
     let mut expected = FastCounts::default();
 
-    for (i, n) in [0usize, 1, 2, 3, 64, 1001, 1400].into_iter().enumerate() {
-        let data = payload(n, 0x5a ^ i as u8);
-        // A complete checksum computed here (a socket's datagram would be CHECKSUM_PARTIAL
-        // across the veth, see docs/fast-path.md): the peer's kernel checks it.
-        send_raw(
-            &lab,
-            "client",
-            route.client,
-            route.server,
-            &channel_data(CHANNEL, &data),
-        );
-        assert_eq!(recv(&peer), Some((data.clone(), route.relay)), "raw {n}");
-        expected.to_peer_packets += 1;
-        expected.to_peer_bytes += n as u64;
-
-        send_raw(&lab, "peer", route.peer, route.relay, &data);
-        let want = (channel_data(CHANNEL, &data), route.server);
-        assert_eq!(recv(&client), Some(want), "raw {n} back");
-        expected.to_client_packets += 1;
-        expected.to_client_bytes += n as u64;
-    }
+    relay_both_ways(&lab, &route, &client, &peer, &mut expected);
     // No checksum (0) stays none.
     no_check(&client);
     client
@@ -462,4 +499,68 @@ fn fastpath_redirects_across_veth_with_checksums_the_receivers_verify() {
     // The interface gone: no longer attached.
     lab.sh("vm", &["ip", "link", "del", "eth0"]).unwrap();
     assert!(!lab.in_host("vm", || fp.attached()));
+}
+
+/// The XDP program joins the TC one only where the driver can transmit XDP frames: on a veth
+/// that is when its other end has GRO (or XDP) on. There it relays the single-interface VM's
+/// hairpin (client and peer behind the same gateway) with XDP_TX both ways, with checksums
+/// the receivers verify and every datagram in the route's counts; the TC program and the
+/// sockets see none of it once the gateway's address is resolved.
+#[test]
+fn fastpath_xdp_relays_the_hairpin_where_the_driver_can_transmit() {
+    let Some(lab) = lab() else { return };
+    if lab.sh("internet", &["ethtool", "--version"]).is_err() {
+        skipped("no ethtool (apt-get install ethtool) to turn GRO on at the veth's other end");
+        return;
+    }
+    let fp = load(&lab, "vm", "eth0");
+    assert!(fp.xdp_interfaces().is_empty(), "{}", fp.xdp_summary());
+    assert!(
+        fp.xdp_summary()
+            .contains("eth0: its driver cannot transmit XDP frames"),
+        "{}",
+        fp.xdp_summary()
+    );
+    drop(fp);
+    lab.sh("internet", &["ethtool", "-K", "to-vm", "gro", "on"])
+        .unwrap();
+    let fp = load(&lab, "vm", "eth0");
+    assert_eq!(fp.xdp_interfaces(), ["eth0"], "{}", fp.xdp_summary());
+    assert_eq!(fp.xdp_summary(), "XDP on eth0");
+
+    let route = across_the_lab(20, 2);
+    let Across {
+        client,
+        server,
+        relay,
+        peer,
+    } = Across::bind(&lab, &fp, &route);
+    // The gateway's address resolved (XDP does not resolve neighbours: the first datagram
+    // goes through TC, which does).
+    let mut expected = FastCounts::default();
+    send_raw(&lab, "peer", route.peer, route.relay, b"warm");
+    assert_eq!(
+        recv(&client),
+        Some((channel_data(CHANNEL, b"warm"), route.server))
+    );
+    expected.to_client_packets += 1;
+    expected.to_client_bytes += 4;
+    let (peer_errors, client_errors) = (csum_errors(&lab, "peer"), csum_errors(&lab, "client"));
+    let before = fp.xdp_packets();
+
+    relay_both_ways(&lab, &route, &client, &peer, &mut expected);
+    assert_eq!(fp.xdp_packets() - before, 14, "every datagram at XDP");
+    nothing(&server, "the listener");
+    nothing(&relay, "the relay socket");
+    assert_eq!(csum_errors(&lab, "peer"), peer_errors);
+    assert_eq!(csum_errors(&lab, "client"), client_errors);
+    assert_eq!(fp.counts(20), Some(expected));
+
+    // A route gone: XDP hands the datagram on, and it reaches the listener untouched.
+    fp.remove(&route);
+    let message = channel_data(CHANNEL, b"to user space");
+    send_raw(&lab, "client", route.client, route.server, &message);
+    assert_eq!(recv(&server), Some((message, route.client)));
+    nothing(&peer, "the peer");
+    assert_eq!(fp.xdp_packets() - before, 14);
 }

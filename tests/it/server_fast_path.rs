@@ -92,10 +92,38 @@ pub fn program_loads() -> bool {
 /// The lab with tern on the VM (`fast-path=on`, Prometheus on the VM's loopback) plus `extra`
 /// flags, and an echo peer on the peer host; None when either cannot run here.
 fn setup(extra: &[&str]) -> Option<(Lab, Server, Echo)> {
+    setup_with(extra, Xdp::No)
+}
+
+/// Whether the VM's interface can carry the XDP program as well (docs/fast-path.md).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Xdp {
+    /// As a veth whose other end has neither XDP nor GRO: TC only.
+    No,
+    /// GRO on at the router's end of the VM's veth: its driver then transmits XDP frames.
+    /// The client and peer hosts checksum their datagrams in full (no TX checksum offload on
+    /// their veths), as every datagram that crossed a wire is: XDP sees no skb, so a local
+    /// namespace's CHECKSUM_PARTIAL datagram would leave it with a checksum the receiver
+    /// refuses (docs/fast-path.md).
+    Yes,
+}
+
+fn setup_with(extra: &[&str], xdp: Xdp) -> Option<(Lab, Server, Echo)> {
     if !program_loads() {
         return None;
     }
     let lab = vm_lab()?;
+    if xdp == Xdp::Yes {
+        let gro = lab.sh("internet", &["ethtool", "-K", "to-vm", "gro", "on"]);
+        if gro.is_err() {
+            lab::skip("no ethtool (apt-get install ethtool) to turn GRO on at the router's end");
+            return None;
+        }
+        for host in ["client", "peer"] {
+            lab.sh(host, &["ethtool", "-K", "eth0", "tx", "off"])
+                .expect("TX checksum offload off");
+        }
+    }
     let on = on_vm(&lab, &[]);
     let on: Vec<&str> = on.iter().map(String::as_str).collect();
     let listening = format!("--listening-ip={PUBLIC}");
@@ -238,7 +266,17 @@ fn eventually(lab: &Lab, what: &str, f: impl Fn(&Scrape) -> bool) -> Scrape {
 
 #[test]
 fn the_kernel_relays_bound_channels_and_the_totals_count_every_byte() {
-    let Some((lab, server, echo)) = setup(&[]) else {
+    relays_bound_channels_and_counts_every_byte(Xdp::No);
+}
+
+/// The same at XDP: the program runs in the veth's driver and relays before an skb exists.
+#[test]
+fn at_xdp_the_kernel_relays_bound_channels_and_the_totals_count_every_byte() {
+    relays_bound_channels_and_counts_every_byte(Xdp::Yes);
+}
+
+fn relays_bound_channels_and_counts_every_byte(xdp: Xdp) {
+    let Some((lab, server, echo)) = setup_with(&[], xdp) else {
         return;
     };
     let client = bound_client(&lab);
@@ -272,11 +310,37 @@ fn the_kernel_relays_bound_channels_and_the_totals_count_every_byte() {
     assert_eq!(value(&s, "turn_traffic_peer_sentb", &user), N * LEN);
     assert_eq!(value(&s, "turn_traffic_peer_rcvb", &user), N * LEN);
     assert_eq!(value(&s, "turn_total_traffic_peer_sentp", &[]), N);
+    // Which program relayed them: at XDP all but those sent before the VM knew its gateway's
+    // link address (the TC program resolves it), none without XDP.
+    let at_xdp = value(&s, "tern_fast_path_xdp_packets_total", &[]);
+    match xdp {
+        Xdp::Yes => {
+            assert!(server.log().contains("XDP on eth0"), "{}", server.log());
+            assert!(
+                (2 * N - 2..=2 * N).contains(&at_xdp),
+                "{at_xdp} of {} at XDP",
+                2 * N
+            );
+        }
+        Xdp::No => {
+            assert!(server.log().contains("XDP on none"), "{}", server.log());
+            assert_eq!(at_xdp, 0);
+        }
+    }
 }
 
 #[test]
 fn an_expired_permission_stops_the_kernel_within_a_second() {
-    let Some((lab, server, echo)) = setup(&["--permission-lifetime=3"]) else {
+    expired_permission_stops_the_kernel_within_a_second(Xdp::No);
+}
+
+#[test]
+fn an_expired_permission_stops_xdp_within_a_second() {
+    expired_permission_stops_the_kernel_within_a_second(Xdp::Yes);
+}
+
+fn expired_permission_stops_the_kernel_within_a_second(xdp: Xdp) {
+    let Some((lab, server, echo)) = setup_with(&["--permission-lifetime=3"], xdp) else {
         return;
     };
     let client = bound_client(&lab);
