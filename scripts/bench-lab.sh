@@ -17,6 +17,12 @@
 #
 # Env: REPS (3) DUR (8) ALLOCS (100) RATE (20000) CASES ("c160 c160r")
 #      SERVERS ("fast uring coturn") OUT (target/bench-lab)
+#
+# Servers: fast (the fast path, TC only), xdp (the fast path with its XDP program as well),
+# uring, epoll, coturn. The VM's interface is a veth, whose driver transmits XDP frames only while
+# the router's end has GRO on: the script turns it on for xdp and off for the others. With xdp in
+# SERVERS the client host checksums in software (TX checksum offload off) for every server: XDP
+# cannot complete a local namespace's partial checksum (docs/fast-path.md, "XDP").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
@@ -71,11 +77,17 @@ FLAGS=(-n --listening-ip="$VM" --relay-ip="$VM" --listening-port="$PORT" --min-p
 # tern's packet counters, read after each run: where the packets went (kernel or shards).
 METRICS=(--prometheus --prometheus-address=127.0.0.1)
 
+if [[ " $SERVERS " == *" xdp "* ]]; then
+    on client ethtool -K eth0 tx off >/dev/null
+fi
+
 start() { # server
     # `ip netns exec` execs the server, so $! is the server's PID (a shell function would not).
-    local vm=(ip netns exec "$NS-vm")
+    local vm=(ip netns exec "$NS-vm") gro=off
+    [ "$1" = xdp ] && gro=on
+    if command -v ethtool >/dev/null; then on router ethtool -K to-vm gro "$gro"; fi
     case $1 in
-        fast) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --fast-path=on \
+        fast | xdp) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --fast-path=on \
             >"$OUT/$1.server.log" 2>&1 & ;;
         uring) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --io-engine=uring \
             >"$OUT/$1.server.log" 2>&1 & ;;
@@ -100,7 +112,7 @@ measure() { # server case rep
         --server-pid "$SPID" "${args[@]}" >>"$OUT/results.jsonl" 2>>"$OUT/load.log" || true
     if [ "$1" != coturn ]; then
         on vm curl -fsS --max-time 2 http://127.0.0.1:9641/metrics 2>/dev/null |
-            awk -v run="$1 $2 $3" '/^tern_(fast_path|shard)_packets_total/ {print run ": " $0}' \
+            awk -v run="$1 $2 $3" '/^tern_(fast_path|fast_path_xdp|shard)_packets_total/ {print run ": " $0}' \
             >>"$OUT/counters.log" || true
     fi
     stop_server
@@ -115,7 +127,9 @@ for rep in $(seq "$REPS"); do
         done
     done
 done
-grep -h 'fast path' "$OUT"/fast.server.log 2>/dev/null | head -1 | sed 's/^.*INFO //' >&2 || true
+for s in fast xdp; do
+    grep -h 'fast path' "$OUT/$s.server.log" 2>/dev/null | head -1 | sed 's/^.*INFO //' >&2 || true
+done
 echo "tern's packet counters after each run:" >&2
 cat "$OUT/counters.log" >&2 || true
 python3 scripts/machine-report.py "$OUT/results.jsonl" coturn
