@@ -18,7 +18,8 @@
 # Env: REPS (3) DUR (8) ALLOCS (100) RATE (20000) CASES ("c160 c160r")
 #      SERVERS ("fast uring coturn") OUT (target/bench-lab)
 #
-# Servers: fast (the fast path, TC only), xdp (the fast path with its XDP program as well),
+# Servers: fast (the fast path, TC only), xdp (the fast path with its XDP program as well,
+# `fast-path-xdp=on`: the default leaves veths to TC),
 # uring, epoll, coturn. The VM's interface is a veth, whose driver transmits XDP frames only while
 # the router's end has GRO on: the script turns it on for xdp and off for the others. With xdp in
 # SERVERS the client host checksums in software (TX checksum offload off) for every server: XDP
@@ -87,7 +88,9 @@ start() { # server
     [ "$1" = xdp ] && gro=on
     if command -v ethtool >/dev/null; then on router ethtool -K to-vm gro "$gro"; fi
     case $1 in
-        fast | xdp) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --fast-path=on \
+        fast) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --fast-path=on \
+            >"$OUT/$1.server.log" 2>&1 & ;;
+        xdp) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --fast-path=on --fast-path-xdp=on \
             >"$OUT/$1.server.log" 2>&1 & ;;
         uring) "${vm[@]}" "$TERN" "${FLAGS[@]}" "${METRICS[@]}" --io-engine=uring \
             >"$OUT/$1.server.log" 2>&1 & ;;

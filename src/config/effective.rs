@@ -105,6 +105,12 @@ impl Config {
             FastPath::Off => "off",
         };
         o.set("fast-path", fast);
+        let xdp = match self.fast_path_xdp {
+            crate::fastpath::XdpMode::Auto => "auto",
+            crate::fastpath::XdpMode::On => "on",
+            crate::fastpath::XdpMode::Off => "off",
+        };
+        o.set("fast-path-xdp", xdp);
         o.flag("stun-only", self.stun_only);
         o.flag("no-stun", self.no_stun);
         o.flag(

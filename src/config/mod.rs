@@ -134,6 +134,8 @@ pub struct Config {
     pub cpus: Option<usize>,
     pub io_engine: IoEngine,
     pub fast_path: FastPath,
+    /// Where the fast path's XDP program runs besides TC (`fast-path-xdp`).
+    pub fast_path_xdp: crate::fastpath::XdpMode,
     pub stun_only: bool,
     pub no_stun: bool,
     /// RFC 3489 clients (Binding without the magic cookie) are answered, and MAPPED-ADDRESS goes
@@ -276,6 +278,7 @@ impl Default for Config {
             cpus: None,
             io_engine: IoEngine::Auto,
             fast_path: FastPath::Off,
+            fast_path_xdp: crate::fastpath::XdpMode::Auto,
             stun_only: false,
             no_stun: false,
             stun_backward_compatibility: true,

@@ -18,6 +18,7 @@ pub const NEEDS_RESTART: &[&str] = &[
     "relay-threads",
     "io-engine",
     "fast-path",
+    "fast-path-xdp",
     "cert",
     "pkey",
     "pkey-pwd",

@@ -76,6 +76,8 @@ pub(crate) static OPTIONS: &[O] = &[
         .help("tern: I/O driver: auto, uring or epoll"),
     O::value("fast-path", |c, s| v::fast_path(s).map(|f| c.fast_path = f))
         .help("tern: relay bound channels in the kernel (eBPF): auto, on or off (off)"),
+    O::value("fast-path-xdp", |c, s| v::fast_path_xdp(s).map(|x| c.fast_path_xdp = x))
+        .help("tern: the fast path at XDP too: auto (not on veths), on or off (auto)"),
     O::flag("stun-only", |c, b| c.stun_only = b)
         .short('S')
         .help("STUN only, no TURN"),

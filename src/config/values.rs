@@ -284,6 +284,16 @@ pub fn fast_path(v: &str) -> Parsed<FastPath> {
     }
 }
 
+pub fn fast_path_xdp(v: &str) -> Parsed<crate::fastpath::XdpMode> {
+    use crate::fastpath::XdpMode;
+    match v {
+        "auto" => Ok(XdpMode::Auto),
+        "on" => Ok(XdpMode::On),
+        "off" => Ok(XdpMode::Off),
+        _ => Err(format!("`{v}` is not one of auto, on, off")),
+    }
+}
+
 /// One character (the TURN REST username separator).
 pub fn separator(v: &str) -> Parsed<char> {
     let mut chars = v.chars();

@@ -34,7 +34,7 @@ pub(crate) fn load(
         Ok(interfaces) => interfaces,
         Err(e) => return refused(cfg.fast_path, &format!("listing the interfaces: {e}")),
     };
-    match FastPath::load(&interfaces) {
+    match FastPath::load(&interfaces, cfg.fast_path_xdp) {
         Ok(path) => {
             info!(
                 "fast path: on, ChannelData over UDP/IPv4 relayed in the kernel on {}; {}",

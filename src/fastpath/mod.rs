@@ -81,6 +81,20 @@ const NO_EXIST: u64 = 1;
 /// How many lines of the verifier's log an error keeps (the end, where it says why).
 const VERIFIER_LINES: usize = 20;
 
+/// Where the XDP program is attached besides TC (`fast-path-xdp`, docs/fast-path.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum XdpMode {
+    /// On every interface but `lo` whose driver transmits XDP frames, veths aside: there a
+    /// frame is copied out of its skb for XDP and into a new one at the other end, which
+    /// measured slower than TC alone (BENCHMARKS.md).
+    #[default]
+    Auto,
+    /// As `Auto`, veths included.
+    On,
+    /// Nowhere: TC only.
+    Off,
+}
+
 /// One bound channel, both directions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelRoute {
@@ -346,7 +360,7 @@ impl FastPath {
     /// qdisc when absent, on kernels without TCX), in the calling thread's network namespace.
     /// The error says why: not built, not permitted, the verifier's refusal, no such
     /// interface, forwarding disabled on it.
-    pub fn load(interfaces: &[String]) -> Result<FastPath, FastPathError> {
+    pub fn load(interfaces: &[String], xdp_mode: XdpMode) -> Result<FastPath, FastPathError> {
         if OBJECT.is_empty() {
             return Err(FastPathError::NotBuilt);
         }
@@ -414,7 +428,10 @@ impl FastPath {
         };
         let mut xdp_out: HashMap<MapData, u32, u32> = HashMap::try_from(map(&mut ebpf, "xdp_out")?)
             .map_err(|e| FastPathError::from_aya("xdp_out", &e))?;
-        let (xdp, xdp_not) = attach_xdp(&mut ebpf, interfaces, &mut xdp_out);
+        let (xdp, xdp_not) = match xdp_mode {
+            XdpMode::Off => (Vec::new(), vec![String::from("fast-path-xdp=off")]),
+            _ => attach_xdp(&mut ebpf, interfaces, xdp_mode, &mut xdp_out),
+        };
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| FastPathError::Other(format!("{what}: {e}")))?;
         Ok(FastPath {
@@ -589,12 +606,13 @@ impl FastPath {
 }
 
 /// Loads the XDP program and attaches it in driver mode to every interface but `lo` whose
-/// driver transmits XDP frames, entering each in `xdp_out` (where XDP may redirect). Returns
-/// those interfaces and, for the others, why not. Nothing here stops the fast path: without
-/// XDP the TC program relays everything.
+/// driver transmits XDP frames (veths only when `mode` is `On`), entering each in `xdp_out`
+/// (where XDP may redirect). Returns those interfaces and, for the others, why not. Nothing
+/// here stops the fast path: without XDP the TC program relays everything.
 fn attach_xdp(
     ebpf: &mut Ebpf,
     interfaces: &[String],
+    mode: XdpMode,
     xdp_out: &mut HashMap<MapData, u32, u32>,
 ) -> (Vec<String>, Vec<String>) {
     let (mut on, mut not) = (Vec::new(), Vec::new());
@@ -619,6 +637,12 @@ fn attach_xdp(
         }
     };
     for name in candidates {
+        if mode == XdpMode::Auto && netdev::driver(name).is_ok_and(|d| d == "veth") {
+            not.push(format!(
+                "{name}: a veth, where XDP is slower than TC (fast-path-xdp=on uses it)"
+            ));
+            continue;
+        }
         let index = CString::new(name.as_str())
             // SAFETY: if_nametoindex(3) reads a NUL-terminated string we own.
             .map(|c| unsafe { libc::if_nametoindex(c.as_ptr()) })

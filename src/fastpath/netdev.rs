@@ -3,6 +3,7 @@
 //! transmit XDP frames (`NETDEV_XDP_ACT_NDO_XMIT`), since a redirect drops the frame
 //! elsewhere. A veth has that feature only while its other end can take XDP frames (an XDP
 //! program or GRO there), which is exactly the condition for redirected frames to arrive.
+//! [`driver`] names the driver (ethtool's), to tell a veth.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -40,6 +41,54 @@ pub fn xdp_features(ifindex: u32) -> io::Result<Option<u64>> {
             _ => None,
         }),
     )
+}
+
+/// The name of the driver of interface `name` (`ETHTOOL_GDRVINFO`), e.g. `veth`, `virtio_net`.
+pub fn driver(name: &str) -> io::Result<String> {
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    const ETHTOOL_GDRVINFO: u32 = 3;
+    /// struct ethtool_drvinfo: cmd, driver[32], then fields this does not read.
+    #[repr(C)]
+    struct DrvInfo {
+        cmd: u32,
+        driver: [u8; 32],
+        rest: [u8; 160],
+    }
+    /// struct ifreq with the ifr_data member of its union.
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; libc::IFNAMSIZ],
+        data: *mut DrvInfo,
+        pad: [u8; 16],
+    }
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    let mut info = DrvInfo {
+        cmd: ETHTOOL_GDRVINFO,
+        driver: [0; 32],
+        rest: [0; 160],
+    };
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        data: &mut info,
+        pad: [0; 16],
+    };
+    req.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor socket(2) just returned, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: SIOCETHTOOL reads the ifreq and writes into the drvinfo it points to, both ours
+    // and alive for the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), SIOCETHTOOL, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+    Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
 }
 
 struct Netlink {
@@ -176,6 +225,12 @@ mod tests {
         );
         assert_eq!(find(&all, 9), None);
         assert_eq!(find(&[0xff, 0, 1, 0], 1), None, "a length past the end");
+    }
+
+    #[test]
+    fn the_driver_of_an_interface_that_is_not_there_is_an_error() {
+        assert!(driver("tern-no-such0").is_err());
+        assert!(driver("a-name-longer-than-ifnamsiz").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tern::fastpath::{monotonic_ns, ChannelRoute, FastCounts, FastPath, FastPathError};
+use tern::fastpath::{monotonic_ns, ChannelRoute, FastCounts, FastPath, FastPathError, XdpMode};
 
 use crate::support::lab::{Lab, Vm, CLIENT, PEER, PUBLIC};
 
@@ -33,7 +33,7 @@ fn lab() -> Option<Lab> {
         skipped("the fast path tests need root (eBPF, network namespaces)");
         return None;
     }
-    if let Err(FastPathError::NotBuilt) = FastPath::load(&[]) {
+    if let Err(FastPathError::NotBuilt) = FastPath::load(&[], XdpMode::On) {
         skipped("the fast path was not built (no clang or libbpf-dev when tern was compiled)");
         return None;
     }
@@ -126,10 +126,15 @@ fn local(lab: &Lab, id: u64, until_ns: u64) -> Local {
     }
 }
 
+/// Loads the program on `ifname` of `host`, at XDP too wherever the driver can (veths included).
 fn load(lab: &Lab, host: &str, ifname: &str) -> FastPath {
+    load_with(lab, host, ifname, XdpMode::On)
+}
+
+fn load_with(lab: &Lab, host: &str, ifname: &str, xdp: XdpMode) -> FastPath {
     let sysctl = format!("net.ipv4.conf.{ifname}.forwarding=1");
     lab.sh(host, &["sysctl", "-qw", &sysctl]).unwrap();
-    lab.in_host(host, || FastPath::load(&[ifname.to_string()]))
+    lab.in_host(host, || FastPath::load(&[ifname.to_string()], xdp))
         .unwrap_or_else(|e| panic!("load on {host} {ifname}: {e}"))
 }
 
@@ -294,7 +299,7 @@ fn fastpath_on_lo_relays_only_into_local_sockets() {
 
 #[test]
 fn fastpath_load_errors_say_why() {
-    let err = match FastPath::load(&["tern-no-such0".to_string()]) {
+    let err = match FastPath::load(&["tern-no-such0".to_string()], XdpMode::On) {
         Ok(_) => panic!("loaded on an interface that does not exist"),
         Err(e) => e,
     };
@@ -502,7 +507,7 @@ fn fastpath_redirects_across_veth_with_checksums_the_receivers_verify() {
 }
 
 /// The XDP program joins the TC one only where the driver can transmit XDP frames: on a veth
-/// that is when its other end has GRO (or XDP) on. There it relays the single-interface VM's
+/// that is when its other end has GRO (or XDP) on, and only with `fast-path-xdp=on`. There it relays the single-interface VM's
 /// hairpin (client and peer behind the same gateway) with XDP_TX both ways, with checksums
 /// the receivers verify and every datagram in the route's counts; the TC program and the
 /// sockets see none of it once the gateway's address is resolved.
@@ -524,6 +529,15 @@ fn fastpath_xdp_relays_the_hairpin_where_the_driver_can_transmit() {
     drop(fp);
     lab.sh("internet", &["ethtool", "-K", "to-vm", "gro", "on"])
         .unwrap();
+    // By default not on a veth (slower there than TC), nor when it is off.
+    for (mode, why) in [
+        (XdpMode::Auto, "eth0: a veth, where XDP is slower than TC"),
+        (XdpMode::Off, "fast-path-xdp=off"),
+    ] {
+        let fp = load_with(&lab, "vm", "eth0", mode);
+        assert!(fp.xdp_interfaces().is_empty(), "{}", fp.xdp_summary());
+        assert!(fp.xdp_summary().contains(why), "{}", fp.xdp_summary());
+    }
     let fp = load(&lab, "vm", "eth0");
     assert_eq!(fp.xdp_interfaces(), ["eth0"], "{}", fp.xdp_summary());
     assert_eq!(fp.xdp_summary(), "XDP on eth0");

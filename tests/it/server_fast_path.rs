@@ -141,6 +141,10 @@ fn setup_with(extra: &[&str], xdp: Xdp) -> Option<(Lab, Server, Echo)> {
         "--prometheus-address=127.0.0.1",
         "--fast-path=on",
     ];
+    if xdp == Xdp::Yes {
+        // The VM's interface is a veth: only `on` puts XDP there.
+        args.push("--fast-path-xdp=on");
+    }
     args.extend_from_slice(extra);
     let server = Server::start_wrapped(&on, &args);
     let echo = Echo::start(&lab);
