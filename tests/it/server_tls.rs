@@ -249,7 +249,14 @@ fn sigusr2_reloads_the_certificate_without_dropping_allocations() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(server.log().contains("reloaded"), "{}", server.log());
+    // The log line follows the swap: a client may see the new certificate a moment before.
+    assert!(
+        server
+            .wait_for_log("reloaded", Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        server.log()
+    );
     echo(&mut turn, b"after the reload");
 }
 
