@@ -637,7 +637,8 @@ fn attach_xdp(
         }
     };
     for name in candidates {
-        if mode == XdpMode::Auto && netdev::driver(name).is_ok_and(|d| d == "veth") {
+        let veth = netdev::driver(name).is_ok_and(|d| d == "veth");
+        if mode == XdpMode::Auto && veth {
             not.push(format!(
                 "{name}: a veth, where XDP is slower than TC (fast-path-xdp=on uses it)"
             ));
@@ -650,9 +651,13 @@ fn attach_xdp(
         match netdev::xdp_features(index) {
             Ok(Some(features)) if features & netdev::XDP_ACT_NDO_XMIT != 0 => {}
             Ok(Some(_)) => {
+                let why = if veth {
+                    " (a veth: its other end has neither XDP nor GRO)"
+                } else {
+                    ""
+                };
                 not.push(format!(
-                    "{name}: its driver cannot transmit XDP frames (a veth: its other end has \
-                     neither XDP nor GRO)"
+                    "{name}: its driver cannot transmit XDP frames{why}"
                 ));
                 continue;
             }
@@ -667,12 +672,15 @@ fn attach_xdp(
                 continue;
             }
         }
-        if let Err(e) = program.attach(name, XdpFlags::DRV_MODE) {
-            not.push(FastPathError::from_aya(&format!("{name}: attaching XDP"), &e).to_string());
-            continue;
-        }
+        // Entered before the attach: the program redirects only to interfaces in xdp_out.
         if let Err(e) = xdp_out.insert(index, index, 0) {
             not.push(format!("{name}: xdp_out: {e}"));
+            continue;
+        }
+        if let Err(e) = program.attach(name, XdpFlags::DRV_MODE) {
+            let _ = xdp_out.remove(&index);
+            not.push(FastPathError::from_aya(&format!("{name}: attaching XDP"), &e).to_string());
+            continue;
         }
         on.push(name.clone());
     }
