@@ -7,6 +7,7 @@ mod control;
 mod error;
 mod fast;
 mod fdlimit;
+mod gso;
 mod icmp;
 mod listen;
 mod relay;
@@ -184,6 +185,7 @@ impl Server {
             cfg,
             shards,
             rings: choice.kind() == EngineKind::Uring,
+            gso: choice.gso(),
             settings,
             reservations: Arc::new(ReservedPorts::default()),
             streams: Arc::new(StreamShared {
@@ -279,6 +281,7 @@ impl Server {
             TcpRelays::new(registry()?, share, random_seed()?, now),
             accept,
             now,
+            plan.gso,
         );
         let core = self.core(plan, index);
         let stop = Arc::clone(&self.stop);
@@ -698,6 +701,8 @@ struct WorkerPlan<'a> {
     cfg: &'a Config,
     shards: usize,
     rings: bool,
+    /// UDP GSO works here (`select::Choice::gso`).
+    gso: bool,
     settings: &'a Arc<Settings>,
     reservations: Arc<ReservedPorts>,
     streams: Arc<StreamShared>,

@@ -15,8 +15,8 @@ pub enum EngineKind {
 }
 
 pub(crate) enum Choice {
-    /// The portable engine, and why.
-    Epoll(String),
+    /// The portable engine, why, and whether UDP GSO works (`gso::probe`).
+    Epoll(String, bool),
     #[cfg(target_os = "linux")]
     Uring(super::uring::Features, &'static str),
 }
@@ -24,37 +24,53 @@ pub(crate) enum Choice {
 impl Choice {
     pub(crate) fn kind(&self) -> EngineKind {
         match self {
-            Choice::Epoll(_) => EngineKind::Epoll,
+            Choice::Epoll(..) => EngineKind::Epoll,
             #[cfg(target_os = "linux")]
             Choice::Uring(..) => EngineKind::Uring,
         }
     }
 
+    /// Whether UDP GSO works here: the rings use it for every UDP send, the epoll shards for
+    /// the datagrams of stream clients' frames (`gso::Train`).
+    pub(crate) fn gso(&self) -> bool {
+        match self {
+            Choice::Epoll(_, gso) => *gso,
+            #[cfg(target_os = "linux")]
+            Choice::Uring(features, _) => features.gso,
+        }
+    }
+
     /// The start-up log line's text.
     pub(crate) fn describe(&self, shards: usize, streams: bool) -> String {
+        let gso = if self.gso() {
+            "on"
+        } else {
+            "off: refused by the kernel"
+        };
         match self {
-            Choice::Epoll(why) => format!("epoll, {shards} shard threads ({why})"),
+            Choice::Epoll(why, _) => {
+                format!("epoll, {shards} shard threads ({why}; UDP GSO {gso})")
+            }
             #[cfg(target_os = "linux")]
-            Choice::Uring(features, why) => format!(
-                "io_uring, {shards} ring shards{} ({why}; UDP GSO {})",
+            Choice::Uring(_, why) => format!(
+                "io_uring, {shards} ring shards{} ({why}; UDP GSO {gso})",
                 if streams {
                     format!(" + {shards} epoll stream shards for TCP/TLS")
                 } else {
                     String::new()
                 },
-                if features.gso {
-                    "on"
-                } else {
-                    "off: refused by the kernel"
-                }
             ),
         }
     }
 }
 
+fn epoll(why: String) -> Choice {
+    Choice::Epoll(why, super::gso::probe().is_ok())
+}
+
 pub(crate) fn choose(wanted: IoEngine) -> Result<Choice, EngineError> {
     match wanted {
-        IoEngine::Epoll => Ok(Choice::Epoll("io-engine=epoll".into())),
+        IoEngine::Epoll => Ok(epoll("io-engine=epoll".into())),
         IoEngine::Uring => uring("io-engine=uring").map_err(|why| EngineError::Io {
             what: "io-engine=uring",
             source: std::io::Error::other(format!("io_uring is not usable here: {why}")),
@@ -62,7 +78,7 @@ pub(crate) fn choose(wanted: IoEngine) -> Result<Choice, EngineError> {
         IoEngine::Auto => Ok(
             uring("auto: the io_uring probe succeeded").unwrap_or_else(|why| {
                 warn!("io_uring is not usable here ({why}): using epoll");
-                Choice::Epoll(format!("auto: io_uring unavailable: {why}"))
+                epoll(format!("auto: io_uring unavailable: {why}"))
             }),
         ),
     }

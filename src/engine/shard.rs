@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Poll};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use super::batch::{Bytes, RecvBatch, SendQueue, Slot};
 use super::clock;
 use super::control::Control;
+use super::gso::Train;
 use super::icmp;
 use super::relay::Relays;
 use super::shed::Shed;
@@ -360,6 +361,7 @@ impl EpollWorker {
     fn relay_for_send(&mut self, id: usize, dont_fragment: bool) -> Option<usize> {
         if self.relays.get(id)?.dont_fragment != dont_fragment {
             self.flush_queue();
+            self.flush_train();
             if !self.relays.set_dont_fragment(id, dont_fragment) && dont_fragment {
                 return None;
             }
@@ -370,6 +372,39 @@ impl EpollWorker {
     fn flush_queue(&mut self) {
         let done = self.queue.flush(&mut self.batch.slots);
         self.stats.send_dropped += done.dropped;
+    }
+
+    /// Sends the output of a stream frame: a datagram to a peer joins the stream train (sent by
+    /// `flush_train`), anything else goes at once (the frame buffer is reused for the next one).
+    pub(super) fn send_frame(&mut self, out: Output) {
+        if let Output::Peer {
+            relay,
+            to,
+            data: ref span,
+            dont_fragment,
+        } = out
+        {
+            let fd = self
+                .relay_for_send(relay.0 as usize, dont_fragment)
+                .and_then(|id| self.relays.get(id))
+                .map(|r| r.socket.as_raw_fd());
+            if let (Some(fd), Some(bytes)) = (fd, span_bytes(&self.frame, span)) {
+                let train = &mut self.streams.train;
+                if train.join(fd, to, bytes) {
+                    return;
+                }
+                send_train(train, &mut self.stats, self.index);
+                if train.join(fd, to, bytes) {
+                    return;
+                }
+            }
+        }
+        self.send_now(out);
+    }
+
+    /// Sends the stream train (`send_frame`).
+    pub(super) fn flush_train(&mut self) {
+        send_train(&mut self.streams.train, &mut self.stats, self.index);
     }
 
     /// Sends the output of a stream frame at once (the frame buffer is reused for the next one).
@@ -444,6 +479,15 @@ impl EpollWorker {
                 self.frame_to_core(&client, len);
             }
         }
+        self.flush_train();
+    }
+}
+
+fn send_train(train: &mut Train, stats: &mut Stats, shard: usize) {
+    let gso = train.gso();
+    stats.send_dropped += train.flush().dropped;
+    if gso && !train.gso() {
+        warn!("shard {shard}: UDP GSO refused by the kernel: turned off");
     }
 }
 

@@ -1,10 +1,16 @@
 //! TURN over TCP and TLS against the real binary with coturn's `turnutils_uclient` (4 clients x
 //! 100 messages each, none lost): channels over TCP (`-t`), over TLS (`-S -t`), and RFC 6062 TCP
 //! relay allocations between clients (`-T`: Connect on one side, ConnectionAttempt and
-//! ConnectionBind on the other).
+//! ConnectionBind on the other). And with our own client: the many frames of one TCP write,
+//! sent to their peers together.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
 
 use crate::support;
 
+use support::stream_client::{TurnStream, UDP};
 use support::tls::TestCert;
 use support::uclient::{reported_error, run, tool, totals, Peer};
 use support::{Server, PASSWORD, USER};
@@ -93,4 +99,98 @@ fn uclient_tcp_relay_over_tls_loses_nothing() {
         &["-T", "-S"],
         TLS10_PROBES,
     );
+}
+
+/// One datagram a peer must receive: its size and its place in the client's write.
+type Expected = (usize, u16);
+
+/// The payload of datagram `seq`: its number, then its low byte repeated.
+fn numbered(len: usize, seq: u16) -> Vec<u8> {
+    let mut p = vec![seq as u8; len];
+    p[..2].copy_from_slice(&seq.to_be_bytes());
+    p
+}
+
+/// Reads `expected.len()` datagrams from `peer` and checks each one's size and number, in order.
+fn receive_in_order(peer: &UdpSocket, expected: &[Expected], server: &support::Server) {
+    let mut buf = [0u8; 2048];
+    for (k, &(len, seq)) in expected.iter().enumerate() {
+        let n = match peer.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!(
+                "datagram {k} of {} (#{seq}) never came: {e}\nserver log:\n{}",
+                expected.len(),
+                server.log()
+            ),
+        };
+        assert_eq!(
+            &buf[..n],
+            &numbered(len, seq)[..],
+            "datagram {k}: expected #{seq} of {len} bytes, got {n} bytes"
+        );
+    }
+    peer.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    assert!(
+        peer.recv(&mut buf).is_err(),
+        "a datagram more than was sent"
+    );
+}
+
+/// The frames that arrive in one read from a TCP client reach their peers together
+/// (docs/architecture.md, "One relayed packet"): runs of equal-sized datagrams for one peer
+/// share a send. Every datagram must still arrive whole, in order and with its own size,
+/// across everything that ends a run: a shorter datagram, another peer, a Send indication, a
+/// datagram too large to share a send, the 64-datagram limit. On both engines (the stream
+/// shards are the same in both).
+#[test]
+fn frames_of_one_write_reach_their_peers_whole_and_in_order() {
+    for engine in ["--io-engine=epoll", "--io-engine=uring"] {
+        let server = support::Server::start(&["--allow-loopback-peers", engine]);
+        let peers: Vec<UdpSocket> = (0..2)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").expect("peer socket"))
+            .collect();
+        for p in &peers {
+            p.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+        }
+        let addr: Vec<SocketAddr> = peers.iter().map(|p| p.local_addr().unwrap()).collect();
+        let mut client = TurnStream::new(TcpStream::connect(server.tcp_addr()).expect("connect"));
+        client.allocate(UDP).expect("io").expect("allocation");
+        for (k, a) in addr.iter().enumerate() {
+            let channel = 0x4000 + k as u16;
+            client
+                .channel_bind(channel, *a)
+                .expect("io")
+                .expect("bound");
+        }
+        // (peer, size, as a Send indication) in the order written.
+        let mut plan: Vec<(usize, usize, bool)> = Vec::new();
+        plan.extend([(0, 100, false); 4]);
+        plan.push((0, 60, false));
+        plan.extend([(0, 100, false); 2]);
+        plan.extend([(1, 100, false); 2]);
+        plan.push((1, 80, true));
+        plan.push((0, 1500, false));
+        plan.extend([(0, 100, false); 70]);
+        plan.extend([(0, 1472, false); 2]);
+        plan.push((1, 200, false));
+        let mut bytes = Vec::new();
+        let mut expected: [Vec<Expected>; 2] = [Vec::new(), Vec::new()];
+        for (seq, &(peer, len, indication)) in plan.iter().enumerate() {
+            let payload = numbered(len, seq as u16);
+            if indication {
+                let m = client.send_indication_message(addr[peer], &payload);
+                bytes.extend(m.expect("Send indication"));
+            } else {
+                let channel = 0x4000 + peer as u16;
+                bytes.extend(tern::client::channel_frame(channel, &payload, true));
+            }
+            expected[peer].push((len, seq as u16));
+        }
+        client.stream.write_all(&bytes).expect("write");
+        for (peer, want) in peers.iter().zip(&expected) {
+            receive_in_order(peer, want, &server);
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub(crate) use tcp_relay::TcpRelays;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::gso::Train;
 use super::slab::Slab;
 use super::tls::Tls;
 use super::token::MAX_ID;
@@ -64,6 +65,9 @@ pub(crate) struct Streams {
     /// (`Conn::borrow_buffer`), so that coalescing writes neither allocates per frame nor
     /// leaves a buffer with every connection that was sent something.
     pub(crate) spare: Vec<u8>,
+    /// The datagrams to peers of the ChannelData frames read from one connection, sent together
+    /// (`serve.rs`, `process_frames`).
+    pub(crate) train: Train,
 }
 
 impl Streams {
@@ -72,6 +76,7 @@ impl Streams {
         tcp: TcpRelays,
         accept: Vec<Accept>,
         now: Instant,
+        gso: bool,
     ) -> Streams {
         Streams {
             conns: Slab::new(MAX_ID),
@@ -84,6 +89,7 @@ impl Streams {
             paused: Vec::new(),
             unflushed: Vec::new(),
             spare: Vec::new(),
+            train: Train::new(gso),
         }
     }
 

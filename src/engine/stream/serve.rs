@@ -148,8 +148,17 @@ impl EpollWorker {
         true
     }
 
-    /// Hands every complete frame to the core. False when the connection was closed or moved.
+    /// Hands every complete frame to the core, then sends the datagrams they made for peers.
+    /// False when the connection was closed or moved.
     fn process_frames(&mut self, id: usize) -> bool {
+        let open = self.take_frames(id);
+        self.flush_train();
+        open
+    }
+
+    /// Hands every complete frame to the core; its datagrams for peers wait in the stream
+    /// train. False when the connection was closed or moved.
+    fn take_frames(&mut self, id: usize) -> bool {
         loop {
             let Some(conn) = self.streams.conns.get_mut(id) else {
                 return false;
@@ -197,7 +206,8 @@ impl EpollWorker {
     }
 
     /// Runs the request at `self.frame.buf[HEADROOM..HEADROOM + len]` from `client` through
-    /// the core and sends the answer at once.
+    /// the core and sends the answer at once; a datagram for a peer joins the stream train,
+    /// which the caller flushes.
     pub(in crate::engine) fn frame_to_core(&mut self, client: &Client, len: usize) {
         let (now, unix) = clock::now();
         let mut io = Io {
@@ -215,7 +225,7 @@ impl EpollWorker {
             &mut io,
         );
         self.after_request(now, before);
-        self.send_now(out);
+        self.send_frame(out);
         self.after_core();
     }
 
@@ -245,6 +255,8 @@ impl EpollWorker {
     /// closes those left for the streams.
     pub(in crate::engine) fn after_core(&mut self) {
         while let Some(command) = self.core.poll_command() {
+            // A command may close or replace a relay socket the train holds datagrams for.
+            self.flush_train();
             if self.control.fast_command(&mut self.core, &command) {
                 continue;
             }

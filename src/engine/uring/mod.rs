@@ -6,7 +6,6 @@
 //! clients").
 
 mod bufring;
-mod gso;
 mod pace;
 mod relays;
 mod send;
@@ -26,6 +25,7 @@ use std::time::Duration;
 use io_uring::{cqueue, opcode, types, IoUring};
 
 use super::control::Control;
+use super::gso;
 use super::relay::Ports;
 use super::EngineError;
 use crate::turn;

@@ -7,15 +7,8 @@ use std::net::SocketAddr;
 
 use socket2::SockAddr;
 
-use super::gso;
+use super::super::gso::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENT, MAX_SEGMENTS};
 use crate::engine::batch::SCRATCH;
-
-/// Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is at least 64).
-pub(crate) const MAX_SEGMENTS: usize = 64;
-/// Bytes per GSO send (one IP datagram before segmentation).
-const GSO_MAX_BYTES: usize = 60_000;
-/// Larger segments go out one by one: a GSO segment above the path MTU fails as a whole.
-const GSO_MAX_SEGMENT: usize = 1472;
 /// Open slots searched for one with the same socket and destination.
 const LOOKBACK: usize = 8;
 

@@ -108,13 +108,30 @@ impl<S: Read + Write> TurnStream<S> {
         Ok(outcome(&r).map(|_| ()))
     }
 
+    /// ChannelBind of `channel` to `peer`; the error code if refused.
+    pub fn channel_bind(&mut self, channel: u16, peer: SocketAddr) -> io::Result<Result<(), u16>> {
+        let r = self.typed(Request::ChannelBind { channel, peer })?;
+        Ok(outcome(&r).map(|_| ()))
+    }
+
     pub fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) -> io::Result<()> {
+        let message = self.send_indication_message(peer, data)?;
+        self.stream.write_all(&message)?;
+        self.stream.flush()
+    }
+
+    /// A Send indication to `peer` carrying `data`, to write later (with other frames).
+    pub fn send_indication_message(
+        &mut self,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; 64 + data.len()];
         let tid = self.client.next_tid();
         let n = client::send_indication(&mut buf, &tid, peer, data)
             .map_err(|e| io::Error::other(e.to_string()))?;
-        self.stream.write_all(&buf[..n])?;
-        self.stream.flush()
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// The next indication of `method` (from the backlog first), as (XOR-PEER-ADDRESS, message).
