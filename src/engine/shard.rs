@@ -127,10 +127,17 @@ impl EpollWorker {
             let lost = self.shed.turn(waiting, clock::now().0, listeners);
             self.core.kernel_dropped(lost);
             std::mem::swap(&mut self.work, &mut self.pending);
-            // First, so a pending socket error does not fail the next receive or send.
-            for event in events.iter().filter(|e| e.is_error()) {
-                if let Some(Source::Relay(id)) = Source::from_token(event.token()) {
-                    self.peer_errors(id);
+            // First, so a pending socket error does not fail the next receive or send, and a
+            // stream whose end came reads until it sees it.
+            for event in events.iter().filter(|e| e.is_error() || e.is_read_closed()) {
+                match Source::from_token(event.token()) {
+                    Some(Source::Relay(id)) if event.is_error() => self.peer_errors(id),
+                    Some(Source::Stream(id)) => {
+                        if let Some(conn) = self.streams.conns.get_mut(id) {
+                            conn.read_closed = true;
+                        }
+                    }
+                    _ => {}
                 }
             }
             self.work

@@ -194,3 +194,28 @@ fn frames_of_one_write_reach_their_peers_whole_and_in_order() {
         }
     }
 }
+
+/// A client that writes a request and closes its end at once gets its answer and then the end
+/// of the stream: the shard stops reading after a read that emptied the socket, and must still
+/// notice an end that came with the data (`EPOLLRDHUP` in the same event). Many times, so that
+/// the end arrives both with the request and after it.
+#[test]
+fn a_request_and_the_end_of_the_stream_together_are_answered_then_closed() {
+    let server = support::Server::start(&[]);
+    for k in 0..50 {
+        let mut s = TcpStream::connect(server.tcp_addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let tid = support::transaction_id();
+        s.write_all(&support::binding_request(&tid, false))
+            .expect("write");
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let answer = support::read_stun(&mut s).expect("the Binding answer");
+        assert_eq!(support::mapped_address(&answer, &tid), s.local_addr().unwrap());
+        let mut rest = [0u8; 16];
+        match std::io::Read::read(&mut s, &mut rest) {
+            Ok(0) => {}
+            other => panic!("connection {k}: no end of stream after the answer: {other:?}"),
+        }
+    }
+}

@@ -68,6 +68,13 @@ pub(crate) struct Conn {
     /// Frames were queued since the last `flush`: the shard has this connection on its list of
     /// connections to write (`Streams::unflushed`).
     listed: bool,
+    /// The last read took less than it asked for, so the socket had nothing more then: with
+    /// edge-triggered readiness the next byte brings a new event, and reading again now would
+    /// only return EAGAIN. Plain TCP only (rustls decides how much a TLS read asks for).
+    drained: bool,
+    /// An event said the client's end of the stream was reached (`EPOLLRDHUP`) or the
+    /// connection failed: from then on the shard reads until EOF, whatever a read returned.
+    pub(crate) read_closed: bool,
 }
 
 /// Why a frame could not be taken from the read buffer: the connection must close.
@@ -103,6 +110,8 @@ impl Conn {
             wq: Vec::new(),
             wstart: 0,
             listed: false,
+            drained: false,
+            read_closed: false,
         }
     }
 
@@ -128,6 +137,7 @@ impl Conn {
         match &mut self.layer {
             Layer::Plain => {
                 let n = self.stream.read(chunk)?;
+                self.drained = n < len && !self.read_closed;
                 self.rbuf
                     .extend_from_slice(chunk.get(..n).unwrap_or_default());
                 Ok(n)
@@ -177,6 +187,11 @@ impl Conn {
                 Ok(n)
             }
         }
+    }
+
+    /// Whether the last read emptied the socket (`drained`): the next event brings more.
+    pub(crate) fn drained(&self) -> bool {
+        self.drained
     }
 
     /// Once the whole ClientHello is read, starts the TLS connection with the configuration its

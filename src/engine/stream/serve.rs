@@ -135,14 +135,11 @@ impl EpollWorker {
             if !self.process_frames(id) {
                 return false;
             }
-            if self
-                .streams
-                .conns
-                .get(id)
-                .is_some_and(|c| c.mode != Mode::Stun)
-            {
+            match self.streams.conns.get(id) {
                 // Spliced: `pump` carries the rest.
-                return true;
+                Some(c) if c.mode != Mode::Stun => return true,
+                Some(c) if c.drained() => return false,
+                _ => {}
             }
         }
         true
