@@ -21,7 +21,8 @@
 #      PORT (33478; TLS on PORT+1, the forward case also uses PORT+2..PORT+5, the big run
 #      PORT+3 over TCP)
 #      CASES ("c160 c160r c1200 s160 t160 t160r tls160 tls160r setup tl160")
-#      SERVERS ("uring epoll coturn")
+#      SERVERS ("uring epoll coturn"; also "base": the tern binary BASE on io_uring, for
+#      before-and-after runs, e.g. BASE=/tmp/tern-base with a build of an earlier commit)
 #      BIG_ENGINES ("uring epoll") BIG_MIN_PORT/BIG_MAX_PORT (10000/65000: relay ports)
 #      TURNLOAD_SRC (/work/shared/tools/turnload) OUT (target/bench-compare)
 #      NO_WRITE=1 (do not touch BENCHMARKS.md)
@@ -99,6 +100,8 @@ start() { # server [extra flags...]
     case $name in
         uring) "$TERN" "${FLAGS[@]}" --io-engine=uring "$@" >"$OUT/$name.server.log" 2>&1 & ;;
         epoll) "$TERN" "${FLAGS[@]}" --io-engine=epoll "$@" >"$OUT/$name.server.log" 2>&1 & ;;
+        base) "${BASE:?SERVERS has base: set BASE to a tern binary}" "${FLAGS[@]}" --io-engine=uring "$@" \
+            >"$OUT/$name.server.log" 2>&1 & ;;
         coturn) turnserver "${FLAGS[@]}" --pidfile="$OUT/turn.pid" --db="$OUT/turndb" "$@" \
             >"$OUT/$name.server.log" 2>&1 & ;;
         forward) "$TURNLOAD" forward --listen "127.0.0.1:$PORT" --peer "127.0.0.1:$PEER_PORT" \

@@ -26,7 +26,8 @@ STREAM_CASES = [
     ("tls160", "TLS: ChannelData 160 B, closed loop"),
     ("tls160r", f"TLS: ChannelData 160 B, fixed {int(rate):,} packets/s"),
 ]
-SERVERS = [("uring", "tern io_uring"), ("epoll", "tern epoll"), ("coturn", "coturn 4.6.1")]
+SERVERS = [("uring", "tern io_uring"), ("base", "tern io_uring, BASE build"), ("epoll", "tern epoll"),
+           ("coturn", "coturn 4.6.1")]
 FORWARD = ("forward", "`turnload forward` (raw UDP)")
 TL160 = f"ChannelData 160 B, closed loop ({allocs} allocations), turnload"
 
