@@ -211,7 +211,10 @@ fn a_request_and_the_end_of_the_stream_together_are_answered_then_closed() {
             .expect("write");
         s.shutdown(std::net::Shutdown::Write).expect("shutdown");
         let answer = support::read_stun(&mut s).expect("the Binding answer");
-        assert_eq!(support::mapped_address(&answer, &tid), s.local_addr().unwrap());
+        assert_eq!(
+            support::mapped_address(&answer, &tid),
+            s.local_addr().unwrap()
+        );
         let mut rest = [0u8; 16];
         match std::io::Read::read(&mut s, &mut rest) {
             Ok(0) => {}

@@ -1,9 +1,11 @@
-//! The io_uring engine (Linux): one ring per shard thread, pinned to a core, with multishot
+//! The io_uring engine (Linux): one ring per shard thread, with multishot
 //! `recvmsg` into a provided-buffer ring and GSO-batched `sendmsg` submissions for UDP listeners
 //! and relay sockets (docs/architecture.md, "Threads", "One relayed packet"). Stream clients
 //! (TCP, TLS) are served by the portable engine's epoll stream shards that run beside the rings
 //! (docs/architecture.md, "Threads": "the epoll shards beside them serve the TCP and TLS
-//! clients").
+//! clients"). Ring threads are not pinned to a CPU: a pinned ring woken while another thread
+//! ran on its CPU waited for it although the other CPU was idle, and at 20k packets/s that
+//! cost more than a third of the round trip's median (BENCHMARKS.md, "Latency-aware io_uring").
 
 mod bufring;
 mod pace;
@@ -164,16 +166,13 @@ pub(crate) fn spawn(setup: ShardSetup) -> Result<JoinHandle<()>, EngineError> {
     let index = setup.index;
     let thread = std::thread::Builder::new()
         .name(format!("tern-uring-{index}"))
-        .spawn(move || {
-            pin(index);
-            match build_shard(setup) {
-                Ok(shard) => {
-                    let _ = tx.send(Ok(()));
-                    shard.run();
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
+        .spawn(move || match build_shard(setup) {
+            Ok(shard) => {
+                let _ = tx.send(Ok(()));
+                shard.run();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
             }
         })
         .map_err(|source| EngineError::Io {
@@ -240,25 +239,5 @@ fn fixed_table(ring: &IoUring, listeners: &[(UdpSocket, SocketAddr)]) -> u32 {
             let _ = ring.submitter().unregister_files();
             0
         }
-    }
-}
-
-/// Pins the calling thread to the `index`-th CPU it may run on (best effort).
-fn pin(index: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_{get,set}affinity read and write one set.
-    unsafe {
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
-            return;
-        }
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &allowed))
-            .collect();
-        let Some(&cpu) = cpus.get(index % cpus.len().max(1)) else {
-            return;
-        };
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }

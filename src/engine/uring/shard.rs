@@ -179,9 +179,7 @@ impl RingWorker {
             let waiting = busy || std::mem::take(&mut self.starved);
             let lost = self.shed.turn(waiting, now.0, listeners);
             self.core.kernel_dropped(lost);
-            let received;
-            (busy, received) = self.drain(now);
-            self.pace.turn(received);
+            busy = self.drain(now);
             if std::mem::take(&mut self.woken) {
                 self.resume_parked(now);
             }
@@ -234,8 +232,8 @@ impl RingWorker {
     }
 
     /// Handles up to `MAX_COMPLETIONS` completions (datagrams stamped `now`, as the portable
-    /// engine stamps a recvmmsg batch); whether more are waiting, and how many were receives.
-    fn drain(&mut self, now: (Instant, u64)) -> (bool, usize) {
+    /// engine stamps a recvmmsg batch); whether more are waiting.
+    fn drain(&mut self, now: (Instant, u64)) -> bool {
         let mut cqes = std::mem::take(&mut self.cqes);
         cqes.clear();
         let more = {
@@ -247,11 +245,9 @@ impl RingWorker {
             );
             !cq.is_empty()
         };
-        let mut received = 0;
         for &(data, result, flags) in &cqes {
             match Op::decode(data) {
                 Some(op @ (Op::Listener(_) | Op::Relay(..))) => {
-                    received += 1;
                     self.received(op, result, flags, now)
                 }
                 Some(Op::Send(slot)) => {
@@ -266,7 +262,7 @@ impl RingWorker {
             }
         }
         self.cqes = cqes;
-        (more, received)
+        more
     }
 
     fn sent(&mut self, slot: u32, result: i32) {
