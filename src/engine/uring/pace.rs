@@ -19,9 +19,18 @@
 use std::time::Duration;
 
 /// The longest wait that counts on the turn's sends completing inside it: a send the kernel
-/// could not complete at once (a full socket buffer) completes later, and until then the wait
-/// needs one completion more than it asked for.
-const SEND_GRACE: Duration = Duration::from_millis(1);
+/// could not complete at once (a full socket buffer) completes later, when the buffer drains, and
+/// until then the wait needs one completion more than it asked for.
+///
+/// A wait after a turn that sent arms a timer of this length, and a datagram nearly always ends
+/// the wait first. With 1 ms the engine spent 10-15% more CPU per packet at 20k packets/s than
+/// with 20 ms, for the same number of timers armed and cancelled (BENCHMARKS.md, "Latency-aware
+/// io_uring"). The likely reason: a timer due before the CPU's next scheduler tick (4 ms at
+/// 250 Hz, 10 ms at 100 Hz) is the earliest on a busy CPU, so the kernel reprograms the CPU's
+/// timer device to arm it, which in a virtual machine is a trap to the hypervisor. A datagram
+/// that arrives while a send is late waits until that send completes (a socket buffer drains as
+/// the interface transmits), at most this long.
+const SEND_GRACE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Default)]
 pub(crate) struct Pace {
