@@ -122,3 +122,51 @@ fn without_verbose_allocation_events_are_not_logged() {
     assert!(!log.contains("allocation "), "{log}");
     assert!(log.contains("ready"), "{log}");
 }
+
+/// An allocation still open when the server stops ends like any other: its deleted line, with
+/// its counts, is in the log, whichever engine served it.
+#[test]
+fn allocations_open_at_sigterm_are_logged_as_deleted_on_both_engines() {
+    for engine in ["epoll", "uring"] {
+        let dir = TempDir::new("log-stop");
+        let log = dir.path("tern.log");
+        let log_arg = format!("--log-file={}", log.display());
+        let engine_arg = format!("--io-engine={engine}");
+        let mut server =
+            Server::start(&["--allow-loopback-peers", "--verbose", &log_arg, &engine_arg]);
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("peer socket");
+        let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD);
+        let client_addr = client.local_addr().to_string();
+        let relay = client.allocate().expect("allocate").to_string();
+        client
+            .channel_bind(0x4000, peer.local_addr().expect("peer address"))
+            .expect("channel bind");
+        client.send_channel(0x4000, &[7u8; 100]);
+        let mut buf = [0u8; 200];
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        peer.recv_from(&mut buf).expect("relayed");
+
+        server.signal(libc::SIGTERM);
+        let status = server
+            .wait_exit(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("{engine}: not stopped within 5 s:\n{}", server.log()));
+        assert!(status.success(), "{engine}: {status:?}\n{}", server.log());
+        let text = std::fs::read_to_string(&log).expect("log file");
+        let deleted = text
+            .lines()
+            .find(|l| l.contains("allocation deleted"))
+            .unwrap_or_else(|| panic!("{engine}: no deleted line at stop:\n{text}"));
+        for want in [
+            client_addr.as_str(),
+            relay.as_str(),
+            "rcvp=1 rcvb=104",
+            "peer_sentp=1 peer_sentb=100",
+        ] {
+            assert!(
+                deleted.contains(want),
+                "{engine}: {want} missing: {deleted}"
+            );
+        }
+    }
+}

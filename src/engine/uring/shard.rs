@@ -189,6 +189,11 @@ impl RingWorker {
             self.expire(now.0);
             self.control.after_turn(&mut self.core, now.0);
         }
+        // The allocations still open end as any other does: logged with their counts, their
+        // quota and fleet places given back, their fast-path entries removed.
+        self.core.shutdown();
+        self.run_commands();
+        self.apply_changes();
         self.control.finish(&mut self.core);
         self.teardown();
         debug!("uring shard {} stopped: {:?}", self.index, self.stats);
