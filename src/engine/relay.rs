@@ -92,7 +92,7 @@ pub(crate) struct Ports {
     rng: u64,
     reservations: Arc<ReservedPorts>,
     /// Relays this shard could not bind (each an Allocate refused, mostly with 508).
-    refused: u64,
+    refused: Refusals,
 }
 
 impl Relays {
@@ -123,31 +123,18 @@ impl Relays {
     }
 }
 
-impl Ports {
-    pub(crate) fn new(share: (u16, u16), reservations: Arc<ReservedPorts>, seed: u64) -> Ports {
-        Ports {
-            share,
-            rng: seed | 1,
-            reservations,
-            refused: 0,
-        }
-    }
+/// The relays a shard could not bind, and why, said the first time and then at every power of
+/// two, so that a full port range or a descriptor shortage cannot flood the log: the client only
+/// sees 508.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals(u64);
 
-    /// Binds a relay socket as `req` asks (a reserved successor port is handed to the shared
-    /// reservations). A failure is logged (`refused`): the client only sees 508.
-    pub(crate) fn bind(&mut self, req: &BindRequest) -> Result<Socket, BindError> {
-        let bound = self.bind_as_asked(req);
-        if let Err(e) = bound {
-            self.refused(req, e);
-        }
-        bound
-    }
-
-    /// Says why a relay could not be bound: the first time and then at every power of two, so
-    /// that a full port range or a descriptor shortage cannot flood the log.
-    fn refused(&mut self, req: &BindRequest, e: BindError) {
-        self.refused += 1;
-        if !self.refused.is_power_of_two() {
+impl Refusals {
+    /// A `kind` ("relay", "TCP relay") could not be bound as `req` asked, in the shard's `share`
+    /// of min-port..max-port.
+    pub(crate) fn note(&mut self, kind: &str, req: &BindRequest, share: (u16, u16), e: BindError) {
+        self.0 += 1;
+        if !self.0.is_power_of_two() {
             return;
         }
         let why = match (e, req.port) {
@@ -156,15 +143,47 @@ impl Ports {
             }
             (BindError::Exhausted, _) => format!(
                 "no free port found in this shard's share {}-{} of min-port..max-port",
-                self.share.0, self.share.1
+                share.0, share.1
             ),
             (BindError::Resources, _) => "out of file descriptors or socket memory".to_owned(),
             (BindError::Unavailable, _) => "the address cannot be bound on this host".to_owned(),
         };
         warn!(
-            "cannot open a relay on {}: {why}; the Allocate is refused ({} refused by this shard)",
-            req.ip, self.refused
+            "cannot open a {kind} on {}: {why}; the Allocate is refused ({} refused by this shard)",
+            req.ip, self.0
         );
+    }
+}
+
+/// xorshift64*: port choice only needs to be unpredictable enough to spread load, and the seed
+/// comes from the OS.
+pub(crate) fn xorshift(state: &mut u64) -> u32 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+}
+
+impl Ports {
+    pub(crate) fn new(share: (u16, u16), reservations: Arc<ReservedPorts>, seed: u64) -> Ports {
+        Ports {
+            share,
+            rng: seed | 1,
+            reservations,
+            refused: Refusals::default(),
+        }
+    }
+
+    /// Binds a relay socket as `req` asks (a reserved successor port is handed to the shared
+    /// reservations). A failure is logged (`refused`): the client only sees 508.
+    pub(crate) fn bind(&mut self, req: &BindRequest) -> Result<Socket, BindError> {
+        let bound = self.bind_as_asked(req);
+        if let Err(e) = bound {
+            self.refused.note("relay", req, self.share, e);
+        }
+        bound
     }
 
     fn bind_as_asked(&mut self, req: &BindRequest) -> Result<Socket, BindError> {
@@ -187,15 +206,8 @@ impl Ports {
         self.reservations.release(addr);
     }
 
-    /// xorshift64*: port choice only needs to be unpredictable enough to spread load, and the
-    /// seed comes from the OS.
     fn random(&mut self) -> u32 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+        xorshift(&mut self.rng)
     }
 
     /// Binds a port of this shard's slice; with `pair`, an even port whose successor is free too

@@ -404,3 +404,22 @@ fn a_half_close_is_carried_to_the_other_side() {
         .expect("the peer reads to the end");
     assert_eq!(got, b"reply after the peer's end");
 }
+
+/// A TCP relay that cannot be bound (here the whole range is one port, and another socket
+/// listens there) refuses the Allocate with 508 and says why in the log, as a UDP relay does.
+#[test]
+fn a_tcp_relay_that_cannot_be_bound_is_refused_with_508_and_logged() {
+    let holder = TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let port = holder.local_addr().expect("held address").port();
+    let (min, max) = (format!("--min-port={port}"), format!("--max-port={port}"));
+    let server = Server::start(&["--allow-loopback-peers", "--relay-threads=1", &min, &max]);
+    let mut ctl = control(&server);
+    assert_eq!(ctl.allocate(TCP).unwrap(), Err(508), "{}", server.log());
+    let line = format!(
+        "cannot open a TCP relay on 127.0.0.1: no free port found in this shard's share \
+         {port}-{port} of min-port..max-port; the Allocate is refused (1 refused by this shard)"
+    );
+    server
+        .wait_for_log(&line, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no `{line}` in:\n{}", server.log()));
+}

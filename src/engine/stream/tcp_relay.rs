@@ -10,7 +10,7 @@ use std::time::Instant;
 use mio::{Interest, Registry};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::super::relay::Relays;
+use super::super::relay::{bind_error, xorshift, Refusals, Relays};
 use super::super::slab::Slab;
 use super::super::token::Source;
 use crate::turn::{BindError, BindRequest, Binder, Bound, Command, ConnectionId, RelayId, Via};
@@ -114,6 +114,8 @@ pub(crate) struct TcpRelays {
     by_id: HashMap<u32, usize>,
     share: (u16, u16),
     rng: u64,
+    /// TCP relays this shard could not bind.
+    refused: Refusals,
     /// ConnectionBinds accepted during the last core call: (connection, client stream).
     pub(crate) splices: Vec<(ConnectionId, Via)>,
     /// Client data streams whose peer connection the core closed: the shard closes them.
@@ -131,6 +133,7 @@ impl TcpRelays {
             by_id: HashMap::new(),
             share,
             rng: seed | 1,
+            refused: Refusals::default(),
             splices: Vec::new(),
             orphans: Vec::new(),
             now,
@@ -142,12 +145,7 @@ impl TcpRelays {
     }
 
     fn random(&mut self) -> u32 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+        xorshift(&mut self.rng)
     }
 
     /// A listening socket on a free port of this shard's share. The port is first bound without
@@ -172,7 +170,16 @@ impl TcpRelays {
         Err(BindError::Exhausted)
     }
 
+    /// Binds a listening TCP relay; a failure is logged (`refused`): the client only sees 508.
     fn bind(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
+        let bound = self.bind_listener(req);
+        if let Err(e) = bound {
+            self.refused.note("TCP relay", req, self.share, e);
+        }
+        bound
+    }
+
+    fn bind_listener(&mut self, req: &BindRequest) -> Result<Bound, BindError> {
         let socket = self.listen(req.ip)?;
         let addr = socket
             .local_addr()
@@ -276,13 +283,6 @@ fn reusable(addr: SocketAddr) -> io::Result<Socket> {
     }
     s.bind(&addr.into())?;
     Ok(s)
-}
-
-fn bind_error(e: &io::Error) -> BindError {
-    match e.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => BindError::Resources,
-        _ => BindError::Unavailable,
-    }
 }
 
 /// The relays of a shard with stream clients, UDP and TCP: what the core binds through, and
