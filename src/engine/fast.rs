@@ -158,8 +158,13 @@ impl FastRoutes {
             return;
         }
         self.next_collect = Some(now + COLLECT_EVERY);
+        if self.held.is_empty() {
+            return;
+        }
+        // Read at most once per half collect period for all the shards: each takes its ids.
+        let all = self.path.all_counts(now, COLLECT_EVERY / 2);
         for (id, held) in &mut self.held {
-            let Some(counts) = self.path.counts(id.0) else {
+            let Some(&counts) = all.get(&id.0) else {
                 continue;
             };
             let delta = since(&counts, &held.reported);
@@ -168,8 +173,7 @@ impl FastRoutes {
                 core.fast_traffic(*id, delta);
             }
         }
-        if !self.held.is_empty() && !self.path.attached() && !DETACHED.swap(true, Ordering::Relaxed)
-        {
+        if !self.path.attached() && !DETACHED.swap(true, Ordering::Relaxed) {
             warn!("fast path: the program was detached; the shards relay every packet now");
         }
     }

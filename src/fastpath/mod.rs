@@ -51,18 +51,21 @@
 
 mod netdev;
 
+use std::collections::HashMap as StdHashMap;
 use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::net::SocketAddrV4;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
+use aya::maps::{HashMap, IterableMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
 use aya::programs::tc::{self, NlOptions, SchedClassifier, TcAttachOptions, TcAttachType};
 use aya::programs::{LinkOrder, ProgramError, Xdp, XdpFlags};
 use aya::util::KernelVersion;
 use aya::{Ebpf, EbpfError, EbpfLoader};
+use tracing::debug;
 
 /// The compiled program; empty when build.rs could not build it. Aligned: the ELF parser reads
 /// its headers in place.
@@ -80,6 +83,10 @@ const NO_EXIST: u64 = 1;
 
 /// How many lines of the verifier's log an error keeps (the end, where it says why).
 const VERIFIER_LINES: usize = 20;
+/// The `bpf(2)` command that reads many entries of a map in one call (linux/bpf.h, Linux 5.6).
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+/// Entries asked for in one batch call.
+const BATCH: usize = 1024;
 
 /// Where the XDP program is attached besides TC (`fast-path-xdp`, docs/fast-path.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -325,6 +332,29 @@ struct Maps {
     xdp_stats: PerCpuArray<MapData, u64>,
 }
 
+/// The counts of every route id, read from the kernel at most once per the age the readers
+/// accept and shared by the shards (`FastPath::all_counts`).
+#[derive(Default)]
+struct Snapshot {
+    taken: Option<Instant>,
+    counts: Arc<StdHashMap<u64, FastCounts>>,
+}
+
+/// `bpf_attr` as `BPF_MAP_LOOKUP_BATCH` reads it (the `batch` member of the union); the kernel
+/// takes the rest of the union as zero.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
 /// The loaded and attached program and its maps; share it between threads in an `Arc`.
 pub struct FastPath {
     interfaces: Vec<String>,
@@ -337,6 +367,7 @@ pub struct FastPath {
     tcx: bool,
     cpus: usize,
     maps: Mutex<Maps>,
+    snapshot: Mutex<Snapshot>,
     /// Owns the program and its attachments; dropping it detaches them.
     ebpf: Mutex<Ebpf>,
 }
@@ -442,6 +473,7 @@ impl FastPath {
             tcx,
             cpus,
             maps: Mutex::new(maps),
+            snapshot: Mutex::default(),
             ebpf: Mutex::new(ebpf),
         })
     }
@@ -558,16 +590,83 @@ impl FastPath {
             return None;
         }
         let per_cpu = maps.counts.get(&id, 0).ok()?;
-        Some(
-            per_cpu
+        Some(total(per_cpu.iter()))
+    }
+
+    /// The counts of every id with an entry, each summed over the CPUs, as read at most
+    /// `max_age` before `now`: the shards collect once a second each, and one read serves them
+    /// all. The entries are read in batches of up to 1,024 per system call where the kernel can
+    /// (Linux 5.6), one call per entry where it cannot; an id made since the read is missing.
+    pub fn all_counts(&self, now: Instant, max_age: Duration) -> Arc<StdHashMap<u64, FastCounts>> {
+        let mut snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if snapshot
+            .taken
+            .is_some_and(|t| now.saturating_duration_since(t) <= max_age)
+        {
+            return Arc::clone(&snapshot.counts);
+        }
+        let counts = self.read_all().unwrap_or_else(|e| {
+            if !BATCH_REFUSED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                debug!("fast path: batch reads of the counts refused ({e}); one read per entry");
+            }
+            let maps = self.maps();
+            maps.ids
                 .iter()
-                .fold(FastCounts::default(), |s, c| FastCounts {
-                    to_peer_packets: s.to_peer_packets + c.to_peer_packets,
-                    to_peer_bytes: s.to_peer_bytes + c.to_peer_bytes,
-                    to_client_packets: s.to_client_packets + c.to_client_packets,
-                    to_client_bytes: s.to_client_bytes + c.to_client_bytes,
-                }),
-        )
+                .filter_map(|&id| Some((id, Self::sum(&maps, id)?)))
+                .collect()
+        });
+        snapshot.taken = Some(now);
+        snapshot.counts = Arc::new(counts);
+        Arc::clone(&snapshot.counts)
+    }
+
+    /// The counts of every id with an entry, read now with `BPF_MAP_LOOKUP_BATCH`; an error
+    /// where the kernel does not have it.
+    pub fn read_all(&self) -> io::Result<StdHashMap<u64, FastCounts>> {
+        let maps = self.maps();
+        let mut out = StdHashMap::with_capacity(maps.ids.len());
+        let fd = IterableMap::map(&maps.counts).fd().as_fd().as_raw_fd();
+        let mut keys = vec![0u64; BATCH];
+        // A per-CPU value is the value (32 bytes, a multiple of 8) once per possible CPU.
+        let mut values = vec![Counts::default(); BATCH * self.cpus];
+        // A hash map's batch position is a bucket index (u32).
+        let (mut at, mut next) = (0u32, 0u32);
+        let mut first = true;
+        loop {
+            let mut attr = BatchAttr {
+                in_batch: if first { 0 } else { &raw const at as u64 },
+                out_batch: &raw mut next as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: values.as_mut_ptr() as u64,
+                count: BATCH as u32,
+                map_fd: fd as u32,
+                ..BatchAttr::default()
+            };
+            // SAFETY: bpf(2) with an attr of the layout linux/bpf.h gives the batch commands; it
+            // writes at most `count` keys and `count` per-CPU values into the buffers, which
+            // hold that many, and a u32 position into `next`.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_bpf,
+                    BPF_MAP_LOOKUP_BATCH,
+                    &raw mut attr,
+                    std::mem::size_of::<BatchAttr>(),
+                )
+            };
+            let error = (r < 0).then(io::Error::last_os_error);
+            let n = (attr.count as usize).min(BATCH);
+            for (key, per_cpu) in keys.iter().zip(values.chunks(self.cpus)).take(n) {
+                out.insert(*key, total(per_cpu.iter()));
+            }
+            match error {
+                None => {}
+                // The last entries came with this call.
+                Some(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+                Some(e) => return Err(e),
+            }
+            at = next;
+            first = false;
+        }
     }
 
     /// The counts of `id` summed over the CPUs, since its entry was made; None without one.
@@ -603,6 +702,19 @@ impl FastPath {
             }
         })
     }
+}
+
+/// Whether the kernel refused a batch read of the counts (said once, at debug level).
+static BATCH_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One id's counts summed over the CPUs.
+fn total<'a>(per_cpu: impl Iterator<Item = &'a Counts>) -> FastCounts {
+    per_cpu.fold(FastCounts::default(), |s, c| FastCounts {
+        to_peer_packets: s.to_peer_packets + c.to_peer_packets,
+        to_peer_bytes: s.to_peer_bytes + c.to_peer_bytes,
+        to_client_packets: s.to_client_packets + c.to_client_packets,
+        to_client_bytes: s.to_client_bytes + c.to_client_bytes,
+    })
 }
 
 /// Loads the XDP program and attaches it in driver mode to every interface but `lo` whose

@@ -182,6 +182,58 @@ fn fastpath_relays_channel_data_on_lo_both_ways_and_counts() {
     assert_eq!(fp.counts(1), Some(expected));
 }
 
+/// The shards read the counts of all their routes once a second: in batches of 1,024 entries
+/// per system call, here three of them, and the snapshot serves every reader within its age.
+#[test]
+fn fastpath_counts_of_thousands_of_routes_are_read_in_batches() {
+    let Some(lab) = lab() else { return };
+    let fp = load(&lab, "vm", "lo");
+    let l = local(&lab, 1, until(Duration::from_secs(60)));
+    fp.install(&l.route).unwrap();
+    let data = payload(200, 3);
+    for _ in 0..3 {
+        l.client
+            .send_to(&channel_data(CHANNEL, &data), l.route.server)
+            .unwrap();
+        recv(&l.peer).expect("the peer receives the payload");
+        l.peer.send_to(&data, l.route.relay).unwrap();
+        recv(&l.client).expect("the client receives ChannelData");
+    }
+    let relayed = FastCounts {
+        to_peer_packets: 3,
+        to_peer_bytes: 600,
+        to_client_packets: 3,
+        to_client_bytes: 600,
+    };
+    assert_eq!(fp.counts(1), Some(relayed));
+    const ROUTES: u16 = 2_600;
+    for i in 1..ROUTES {
+        let mut route = l.route.clone();
+        route.id = 1 + u64::from(i);
+        route.client.set_port(40_000 + i);
+        route.relay.set_port(50_000 + i);
+        fp.install(&route).unwrap();
+    }
+
+    let all = fp.read_all().expect("a batch read (Linux 5.6 and later)");
+    assert_eq!(all.len(), usize::from(ROUTES));
+    assert_eq!(all.get(&1), Some(&relayed));
+    let idle = (2..=u64::from(ROUTES)).filter(|id| all.get(id) == Some(&FastCounts::default()));
+    assert_eq!(idle.count(), usize::from(ROUTES) - 1);
+
+    let now = Instant::now();
+    let snapshot = fp.all_counts(now, Duration::from_secs(1));
+    assert_eq!(*snapshot, all);
+    fp.forget(2).expect("route 2 had counts");
+    // Within its age the snapshot is served as it was; past it, read again.
+    let cached = fp.all_counts(now + Duration::from_millis(500), Duration::from_secs(1));
+    assert!(cached.contains_key(&2));
+    let fresh = fp.all_counts(now + Duration::from_millis(1500), Duration::from_secs(1));
+    assert!(!fresh.contains_key(&2));
+    assert_eq!(fresh.len(), usize::from(ROUTES) - 1);
+    assert_eq!(fresh.get(&1), Some(&relayed));
+}
+
 #[test]
 fn fastpath_expired_route_goes_to_user_space() {
     let Some(lab) = lab() else { return };
