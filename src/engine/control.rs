@@ -81,14 +81,18 @@ impl Control {
     }
 
     /// Called when a loop turn starts, before any input is handled: reloaded settings (one atomic
-    /// load when nothing changed). Applied after the turn instead, the first request a sleeping
-    /// shard woke for after a reload was still judged by the old settings.
-    pub(crate) fn before_turn(&mut self, core: &mut turn::Shard) {
+    /// load when nothing changed), and the fast-path routes they allow. Applied after the turn
+    /// instead, the first request a sleeping shard woke for after a reload was still judged by
+    /// the old settings. True after a reload: the core may have commands for the engine.
+    pub(crate) fn before_turn(&mut self, core: &mut turn::Shard, now: Instant) -> bool {
         let generation = self.settings.generation();
-        if generation != self.seen {
-            self.seen = generation;
-            core.set_settings(self.settings.current());
+        if generation == self.seen {
+            return false;
         }
+        self.seen = generation;
+        core.set_settings(self.settings.current());
+        core.fast_resync(now);
+        true
     }
 
     /// Carries out one of the core's fast-path commands; false for any other command.

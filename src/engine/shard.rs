@@ -121,7 +121,9 @@ impl EpollWorker {
                 error!("shard {}: poll failed, stopping: {e}", self.index);
                 break;
             }
-            self.control.before_turn(&mut self.core);
+            if self.control.before_turn(&mut self.core, clock::now().0) {
+                self.after_core();
+            }
             let listeners = self.udp.iter().map(|l| l.socket.as_raw_fd());
             let waiting = !self.pending.is_empty();
             let lost = self.shed.turn(waiting, clock::now().0, listeners);

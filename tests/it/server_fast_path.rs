@@ -3,8 +3,9 @@
 //! VM's interfaces. What must hold: bound channels are relayed by the kernel (its counters move,
 //! the shards' receive counters do not); the Prometheus totals, per user, equal the bytes the
 //! client sent; an expired permission stops the kernel within a second; `max-bps` allocations
-//! and quotas behave as without it; a detached or unloadable program leaves relaying to the
-//! shards, and says so once.
+//! and quotas behave as without it, and a reload that sets `bps-capacity` takes the kernel's
+//! routes back at once; a detached or unloadable program leaves relaying to the shards, and
+//! says so once.
 
 // Deadlines for real processes need the real clock (the clock ban is for the protocol core).
 #![allow(clippy::disallowed_methods)]
@@ -22,7 +23,7 @@ use tern_testkit::process::{TernProcess, Wanted};
 use crate::support::lab::{self, Lab, Vm, PEER, PUBLIC};
 use crate::support::metrics;
 use crate::support::turn_client::TurnClient;
-use crate::support::{tern_bin, Server, PASSWORD, REALM, USER};
+use crate::support::{tern_bin, Server, TempDir, PASSWORD, REALM, USER};
 
 const PEER_PORT: u16 = 3480;
 const METRICS: &str = "127.0.0.1:9641";
@@ -255,6 +256,15 @@ fn shard_received(s: &Scrape) -> u64 {
         .sum()
 }
 
+/// ChannelData messages the kernel relayed to peers.
+fn fast_to_peer(s: &Scrape) -> u64 {
+    value(
+        s,
+        "tern_fast_path_packets_total",
+        &[("direction", "to_peer")],
+    )
+}
+
 /// Waits until `f` holds on a scrape (the shards read the kernel's counts once a second).
 fn eventually(lab: &Lab, what: &str, f: impl Fn(&Scrape) -> bool) -> Scrape {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -420,6 +430,60 @@ fn bandwidth_limited_allocations_stay_in_the_shards_and_quotas_hold() {
     assert_eq!(fast, 0, "an allocation under max-bps went to the fast path");
 }
 
+/// The shards count bytes against `bps-capacity`; the kernel does not. A reload that sets it
+/// must take the routes back at once, not at each allocation's next request or timer (minutes).
+#[test]
+fn a_reload_that_sets_bps_capacity_takes_the_routes_back_from_the_kernel() {
+    let dir = TempDir::new("fast-capacity");
+    let conf = dir.path("turnserver.conf");
+    std::fs::write(&conf, "bps-capacity=0\n").expect("write config");
+    let conf_arg = conf.to_str().expect("utf-8 path");
+    let Some((lab, server, echo)) = setup(&["-c", conf_arg]) else {
+        return;
+    };
+    let client = bound_client(&lab);
+    assert!(echo_round_trips(&client, 20, 160), "{}", server.log());
+    eventually(&lab, "the kernel relays the channel", |s| {
+        fast_to_peer(s) == 20
+    });
+    let before = shard_received(&scrape(&lab));
+
+    // max-bps comes with a capacity (coturn's rule) and holds for new allocations only.
+    std::fs::write(&conf, "max-bps=10000000\nbps-capacity=10000\n").expect("rewrite config");
+    server.signal(libc::SIGHUP);
+    server
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no reload:\n{}", server.log()));
+    // No request on the allocation, and its timer is minutes away: only the reload can have
+    // taken the route back. Probe until a ChannelData message reaches a shard.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shard_received(&scrape(&lab)) == before {
+        assert!(
+            Instant::now() < deadline,
+            "the kernel still relays the channel after the reload\n{}",
+            server.log()
+        );
+        client.send_channel(CHANNEL, &[2; 100]);
+        thread::sleep(Duration::from_millis(100));
+    }
+    // The capacity holds: of 100 kB sent at once, a few kB reach the peer.
+    thread::sleep(Duration::from_secs(1));
+    let echoed = echo.received();
+    for _ in 0..100 {
+        client.send_channel(CHANNEL, &[1; 1000]);
+    }
+    thread::sleep(Duration::from_millis(300));
+    let passed = echo.received() - echoed;
+    assert!(
+        (1..=20).contains(&passed),
+        "{passed} of 100 passed\n{}",
+        server.log()
+    );
+    // Counts reach the metrics once a second: nothing more went through the kernel.
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(fast_to_peer(&scrape(&lab)), 20);
+}
+
 /// The ids of the BPF links process `pid` holds (its `anon_inode:bpf_link` descriptors'
 /// fdinfo): how an operator finds what to `bpftool link detach`.
 fn bpf_links(pid: u32) -> Vec<u32> {
@@ -448,14 +512,7 @@ fn a_detached_program_leaves_relaying_to_the_shards_and_says_so_once() {
     };
     let client = bound_client(&lab);
     assert!(echo_round_trips(&client, 50, 100), "{}", server.log());
-    let fast = |s: &Scrape| {
-        value(
-            s,
-            "tern_fast_path_packets_total",
-            &[("direction", "to_peer")],
-        )
-    };
-    eventually(&lab, "the fast path relayed", |s| fast(s) == 50);
+    eventually(&lab, "the fast path relayed", |s| fast_to_peer(s) == 50);
     let links = bpf_links(server.pid());
     assert!(!links.is_empty(), "tern holds no BPF link");
     for link in links {
@@ -473,7 +530,7 @@ fn a_detached_program_leaves_relaying_to_the_shards_and_says_so_once() {
     assert!(echo_round_trips(&client, 50, 100), "{}", server.log());
     assert_eq!(echo.received(), 100);
     let s = scrape(&lab);
-    assert_eq!(fast(&s), 50, "the kernel relayed after it was detached");
+    assert_eq!(fast_to_peer(&s), 50, "the kernel relayed after it was detached");
     assert!(
         shard_received(&s) >= before + 100,
         "the shards did not relay"

@@ -170,11 +170,14 @@ impl RingWorker {
             if !self.enter(want, wait) {
                 break;
             }
-            self.control.before_turn(&mut self.core);
             // One clock read per turn serves the datagrams, the timers and the metrics; the next
             // wait is computed from it too, late by at most one turn's work (far below the
             // second-scale TURN timers).
             now = clock::now();
+            if self.control.before_turn(&mut self.core, now.0) {
+                self.run_commands();
+                self.apply_changes();
+            }
             let listeners = self.listeners.iter().map(|l| l.socket.as_raw_fd());
             let waiting = busy || std::mem::take(&mut self.starved);
             let lost = self.shed.turn(waiting, now.0, listeners);

@@ -90,6 +90,19 @@ impl Shard {
         }
     }
 
+    /// After a reload: every allocation's routes in line with the settings and the shared
+    /// `bps-capacity` now in force. A capacity set takes the kernel's routes back at once (the
+    /// shards count bytes against it, the kernel does not) instead of at each allocation's next
+    /// request or timer, minutes later; a capacity lifted gives them back.
+    pub fn fast_resync(&mut self, now: Instant) {
+        if !self.fast_on {
+            return;
+        }
+        for slot in self.table.slots() {
+            self.fast_sync(now, slot);
+        }
+    }
+
     /// The allocation being deleted leaves the fast path: its routes close, and when the fast
     /// path ever relayed for it, its deletion event waits for the last counts (`None` then:
     /// the event is kept here).
