@@ -530,7 +530,11 @@ fn a_detached_program_leaves_relaying_to_the_shards_and_says_so_once() {
     assert!(echo_round_trips(&client, 50, 100), "{}", server.log());
     assert_eq!(echo.received(), 100);
     let s = scrape(&lab);
-    assert_eq!(fast_to_peer(&s), 50, "the kernel relayed after it was detached");
+    assert_eq!(
+        fast_to_peer(&s),
+        50,
+        "the kernel relayed after it was detached"
+    );
     assert!(
         shard_received(&s) >= before + 100,
         "the shards did not relay"
