@@ -30,6 +30,18 @@ fn wait_line(path: &PathBuf, needle: &str) -> String {
     }
 }
 
+/// Binds channel 0x4000 to `peer` and relays one 100-byte message to it.
+fn relay_100_bytes(client: &mut TurnClient, peer: &UdpSocket) {
+    client
+        .channel_bind(0x4000, peer.local_addr().expect("peer address"))
+        .expect("channel bind");
+    client.send_channel(0x4000, &[7u8; 100]);
+    let mut buf = [0u8; 200];
+    peer.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    peer.recv_from(&mut buf).expect("relayed");
+}
+
 #[test]
 fn verbose_logs_each_allocation_event_to_the_file_and_sighup_reopens_it() {
     let dir = TempDir::new("log");
@@ -53,14 +65,7 @@ fn verbose_logs_each_allocation_event_to_the_file_and_sighup_reopens_it() {
     }
     assert!(created.starts_with("stamp<"), "timestamp format: {created}");
 
-    client
-        .channel_bind(0x4000, peer.local_addr().expect("peer address"))
-        .expect("channel bind");
-    client.send_channel(0x4000, &[7u8; 100]);
-    let mut buf = [0u8; 200];
-    peer.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    peer.recv_from(&mut buf).expect("relayed");
+    relay_100_bytes(&mut client, &peer);
     assert_eq!(client.refresh(900), Ok(900));
     let refreshed = wait_line(&log, "allocation refreshed");
     assert!(refreshed.contains("lifetime=900s"), "{refreshed}");
@@ -138,14 +143,7 @@ fn allocations_open_at_sigterm_are_logged_as_deleted_on_both_engines() {
         let mut client = TurnClient::new(server.udp_addr(), USER, PASSWORD);
         let client_addr = client.local_addr().to_string();
         let relay = client.allocate().expect("allocate").to_string();
-        client
-            .channel_bind(0x4000, peer.local_addr().expect("peer address"))
-            .expect("channel bind");
-        client.send_channel(0x4000, &[7u8; 100]);
-        let mut buf = [0u8; 200];
-        peer.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        peer.recv_from(&mut buf).expect("relayed");
+        relay_100_bytes(&mut client, &peer);
 
         server.signal(libc::SIGTERM);
         let status = server
